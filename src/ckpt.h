@@ -1,0 +1,57 @@
+/* ckpt.h - the local checkpoint store: SQLite in WAL mode under state_dir. */
+#ifndef PGT_CKPT_H
+#define PGT_CKPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ckpt;
+
+/* Where one step of one job stands. */
+struct ckpt_step {
+	int64_t job_id;
+	int step_index;
+	char step_name[64];
+	char *last_key;		/* batch key or NULL; owned by the struct */
+	int64_t rows_done;	/* batch rows, or for_each rows done */
+	int64_t batches;
+	int64_t batch_size;
+	bool done;		/* the step finished */
+	double started_at;	/* wall seconds */
+	double updated_at;
+	double elapsed_ms;	/* time spent in the step so far */
+};
+
+/* Open (creating if needed) state_dir/pgtenantd.sqlite: WAL, busy timeout,
+ * schema created or upgraded. Also takes an exclusive lock on
+ * state_dir/lock so that two daemons never share a state_dir. */
+struct ckpt *ckpt_open(const char *state_dir, char **cause)
+	__attribute__((warn_unused_result));
+void ckpt_close(struct ckpt *ckpt);
+
+/* This daemon's persistent identity (random, made on first open). */
+const char *ckpt_node_id(const struct ckpt *ckpt);
+
+/* Insert or replace the checkpoint of (job_id, step_index). */
+bool ckpt_save(struct ckpt *ckpt, const struct ckpt_step *step, char **cause)
+	__attribute__((warn_unused_result));
+
+/* Load the checkpoint of (job_id, step_index); false if there is none
+ * (then *found is false) or on error (cause set). */
+bool ckpt_load(struct ckpt *ckpt, int64_t job_id, int step_index,
+	       struct ckpt_step *out, bool *found, char **cause)
+	__attribute__((warn_unused_result));
+
+/* Free the strings a loaded ckpt_step owns. */
+void ckpt_step_clear(struct ckpt_step *step);
+
+/* Forget every checkpoint of a job (it ended). */
+bool ckpt_forget(struct ckpt *ckpt, int64_t job_id, char **cause)
+	__attribute__((warn_unused_result));
+
+/* Job ids that have checkpoints (jobs this daemon was running when it
+ * stopped). *ids is malloc'd. */
+bool ckpt_jobs(struct ckpt *ckpt, int64_t **ids, unsigned *count, char **cause)
+	__attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,65 @@
+/* ctl.h - the control socket: a Unix stream socket, one request per line,
+ * one JSON response per line. This module is the transport and the request
+ * parser; the daemon supplies the command handler. */
+#ifndef PGT_CTL_H
+#define PGT_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct event_base;
+struct ctl_server;
+struct ctl_client;
+
+#define CTL_MAX_LINE (64 * 1024)	/* longer requests get an error */
+#define CTL_MAX_CLIENTS 64
+#define CTL_MAX_ARGS 16
+#define CTL_IDLE_TIMEOUT_S 60		/* idle clients are closed */
+#define CTL_MAX_OUTPUT (4 * 1024 * 1024) /* unread output that closes a client */
+
+/* A parsed request: "jobs running" or {"command":"jobs","args":["running"]}. */
+struct ctl_request {
+	char *command;
+	char **args;
+	unsigned argc;
+};
+
+/* Called for each request. It must call ctl_reply() exactly once for the
+ * client, now or later (for example from a database callback). The next
+ * request of the same client is not read until then. The client stays
+ * valid until that reply even if the peer has gone. */
+typedef void (*ctl_handler_fn)(struct ctl_client *client,
+			       const struct ctl_request *request, void *arg);
+
+/* Bind path (replacing a stale socket file, refusing one a live daemon
+ * answers on), chmod it to mode, and start accepting. NULL with cause on
+ * failure. */
+struct ctl_server *ctl_listen(struct event_base *base, const char *path,
+			      unsigned mode, ctl_handler_fn handler, void *arg,
+			      char **cause) __attribute__((warn_unused_result));
+
+/* Stop accepting, close every client, unlink the socket file. */
+void ctl_close(struct ctl_server *server);
+
+/* Parse one request line (without its newline). False with cause on an
+ * empty line, bad JSON, a JSON value that is not an object with a string
+ * "command" and an optional array of string "args", or too many args. */
+bool ctl_parse_request(const char *line, size_t len, struct ctl_request *out,
+		       char **cause) __attribute__((warn_unused_result));
+void ctl_request_clear(struct ctl_request *request);
+
+/* Send response (a JSON object; the reference is stolen) as one line. "ok":
+ * true is added unless the object has "ok" already. */
+void ctl_reply(struct ctl_client *client, json_t *response);
+
+/* Send {"ok": false, "error": "..."}. */
+void ctl_reply_error(struct ctl_client *client, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Counters for metrics and status. */
+unsigned ctl_client_count(const struct ctl_server *server);
+unsigned long ctl_request_total(const struct ctl_server *server);
+
+#endif

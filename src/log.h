@@ -1,0 +1,34 @@
+/* log.h - leveled logging to stderr with job context. */
+#ifndef PGT_LOG_H
+#define PGT_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+enum log_level {
+	LOG_LEVEL_DEBUG,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_WARNING,
+	LOG_LEVEL_ERROR,
+};
+
+/* Set the lowest level that is printed (default LOG_LEVEL_INFO). */
+void log_set_level(enum log_level level);
+
+/* Parse "debug", "info", "warning" or "error"; false if the name is unknown. */
+bool log_level_parse(const char *name, enum log_level *level)
+	__attribute__((warn_unused_result));
+
+/* Print one line: "2026-11-27 04:30:00.123 INFO  [context] message".
+ * context may be NULL. */
+void log_msg(enum log_level level, const char *context, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void log_msgv(enum log_level level, const char *context, const char *fmt,
+	      va_list ap);
+
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, NULL, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, NULL, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_LEVEL_WARNING, NULL, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, NULL, __VA_ARGS__)
+
+#endif
