@@ -1,0 +1,94 @@
+/* pgconn.h - one asynchronous libpq connection driven by the event loop.
+ *
+ * Connects with PQconnectStartParams/PQconnectPoll, sends with
+ * PQsendQueryParams + PQflush, reads with PQconsumeInput/PQisBusy/
+ * PQgetResult, and hands every notification to a callback. Queries queue
+ * up and go one at a time. When the connection breaks, every pending query
+ * fails with connection_lost and the connection is re-made with backoff
+ * and jitter; the owner hears about both through the state callback. */
+#ifndef PGT_PGCONN_H
+#define PGT_PGCONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+struct event_base;
+struct pgconn;
+
+/* What a query callback receives. res is the last result of the query (for
+ * a multi-statement text, the last statement's), owned by pgconn and valid
+ * only during the callback; NULL when the query failed. */
+struct pgconn_result {
+	PGresult *res;
+	const char *error;	/* NULL on success; the server's message */
+	const char *sqlstate;	/* SQLSTATE of the error, or NULL */
+	bool connection_lost;	/* not sent, or the connection broke */
+	double elapsed_ms;	/* from send to the last result */
+};
+
+typedef void (*pgconn_result_fn)(const struct pgconn_result *result,
+				 void *arg);
+typedef void (*pgconn_state_fn)(struct pgconn *conn, bool connected,
+				void *arg);
+typedef void (*pgconn_notify_fn)(struct pgconn *conn, const char *channel,
+				 const char *payload, void *arg);
+
+struct pgconn_options {
+	const char *conninfo;		/* libpq conninfo or URI, may be "" */
+	const char *name;		/* for logs: "dispatcher", "worker 1" */
+	const char *application_name;
+	const char *init_sql;		/* run after each connect, may be NULL */
+	int64_t reconnect_max_ms;	/* cap of the reconnect backoff */
+	int64_t connect_timeout_ms;	/* 0: 10 s */
+};
+
+struct pgconn *pgconn_new(struct event_base *base,
+			  const struct pgconn_options *options,
+			  pgconn_state_fn on_state, pgconn_notify_fn on_notify,
+			  void *arg);
+
+/* Begin connecting (and keep reconnecting after failures). */
+void pgconn_start(struct pgconn *conn);
+
+/* Queue one statement with text parameters. cb is always called exactly
+ * once, from the loop (never from inside this call). */
+void pgconn_query(struct pgconn *conn, const char *sql, int nparams,
+		  const char *const *values, pgconn_result_fn cb, void *arg);
+
+/* Queue a text of one or more statements without parameters (simple query
+ * protocol); cb gets the last result, or the first error. */
+void pgconn_exec(struct pgconn *conn, const char *sql, pgconn_result_fn cb,
+		 void *arg);
+
+/* Drop the connection (failing pending queries) and connect again. */
+void pgconn_reset(struct pgconn *conn, const char *why);
+
+bool pgconn_is_ready(const struct pgconn *conn);
+/* Queries queued or in flight. */
+unsigned pgconn_pending(const struct pgconn *conn);
+/* The server process id of the current connection, or 0. */
+int pgconn_backend_pid(const struct pgconn *conn);
+/* Increases by one on every successful connect. */
+unsigned pgconn_generation(const struct pgconn *conn);
+unsigned long pgconn_reconnects(const struct pgconn *conn);
+const char *pgconn_name(const struct pgconn *conn);
+/* The last connection error, or "". */
+const char *pgconn_last_error(const struct pgconn *conn);
+
+/* Environment for a child process that should reach the same database:
+ * PGHOST, PGPORT, PGDATABASE, PGUSER and PGPASSWORD as "NAME=value"
+ * strings, NULL-terminated; free with pgconn_env_free. NULL if not
+ * connected. */
+char **pgconn_child_env(const struct pgconn *conn);
+void pgconn_env_free(char **env);
+
+/* Close for good: pending queries fail, no reconnect. Do not call from
+ * inside one of this connection's callbacks. */
+void pgconn_free(struct pgconn *conn);
+
+/* "42P01: relation ... does not exist" style text of a result's error. */
+const char *pgconn_result_error(const PGresult *res);
+
+#endif
