@@ -1,0 +1,1167 @@
+/* config.c - pgtenantd.yaml loaded with libcyaml and validated. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+#include <cyaml/cyaml.h>
+#include <yaml.h>
+
+#include "tenant.h"
+#include "util.h"
+#include "yamlpos.h"
+
+#ifndef PKGDATADIR
+#define PKGDATADIR "/usr/share/pgtenantd"
+#endif
+
+#define WORKERS_MIN 1
+#define WORKERS_MAX 64
+#define VALUE_SHOWN_MAX 60
+
+/* The file as libcyaml reads it: every key optional, values unchecked. */
+struct raw_schedule {
+	char *name;
+	char *cron;
+	char *job;
+};
+
+struct raw_config {
+	char *database;
+	char *state_dir;
+	char *control_socket;
+	char *control_socket_mode;
+	char *jobs_dir;
+	char *backup_dir;
+	char *pid_file;
+	int64_t *workers;
+	char *log_level;
+	char *listen;
+	char *application_name;
+	char *poll_interval;
+	char *lease;
+	char *heartbeat_interval;
+	char *retry_base_delay;
+	char *retry_max_delay;
+	char *reconnect_max_delay;
+	char *shutdown_timeout;
+	char *batch_target;
+	struct raw_schedule *schedules;
+	unsigned schedules_count;
+};
+
+#define OPT CYAML_FLAG_OPTIONAL
+#define RAW_STRING(key, flags, type, member)                                  \
+	CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_POINTER | OPT | (flags), type, \
+			       member, 0, CYAML_UNLIMITED)
+#define RAW_IGNORE(k)                                                      \
+	{                                                                  \
+		.key = (k), .value = {.type = CYAML_IGNORE, .flags = OPT } \
+	}
+
+static const cyaml_schema_field_t schedule_fields[] = {
+	RAW_STRING("name", 0, struct raw_schedule, name),
+	RAW_STRING("cron", 0, struct raw_schedule, cron),
+	RAW_STRING("job", 0, struct raw_schedule, job),
+	RAW_IGNORE("tenants"),
+	RAW_IGNORE("args"),
+	CYAML_FIELD_END
+};
+
+static const cyaml_schema_value_t schedule_schema = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_schedule,
+			    schedule_fields),
+};
+
+static const cyaml_schema_field_t config_fields[] = {
+	RAW_STRING("database", 0, struct raw_config, database),
+	RAW_STRING("state_dir", 0, struct raw_config, state_dir),
+	RAW_STRING("control_socket", 0, struct raw_config, control_socket),
+	RAW_STRING("control_socket_mode", 0, struct raw_config,
+		   control_socket_mode),
+	RAW_STRING("jobs_dir", 0, struct raw_config, jobs_dir),
+	RAW_STRING("backup_dir", 0, struct raw_config, backup_dir),
+	RAW_STRING("pid_file", CYAML_FLAG_POINTER_NULL_STR, struct raw_config,
+		   pid_file),
+	CYAML_FIELD_INT_PTR("workers", CYAML_FLAG_POINTER | OPT,
+			    struct raw_config, workers),
+	RAW_STRING("log_level", 0, struct raw_config, log_level),
+	RAW_STRING("listen", 0, struct raw_config, listen),
+	RAW_STRING("application_name", 0, struct raw_config, application_name),
+	RAW_STRING("poll_interval", 0, struct raw_config, poll_interval),
+	RAW_STRING("lease", 0, struct raw_config, lease),
+	RAW_STRING("heartbeat_interval", 0, struct raw_config,
+		   heartbeat_interval),
+	RAW_STRING("retry_base_delay", 0, struct raw_config, retry_base_delay),
+	RAW_STRING("retry_max_delay", 0, struct raw_config, retry_max_delay),
+	RAW_STRING("reconnect_max_delay", 0, struct raw_config,
+		   reconnect_max_delay),
+	RAW_STRING("shutdown_timeout", 0, struct raw_config, shutdown_timeout),
+	RAW_STRING("batch_target", 0, struct raw_config, batch_target),
+	CYAML_FIELD_SEQUENCE("schedules", CYAML_FLAG_POINTER_NULL | OPT,
+			     struct raw_config, schedules, &schedule_schema, 0,
+			     CYAML_UNLIMITED),
+	CYAML_FIELD_END
+};
+
+static const cyaml_schema_value_t config_schema = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config,
+			    config_fields),
+};
+
+/* Path-like settings: where each lives and what it defaults to. */
+static const struct {
+	const char *key;
+	size_t raw;
+	size_t out;
+	const char *fallback;
+	bool may_be_empty;
+} string_keys[] = {
+	{ "database", offsetof(struct raw_config, database),
+	  offsetof(struct config, database), "", true },
+	{ "state_dir", offsetof(struct raw_config, state_dir),
+	  offsetof(struct config, state_dir), "/var/lib/pgtenantd", false },
+	{ "control_socket", offsetof(struct raw_config, control_socket),
+	  offsetof(struct config, control_socket),
+	  "/run/pgtenantd/control.sock", false },
+	{ "jobs_dir", offsetof(struct raw_config, jobs_dir),
+	  offsetof(struct config, jobs_dir), PKGDATADIR "/jobs", false },
+	{ "backup_dir", offsetof(struct raw_config, backup_dir),
+	  offsetof(struct config, backup_dir), "/var/lib/pgtenantd/backups",
+	  false },
+	{ "application_name", offsetof(struct raw_config, application_name),
+	  offsetof(struct config, application_name), "pgtenantd", false },
+};
+
+/* Durations: default and lower bound in milliseconds. heartbeat_interval
+ * is handled apart because its default depends on lease. */
+static const struct {
+	const char *key;
+	size_t raw;
+	size_t out;
+	int64_t fallback;
+	int64_t min;
+	const char *min_text;
+} duration_keys[] = {
+	{ "poll_interval", offsetof(struct raw_config, poll_interval),
+	  offsetof(struct config, poll_interval_ms), 5000, 10, "10ms" },
+	{ "lease", offsetof(struct raw_config, lease),
+	  offsetof(struct config, lease_ms), 30000, 1000, "1s" },
+	{ "retry_base_delay", offsetof(struct raw_config, retry_base_delay),
+	  offsetof(struct config, retry_base_ms), 5000, 1, "1ms" },
+	{ "retry_max_delay", offsetof(struct raw_config, retry_max_delay),
+	  offsetof(struct config, retry_max_ms), 600000, 1, "1ms" },
+	{ "reconnect_max_delay",
+	  offsetof(struct raw_config, reconnect_max_delay),
+	  offsetof(struct config, reconnect_max_ms), 30000, 1, "1ms" },
+	{ "shutdown_timeout", offsetof(struct raw_config, shutdown_timeout),
+	  offsetof(struct config, shutdown_timeout_ms), 30000, 0, "0s" },
+	{ "batch_target", offsetof(struct raw_config, batch_target),
+	  offsetof(struct config, batch_target_ms), 1000, 1, "1ms" },
+};
+
+/* One problem found while validating, kept to be sorted by line. */
+struct problem {
+	unsigned line;
+	size_t order;
+	char *text;
+};
+
+struct problems {
+	const char *file;
+	const struct yamlpos *pos;
+	struct problem *list;
+	size_t count;
+};
+
+/* libcyaml's log output, collected to become part of the cause. */
+struct cyaml_log_buffer {
+	char *text;
+	size_t len;
+};
+
+/* Record "FILE:LINE: key "KEY": message" for the key at path. */
+static void __attribute__((format(printf, 3, 4)))
+problem_add(struct problems *p, const char *path, const char *fmt, ...)
+{
+	unsigned line = yamlpos_line(p->pos, path);
+	va_list ap;
+	char *what;
+
+	va_start(ap, fmt);
+	what = xvasprintf(fmt, ap);
+	va_end(ap);
+	p->list = xrealloc(p->list, (p->count + 1) * sizeof(*p->list));
+	p->list[p->count].line = line;
+	p->list[p->count].order = p->count;
+	if (line > 0)
+		p->list[p->count].text = xasprintf("%s:%u: key \"%s\": %s",
+						   p->file, line, path, what);
+	else
+		p->list[p->count].text =
+			xasprintf("%s: key \"%s\": %s", p->file, path, what);
+	p->count++;
+	free(what);
+}
+
+/* Order problems by line, keeping the order of those on one line. */
+static int problem_compare(const void *a, const void *b)
+{
+	const struct problem *pa = a, *pb = b;
+
+	if (pa->line != pb->line)
+		return pa->line < pb->line ? -1 : 1;
+	return pa->order < pb->order ? -1 : pa->order > pb->order;
+}
+
+/* Join all problems, sorted by line, into one newline-separated cause. */
+static void problems_finish(struct problems *p, char **cause)
+{
+	size_t len = 0;
+	char *text, *q;
+
+	qsort(p->list, p->count, sizeof(*p->list), problem_compare);
+	for (size_t i = 0; i < p->count; i++)
+		len += strlen(p->list[i].text) + 1;
+	text = q = xmalloc(len + 1);
+	for (size_t i = 0; i < p->count; i++) {
+		if (i > 0)
+			*q++ = '\n';
+		q = stpcpy(q, p->list[i].text);
+		free(p->list[i].text);
+	}
+	*q = '\0';
+	free(p->list);
+	p->list = NULL;
+	p->count = 0;
+	if (cause != NULL) {
+		free(*cause);
+		*cause = text;
+	} else {
+		free(text);
+	}
+}
+
+/* Quote a value for a message: escaped, and shortened if very long. */
+static char *value_display(const char *value)
+{
+	size_t len = strlen(value);
+	size_t shown = len > VALUE_SHOWN_MAX ? VALUE_SHOWN_MAX : len;
+	char *out = xmalloc(shown * 4 + 8);
+	char *p = out;
+
+	*p++ = '"';
+	for (size_t i = 0; i < shown; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (c == '"' || c == '\\') {
+			*p++ = '\\';
+			*p++ = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			p += sprintf(p, "\\x%02x", c);
+		} else {
+			*p++ = (char)c;
+		}
+	}
+	if (shown < len)
+		p = stpcpy(p, "...");
+	*p++ = '"';
+	*p = '\0';
+	return out;
+}
+
+/* libcyaml log_fn: append each message to a buffer instead of stderr. */
+static void cyaml_log_collect(cyaml_log_t level, void *ctx, const char *fmt,
+			      va_list args)
+{
+	struct cyaml_log_buffer *buf = ctx;
+	char *piece = xvasprintf(fmt, args);
+	size_t n = strlen(piece);
+
+	buf->text = xrealloc(buf->text, buf->len + n + 1);
+	memcpy(buf->text + buf->len, piece, n + 1);
+	buf->len += n;
+	free(piece);
+}
+
+/* Join a key path and a key: "schedules[0]" + "cron". */
+static char *path_join(const char *parent, const char *key)
+{
+	if (*parent == '\0')
+		return xstrdup(key);
+	return xasprintf("%s.%s", parent, key);
+}
+
+/* Say what kind of YAML node a libcyaml type or event name stands for. */
+static const char *cyaml_kind_name(const char *name, size_t len)
+{
+	if (len >= 7 && strncmp(name, "MAPPING", 7) == 0)
+		return "a mapping";
+	if (len >= 8 && strncmp(name, "SEQUENCE", 8) == 0)
+		return "a list";
+	if (len == 5 && strncmp(name, "ALIAS", 5) == 0)
+		return "an alias";
+	if (len == 6 && strncmp(name, "STRING", 6) == 0)
+		return "a string";
+	if ((len == 3 && strncmp(name, "INT", 3) == 0) ||
+	    (len == 4 && strncmp(name, "UINT", 4) == 0))
+		return "a whole number";
+	return "a single value";
+}
+
+/* Turn one libcyaml error message into key path and friendly text. */
+static char *cyaml_translate(const char *msg, const char *path, char **key)
+{
+	const char *arg, *got;
+	char *shown, *text;
+
+	if ((arg = strchr(msg, ':')) != NULL && arg[1] == ' ')
+		arg += 2;
+	if (strncmp(msg, "Unexpected key: ", 16) == 0) {
+		*key = path_join(path, arg);
+		if (strncmp(path, "schedules[", 10) == 0 &&
+		    strchr(path, '.') == NULL)
+			return xstrdup("unknown key; a schedule has name, "
+				       "cron, job, tenants and args");
+		return xstrdup("unknown key");
+	}
+	if (strncmp(msg, "Mapping field already seen: ", 28) == 0) {
+		*key = path_join(path, arg);
+		return xstrdup("given more than once");
+	}
+	if (strncmp(msg, "Missing required mapping field: ", 32) == 0) {
+		*key = path_join(path, arg);
+		return xstrdup("missing");
+	}
+	*key = xstrdup(path);
+	if (strncmp(msg, "Invalid INT value: ", 19) == 0 ||
+	    strncmp(msg, "Invalid UINT value: ", 20) == 0) {
+		char *value = xstrdup(arg);
+		size_t n = strlen(value);
+
+		if (n >= 2 && value[0] == '\'' && value[n - 1] == '\'') {
+			memmove(value, value + 1, n - 2);
+			value[n - 2] = '\0';
+		}
+		shown = value_display(value);
+		text = xasprintf("%s is not a whole number", shown);
+		free(shown);
+		free(value);
+		return text;
+	}
+	if (strncmp(msg, "Expecting ", 10) == 0 &&
+	    (got = strstr(msg, ", got event: ")) != NULL) {
+		const char *want = msg + 10;
+		const char *event = got + 13;
+
+		return xasprintf("expected %s, got %s",
+				 cyaml_kind_name(want, (size_t)(got - want)),
+				 cyaml_kind_name(event, strlen(event)));
+	}
+	text = xstrdup(msg);
+	text[0] = (char)tolower((unsigned char)text[0]);
+	return text;
+}
+
+/* Build the cause for a failed cyaml_load_file from what libcyaml logged:
+ * its last message, with the key path taken from its backtrace. */
+static char *cyaml_cause(const char *file, const struct yamlpos *pos,
+			 const char *log, cyaml_err_t err)
+{
+	char *msg = NULL, *path = xstrdup(""), *key = NULL, *text, *out;
+	char **frames = NULL;
+	size_t nframes = 0;
+	unsigned line = 0, fallback = 0;
+	bool in_backtrace = false;
+	const char *s = log != NULL ? log : "";
+
+	while (*s != '\0') {
+		const char *end = strchrnul(s, '\n');
+		char *l = xstrndup(s, (size_t)(end - s));
+		char *t = l, *mark;
+		unsigned n;
+
+		while (*t == ' ' || *t == '\t')
+			t++;
+		if (strcmp(t, "Load: Backtrace:") == 0) {
+			in_backtrace = true;
+		} else if (!in_backtrace && strncmp(t, "Load: ", 6) == 0) {
+			free(msg);
+			msg = xstrdup(t + 6);
+		} else if (in_backtrace && strncmp(t, "in ", 3) == 0) {
+			if ((mark = strstr(t, "(line: ")) != NULL &&
+			    sscanf(mark, "(line: %u", &n) == 1 && fallback == 0)
+				fallback = n;
+			frames = xrealloc(frames,
+					  (nframes + 1) * sizeof(*frames));
+			frames[nframes++] = xstrdup(t + 3);
+		}
+		free(l);
+		s = *end != '\0' ? end + 1 : end;
+	}
+	for (size_t i = nframes; i-- > 0;) {
+		const char *f = frames[i];
+		const char *q = strstr(f, "' (line: ");
+		char *next = NULL;
+		unsigned n;
+
+		if (strncmp(f, "mapping field '", 15) == 0 && q != NULL) {
+			char *k = xstrndup(f + 15, (size_t)(q - f - 15));
+
+			next = path_join(path, k);
+			free(k);
+		} else if (sscanf(f, "sequence entry '%u'", &n) == 1 && n > 0) {
+			next = xasprintf("%s[%u]", path, n - 1);
+		}
+		if (next != NULL) {
+			free(path);
+			path = next;
+		}
+		free(frames[i]);
+	}
+	free(frames);
+	if (msg == NULL) {
+		out = xasprintf("%s: cannot load: %s", file,
+				cyaml_strerror(err));
+		free(path);
+		return out;
+	}
+	text = cyaml_translate(msg, path, &key);
+	if (*key != '\0')
+		line = yamlpos_line(pos, key);
+	if (line == 0)
+		line = fallback != 0 ? fallback : 1;
+	if (*key == '\0')
+		out = xasprintf("%s:%u: the file must be a mapping of keys "
+				"to values: %s",
+				file, line, text);
+	else
+		out = xasprintf("%s:%u: key \"%s\": %s", file, line, key, text);
+	free(text);
+	free(key);
+	free(path);
+	free(msg);
+	return out;
+}
+
+/* The value of key in a libyaml mapping node, or NULL. */
+static yaml_node_t *node_get(yaml_document_t *doc, yaml_node_t *map,
+			     const char *key)
+{
+	if (map == NULL || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
+	     pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+
+		if (k != NULL && k->type == YAML_SCALAR_NODE &&
+		    strcmp((const char *)k->data.scalar.value, key) == 0)
+			return yaml_document_get_node(doc, pair->value);
+	}
+	return NULL;
+}
+
+/* Item i of a libyaml sequence node, or NULL. */
+static yaml_node_t *node_item(yaml_document_t *doc, yaml_node_t *seq, size_t i)
+{
+	if (seq == NULL || seq->type != YAML_SEQUENCE_NODE)
+		return NULL;
+	if (i >= (size_t)(seq->data.sequence.items.top -
+			  seq->data.sequence.items.start))
+		return NULL;
+	return yaml_document_get_node(doc, seq->data.sequence.items.start[i]);
+}
+
+/* Say what a non-scalar node is, for messages. */
+static const char *node_kind(const yaml_node_t *node)
+{
+	if (node->type == YAML_MAPPING_NODE)
+		return "a mapping";
+	if (node->type == YAML_SEQUENCE_NODE)
+		return "a list";
+	return "a single value";
+}
+
+/* True if a plain scalar means "no value" in YAML. */
+static bool scalar_is_null(const yaml_node_t *node)
+{
+	const char *v = (const char *)node->data.scalar.value;
+
+	if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	return *v == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+	       strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+/* True if text is a number in JSON's grammar. */
+static bool json_number(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if (*s >= '1' && *s <= '9')
+		while (isdigit((unsigned char)*s))
+			s++;
+	else
+		return false;
+	if (*s == '.') {
+		s++;
+		if (!isdigit((unsigned char)*s))
+			return false;
+		while (isdigit((unsigned char)*s))
+			s++;
+	}
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if (!isdigit((unsigned char)*s))
+			return false;
+		while (isdigit((unsigned char)*s))
+			s++;
+	}
+	return *s == '\0';
+}
+
+/* Append text to a growing string. */
+static void buf_add(char **buf, size_t *len, const char *text, size_t n)
+{
+	*buf = xrealloc(*buf, *len + n + 1);
+	memcpy(*buf + *len, text, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+/* Append s as a JSON string literal, escaping what JSON requires. */
+static void buf_add_json_string(char **buf, size_t *len, const char *s)
+{
+	char esc[8];
+
+	buf_add(buf, len, "\"", 1);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			buf_add(buf, len, esc, 2);
+		} else if (c == '\n') {
+			buf_add(buf, len, "\\n", 2);
+		} else if (c == '\t') {
+			buf_add(buf, len, "\\t", 2);
+		} else if (c == '\r') {
+			buf_add(buf, len, "\\r", 2);
+		} else if (c < 0x20) {
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			buf_add(buf, len, esc, 6);
+		} else {
+			buf_add(buf, len, (const char *)s, 1);
+		}
+	}
+	buf_add(buf, len, "\"", 1);
+}
+
+/* Append a YAML scalar as JSON: plain numbers, booleans and nulls keep
+ * their type, everything else (and anything quoted) is a string. */
+static void buf_add_json_scalar(char **buf, size_t *len,
+				const yaml_node_t *node)
+{
+	const char *v = (const char *)node->data.scalar.value;
+
+	if (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+		if (scalar_is_null(node)) {
+			buf_add(buf, len, "null", 4);
+			return;
+		}
+		if (strcmp(v, "true") == 0 || strcmp(v, "True") == 0 ||
+		    strcmp(v, "TRUE") == 0) {
+			buf_add(buf, len, "true", 4);
+			return;
+		}
+		if (strcmp(v, "false") == 0 || strcmp(v, "False") == 0 ||
+		    strcmp(v, "FALSE") == 0) {
+			buf_add(buf, len, "false", 5);
+			return;
+		}
+		if (json_number(v)) {
+			buf_add(buf, len, v, strlen(v));
+			return;
+		}
+	}
+	buf_add_json_string(buf, len, v);
+}
+
+/* Turn a schedule's args mapping into JSON object text. */
+static void schedule_args(struct problems *p, yaml_document_t *doc,
+			  yaml_node_t *node, const char *base,
+			  struct schedule_config *sc)
+{
+	char *path = path_join(base, "args");
+	char *json = NULL;
+	size_t len = 0;
+	bool good = true;
+
+	if (node == NULL ||
+	    (node->type == YAML_SCALAR_NODE && scalar_is_null(node))) {
+		sc->args_json = xstrdup("{}");
+		free(path);
+		return;
+	}
+	if (node->type != YAML_MAPPING_NODE) {
+		problem_add(p, path,
+			    "expected a mapping of argument names "
+			    "to values, got %s",
+			    node_kind(node));
+		free(path);
+		return;
+	}
+	buf_add(&json, &len, "{", 1);
+	for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+		yaml_node_t *v = yaml_document_get_node(doc, pair->value);
+		char *vpath;
+
+		if (k == NULL || v == NULL)
+			continue;
+		if (k->type != YAML_SCALAR_NODE) {
+			problem_add(p, path,
+				    "argument names must be strings, "
+				    "not %s",
+				    node_kind(k));
+			good = false;
+			continue;
+		}
+		if (v->type != YAML_SCALAR_NODE) {
+			vpath = path_join(path,
+					  (const char *)k->data.scalar.value);
+			problem_add(p, vpath, "expected a single value, got %s",
+				    node_kind(v));
+			free(vpath);
+			good = false;
+			continue;
+		}
+		if (pair != node->data.mapping.pairs.start)
+			buf_add(&json, &len, ",", 1);
+		buf_add_json_string(&json, &len,
+				    (const char *)k->data.scalar.value);
+		buf_add(&json, &len, ":", 1);
+		buf_add_json_scalar(&json, &len, v);
+	}
+	buf_add(&json, &len, "}", 1);
+	if (good)
+		sc->args_json = json;
+	else
+		free(json);
+	free(path);
+}
+
+/* Read a schedule's tenants: separate, shared, a list or {query: SQL}. */
+static void schedule_tenants(struct problems *p, yaml_document_t *doc,
+			     yaml_node_t *node, const char *base,
+			     struct schedule_config *sc)
+{
+	static const char usage[] = "use \"separate\", \"shared\", a list "
+				    "of tenant ids or {query: SQL}";
+	char *path = path_join(base, "tenants");
+	char *cause = NULL, *shown, *item;
+	size_t count;
+
+	if (node == NULL ||
+	    (node->type == YAML_SCALAR_NODE && scalar_is_null(node))) {
+		problem_add(p, path, "missing; %s", usage);
+	} else if (node->type == YAML_SCALAR_NODE) {
+		const char *v = (const char *)node->data.scalar.value;
+
+		if (strcmp(v, "separate") == 0) {
+			sc->tenants = SCHEDULE_TENANTS_SEPARATE;
+		} else if (strcmp(v, "shared") == 0) {
+			sc->tenants = SCHEDULE_TENANTS_SHARED;
+		} else {
+			shown = value_display(v);
+			problem_add(p, path, "%s is not understood; %s", shown,
+				    usage);
+			free(shown);
+		}
+	} else if (node->type == YAML_SEQUENCE_NODE) {
+		count = (size_t)(node->data.sequence.items.top -
+				 node->data.sequence.items.start);
+		sc->tenants = SCHEDULE_TENANTS_LIST;
+		sc->tenant_list = xcalloc(count + 1, sizeof(char *));
+		if (count == 0)
+			problem_add(p, path, "the list of tenants is empty");
+		for (size_t i = 0; i < count; i++) {
+			yaml_node_t *t = node_item(doc, node, i);
+
+			item = xasprintf("%s[%zu]", path, i);
+			if (t == NULL || t->type != YAML_SCALAR_NODE) {
+				problem_add(p, item,
+					    "expected a tenant id, "
+					    "got %s",
+					    t ? node_kind(t) : "?");
+			} else if (!tenant_id_valid(
+					   (const char *)t->data.scalar.value,
+					   &cause)) {
+				problem_add(p, item, "%s", cause);
+			} else {
+				sc->tenant_list[sc->tenant_list_count++] =
+					xstrdup((const char *)
+							t->data.scalar.value);
+			}
+			free(item);
+		}
+	} else {
+		sc->tenants = SCHEDULE_TENANTS_QUERY;
+		for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+		     pair < node->data.mapping.pairs.top; pair++) {
+			yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+			yaml_node_t *v =
+				yaml_document_get_node(doc, pair->value);
+			const char *name =
+				k != NULL && k->type == YAML_SCALAR_NODE ?
+					(const char *)k->data.scalar.value :
+					"?";
+
+			item = path_join(path, name);
+			if (strcmp(name, "query") != 0) {
+				problem_add(p, item,
+					    "unknown key; tenants "
+					    "as a mapping takes only query");
+			} else if (v == NULL || v->type != YAML_SCALAR_NODE) {
+				problem_add(p, item,
+					    "expected SQL text, got "
+					    "%s",
+					    v ? node_kind(v) : "?");
+			} else if (*v->data.scalar.value == '\0') {
+				problem_add(p, item, "the query is empty");
+			} else {
+				free(sc->tenant_query);
+				sc->tenant_query = xstrdup(
+					(const char *)v->data.scalar.value);
+			}
+			free(item);
+		}
+		if (sc->tenant_query == NULL &&
+		    node_get(doc, node, "query") == NULL)
+			problem_add(p, path,
+				    "a mapping of tenants needs a "
+				    "query: {query: SQL}");
+	}
+	free(cause);
+	free(path);
+}
+
+/* Count whitespace-separated fields, skipping a leading TZ= setting. */
+static unsigned cron_fields(const char *cron)
+{
+	unsigned n = 0;
+	const char *s = cron;
+	bool first = true;
+
+	while (*s != '\0') {
+		const char *start;
+
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s == '\0')
+			break;
+		start = s;
+		while (*s != '\0' && !isspace((unsigned char)*s))
+			s++;
+		if (first && (strncmp(start, "TZ=", 3) == 0 ||
+			      strncmp(start, "CRON_TZ=", 8) == 0)) {
+			first = false;
+			continue;
+		}
+		first = false;
+		n++;
+	}
+	return n;
+}
+
+/* True if a job kind is [a-z0-9_]+. */
+static bool job_kind_valid(const char *job)
+{
+	if (*job == '\0')
+		return false;
+	for (; *job != '\0'; job++) {
+		if (!((*job >= 'a' && *job <= 'z') ||
+		      (*job >= '0' && *job <= '9') || *job == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* Check one schedule entry and fill sc. */
+static void schedule_validate(struct problems *p, yaml_document_t *doc,
+			      yaml_node_t *entry, const struct raw_schedule *rs,
+			      unsigned index, struct config *config)
+{
+	struct schedule_config *sc = &config->schedules[index];
+	char *base = xasprintf("schedules[%u]", index);
+	char *path, *shown;
+	unsigned fields;
+
+	sc->line = yamlpos_line(p->pos, base);
+	path = path_join(base, "name");
+	if (rs->name == NULL || *rs->name == '\0') {
+		problem_add(p, path, "missing; every schedule needs a name");
+	} else {
+		sc->name = xstrdup(rs->name);
+		for (unsigned i = 0; i < index; i++) {
+			if (config->schedules[i].name == NULL ||
+			    strcmp(config->schedules[i].name, sc->name) != 0)
+				continue;
+			shown = value_display(sc->name);
+			problem_add(p, path,
+				    "%s is already the name of the "
+				    "schedule at line %u",
+				    shown, config->schedules[i].line);
+			free(shown);
+			break;
+		}
+	}
+	free(path);
+
+	path = path_join(base, "cron");
+	if (rs->cron == NULL || *rs->cron == '\0') {
+		problem_add(p, path,
+			    "missing; give five fields such as "
+			    "\"0 3 * * *\"");
+	} else if ((fields = cron_fields(rs->cron)) != 5) {
+		shown = value_display(rs->cron);
+		problem_add(p, path,
+			    "%s has %u field%s; a cron expression "
+			    "has five: minute hour day-of-month month "
+			    "day-of-week",
+			    shown, fields, fields == 1 ? "" : "s");
+		free(shown);
+	} else {
+		sc->cron = xstrdup(rs->cron);
+	}
+	free(path);
+
+	path = path_join(base, "job");
+	if (rs->job == NULL || *rs->job == '\0') {
+		problem_add(p, path, "missing; name a job kind such as vacuum");
+	} else if (!job_kind_valid(rs->job)) {
+		shown = value_display(rs->job);
+		problem_add(p, path,
+			    "%s is not a job kind: use lowercase "
+			    "letters, digits and '_'",
+			    shown);
+		free(shown);
+	} else {
+		sc->job = xstrdup(rs->job);
+	}
+	free(path);
+
+	schedule_tenants(p, doc, node_get(doc, entry, "tenants"), base, sc);
+	schedule_args(p, doc, node_get(doc, entry, "args"), base, sc);
+	free(base);
+}
+
+/* Parse control_socket_mode: octal, at most 0777, owner read and write. */
+static void validate_mode(struct problems *p, const char *text,
+			  struct config *config)
+{
+	const char *key = "control_socket_mode";
+	unsigned long mode = 0;
+	size_t len;
+	char *shown;
+
+	config->control_socket_mode = 0600;
+	if (text == NULL)
+		return;
+	len = strlen(text);
+	if (len == 0 || len > 4 || strspn(text, "01234567") != len) {
+		shown = value_display(text);
+		problem_add(p, key,
+			    "%s is not an octal mode such as \"0600\" "
+			    "or \"0660\"",
+			    shown);
+		free(shown);
+		return;
+	}
+	mode = strtoul(text, NULL, 8);
+	if (mode > 0777) {
+		problem_add(p, key, "%s has bits above 0777", text);
+		return;
+	}
+	if ((mode & 0600) != 0600) {
+		problem_add(p, key,
+			    "%s does not let the owner read and write "
+			    "the socket; it needs at least 0600",
+			    text);
+		return;
+	}
+	config->control_socket_mode = (unsigned)mode;
+}
+
+/* Parse a YAML-style boolean written as text. */
+static bool bool_parse(const char *text, bool *value)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(text, yes[i]) == 0) {
+			*value = true;
+			return true;
+		}
+		if (strcasecmp(text, no[i]) == 0) {
+			*value = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Parse a duration setting; false (with a problem) if it is bad. */
+static bool validate_duration(struct problems *p, const char *key,
+			      const char *text, int64_t fallback, int64_t min,
+			      const char *min_text, int64_t *out)
+{
+	char *shown;
+	int64_t ms;
+
+	*out = fallback;
+	if (text == NULL)
+		return true;
+	if (!duration_parse(text, &ms)) {
+		shown = value_display(text);
+		problem_add(p, key,
+			    "%s is not a duration; write e.g. "
+			    "\"250ms\", \"5s\", \"10m\", \"1h\" or \"1d\"",
+			    shown);
+		free(shown);
+		return false;
+	}
+	if (ms < min) {
+		shown = value_display(text);
+		problem_add(p, key, "%s is too short; the minimum is %s", shown,
+			    min_text);
+		free(shown);
+		return false;
+	}
+	*out = ms;
+	return true;
+}
+
+/* Check the top-level settings and fill config with them or defaults. */
+static void validate_settings(struct problems *p, const struct raw_config *raw,
+			      struct config *config)
+{
+	char *shown;
+
+	for (size_t i = 0; i < ARRAY_SIZE(string_keys); i++) {
+		const char *v = *(char *const *)((const char *)raw +
+						 string_keys[i].raw);
+		char **out = (char **)((char *)config + string_keys[i].out);
+
+		if (v != NULL && *v == '\0' && !string_keys[i].may_be_empty)
+			problem_add(p, string_keys[i].key,
+				    "must not be "
+				    "empty");
+		*out = xstrdup(v != NULL ? v : string_keys[i].fallback);
+	}
+	if (strlen(config->control_socket) >=
+	    sizeof(((struct sockaddr_un *)NULL)->sun_path))
+		problem_add(p, "control_socket",
+			    "the path is %zu bytes; a "
+			    "Unix socket path must be shorter than %zu",
+			    strlen(config->control_socket),
+			    sizeof(((struct sockaddr_un *)NULL)->sun_path));
+	if (raw->pid_file != NULL)
+		config->pid_file = xstrdup(raw->pid_file);
+	validate_mode(p, raw->control_socket_mode, config);
+
+	config->workers = 2;
+	if (raw->workers != NULL) {
+		if (*raw->workers < WORKERS_MIN || *raw->workers > WORKERS_MAX)
+			problem_add(p, "workers",
+				    "%lld is out of range; "
+				    "use %d to %d",
+				    (long long)*raw->workers, WORKERS_MIN,
+				    WORKERS_MAX);
+		else
+			config->workers = (unsigned)*raw->workers;
+	}
+
+	config->log_level = LOG_LEVEL_INFO;
+	if (raw->log_level != NULL &&
+	    !log_level_parse(raw->log_level, &config->log_level)) {
+		shown = value_display(raw->log_level);
+		problem_add(p, "log_level",
+			    "%s is not a level; use debug, "
+			    "info, warning or error",
+			    shown);
+		free(shown);
+	}
+
+	config->listen = true;
+	if (raw->listen != NULL && !bool_parse(raw->listen, &config->listen)) {
+		shown = value_display(raw->listen);
+		problem_add(p, "listen", "%s is not true or false", shown);
+		free(shown);
+	}
+
+	for (size_t i = 0; i < ARRAY_SIZE(duration_keys); i++) {
+		const char *v = *(char *const *)((const char *)raw +
+						 duration_keys[i].raw);
+		int64_t *out =
+			(int64_t *)((char *)config + duration_keys[i].out);
+
+		validate_duration(p, duration_keys[i].key, v,
+				  duration_keys[i].fallback,
+				  duration_keys[i].min,
+				  duration_keys[i].min_text, out);
+	}
+	config->heartbeat_ms = config->lease_ms / 3;
+	if (validate_duration(p, "heartbeat_interval", raw->heartbeat_interval,
+			      config->lease_ms / 3, 1, "1ms",
+			      &config->heartbeat_ms) &&
+	    config->heartbeat_ms >= config->lease_ms)
+		problem_add(p, "heartbeat_interval",
+			    "heartbeat_interval "
+			    "(%lldms) must be shorter than lease (%lldms)",
+			    (long long)config->heartbeat_ms,
+			    (long long)config->lease_ms);
+	if (config->retry_max_ms < config->retry_base_ms)
+		problem_add(p,
+			    raw->retry_max_delay != NULL ? "retry_max_delay" :
+							   "retry_base_delay",
+			    "retry_max_delay (%lldms) must not be shorter "
+			    "than retry_base_delay (%lldms)",
+			    (long long)config->retry_max_ms,
+			    (long long)config->retry_base_ms);
+}
+
+/* Free a schedule entry's contents. */
+static void schedule_clear(struct schedule_config *sc)
+{
+	free(sc->name);
+	free(sc->cron);
+	free(sc->job);
+	for (unsigned i = 0; i < sc->tenant_list_count; i++)
+		free(sc->tenant_list[i]);
+	free(sc->tenant_list);
+	free(sc->tenant_query);
+	free(sc->args_json);
+}
+
+/* Load the file again as a libyaml document, for tenants and args. */
+static bool document_load(const char *path, yaml_document_t *doc, char **cause)
+{
+	yaml_parser_t parser;
+	FILE *f;
+	bool good;
+
+	f = fopen(path, "rb");
+	if (f == NULL)
+		return set_cause(cause, "%s: cannot open: %m", path);
+	if (!yaml_parser_initialize(&parser)) {
+		fclose(f);
+		return set_cause(cause, "%s: cannot start the YAML parser",
+				 path);
+	}
+	yaml_parser_set_input_file(&parser, f);
+	good = yaml_parser_load(&parser, doc) != 0;
+	if (!good)
+		set_cause(cause, "%s:%zu: %s", path,
+			  parser.problem_mark.line + 1,
+			  parser.problem ? parser.problem : "cannot parse");
+	yaml_parser_delete(&parser);
+	fclose(f);
+	return good;
+}
+
+/* Load path with libcyaml, then validate every setting. */
+struct config *config_load(const char *path, char **cause)
+{
+	static const struct raw_config empty;
+	struct cyaml_log_buffer log = { 0 };
+	const cyaml_config_t cyaml = {
+		.log_fn = cyaml_log_collect,
+		.log_ctx = &log,
+		.mem_fn = cyaml_mem,
+		.log_level = CYAML_LOG_WARNING,
+		.flags = CYAML_CFG_DEFAULT,
+	};
+	struct raw_config *raw = NULL;
+	const struct raw_config *r;
+	struct problems p = { .file = path };
+	struct yamlpos *pos;
+	struct config *config;
+	yaml_document_t doc;
+	yaml_node_t *root, *schedules;
+	cyaml_err_t err;
+
+	pos = yamlpos_load(path, cause);
+	if (pos == NULL)
+		return NULL;
+	p.pos = pos;
+	err = cyaml_load_file(path, &cyaml, &config_schema,
+			      (cyaml_data_t **)&raw, NULL);
+	if (err != CYAML_OK) {
+		if (cause != NULL) {
+			free(*cause);
+			*cause = cyaml_cause(path, pos, log.text, err);
+		}
+		free(log.text);
+		yamlpos_free(pos);
+		return NULL;
+	}
+	free(log.text);
+	if (!document_load(path, &doc, cause)) {
+		cyaml_free(&cyaml, &config_schema, raw, 0);
+		yamlpos_free(pos);
+		return NULL;
+	}
+	r = raw != NULL ? raw : &empty;
+
+	config = xcalloc(1, sizeof(*config));
+	config->path = xstrdup(path);
+	validate_settings(&p, r, config);
+	root = yaml_document_get_root_node(&doc);
+	schedules = node_get(&doc, root, "schedules");
+	config->schedule_count = r->schedules_count;
+	config->schedules =
+		xcalloc(r->schedules_count + 1, sizeof(*config->schedules));
+	for (unsigned i = 0; i < r->schedules_count; i++)
+		schedule_validate(&p, &doc, node_item(&doc, schedules, i),
+				  &r->schedules[i], i, config);
+
+	yaml_document_delete(&doc);
+	cyaml_free(&cyaml, &config_schema, raw, 0);
+	yamlpos_free(pos);
+	if (p.count > 0) {
+		problems_finish(&p, cause);
+		config_free(config);
+		return NULL;
+	}
+	return config;
+}
+
+void config_free(struct config *config)
+{
+	if (config == NULL)
+		return;
+	free(config->path);
+	free(config->database);
+	free(config->state_dir);
+	free(config->control_socket);
+	free(config->jobs_dir);
+	free(config->backup_dir);
+	free(config->pid_file);
+	free(config->application_name);
+	for (unsigned i = 0; i < config->schedule_count; i++)
+		schedule_clear(&config->schedules[i]);
+	free(config->schedules);
+	free(config);
+}

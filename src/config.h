@@ -1,0 +1,67 @@
+/* config.h - pgtenantd.yaml loaded with libcyaml and validated. */
+#ifndef PGT_CONFIG_H
+#define PGT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log.h"
+
+/* How a schedule picks its tenants. */
+enum schedule_tenants {
+	SCHEDULE_TENANTS_SEPARATE, /* every tenant with its own schema */
+	SCHEDULE_TENANTS_SHARED,   /* every tenant in the shared tables */
+	SCHEDULE_TENANTS_LIST,     /* the list in tenant_list */
+	SCHEDULE_TENANTS_QUERY,    /* the first column of tenant_query */
+};
+
+struct schedule_config {
+	char *name;
+	char *cron;		/* five fields; checked by the scheduler */
+	char *job;		/* job kind */
+	enum schedule_tenants tenants;
+	char **tenant_list;	/* SCHEDULE_TENANTS_LIST */
+	unsigned tenant_list_count;
+	char *tenant_query;	/* SCHEDULE_TENANTS_QUERY */
+	char *args_json;	/* optional JSON object text, default "{}" */
+	unsigned line;		/* line of the entry in the file */
+};
+
+struct config {
+	char *path;		/* file it was loaded from */
+
+	char *database;		/* libpq conninfo or URI; may be "" */
+	char *state_dir;
+	char *control_socket;
+	unsigned control_socket_mode; /* default 0600 */
+	char *jobs_dir;
+	char *backup_dir;
+	char *pid_file;		/* NULL: none */
+	unsigned workers;	/* 1..64, default 2 */
+	enum log_level log_level;
+	bool listen;		/* use LISTEN/NOTIFY (default true) */
+	char *application_name;	/* default "pgtenantd" */
+
+	/* durations in milliseconds */
+	int64_t poll_interval_ms;	/* default 5s */
+	int64_t lease_ms;		/* default 30s */
+	int64_t heartbeat_ms;		/* default lease / 3 */
+	int64_t retry_base_ms;		/* default 5s */
+	int64_t retry_max_ms;		/* default 10m */
+	int64_t reconnect_max_ms;	/* default 30s */
+	int64_t shutdown_timeout_ms;	/* default 30s */
+	int64_t batch_target_ms;	/* default 1s; job files may override */
+
+	struct schedule_config *schedules;
+	unsigned schedule_count;
+};
+
+/* Load and validate path. On failure returns NULL and sets cause to one
+ * message per problem, each naming file, line and key, separated by
+ * newlines. Every default is applied on success. */
+struct config *config_load(const char *path, char **cause)
+	__attribute__((warn_unused_result));
+
+void config_free(struct config *config);
+
+#endif

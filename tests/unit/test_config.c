@@ -1,0 +1,684 @@
+/* test_config.c - loading and validating pgtenantd.yaml. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "unit.h"
+#include "util.h"
+#include "yamlpos.h"
+
+static char tmpdir[256];
+
+/* Write text to a file named name in the temporary directory. */
+static char *write_yaml(const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", tmpdir, name);
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
+		perror(path);
+		exit(99);
+	}
+	return path;
+}
+
+/* Load text that must be refused; returns the cause (or NULL). */
+static char *refused(const char *name, const char *text, char **path)
+{
+	char *cause = NULL;
+	struct config *config;
+
+	*path = write_yaml(name, text);
+	config = config_load(*path, &cause);
+	if (config != NULL) {
+		config_free(config);
+		free(cause);
+		return NULL;
+	}
+	return cause;
+}
+
+/* Check that cause holds "PATH:LINE: key "KEY"" and what. */
+static void check_problem(const char *cause, const char *path, int line,
+			  const char *key, const char *what, const char *name)
+{
+	char *prefix = xasprintf("%s:%d: key \"%s\": ", path, line, key);
+	char *label = xasprintf("%s: names file, line %d and key %s", name,
+				line, key);
+	const char *at = cause ? strstr(cause, prefix) : NULL;
+
+	contains(cause, prefix, label);
+	free(label);
+	label = xasprintf("%s: says \"%s\"", name, what);
+	ok(at != NULL && strstr(at, what) != NULL &&
+		   (strchr(at, '\n') == NULL ||
+		    strstr(at, what) < strchr(at, '\n')),
+	   label);
+	if (at == NULL || strstr(at, what) == NULL)
+		printf("#     got: %s\n", cause ? cause : "(null)");
+	free(label);
+	free(prefix);
+}
+
+/* Every key set to a non-default value ends up in the struct. */
+static void test_full(void)
+{
+	char *cause = NULL;
+	char *path = write_yaml(
+		"full.yaml",
+		"# every key\n"
+		"database: \"host=/tmp dbname=kg\"\n"
+		"state_dir: state\n"
+		"control_socket: /tmp/pgt.sock\n"
+		"control_socket_mode: \"0660\"\n"
+		"jobs_dir: ./jobs\n"
+		"backup_dir: /srv/backups\n"
+		"pid_file: /run/pgt.pid\n"
+		"workers: 8\n"
+		"log_level: debug\n"
+		"listen: false\n"
+		"application_name: pgt-test\n"
+		"poll_interval: 250ms\n"
+		"lease: 1m\n"
+		"heartbeat_interval: 15s\n"
+		"retry_base_delay: 2s\n"
+		"retry_max_delay: 1h\n"
+		"reconnect_max_delay: 45s\n"
+		"shutdown_timeout: 0s\n"
+		"batch_target: 1.5\n"
+		"schedules:\n"
+		"  - name: nightly-vacuum\n"
+		"    cron: \"0 3 * * *\"\n"
+		"    job: vacuum\n"
+		"    tenants: separate\n"
+		"  - name: shared-stats\n"
+		"    cron: \"*/5 * * * 1-5\"\n"
+		"    job: tenant_stats\n"
+		"    tenants: shared\n"
+		"  - name: some\n"
+		"    cron: \"0 0 1 * *\"\n"
+		"    job: backup\n"
+		"    tenants: [acme-corp, Globex_2]\n"
+		"    args:\n"
+		"      days: 30\n"
+		"      ratio: -1.5e3\n"
+		"      quoted: \"30\"\n"
+		"      octal: 0600\n"
+		"      flag: true\n"
+		"      none: ~\n"
+		"      text: 'say \"hi\"\\ now'\n"
+		"      nl: \"a\\nb\\u0001\"\n"
+		"  - name: by-query\n"
+		"    cron: \"15 2 * * 0\"\n"
+		"    job: reindex\n"
+		"    tenants:\n"
+		"      query: SELECT tenant_id FROM tenants WHERE big\n"
+		"    args: {}\n");
+	struct config *c = config_load(path, &cause);
+	struct schedule_config *s;
+
+	ok(c != NULL, "full config loads");
+	if (c == NULL) {
+		printf("# %s\n", cause);
+		free(cause);
+		free(path);
+		return;
+	}
+	is_str(c->path, path, "path kept");
+	is_str(c->database, "host=/tmp dbname=kg", "database");
+	is_str(c->state_dir, "state", "relative state_dir kept as given");
+	is_str(c->control_socket, "/tmp/pgt.sock", "control_socket");
+	is_int(c->control_socket_mode, 0660, "control_socket_mode");
+	is_str(c->jobs_dir, "./jobs", "jobs_dir");
+	is_str(c->backup_dir, "/srv/backups", "backup_dir");
+	is_str(c->pid_file, "/run/pgt.pid", "pid_file");
+	is_int(c->workers, 8, "workers");
+	is_int(c->log_level, LOG_LEVEL_DEBUG, "log_level");
+	ok(!c->listen, "listen");
+	is_str(c->application_name, "pgt-test", "application_name");
+	is_int(c->poll_interval_ms, 250, "poll_interval");
+	is_int(c->lease_ms, 60000, "lease");
+	is_int(c->heartbeat_ms, 15000, "heartbeat_interval");
+	is_int(c->retry_base_ms, 2000, "retry_base_delay");
+	is_int(c->retry_max_ms, 3600000, "retry_max_delay");
+	is_int(c->reconnect_max_ms, 45000, "reconnect_max_delay");
+	is_int(c->shutdown_timeout_ms, 0, "shutdown_timeout");
+	is_int(c->batch_target_ms, 1500, "batch_target bare seconds");
+	is_int(c->schedule_count, 4, "four schedules");
+
+	s = &c->schedules[0];
+	is_str(s->name, "nightly-vacuum", "schedule 0 name");
+	is_str(s->cron, "0 3 * * *", "schedule 0 cron");
+	is_str(s->job, "vacuum", "schedule 0 job");
+	is_int(s->tenants, SCHEDULE_TENANTS_SEPARATE, "schedule 0 separate");
+	is_str(s->args_json, "{}", "schedule 0 args default");
+	is_int(s->line, 22, "schedule 0 line");
+
+	s = &c->schedules[1];
+	is_int(s->tenants, SCHEDULE_TENANTS_SHARED, "schedule 1 shared");
+	is_int(s->line, 26, "schedule 1 line");
+
+	s = &c->schedules[2];
+	is_int(s->tenants, SCHEDULE_TENANTS_LIST, "schedule 2 list");
+	is_int(s->tenant_list_count, 2, "schedule 2 two tenants");
+	if (s->tenant_list_count == 2) {
+		is_str(s->tenant_list[0], "acme-corp", "tenant 0");
+		is_str(s->tenant_list[1], "Globex_2", "tenant 1");
+	}
+	is_str(s->args_json,
+	       "{\"days\":30,\"ratio\":-1.5e3,\"quoted\":\"30\","
+	       "\"octal\":\"0600\",\"flag\":true,\"none\":null,"
+	       "\"text\":\"say \\\"hi\\\"\\\\ now\","
+	       "\"nl\":\"a\\nb\\u0001\"}",
+	       "schedule 2 args as JSON");
+
+	s = &c->schedules[3];
+	is_int(s->tenants, SCHEDULE_TENANTS_QUERY, "schedule 3 query");
+	is_str(s->tenant_query, "SELECT tenant_id FROM tenants WHERE big",
+	       "schedule 3 query text");
+	is_str(s->args_json, "{}", "schedule 3 empty args");
+	is_int(s->line, 43, "schedule 3 line");
+	config_free(c);
+	free(path);
+}
+
+/* A file that sets nothing gets every default. */
+static void test_defaults(void)
+{
+	static const char *const texts[] = {
+		"database: \"dbname=kg\"\n",
+		"# nothing but a comment\n",
+		"",
+	};
+	char name[64];
+
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+		char *cause = NULL;
+		char *path;
+		struct config *c;
+
+		snprintf(name, sizeof(name), "defaults%zu.yaml", i);
+		path = write_yaml(name, texts[i]);
+		c = config_load(path, &cause);
+		ok(c != NULL, "defaults: loads");
+		if (c == NULL) {
+			printf("# %s\n", cause);
+			free(cause);
+			free(path);
+			continue;
+		}
+		is_str(c->database, i == 0 ? "dbname=kg" : "", "database");
+		is_str(c->state_dir, "/var/lib/pgtenantd", "state_dir");
+		is_str(c->control_socket, "/run/pgtenantd/control.sock",
+		       "control_socket");
+		is_int(c->control_socket_mode, 0600, "control_socket_mode");
+		ok(strlen(c->jobs_dir) > 5 &&
+			   strcmp(c->jobs_dir + strlen(c->jobs_dir) - 5,
+				  "/jobs") == 0,
+		   "jobs_dir ends in /jobs");
+		is_str(c->backup_dir, "/var/lib/pgtenantd/backups",
+		       "backup_dir");
+		ok(c->pid_file == NULL, "no pid_file");
+		is_int(c->workers, 2, "workers");
+		is_int(c->log_level, LOG_LEVEL_INFO, "log_level");
+		ok(c->listen, "listen");
+		is_str(c->application_name, "pgtenantd", "application_name");
+		is_int(c->poll_interval_ms, 5000, "poll_interval");
+		is_int(c->lease_ms, 30000, "lease");
+		is_int(c->heartbeat_ms, 10000, "heartbeat_interval");
+		is_int(c->retry_base_ms, 5000, "retry_base_delay");
+		is_int(c->retry_max_ms, 600000, "retry_max_delay");
+		is_int(c->reconnect_max_ms, 30000, "reconnect_max_delay");
+		is_int(c->shutdown_timeout_ms, 30000, "shutdown_timeout");
+		is_int(c->batch_target_ms, 1000, "batch_target");
+		is_int(c->schedule_count, 0, "no schedules");
+		config_free(c);
+		free(path);
+	}
+}
+
+/* heartbeat_interval defaults to a third of the lease. */
+static void test_heartbeat_default(void)
+{
+	char *cause = NULL;
+	char *path = write_yaml("lease.yaml", "lease: 9s\n");
+	struct config *c = config_load(path, &cause);
+
+	ok(c != NULL && c->heartbeat_ms == 3000, "heartbeat is lease / 3");
+	config_free(c);
+	free(cause);
+	free(path);
+}
+
+/* Keys that libcyaml does not know are refused with file, line, key. */
+static void test_unknown_keys(void)
+{
+	char *path, *cause;
+
+	cause = refused("unknown.yaml",
+			"database: x\n"
+			"workers: 2\n"
+			"wrokers: 3\n",
+			&path);
+	check_problem(cause, path, 3, "wrokers", "unknown key",
+		      "unknown top-level key");
+	free(cause);
+	free(path);
+
+	cause = refused("unknown-sched.yaml",
+			"database: x\n"
+			"schedules:\n"
+			"  - name: a\n"
+			"    cron: \"0 3 * * *\"\n"
+			"    job: vacuum\n"
+			"    tenants: separate\n"
+			"  - name: b\n"
+			"    cron: \"0 4 * * *\"\n"
+			"    tenants: [a, b]\n"
+			"    job: vacuum\n"
+			"    tennants: shared\n",
+			&path);
+	check_problem(cause, path, 11, "schedules[1].tennants", "unknown key",
+		      "unknown key in a schedule");
+	free(cause);
+	free(path);
+
+	cause = refused("unknown-query.yaml",
+			"schedules:\n"
+			"  - name: a\n"
+			"    cron: \"0 3 * * *\"\n"
+			"    job: vacuum\n"
+			"    tenants:\n"
+			"      sql: SELECT 1\n",
+			&path);
+	check_problem(cause, path, 6, "schedules[0].tenants.sql", "unknown key",
+		      "unknown key in tenants");
+	free(cause);
+	free(path);
+}
+
+/* Durations that do not parse or break a bound. */
+static void test_durations(void)
+{
+	char *path, *cause;
+
+	cause = refused("duration.yaml",
+			"database: x\n"
+			"workers: 2\n"
+			"lease: 30 seconds\n",
+			&path);
+	check_problem(cause, path, 3, "lease", "not a duration",
+		      "bad duration");
+	contains(cause, "\"30 seconds\"", "bad duration: quotes the value");
+	free(cause);
+	free(path);
+
+	cause = refused("poll.yaml", "poll_interval: 5ms\n", &path);
+	check_problem(cause, path, 1, "poll_interval", "minimum is 10ms",
+		      "poll_interval too short");
+	free(cause);
+	free(path);
+
+	cause = refused("heartbeat.yaml",
+			"lease: 10s\n"
+			"heartbeat_interval: 10s\n",
+			&path);
+	check_problem(cause, path, 2, "heartbeat_interval",
+		      "shorter than lease", "heartbeat not below lease");
+	free(cause);
+	free(path);
+
+	cause = refused("retry.yaml",
+			"retry_base_delay: 1m\n"
+			"retry_max_delay: 30s\n",
+			&path);
+	check_problem(cause, path, 2, "retry_max_delay", "must not be shorter",
+		      "retry max below base");
+	free(cause);
+	free(path);
+
+	cause = refused("list-duration.yaml", "lease: [1s]\n", &path);
+	check_problem(cause, path, 1, "lease", "expected a string, got a list",
+		      "duration given as a list");
+	free(cause);
+	free(path);
+}
+
+/* workers out of range and not a number. */
+static void test_workers(void)
+{
+	char *path, *cause;
+
+	cause = refused("workers0.yaml", "database: x\nworkers: 0\n", &path);
+	check_problem(cause, path, 2, "workers",
+		      "0 is out of range; use 1 "
+		      "to 64",
+		      "workers 0");
+	free(cause);
+	free(path);
+
+	cause = refused("workers65.yaml", "\n\nworkers: 65\n", &path);
+	check_problem(cause, path, 3, "workers", "65 is out of range",
+		      "workers 65");
+	free(cause);
+	free(path);
+
+	cause = refused("workers-word.yaml",
+			"database: x\n"
+			"log_level: info\n"
+			"workers: two\n",
+			&path);
+	check_problem(cause, path, 3, "workers",
+		      "\"two\" is not a whole "
+		      "number",
+		      "workers not a number");
+	free(cause);
+	free(path);
+}
+
+/* Bad values of a schedule's tenants. */
+static void test_tenants(void)
+{
+	char *path, *cause;
+
+	cause = refused("tenants-word.yaml",
+			"schedules:\n"
+			"  - name: a\n"
+			"    cron: \"0 3 * * *\"\n"
+			"    job: vacuum\n"
+			"    tenants: everyone\n",
+			&path);
+	check_problem(cause, path, 5, "schedules[0].tenants",
+		      "\"everyone\" is not understood", "tenants word");
+	free(cause);
+	free(path);
+
+	cause = refused("tenants-list.yaml",
+			"schedules:\n"
+			"  - name: a\n"
+			"    cron: \"0 3 * * *\"\n"
+			"    job: vacuum\n"
+			"    tenants:\n"
+			"      - acme\n"
+			"      - \"bad id\"\n"
+			"      - ok-too\n",
+			&path);
+	check_problem(cause, path, 7, "schedules[0].tenants[1]",
+		      "tenant id \"bad id\" contains ' '", "tenants list item");
+	free(cause);
+	free(path);
+
+	cause = refused("tenants-missing.yaml",
+			"schedules:\n"
+			"  - name: a\n"
+			"    cron: \"0 3 * * *\"\n"
+			"    job: vacuum\n",
+			&path);
+	check_problem(cause, path, 2, "schedules[0].tenants", "missing",
+		      "tenants missing");
+	free(cause);
+	free(path);
+
+	cause = refused("tenants-empty.yaml",
+			"schedules:\n"
+			"  - name: a\n"
+			"    cron: \"0 3 * * *\"\n"
+			"    job: vacuum\n"
+			"    tenants: []\n",
+			&path);
+	check_problem(cause, path, 5, "schedules[0].tenants", "is empty",
+		      "tenants empty list");
+	free(cause);
+	free(path);
+}
+
+/* Socket modes: octal, within 0777, owner read and write. */
+static void test_socket_mode(void)
+{
+	char *path, *cause;
+
+	cause = refused("mode-word.yaml", "control_socket_mode: rw\n", &path);
+	check_problem(cause, path, 1, "control_socket_mode",
+		      "not an octal mode", "mode not octal");
+	free(cause);
+	free(path);
+
+	cause = refused("mode-big.yaml",
+			"database: x\ncontrol_socket_mode: \"1777\"\n", &path);
+	check_problem(cause, path, 2, "control_socket_mode", "above 0777",
+		      "mode above 0777");
+	free(cause);
+	free(path);
+
+	cause = refused("mode-owner.yaml", "control_socket_mode: \"0460\"\n",
+			&path);
+	check_problem(cause, path, 1, "control_socket_mode",
+		      "owner read and write", "mode without owner write");
+	free(cause);
+	free(path);
+
+	cause = refused("mode-digit.yaml", "control_socket_mode: \"0680\"\n",
+			&path);
+	check_problem(cause, path, 1, "control_socket_mode",
+		      "not an octal mode", "mode with digit 8");
+	free(cause);
+	free(path);
+}
+
+/* Several problems are all reported, one per line, in file order. */
+static void test_many_problems(void)
+{
+	char *path, *cause;
+	const char *a, *b, *c;
+	int lines = 0;
+
+	cause = refused("many.yaml",
+			"log_level: loud\n"
+			"listen: maybe\n"
+			"workers: 100\n"
+			"schedules:\n"
+			"  - name: same\n"
+			"    cron: \"0 3 * *\"\n"
+			"    job: Vacuum\n"
+			"    tenants: shared\n"
+			"  - name: same\n"
+			"    cron: \"0 3 * * *\"\n"
+			"    job: vacuum\n"
+			"    tenants: shared\n"
+			"    args: [1, 2]\n",
+			&path);
+	check_problem(cause, path, 1, "log_level", "\"loud\" is not a level",
+		      "log_level");
+	check_problem(cause, path, 2, "listen", "not true or false", "listen");
+	check_problem(cause, path, 3, "workers", "out of range", "workers");
+	check_problem(cause, path, 6, "schedules[0].cron", "has 4 fields",
+		      "cron fields");
+	check_problem(cause, path, 7, "schedules[0].job", "not a job kind",
+		      "job kind");
+	check_problem(cause, path, 9, "schedules[1].name",
+		      "already the name of the schedule at line 5",
+		      "duplicate schedule name");
+	check_problem(cause, path, 13, "schedules[1].args",
+		      "expected a mapping", "args as a list");
+	for (const char *s = cause; s != NULL && *s != '\0'; s++)
+		lines += *s == '\n';
+	is_int(lines + 1, 7, "seven problems, one per line");
+	a = cause ? strstr(cause, "\"log_level\"") : NULL;
+	b = cause ? strstr(cause, "\"workers\"") : NULL;
+	c = cause ? strstr(cause, "\"schedules[1].args\"") : NULL;
+	ok(a != NULL && b != NULL && c != NULL && a < b && b < c,
+	   "problems in file order");
+	free(cause);
+	free(path);
+}
+
+/* Malformed YAML, duplicate keys and a missing file. */
+static void test_unreadable(void)
+{
+	char *path, *cause;
+
+	cause = refused("malformed.yaml",
+			"database: x\n"
+			"workers: 2\n"
+			"schedules: [a, b\n"
+			"state_dir: /x\n",
+			&path);
+	contains(cause, path, "malformed: names the file");
+	ok(cause != NULL && strncmp(cause, path, strlen(path)) == 0 &&
+		   cause[strlen(path)] == ':' && cause[strlen(path) + 1] == '4',
+	   "malformed: FILE:4:COL");
+	contains(cause, "flow sequence", "malformed: says what is wrong");
+	free(cause);
+	free(path);
+
+	cause = refused("tabs.yaml", "database: x\n\tworkers: 2\n", &path);
+	ok(cause != NULL && strstr(cause, path) == cause &&
+		   strncmp(cause + strlen(path), ":2:", 3) == 0,
+	   "tab indentation: FILE:2:");
+	free(cause);
+	free(path);
+
+	cause = refused("dup.yaml", "workers: 2\ndatabase: x\nworkers: 3\n",
+			&path);
+	ok(cause != NULL && strstr(cause, path) == cause &&
+		   strncmp(cause + strlen(path), ":3:", 3) == 0,
+	   "duplicate key: FILE:3:");
+	contains(cause, "duplicate key \"workers\"", "duplicate key: named");
+	free(cause);
+	free(path);
+
+	cause = refused("utf8.yaml", "database: x\nworkers: 2\nx: caf\xe9\n",
+			&path);
+	ok(cause != NULL && strstr(cause, path) == cause &&
+		   strncmp(cause + strlen(path), ":3:", 3) == 0,
+	   "invalid UTF-8: FILE:3:");
+	free(cause);
+	free(path);
+
+	cause = refused("seq.yaml", "- database: x\n", &path);
+	contains(cause, "must be a mapping", "top level not a mapping");
+	free(cause);
+	free(path);
+
+	cause = NULL;
+	path = xasprintf("%s/does-not-exist.yaml", tmpdir);
+	ok(config_load(path, &cause) == NULL, "missing file refused");
+	contains(cause, path, "missing file: names the file");
+	contains(cause, "No such file", "missing file: says why");
+	free(cause);
+	free(path);
+}
+
+/* The shipped example loads and matches DESIGN.md. */
+static void test_example(void)
+{
+	const char *top = getenv("top_srcdir");
+	char *path = xasprintf("%s/etc/pgtenantd.yaml", top ? top : ".");
+	char *cause = NULL;
+	struct config *c;
+
+	if (access(path, R_OK) != 0) {
+		ok(true, "example config not found; skipped");
+		free(path);
+		return;
+	}
+	c = config_load(path, &cause);
+	ok(c != NULL, "etc/pgtenantd.yaml loads");
+	if (c == NULL)
+		printf("# %s\n", cause);
+	if (c != NULL) {
+		is_str(c->database,
+		       "host=/run/postgresql dbname=knowledge_graph",
+		       "example database");
+		ok(c->schedule_count >= 1 && c->schedules[0].name != NULL &&
+			   strcmp(c->schedules[0].name, "nightly-vacuum") == 0,
+		   "example schedule");
+	}
+	config_free(c);
+	free(cause);
+	free(path);
+}
+
+/* yamlpos maps key paths and sequence items to their lines. */
+static void test_yamlpos(void)
+{
+	char *cause = NULL;
+	char *path = write_yaml("pos.yaml", "kind: migrate\n"
+					    "steps:\n"
+					    "  - name: copy\n"
+					    "    sql: |\n"
+					    "      SELECT 1\n"
+					    "  -\n"
+					    "    name: check\n"
+					    "    verify:\n"
+					    "      actual: SELECT 2\n"
+					    "      expected: >\n"
+					    "        SELECT 2\n"
+					    "  - [a, {b: 1}]\n"
+					    "  - plain\n"
+					    "? [complex, key]\n"
+					    ": {inner: 1}\n"
+					    "after: {x: [1, 2]}\n");
+	struct yamlpos *pos = yamlpos_load(path, &cause);
+
+	ok(pos != NULL, "yamlpos loads");
+	if (pos == NULL)
+		printf("# %s\n", cause);
+	is_int(yamlpos_line(pos, "kind"), 1, "top-level key");
+	is_int(yamlpos_line(pos, "steps"), 2, "sequence key");
+	is_int(yamlpos_line(pos, "steps[0]"), 3, "item on the dash line");
+	is_int(yamlpos_line(pos, "steps[0].sql"), 4, "key in item");
+	is_int(yamlpos_line(pos, "steps[1]"), 7, "item below its dash");
+	is_int(yamlpos_line(pos, "steps[1].verify.expected"), 10, "nested key");
+	is_int(yamlpos_line(pos, "steps[2]"), 12, "flow item");
+	is_int(yamlpos_line(pos, "steps[2][1].b"), 12, "key in flow item");
+	is_int(yamlpos_line(pos, "steps[3]"), 13, "scalar item");
+	is_int(yamlpos_line(pos, "after.x[1]"), 16, "after a complex key");
+	is_int(yamlpos_line(pos, "inner"), 0, "complex key not indexed");
+	is_int(yamlpos_line(pos, "steps[1].verify.missing"), 8,
+	       "missing key: line of its parent");
+	is_int(yamlpos_line(pos, "steps[9].name"), 2,
+	       "missing item: line of the sequence");
+	is_int(yamlpos_line(pos, "nothing"), 0, "unknown path is 0");
+	yamlpos_free(pos);
+	free(cause);
+	free(path);
+}
+
+/* Remove the temporary directory and the files in it. */
+static void cleanup(void)
+{
+	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", tmpdir);
+	free(cmd);
+}
+
+int main(void)
+{
+	const char *base = getenv("TMPDIR");
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s/pgt-config-XXXXXX",
+		 base ? base : "/tmp");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 99;
+	}
+	test_full();
+	test_defaults();
+	test_heartbeat_default();
+	test_unknown_keys();
+	test_durations();
+	test_workers();
+	test_tenants();
+	test_socket_mode();
+	test_many_problems();
+	test_unreadable();
+	test_example();
+	test_yamlpos();
+	cleanup();
+	return done_testing();
+}
