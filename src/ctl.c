@@ -1,0 +1,768 @@
+/* ctl.c - the control socket: one request per line on a Unix stream socket,
+ * one compact JSON response per line, served from the event loop. */
+#include "ctl.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "log.h"
+#include "util.h"
+
+#define CTL_BACKLOG 64
+
+struct ctl_client {
+	struct ctl_server *server;	/* NULL once the connection is gone */
+	struct bufferevent *bev;	/* NULL once the connection is gone */
+	struct event_base *base;
+	struct event *resume;		/* reads the next line after a reply */
+	TAILQ_ENTRY(ctl_client) entry;
+	unsigned id;
+	bool pending;			/* the handler owes a reply */
+	bool eof;			/* the peer has sent everything */
+	bool closing;			/* close once the output is written */
+	bool processing;		/* inside client_process() */
+	bool freeing;			/* the free is scheduled */
+};
+
+struct ctl_server {
+	struct event_base *base;
+	struct evconnlistener *listener;
+	struct event *retry;		/* accepts again after an error */
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	ctl_handler_fn handler;
+	void *arg;
+	TAILQ_HEAD(, ctl_client) clients;
+	unsigned nclients;
+	unsigned next_id;
+	unsigned long requests;
+};
+
+static void client_process(struct ctl_client *client);
+
+/* Name a JSON value's type for error messages. */
+static const char *json_type_name(const json_t *value)
+{
+	switch (json_typeof(value)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
+	}
+	return "unknown";
+}
+
+/* Free a client on the next loop turn, once nothing can use it any more. */
+static void client_free_deferred(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_client *client = arg;
+
+	event_free(client->resume);
+	free(client);
+}
+
+/* Schedule the free of a client that has neither a connection nor a
+ * pending request. */
+static void client_schedule_free(struct ctl_client *client)
+{
+	const struct timeval now = { 0, 0 };
+
+	if (client->freeing)
+		return;
+	client->freeing = true;
+	if (event_base_once(client->base, -1, EV_TIMEOUT, client_free_deferred,
+			    client, &now) != 0)
+		log_error("control client %u: cannot schedule its release",
+			  client->id);
+}
+
+/* Close the connection of a client; the struct lives on while the handler
+ * still owes it a reply. */
+static void client_disconnect(struct ctl_client *client)
+{
+	struct ctl_server *server = client->server;
+
+	if (client->bev == NULL)
+		return;
+	bufferevent_free(client->bev);
+	client->bev = NULL;
+	if (server != NULL) {
+		TAILQ_REMOVE(&server->clients, client, entry);
+		server->nclients--;
+		client->server = NULL;
+	}
+	log_debug("control client %u: disconnected", client->id);
+	if (!client->pending)
+		client_schedule_free(client);
+}
+
+/* Write one response line; the reference to response is stolen. */
+static void client_send(struct ctl_client *client, json_t *response)
+{
+	struct evbuffer *output;
+	json_t *line;
+	char *text;
+
+	if (client->bev == NULL) {
+		json_decref(response);
+		return;
+	}
+	output = bufferevent_get_output(client->bev);
+	if (evbuffer_get_length(output) > CTL_MAX_OUTPUT) {
+		log_warning("control client %u: more than %d bytes of unread "
+			    "output, closing it", client->id, CTL_MAX_OUTPUT);
+		json_decref(response);
+		client_disconnect(client);
+		return;
+	}
+	line = json_object();
+	if (json_is_object(response)) {
+		if (json_object_get(response, "ok") == NULL)
+			json_object_set_new(line, "ok", json_true());
+		json_object_update(line, response);
+	} else {
+		json_object_set_new(line, "ok", json_false());
+		json_object_set_new(line, "error", json_string(
+			"internal error: the response is not a JSON object"));
+	}
+	json_decref(response);
+	text = json_dumps(line, JSON_COMPACT);
+	json_decref(line);
+	if (text == NULL)
+		text = xstrdup("{\"ok\":false,\"error\":\"internal error: "
+			       "cannot encode the response\"}");
+	evbuffer_add(output, text, strlen(text));
+	evbuffer_add(output, "\n", 1);
+	free(text);
+}
+
+/* Build {"ok": false, "error": "..."} from a format. */
+static json_t *error_response(const char *fmt, va_list ap)
+{
+	json_t *response;
+	char *text;
+
+	text = xvasprintf(fmt, ap);
+	response = json_object();
+	json_object_set_new(response, "ok", json_false());
+	json_object_set_new(response, "error", json_string(text));
+	if (json_object_get(response, "error") == NULL)
+		json_object_set_new(response, "error",
+				    json_string("(error text is not UTF-8)"));
+	free(text);
+	return response;
+}
+
+/* Write an error line that answers no handler call (a request that did not
+ * parse, a line that is too long). */
+static void __attribute__((format(printf, 2, 3)))
+client_send_error(struct ctl_client *client, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	client_send(client, error_response(fmt, ap));
+	va_end(ap);
+}
+
+/* Stop reading and close the connection once its output is written. */
+static void client_close_when_written(struct ctl_client *client)
+{
+	client->closing = true;
+	bufferevent_disable(client->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(client->bev)) == 0)
+		client_disconnect(client);
+}
+
+/* Handle complete lines until one needs an answer the handler has not
+ * given yet. */
+static void client_process(struct ctl_client *client)
+{
+	struct ctl_request request;
+	struct evbuffer *input;
+	char *cause = NULL;
+	char *line;
+	size_t len;
+
+	if (client->processing)
+		return;
+	client->processing = true;
+	while (client->bev != NULL && !client->pending && !client->closing) {
+		input = bufferevent_get_input(client->bev);
+		line = evbuffer_readln(input, &len, EVBUFFER_EOL_LF);
+		if (line == NULL) {
+			if (evbuffer_get_length(input) > CTL_MAX_LINE + 1) {
+				client_send_error(client, "request line "
+						  "longer than %d bytes",
+						  CTL_MAX_LINE);
+				client->closing = true;
+			} else if (client->eof) {
+				client->closing = true;
+			}
+			break;
+		}
+		if (len > 0 && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (len > CTL_MAX_LINE) {
+			client_send_error(client, "request line longer than "
+					  "%d bytes", CTL_MAX_LINE);
+			client->closing = true;
+		} else if (!ctl_parse_request(line, len, &request, &cause)) {
+			client_send_error(client, "%s", cause);
+			free(cause);
+			cause = NULL;
+		} else {
+			client->server->requests++;
+			client->pending = true;
+			client->server->handler(client, &request,
+						client->server->arg);
+			ctl_request_clear(&request);
+		}
+		free(line);
+	}
+	client->processing = false;
+	if (client->bev != NULL && client->closing)
+		client_close_when_written(client);
+}
+
+/* Read callback: new request bytes arrived. */
+static void client_read(struct bufferevent *bev, void *arg)
+{
+	client_process(arg);
+}
+
+/* Write callback: the output is written; close if that was the last. */
+static void client_written(struct bufferevent *bev, void *arg)
+{
+	struct ctl_client *client = arg;
+
+	if (client->closing)
+		client_disconnect(client);
+}
+
+/* Event callback: end of input, an error or a timeout. */
+static void client_event(struct bufferevent *bev, short events, void *arg)
+{
+	struct ctl_client *client = arg;
+
+	if (events & BEV_EVENT_EOF) {
+		client->eof = true;
+		client_process(client);
+		return;
+	}
+	if (events & BEV_EVENT_TIMEOUT) {
+		if (client->pending && (events & BEV_EVENT_READING)) {
+			bufferevent_enable(bev, EV_READ);
+			return;
+		}
+		log_debug("control client %u: idle for %d s, closing it",
+			  client->id, CTL_IDLE_TIMEOUT_S);
+		client_disconnect(client);
+		return;
+	}
+	if (events & BEV_EVENT_ERROR) {
+		log_debug("control client %u: %s", client->id,
+			  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		client_disconnect(client);
+	}
+}
+
+/* Resume reading requests after a reply given outside client_process. */
+static void client_resume(evutil_socket_t fd, short what, void *arg)
+{
+	client_process(arg);
+}
+
+/* Answer a connection over the limit with an error line and close it. */
+static void server_refuse(evutil_socket_t fd)
+{
+	char line[128];
+	int n;
+
+	n = snprintf(line, sizeof(line),
+		     "{\"ok\":false,\"error\":\"too many control clients "
+		     "(at most %d)\"}\n", CTL_MAX_CLIENTS);
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("control socket: cannot refuse a client: %s",
+			  strerror(errno));
+	evutil_closesocket(fd);
+}
+
+/* Accept callback: set up a client for a new connection. */
+static void server_accept(struct evconnlistener *listener, evutil_socket_t fd,
+			  struct sockaddr *sa, int socklen, void *arg)
+{
+	struct ctl_server *server = arg;
+	struct ctl_client *client;
+	const struct timeval idle = { CTL_IDLE_TIMEOUT_S, 0 };
+
+	if (server->nclients >= CTL_MAX_CLIENTS) {
+		log_warning("control socket %s: refusing a client, %u are "
+			    "connected already", server->path,
+			    server->nclients);
+		server_refuse(fd);
+		return;
+	}
+	client = xcalloc(1, sizeof(*client));
+	client->bev = bufferevent_socket_new(server->base, fd,
+					     BEV_OPT_CLOSE_ON_FREE);
+	client->resume = event_new(server->base, -1, 0, client_resume, client);
+	if (client->bev == NULL || client->resume == NULL) {
+		log_error("control socket %s: cannot set up a client",
+			  server->path);
+		if (client->bev != NULL)
+			bufferevent_free(client->bev);
+		else
+			evutil_closesocket(fd);
+		if (client->resume != NULL)
+			event_free(client->resume);
+		free(client);
+		return;
+	}
+	client->server = server;
+	client->base = server->base;
+	client->id = ++server->next_id;
+	bufferevent_setcb(client->bev, client_read, client_written,
+			  client_event, client);
+	bufferevent_setwatermark(client->bev, EV_READ, 0, CTL_MAX_LINE + 2);
+	bufferevent_set_timeouts(client->bev, &idle, &idle);
+	bufferevent_enable(client->bev, EV_READ);
+	TAILQ_INSERT_TAIL(&server->clients, client, entry);
+	server->nclients++;
+	log_debug("control client %u: connected", client->id);
+}
+
+/* Accept error callback: pause accepting for a second (out of descriptors,
+ * for example) instead of spinning. */
+static void server_accept_error(struct evconnlistener *listener, void *arg)
+{
+	struct ctl_server *server = arg;
+	const struct timeval pause = { 1, 0 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	log_warning("control socket %s: accept failed: %s; retrying in 1 s",
+		    server->path, evutil_socket_error_to_string(err));
+	evconnlistener_disable(listener);
+	evtimer_add(server->retry, &pause);
+}
+
+/* Timer callback: accept again after an accept error. */
+static void server_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_server *server = arg;
+
+	evconnlistener_enable(server->listener);
+}
+
+/* Make path free for bind: nothing there, or a stale socket no daemon
+ * answers on (removed). Refuse anything else. */
+static bool socket_path_clear(const char *path, char **cause)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd, rc, err;
+
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return true;
+		return set_cause(cause, "cannot check control socket %s: %s",
+				 path, strerror(errno));
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return set_cause(cause, "control socket path %s exists and is "
+				 "not a socket; not replacing it", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return set_cause(cause, "cannot check control socket %s: %s",
+				 path, strerror(errno));
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	err = errno;
+	close(fd);
+	if (rc == 0 || err == EAGAIN || err == EINPROGRESS)
+		return set_cause(cause, "control socket %s is in use by a "
+				 "running daemon", path);
+	if (err == ENOENT)
+		return true;
+	if (err != ECONNREFUSED)
+		return set_cause(cause, "cannot check control socket %s: %s",
+				 path, strerror(err));
+	if (unlink(path) != 0 && errno != ENOENT)
+		return set_cause(cause, "cannot remove stale control socket "
+				 "%s: %s", path, strerror(errno));
+	log_info("removed stale control socket %s", path);
+	return true;
+}
+
+/* Explain a failed bind; a missing directory is named. */
+static bool bind_error(const char *path, int err, char **cause)
+{
+	char *dir, *slash;
+	bool result;
+
+	if (err != ENOENT && err != ENOTDIR)
+		return set_cause(cause, "cannot create control socket %s: %s",
+				 path, strerror(err));
+	dir = xstrdup(path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	result = set_cause(cause, "cannot create control socket %s: directory "
+			   "%s does not exist", path, dir);
+	free(dir);
+	return result;
+}
+
+/* Create, bind (under a restrictive umask), chmod and listen on path;
+ * -1 with cause on failure. */
+static int socket_open(const char *path, unsigned mode, struct stat *st,
+		       char **cause)
+{
+	struct sockaddr_un sun;
+	mode_t old_umask;
+	int fd, rc, err;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		set_cause(cause, "cannot create control socket %s: %s", path,
+			  strerror(errno));
+		return -1;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	old_umask = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	err = errno;
+	umask(old_umask);
+	if (rc != 0) {
+		close(fd);
+		bind_error(path, err, cause);
+		return -1;
+	}
+	if (chmod(path, (mode_t)(mode & 07777)) != 0) {
+		set_cause(cause, "cannot set mode %04o on control socket %s: "
+			  "%s", mode & 07777, path, strerror(errno));
+		goto fail;
+	}
+	if (listen(fd, CTL_BACKLOG) != 0) {
+		set_cause(cause, "cannot listen on control socket %s: %s",
+			  path, strerror(errno));
+		goto fail;
+	}
+	if (lstat(path, st) != 0) {
+		set_cause(cause, "cannot check control socket %s: %s", path,
+			  strerror(errno));
+		goto fail;
+	}
+	return fd;
+fail:
+	unlink(path);
+	close(fd);
+	return -1;
+}
+
+/* Ignore SIGPIPE if nobody chose otherwise: a client that goes away must
+ * make a write fail, not end the process. */
+static void ignore_sigpipe(void)
+{
+	struct sigaction sa;
+
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+	    !(sa.sa_flags & SA_SIGINFO)) {
+		sa.sa_handler = SIG_IGN;
+		sigaction(SIGPIPE, &sa, NULL);
+	}
+}
+
+/* Bind the control socket and start accepting clients. */
+struct ctl_server *ctl_listen(struct event_base *base, const char *path,
+			      unsigned mode, ctl_handler_fn handler, void *arg,
+			      char **cause)
+{
+	struct sockaddr_un sun;
+	struct ctl_server *server;
+	struct stat st;
+	int fd;
+
+	if (path == NULL || *path == '\0') {
+		set_cause(cause, "control socket path is empty");
+		return NULL;
+	}
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		set_cause(cause, "control socket path %s is too long (at most "
+			  "%zu bytes)", path, sizeof(sun.sun_path) - 1);
+		return NULL;
+	}
+	if (!socket_path_clear(path, cause))
+		return NULL;
+	fd = socket_open(path, mode, &st, cause);
+	if (fd < 0)
+		return NULL;
+	server = xcalloc(1, sizeof(*server));
+	server->base = base;
+	server->path = xstrdup(path);
+	server->dev = st.st_dev;
+	server->ino = st.st_ino;
+	server->handler = handler;
+	server->arg = arg;
+	TAILQ_INIT(&server->clients);
+	server->retry = evtimer_new(base, server_retry, server);
+	server->listener = evconnlistener_new(base, server_accept, server,
+					      LEV_OPT_CLOSE_ON_FREE |
+					      LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (server->listener == NULL || server->retry == NULL) {
+		set_cause(cause, "cannot listen on control socket %s: libevent "
+			  "failed", path);
+		if (server->listener != NULL)
+			evconnlistener_free(server->listener);
+		else
+			close(fd);
+		if (server->retry != NULL)
+			event_free(server->retry);
+		unlink(path);
+		free(server->path);
+		free(server);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(server->listener, server_accept_error);
+	ignore_sigpipe();
+	log_info("control socket listening on %s (mode %04o)", path,
+		 mode & 07777);
+	return server;
+}
+
+/* Stop accepting, close every client and remove the socket file if it is
+ * still the one this server created. */
+void ctl_close(struct ctl_server *server)
+{
+	struct ctl_client *client;
+	struct stat st;
+
+	if (server == NULL)
+		return;
+	evconnlistener_free(server->listener);
+	event_free(server->retry);
+	while ((client = TAILQ_FIRST(&server->clients)) != NULL)
+		client_disconnect(client);
+	if (lstat(server->path, &st) == 0 && st.st_dev == server->dev &&
+	    st.st_ino == server->ino && unlink(server->path) != 0)
+		log_warning("cannot remove control socket %s: %s",
+			    server->path, strerror(errno));
+	free(server->path);
+	free(server);
+}
+
+/* True for the blanks that separate words. */
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Parse {"command": "...", "args": ["...", ...]}. */
+static bool parse_json(const char *line, size_t len, struct ctl_request *out,
+		       char **cause)
+{
+	json_error_t error;
+	json_t *root, *command, *args, *arg;
+	size_t n, i;
+
+	root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &error);
+	if (root == NULL)
+		return set_cause(cause, "bad JSON request at column %d: %s",
+				 error.column, error.text);
+	if (!json_is_object(root)) {
+		set_cause(cause, "a JSON request must be an object, not %s",
+			  json_type_name(root));
+		goto fail;
+	}
+	command = json_object_get(root, "command");
+	if (command == NULL) {
+		set_cause(cause, "JSON request has no \"command\"");
+		goto fail;
+	}
+	if (!json_is_string(command)) {
+		set_cause(cause, "\"command\" must be a string, not %s",
+			  json_type_name(command));
+		goto fail;
+	}
+	if (json_string_length(command) == 0) {
+		set_cause(cause, "\"command\" is empty");
+		goto fail;
+	}
+	args = json_object_get(root, "args");
+	if (args != NULL && !json_is_null(args) && !json_is_array(args)) {
+		set_cause(cause, "\"args\" must be an array of strings, not %s",
+			  json_type_name(args));
+		goto fail;
+	}
+	n = json_is_array(args) ? json_array_size(args) : 0;
+	if (n > CTL_MAX_ARGS) {
+		set_cause(cause, "too many args (%zu, at most %d)", n,
+			  CTL_MAX_ARGS);
+		goto fail;
+	}
+	json_array_foreach(args, i, arg) {
+		if (!json_is_string(arg)) {
+			set_cause(cause, "args[%zu] must be a string, not %s",
+				  i, json_type_name(arg));
+			goto fail;
+		}
+	}
+	out->command = xstrdup(json_string_value(command));
+	out->args = xcalloc(n + 1, sizeof(*out->args));
+	json_array_foreach(args, i, arg)
+		out->args[i] = xstrdup(json_string_value(arg));
+	out->argc = (unsigned)n;
+	json_decref(root);
+	return true;
+fail:
+	json_decref(root);
+	return false;
+}
+
+/* Parse "command arg arg" separated by blanks. */
+static bool parse_words(const char *line, size_t len, struct ctl_request *out,
+			char **cause)
+{
+	json_t *check;
+	size_t i, start, nwords = 0;
+	unsigned argc = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if ((c < 0x20 && !is_blank((char)c)) || c == 0x7f)
+			return set_cause(cause, "request contains control "
+					 "character 0x%02x at column %zu", c,
+					 i + 1);
+		if (!is_blank((char)c) && (i == 0 || is_blank(line[i - 1])))
+			nwords++;
+	}
+	check = json_stringn(line, len);
+	if (check == NULL)
+		return set_cause(cause, "request is not valid UTF-8");
+	json_decref(check);
+	if (nwords - 1 > CTL_MAX_ARGS)
+		return set_cause(cause, "too many args (%zu, at most %d)",
+				 nwords - 1, CTL_MAX_ARGS);
+	out->args = xcalloc(nwords, sizeof(*out->args));
+	for (i = 0; i < len;) {
+		while (i < len && is_blank(line[i]))
+			i++;
+		if (i == len)
+			break;
+		start = i;
+		while (i < len && !is_blank(line[i]))
+			i++;
+		if (out->command == NULL)
+			out->command = xstrndup(line + start, i - start);
+		else
+			out->args[argc++] = xstrndup(line + start, i - start);
+	}
+	out->argc = argc;
+	return true;
+}
+
+/* Parse one request line: plain words or a JSON object. */
+bool ctl_parse_request(const char *line, size_t len, struct ctl_request *out,
+		       char **cause)
+{
+	memset(out, 0, sizeof(*out));
+	while (len > 0 && is_blank(line[0])) {
+		line++;
+		len--;
+	}
+	while (len > 0 && is_blank(line[len - 1]))
+		len--;
+	if (len == 0)
+		return set_cause(cause, "empty request");
+	if (line[0] == '{' || line[0] == '[')
+		return parse_json(line, len, out, cause);
+	return parse_words(line, len, out, cause);
+}
+
+/* Free what ctl_parse_request allocated. */
+void ctl_request_clear(struct ctl_request *request)
+{
+	for (unsigned i = 0; i < request->argc; i++)
+		free(request->args[i]);
+	free(request->args);
+	free(request->command);
+	memset(request, 0, sizeof(*request));
+}
+
+/* Answer the pending request of client and read its next one. */
+void ctl_reply(struct ctl_client *client, json_t *response)
+{
+	if (!client->pending) {
+		log_error("control client %u: a reply without a request",
+			  client->id);
+		json_decref(response);
+		return;
+	}
+	client->pending = false;
+	if (client->bev == NULL) {
+		json_decref(response);
+		client_schedule_free(client);
+		return;
+	}
+	client_send(client, response);
+	if (client->bev != NULL && !client->processing)
+		event_active(client->resume, EV_TIMEOUT, 1);
+}
+
+/* Answer the pending request of client with an error. */
+void ctl_reply_error(struct ctl_client *client, const char *fmt, ...)
+{
+	va_list ap;
+	json_t *response;
+
+	va_start(ap, fmt);
+	response = error_response(fmt, ap);
+	va_end(ap);
+	ctl_reply(client, response);
+}
+
+/* Connected clients, for status and metrics. */
+unsigned ctl_client_count(const struct ctl_server *server)
+{
+	return server->nclients;
+}
+
+/* Requests parsed and handed to the handler since ctl_listen. */
+unsigned long ctl_request_total(const struct ctl_server *server)
+{
+	return server->requests;
+}

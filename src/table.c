@@ -1,0 +1,281 @@
+/* table.c - plain-text tables for people, from strings or JSON arrays. */
+#include "table.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct table {
+	unsigned ncols;
+	unsigned nrows;
+	unsigned alloc;
+	char **headers;
+	char **cells;		/* nrows rows of ncols cells */
+};
+
+/* Characters in UTF-8 text: every byte that does not continue one. */
+static size_t text_width(const char *text)
+{
+	size_t width = 0;
+
+	for (; *text != '\0'; text++) {
+		if (((unsigned char)*text & 0xc0) != 0x80)
+			width++;
+	}
+	return width;
+}
+
+/* A copy of text fit for one cell: control characters become spaces and
+ * text longer than TABLE_MAX_CELL characters ends with an ellipsis. */
+static char *cell_copy(const char *text)
+{
+	size_t len, width = 0, i;
+	char *copy;
+
+	if (text == NULL)
+		return xstrdup("-");
+	len = strlen(text);
+	copy = xmalloc(len + sizeof("…"));
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if ((c & 0xc0) != 0x80) {
+			if (width == TABLE_MAX_CELL - 1 &&
+			    text_width(text + i) > 1)
+				break;
+			width++;
+		}
+		copy[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+	}
+	if (i < len)
+		strcpy(copy + i, "…");
+	else
+		copy[i] = '\0';
+	return copy;
+}
+
+/* Create an empty table with the given column headers. */
+struct table *table_new(unsigned ncols, const char *const *headers)
+{
+	struct table *table = xcalloc(1, sizeof(*table));
+
+	table->ncols = ncols;
+	table->headers = xcalloc(ncols, sizeof(*table->headers));
+	for (unsigned i = 0; i < ncols; i++)
+		table->headers[i] = cell_copy(headers[i]);
+	return table;
+}
+
+/* Free a table and its cells. */
+void table_free(struct table *table)
+{
+	if (table == NULL)
+		return;
+	for (unsigned i = 0; i < table->ncols; i++)
+		free(table->headers[i]);
+	for (size_t i = 0; i < (size_t)table->nrows * table->ncols; i++)
+		free(table->cells[i]);
+	free(table->headers);
+	free(table->cells);
+	free(table);
+}
+
+/* Append one row of cells. */
+void table_add_row(struct table *table, const char *const *cells)
+{
+	char **row;
+
+	if (table->nrows == table->alloc) {
+		table->alloc = table->alloc ? table->alloc * 2 : 16;
+		table->cells = xrealloc(table->cells, (size_t)table->alloc *
+					table->ncols * sizeof(*table->cells));
+	}
+	row = table->cells + (size_t)table->nrows * table->ncols;
+	for (unsigned i = 0; i < table->ncols; i++)
+		row[i] = cell_copy(cells[i]);
+	table->nrows++;
+}
+
+/* Rows added so far. */
+unsigned table_rows(const struct table *table)
+{
+	return table->nrows;
+}
+
+/* True if text is a plain decimal number such as "42" or "-1.5". */
+static bool is_number(const char *text)
+{
+	bool digits = false, dot = false;
+
+	if (*text == '-')
+		text++;
+	for (; *text != '\0'; text++) {
+		if (isdigit((unsigned char)*text))
+			digits = true;
+		else if (*text == '.' && !dot)
+			dot = true;
+		else
+			return false;
+	}
+	return digits;
+}
+
+/* True if every cell of column col that is not "-" is a number, and one
+ * is. */
+static bool column_numeric(const struct table *table, unsigned col)
+{
+	bool any = false;
+	const char *cell;
+
+	for (unsigned r = 0; r < table->nrows; r++) {
+		cell = table->cells[(size_t)r * table->ncols + col];
+		if (strcmp(cell, "-") == 0)
+			continue;
+		if (!is_number(cell))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
+/* Print one line of cells, padded to widths, without trailing blanks. */
+static void render_line(FILE *fp, const struct table *table, char **cells,
+			const size_t *widths, const bool *right)
+{
+	char *line = NULL;
+	size_t size = 0, len;
+	FILE *lp = open_memstream(&line, &size);
+
+	if (lp == NULL)
+		abort();
+	for (unsigned c = 0; c < table->ncols; c++) {
+		size_t pad = widths[c] - text_width(cells[c]);
+
+		if (c > 0)
+			fputs("  ", lp);
+		if (right[c])
+			fprintf(lp, "%*s", (int)pad, "");
+		fputs(cells[c], lp);
+		if (!right[c])
+			fprintf(lp, "%*s", (int)pad, "");
+	}
+	fclose(lp);
+	len = strlen(line);
+	while (len > 0 && line[len - 1] == ' ')
+		len--;
+	fwrite(line, 1, len, fp);
+	fputc('\n', fp);
+	free(line);
+}
+
+/* Lay the table out as text. */
+char *table_render(const struct table *table)
+{
+	size_t *widths = xcalloc(table->ncols, sizeof(*widths));
+	bool *right = xcalloc(table->ncols, sizeof(*right));
+	char *text = NULL;
+	size_t size = 0;
+	FILE *fp;
+
+	for (unsigned c = 0; c < table->ncols; c++) {
+		widths[c] = text_width(table->headers[c]);
+		for (unsigned r = 0; r < table->nrows; r++) {
+			size_t w = text_width(
+				table->cells[(size_t)r * table->ncols + c]);
+
+			if (w > widths[c])
+				widths[c] = w;
+		}
+		right[c] = column_numeric(table, c);
+	}
+	fp = open_memstream(&text, &size);
+	if (fp == NULL)
+		abort();
+	render_line(fp, table, table->headers, widths, right);
+	for (unsigned r = 0; r < table->nrows; r++)
+		render_line(fp, table, table->cells + (size_t)r * table->ncols,
+			    widths, right);
+	fclose(fp);
+	free(widths);
+	free(right);
+	return text;
+}
+
+/* Text for one JSON value in a cell. */
+char *table_cell(const json_t *value)
+{
+	char *text;
+
+	switch (value == NULL ? JSON_NULL : json_typeof(value)) {
+	case JSON_NULL:
+		return xstrdup("-");
+	case JSON_STRING:
+		return xstrndup(json_string_value(value),
+				json_string_length(value));
+	case JSON_INTEGER:
+		return xasprintf("%" JSON_INTEGER_FORMAT,
+				 json_integer_value(value));
+	case JSON_REAL:
+		return xasprintf("%.15g", json_real_value(value));
+	case JSON_TRUE:
+		return xstrdup("true");
+	case JSON_FALSE:
+		return xstrdup("false");
+	case JSON_OBJECT:
+	case JSON_ARRAY:
+		break;
+	}
+	text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+	return text != NULL ? text : xstrdup("?");
+}
+
+/* Build a table from an array of objects, columns from the first one. */
+struct table *table_from_json(const json_t *array)
+{
+	const json_t *first = json_array_get(array, 0);
+	const json_t *item, *value;
+	struct table *table;
+	const char *key;
+	char **headers, **cells;
+	unsigned ncols, c;
+	size_t i;
+
+	if (!json_is_object(first) || json_object_size(first) == 0)
+		return NULL;
+	ncols = (unsigned)json_object_size(first);
+	headers = xcalloc(ncols, sizeof(*headers));
+	c = 0;
+	json_object_foreach((json_t *)first, key, value) {
+		headers[c] = xstrdup(key);
+		for (char *p = headers[c]; *p != '\0'; p++)
+			*p = (char)toupper((unsigned char)*p);
+		c++;
+	}
+	table = table_new(ncols, (const char *const *)headers);
+	cells = xcalloc(ncols, sizeof(*cells));
+	json_array_foreach(array, i, item) {
+		c = 0;
+		json_object_foreach((json_t *)first, key, value) {
+			if (json_is_object(item))
+				cells[c] = table_cell(json_object_get(item,
+								      key));
+			else
+				cells[c] = c == 0 ? table_cell(item) : NULL;
+			c++;
+		}
+		table_add_row(table, (const char *const *)cells);
+		for (c = 0; c < ncols; c++) {
+			free(cells[c]);
+			cells[c] = NULL;
+		}
+	}
+	for (c = 0; c < ncols; c++)
+		free(headers[c]);
+	free(headers);
+	free(cells);
+	return table;
+}

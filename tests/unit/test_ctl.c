@@ -1,0 +1,654 @@
+/* test_ctl.c - the control socket: request parser, table renderer, and a
+ * real server on an event loop driven by a client thread. */
+#include "ctl.h"
+#include "log.h"
+#include "table.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "unit.h"
+
+#define BIG_REPLY (1536 * 1024)
+
+/* Parse text and return the result; cause is left in *cause. */
+static bool parse(const char *text, struct ctl_request *req, char **cause)
+{
+	free(*cause);
+	*cause = NULL;
+	return ctl_parse_request(text, strlen(text), req, cause);
+}
+
+/* Request parser: words, JSON and every kind of bad input. */
+static void test_parse(void)
+{
+	struct ctl_request req;
+	char *cause = NULL;
+	char line[512];
+
+	ok(parse("jobs running", &req, &cause), "words parse");
+	is_str(req.command, "jobs", "words: command");
+	is_int(req.argc, 1, "words: one arg");
+	is_str(req.args[0], "running", "words: arg");
+	ok(req.args[1] == NULL, "words: args end with NULL");
+	ctl_request_clear(&req);
+	ok(req.command == NULL && req.argc == 0, "clear empties the request");
+
+	ok(parse("  cancel \t 42   \r", &req, &cause), "extra blanks parse");
+	is_str(req.command, "cancel", "extra blanks: command");
+	is_int(req.argc, 1, "extra blanks: one arg");
+	is_str(req.args[0], "42", "extra blanks: arg");
+	ctl_request_clear(&req);
+
+	ok(parse("status", &req, &cause), "bare command parses");
+	is_int(req.argc, 0, "bare command: no args");
+	ctl_request_clear(&req);
+
+	ok(parse("{\"command\":\"backups\",\"args\":[\"acme-corp\"]}", &req,
+		 &cause), "JSON parses");
+	is_str(req.command, "backups", "JSON: command");
+	is_int(req.argc, 1, "JSON: one arg");
+	is_str(req.args[0], "acme-corp", "JSON: arg");
+	ctl_request_clear(&req);
+
+	ok(parse(" {\"command\":\"status\"} ", &req, &cause),
+	   "JSON without args parses");
+	is_int(req.argc, 0, "JSON without args: none");
+	ctl_request_clear(&req);
+
+	ok(parse("{\"command\":\"jobs\",\"args\":[\"a b\"]}", &req, &cause),
+	   "JSON arg with a blank parses");
+	is_str(req.args[0], "a b", "JSON arg keeps its blank");
+	ctl_request_clear(&req);
+
+	ok(!parse("{\"command\": \"status\"", &req, &cause), "bad JSON fails");
+	contains(cause, "bad JSON request", "bad JSON: says so");
+	ok(req.command == NULL, "bad JSON: nothing returned");
+
+	ok(!parse("[\"status\"]", &req, &cause), "JSON array fails");
+	contains(cause, "must be an object, not an array",
+		 "JSON array: names the type");
+
+	ok(!parse("{\"args\":[]}", &req, &cause), "missing command fails");
+	contains(cause, "no \"command\"", "missing command: says so");
+
+	ok(!parse("{\"command\":42}", &req, &cause), "number command fails");
+	contains(cause, "\"command\" must be a string, not a number",
+		 "number command: says so");
+
+	ok(!parse("{\"command\":\"\"}", &req, &cause), "empty command fails");
+	contains(cause, "\"command\" is empty", "empty command: says so");
+
+	ok(!parse("{\"command\":\"cancel\",\"args\":[42]}", &req, &cause),
+	   "non-string arg fails");
+	contains(cause, "args[0] must be a string, not a number",
+		 "non-string arg: names the index");
+
+	ok(!parse("{\"command\":\"cancel\",\"args\":\"42\"}", &req, &cause),
+	   "string args fails");
+	contains(cause, "\"args\" must be an array", "string args: says so");
+
+	strcpy(line, "{\"command\":\"x\",\"args\":[");
+	for (int i = 0; i <= CTL_MAX_ARGS; i++)
+		strcat(line, i == 0 ? "\"a\"" : ",\"a\"");
+	strcat(line, "]}");
+	ok(!parse(line, &req, &cause), "too many JSON args fail");
+	contains(cause, "too many args (17, at most 16)",
+		 "too many JSON args: counts them");
+
+	strcpy(line, "x");
+	for (int i = 0; i <= CTL_MAX_ARGS; i++)
+		strcat(line, " a");
+	ok(!parse(line, &req, &cause), "too many words fail");
+	contains(cause, "too many args (17", "too many words: counts them");
+
+	strcpy(line, "x");
+	for (int i = 0; i < CTL_MAX_ARGS; i++)
+		strcat(line, " a");
+	ok(parse(line, &req, &cause), "CTL_MAX_ARGS words parse");
+	is_int(req.argc, CTL_MAX_ARGS, "CTL_MAX_ARGS words: all there");
+	ctl_request_clear(&req);
+
+	ok(!parse("", &req, &cause), "empty line fails");
+	contains(cause, "empty request", "empty line: says so");
+	ok(!parse(" \t \r", &req, &cause), "blank line fails");
+	contains(cause, "empty request", "blank line: says so");
+
+	ok(!parse("jobs \x01", &req, &cause), "control character fails");
+	contains(cause, "control character 0x01", "control character: named");
+	ok(!parse("jobs \xff\xfe", &req, &cause), "bad UTF-8 fails");
+	contains(cause, "not valid UTF-8", "bad UTF-8: says so");
+	ok(!ctl_parse_request("jobs\0x", 6, &req, &cause), "NUL byte fails");
+	free(cause);
+}
+
+/* Table renderer: widths, alignment, truncation, JSON cells. */
+static void test_table(void)
+{
+	static const char *const headers[] = { "ID", "NAME", "NOTE" };
+	const char *row1[] = { "7", "vacuum", NULL };
+	const char *row2[] = { "1234", "x", "line\nbreak" };
+	char long_cell[100];
+	const char *row3[] = { "5", "y", long_cell };
+	struct table *table;
+	json_error_t error;
+	json_t *json;
+	char *text, *cell;
+
+	table = table_new(3, headers);
+	table_add_row(table, row1);
+	table_add_row(table, row2);
+	is_int(table_rows(table), 2, "two rows");
+	text = table_render(table);
+	is_str(text, "  ID  NAME    NOTE\n"
+		     "   7  vacuum  -\n"
+		     "1234  x       line break\n",
+	       "columns sized, numbers right-aligned, no trailing blanks");
+	free(text);
+	memset(long_cell, 'z', 70);
+	long_cell[70] = '\0';
+	table_add_row(table, row3);
+	text = table_render(table);
+	contains(text, "zzz…\n", "long cell ends with an ellipsis");
+	ok(strstr(text, "zzzz…") != NULL &&
+	   strlen(strstr(text, "z")) == 59 + strlen("…\n"),
+	   "long cell cut to 60 characters");
+	free(text);
+	table_free(table);
+
+	json = json_loads("[{\"name\":\"nightly\",\"next\":null,\"n\":3,"
+			  "\"tenants\":[\"a\",\"b\"]},{\"name\":\"weekly\","
+			  "\"n\":2.5,\"extra\":true}]", 0, &error);
+	table = table_from_json(json);
+	ok(table != NULL, "table from a JSON array of objects");
+	text = table != NULL ? table_render(table) : NULL;
+	is_str(text, "NAME     NEXT    N  TENANTS\n"
+		     "nightly  -       3  [\"a\",\"b\"]\n"
+		     "weekly   -     2.5  -\n",
+	       "JSON table: columns from the first object");
+	free(text);
+	table_free(table);
+	json_decref(json);
+
+	json = json_loads("[1, 2]", 0, &error);
+	ok(table_from_json(json) == NULL, "no table from an array of numbers");
+	json_decref(json);
+	json = json_loads("[]", 0, &error);
+	ok(table_from_json(json) == NULL, "no table from an empty array");
+	json_decref(json);
+
+	json = json_loads("{\"a\":1}", 0, &error);
+	cell = table_cell(json);
+	is_str(cell, "{\"a\":1}", "object cell is compact JSON");
+	free(cell);
+	json_decref(json);
+	cell = table_cell(NULL);
+	is_str(cell, "-", "missing cell is a dash");
+	free(cell);
+}
+
+/* ---------------------------------------------------------------- server */
+
+struct server_state {
+	struct event_base *base;
+	struct ctl_server *server;
+	const char *path;
+	unsigned long requests;
+	unsigned clients;
+	atomic_bool done;
+};
+
+struct delayed {
+	struct ctl_client *client;
+	struct event *ev;
+};
+
+static struct server_state state;
+
+/* Timer callback: answer a "slow" request. */
+static void slow_reply(evutil_socket_t fd, short what, void *arg)
+{
+	struct delayed *d = arg;
+
+	ctl_reply(d->client, json_pack("{s:s}", "reply", "slow"));
+	event_free(d->ev);
+	free(d);
+}
+
+/* Answer "slow" in 50 ms. */
+static void reply_later(struct ctl_client *client)
+{
+	struct delayed *d = xcalloc(1, sizeof(*d));
+	const struct timeval delay = { 0, 50000 };
+
+	d->client = client;
+	d->ev = evtimer_new(state.base, slow_reply, d);
+	evtimer_add(d->ev, &delay);
+}
+
+/* The test's command handler. */
+static void handler(struct ctl_client *client,
+		    const struct ctl_request *request, void *arg)
+{
+	json_t *args;
+	char *big;
+
+	if (strcmp(request->command, "ping") == 0) {
+		args = json_array();
+		for (unsigned i = 0; i < request->argc; i++)
+			json_array_append_new(args,
+					      json_string(request->args[i]));
+		ctl_reply(client, json_pack("{s:s,s:i,s:o}", "reply", "ping",
+					    "argc", (int)request->argc,
+					    "args", args));
+	} else if (strcmp(request->command, "slow") == 0) {
+		reply_later(client);
+	} else if (strcmp(request->command, "big") == 0) {
+		big = xmalloc(BIG_REPLY + 1);
+		memset(big, 'b', BIG_REPLY);
+		big[BIG_REPLY] = '\0';
+		ctl_reply(client, json_pack("{s:s}", "big", big));
+		free(big);
+	} else if (strcmp(request->command, "count") == 0) {
+		ctl_reply(client, json_pack("{s:i}", "clients", (int)
+					    ctl_client_count(state.server)));
+	} else if (strcmp(request->command, "close") == 0) {
+		state.requests = ctl_request_total(state.server);
+		state.clients = ctl_client_count(state.server);
+		ctl_close(state.server);
+		state.server = NULL;
+		reply_later(client);
+	} else {
+		ctl_reply_error(client, "unknown command \"%s\"",
+				request->command);
+	}
+}
+
+/* A client connection with a read buffer. */
+struct conn {
+	int fd;
+	size_t len;
+	char buf[64 * 1024];
+};
+
+/* Connect to the test server; fd -1 on failure. */
+static struct conn *conn_open(void)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	strcpy(sun.sun_path, state.path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		printf("# connect: %s\n", strerror(errno));
+		close(c->fd);
+		c->fd = -1;
+	}
+	return c;
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+/* Send all of text. */
+static bool conn_send(struct conn *c, const char *text, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = send(c->fd, text + done, len - done, MSG_NOSIGNAL);
+		if (n <= 0)
+			return false;
+		done += (size_t)n;
+	}
+	return true;
+}
+
+/* Read more into the buffer within 5 s: bytes read, 0 at the end, -1 on an
+ * error (ECONNRESET counts as the end). */
+static ssize_t conn_fill(struct conn *c)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	ssize_t n;
+
+	if (poll(&pfd, 1, 5000) != 1)
+		return -1;
+	n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1);
+	if (n < 0 && errno == ECONNRESET)
+		return 0;
+	if (n > 0)
+		c->len += (size_t)n;
+	return n;
+}
+
+/* Next response line (static storage), or NULL at the end. */
+static const char *conn_line(struct conn *c)
+{
+	static char line[64 * 1024];
+	char *nl;
+	size_t n;
+
+	while ((nl = memchr(c->buf, '\n', c->len)) == NULL) {
+		if (conn_fill(c) <= 0)
+			return NULL;
+	}
+	n = (size_t)(nl - c->buf);
+	memcpy(line, c->buf, n);
+	line[n] = '\0';
+	c->len -= n + 1;
+	memmove(c->buf, nl + 1, c->len);
+	return line;
+}
+
+/* True if the server closed the connection (after any pending lines). */
+static bool conn_closed(struct conn *c)
+{
+	ssize_t n;
+
+	c->len = 0;
+	while ((n = conn_fill(c)) > 0)
+		c->len = 0;
+	return n == 0;
+}
+
+/* Read until the server closes the connection; the number of complete
+ * lines seen, -1 if it stays open. */
+static int conn_count_lines(struct conn *c)
+{
+	int lines = 0;
+	ssize_t n;
+
+	for (;;) {
+		c->len = 0;
+		n = conn_fill(c);
+		if (n <= 0)
+			return n == 0 ? lines : -1;
+		for (ssize_t i = 0; i < n; i++)
+			lines += c->buf[i] == '\n';
+	}
+}
+
+/* Send one line and return the response line. */
+static const char *conn_ask(struct conn *c, const char *line)
+{
+	if (!conn_send(c, line, strlen(line)))
+		return NULL;
+	return conn_line(c);
+}
+
+/* Wait until the server has let go of every other client. */
+static bool wait_idle(void)
+{
+	struct conn *c;
+	const char *line;
+	bool idle;
+
+	for (int i = 0; i < 500; i++) {
+		c = conn_open();
+		line = conn_ask(c, "count\n");
+		idle = line != NULL && strstr(line, "\"clients\":1}") != NULL;
+		conn_close(c);
+		if (idle)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* The client side of the socket test, run in its own thread. */
+static void *client_main(void *arg)
+{
+	struct conn *c1, *c2, *c3, *many[CTL_MAX_CLIENTS + 1];
+	char *junk;
+	const char *line;
+	struct stat st;
+	int lines;
+
+	c1 = conn_open();
+	ok(c1->fd >= 0, "client connects");
+	ok(conn_send(c1, "slow\nping a b\n", 14), "two pipelined requests");
+	line = conn_line(c1);
+	is_str(line, "{\"ok\":true,\"reply\":\"slow\"}",
+	       "first (slow) answer comes first");
+	line = conn_line(c1);
+	is_str(line, "{\"ok\":true,\"reply\":\"ping\",\"argc\":2,"
+	       "\"args\":[\"a\",\"b\"]}", "second answer comes second");
+	line = conn_ask(c1, "{\"command\":\"ping\",\"args\":[\"x y\"]}\n");
+	contains(line, "\"args\":[\"x y\"]", "JSON request over the socket");
+	line = conn_ask(c1, "ping\r\n");
+	contains(line, "\"argc\":0", "CRLF line is tolerated");
+	line = conn_ask(c1, "{\"command\":\n");
+	contains(line, "{\"ok\":false,\"error\":\"bad JSON request",
+		 "bad JSON gets an error");
+	line = conn_ask(c1, "\n");
+	is_str(line, "{\"ok\":false,\"error\":\"empty request\"}",
+	       "empty line gets an error");
+	line = conn_ask(c1, "nosuch\n");
+	contains(line, "unknown command", "handler error reply");
+	line = conn_ask(c1, "ping\n");
+	contains(line, "\"ok\":true", "connection still serves after errors");
+
+	c2 = conn_open();
+	c3 = conn_open();
+	junk = xmalloc(CTL_MAX_LINE + 5000);
+	memset(junk, 'x', CTL_MAX_LINE + 5000);
+	ok(conn_send(c2, junk, CTL_MAX_LINE + 5000), "over-long line sent");
+	free(junk);
+	line = conn_ask(c3, "ping\n");
+	contains(line, "\"ok\":true", "other client served meanwhile");
+	line = conn_line(c2);
+	contains(line, "{\"ok\":false,\"error\":\"request line longer than",
+		 "over-long line gets an error");
+	ok(conn_closed(c2), "over-long line closes the connection");
+	conn_close(c2);
+
+	c2 = conn_open();
+	ok(conn_send(c2, "slow\n", 5), "slow request sent");
+	conn_close(c2);
+	usleep(150000);
+	line = conn_ask(c3, "ping\n");
+	contains(line, "\"ok\":true",
+		 "server survives a client that left before its answer");
+
+	c2 = conn_open();
+	conn_send(c2, "big\nbig\nbig\nbig\nbig\nbig\nbig\nbig\n", 32);
+	usleep(300000);
+	lines = conn_count_lines(c2);
+	ok(lines >= 0 && lines < 8, "client that does not read is closed");
+	conn_close(c2);
+
+	conn_close(c1);
+	conn_close(c3);
+	ok(wait_idle(), "closed clients are let go");
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+		many[i] = conn_open();
+		line = conn_ask(many[i], "ping\n");
+		if (line == NULL || strstr(line, "\"ok\":true") == NULL) {
+			printf("# client %d: %s\n", i, line ? line : "(none)");
+			break;
+		}
+	}
+	ok(line != NULL && strstr(line, "\"ok\":true") != NULL,
+	   "CTL_MAX_CLIENTS clients served");
+	many[CTL_MAX_CLIENTS] = conn_open();
+	line = conn_line(many[CTL_MAX_CLIENTS]);
+	contains(line, "too many control clients", "one more is refused");
+	ok(conn_closed(many[CTL_MAX_CLIENTS]), "refused client is closed");
+	for (int i = 0; i <= CTL_MAX_CLIENTS; i++)
+		conn_close(many[i]);
+	ok(wait_idle(), "many clients let go");
+
+	c1 = conn_open();
+	ok(conn_send(c1, "close\n", 6), "close request sent");
+	ok(conn_line(c1) == NULL,
+	   "ctl_close closes a client with a pending answer");
+	conn_close(c1);
+	ok(stat(state.path, &st) != 0 && errno == ENOENT,
+	   "ctl_close removes the socket file");
+	atomic_store(&state.done, true);
+	return NULL;
+}
+
+/* Timer callback: stop the loop when the client thread is done. */
+static void check_done(evutil_socket_t fd, short what, void *arg)
+{
+	if (atomic_load(&state.done))
+		event_base_loopbreak(state.base);
+}
+
+/* Binding: stale sockets, files that are not sockets, missing dirs, modes. */
+static void test_bind(const char *dir)
+{
+	struct event_base *base = event_base_new();
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct ctl_server *server;
+	struct stat st;
+	char *path, *cause = NULL;
+	int fd;
+
+	path = xasprintf("%s/stale.sock", dir);
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ok(bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0,
+	   "stale socket file made");
+	close(fd);
+	umask(077);
+	server = ctl_listen(base, path, 0660, handler, NULL, &cause);
+	ok(server != NULL, "stale socket file replaced");
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0660,
+	   "mode 0660 applied despite umask 077");
+	umask(022);
+	ctl_close(server);
+	ok(stat(path, &st) != 0, "ctl_close removes the socket");
+	free(path);
+
+	path = xasprintf("%s/file", dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	server = ctl_listen(base, path, 0600, handler, NULL, &cause);
+	ok(server == NULL, "regular file refused");
+	contains(cause, "exists and is not a socket", "regular file: says so");
+	ok(stat(path, &st) == 0 && S_ISREG(st.st_mode), "regular file kept");
+	unlink(path);
+	free(path);
+
+	path = xasprintf("%s/nodir/ctl.sock", dir);
+	server = ctl_listen(base, path, 0600, handler, NULL, &cause);
+	ok(server == NULL, "missing directory refused");
+	contains(cause, "/nodir does not exist", "missing directory: named");
+	free(path);
+
+	path = xasprintf("%s/%0120d.sock", dir, 0);
+	server = ctl_listen(base, path, 0600, handler, NULL, &cause);
+	ok(server == NULL, "over-long path refused");
+	contains(cause, "is too long", "over-long path: says so");
+	free(path);
+	free(cause);
+	event_base_free(base);
+}
+
+/* A real server on an event loop, driven by a client thread. */
+static void test_server(const char *dir)
+{
+	struct event *tick, *watchdog;
+	const struct timeval tick_tv = { 0, 10000 }, limit = { 60, 0 };
+	struct ctl_server *second;
+	pthread_t thread;
+	struct stat st;
+	char *path, *cause = NULL;
+
+	path = xasprintf("%s/ctl.sock", dir);
+	state.path = path;
+	state.base = event_base_new();
+	umask(022);
+	state.server = ctl_listen(state.base, path, 0600, handler, NULL,
+				  &cause);
+	ok(state.server != NULL, "ctl_listen binds");
+	if (state.server == NULL) {
+		printf("# %s\n", cause);
+		return;
+	}
+	ok(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	   (st.st_mode & 0777) == 0600, "socket file has mode 0600");
+	second = ctl_listen(state.base, path, 0600, handler, NULL, &cause);
+	ok(second == NULL, "second ctl_listen on a live socket refused");
+	contains(cause, "is in use by a running daemon",
+		 "second ctl_listen: says so");
+	free(cause);
+	ok(stat(path, &st) == 0 && S_ISSOCK(st.st_mode),
+	   "live socket file kept");
+
+	tick = event_new(state.base, -1, EV_PERSIST, check_done, NULL);
+	event_add(tick, &tick_tv);
+	watchdog = evtimer_new(state.base, check_done, NULL);
+	event_add(watchdog, &limit);
+	pthread_create(&thread, NULL, client_main, NULL);
+	event_base_dispatch(state.base);
+	pthread_join(thread, NULL);
+	ok(atomic_load(&state.done), "client thread finished in time");
+	ok(state.server == NULL, "server closed by the close command");
+	ok(state.requests >= 12, "requests counted");
+	ok(state.clients >= 1 && state.clients <= 4, "clients counted");
+	if (state.server != NULL)
+		ctl_close(state.server);
+	event_free(tick);
+	event_free(watchdog);
+	event_base_dispatch(state.base);
+	event_base_free(state.base);
+	free(path);
+}
+
+/* A server's counters. */
+static void test_counters(const char *dir)
+{
+	struct event_base *base = event_base_new();
+	struct ctl_server *server;
+	char *path = xasprintf("%s/count.sock", dir), *cause = NULL;
+
+	server = ctl_listen(base, path, 0600, handler, NULL, &cause);
+	ok(server != NULL, "counting server binds");
+	if (server != NULL) {
+		is_int(ctl_client_count(server), 0, "no clients yet");
+		is_int(ctl_request_total(server), 0, "no requests yet");
+		ctl_close(server);
+	}
+	free(cause);
+	free(path);
+	event_base_free(base);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/test_ctl.XXXXXX";
+
+	signal(SIGPIPE, SIG_IGN);
+	log_set_level(LOG_LEVEL_ERROR);
+	test_parse();
+	test_table();
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_bind(dir);
+	test_counters(dir);
+	test_server(dir);
+	rmdir(dir);
+	return done_testing();
+}
