@@ -23,25 +23,26 @@
 #include "util.h"
 
 #define CTL_BACKLOG 64
+#define NOT_AN_OBJECT "internal error: the response is not a JSON object"
 
 struct ctl_client {
-	struct ctl_server *server;	/* NULL once the connection is gone */
-	struct bufferevent *bev;	/* NULL once the connection is gone */
+	struct ctl_server *server; /* NULL once the connection is gone */
+	struct bufferevent *bev;   /* NULL once the connection is gone */
 	struct event_base *base;
-	struct event *resume;		/* reads the next line after a reply */
+	struct event *resume; /* reads the next line after a reply */
 	TAILQ_ENTRY(ctl_client) entry;
 	unsigned id;
-	bool pending;			/* the handler owes a reply */
-	bool eof;			/* the peer has sent everything */
-	bool closing;			/* close once the output is written */
-	bool processing;		/* inside client_process() */
-	bool freeing;			/* the free is scheduled */
+	bool pending;	 /* the handler owes a reply */
+	bool eof;	 /* the peer has sent everything */
+	bool closing;	 /* close once the output is written */
+	bool processing; /* inside client_process() */
+	bool freeing;	 /* the free is scheduled */
 };
 
 struct ctl_server {
 	struct event_base *base;
 	struct evconnlistener *listener;
-	struct event *retry;		/* accepts again after an error */
+	struct event *retry; /* accepts again after an error */
 	char *path;
 	dev_t dev;
 	ino_t ino;
@@ -52,8 +53,6 @@ struct ctl_server {
 	unsigned next_id;
 	unsigned long requests;
 };
-
-static void client_process(struct ctl_client *client);
 
 /* Name a JSON value's type for error messages. */
 static const char *json_type_name(const json_t *value)
@@ -135,7 +134,8 @@ static void client_send(struct ctl_client *client, json_t *response)
 	output = bufferevent_get_output(client->bev);
 	if (evbuffer_get_length(output) > CTL_MAX_OUTPUT) {
 		log_warning("control client %u: more than %d bytes of unread "
-			    "output, closing it", client->id, CTL_MAX_OUTPUT);
+			    "output, closing it",
+			    client->id, CTL_MAX_OUTPUT);
 		json_decref(response);
 		client_disconnect(client);
 		return;
@@ -147,8 +147,7 @@ static void client_send(struct ctl_client *client, json_t *response)
 		json_object_update(line, response);
 	} else {
 		json_object_set_new(line, "ok", json_false());
-		json_object_set_new(line, "error", json_string(
-			"internal error: the response is not a JSON object"));
+		json_object_set_new(line, "error", json_string(NOT_AN_OBJECT));
 	}
 	json_decref(response);
 	text = json_dumps(line, JSON_COMPACT);
@@ -199,6 +198,14 @@ static void client_close_when_written(struct ctl_client *client)
 		client_disconnect(client);
 }
 
+/* Answer a request line longer than CTL_MAX_LINE and close the client. */
+static void client_refuse_line(struct ctl_client *client)
+{
+	client_send_error(client, "request line longer than %d bytes",
+			  CTL_MAX_LINE);
+	client->closing = true;
+}
+
 /* Handle complete lines until one needs an answer the handler has not
  * given yet. */
 static void client_process(struct ctl_client *client)
@@ -216,22 +223,16 @@ static void client_process(struct ctl_client *client)
 		input = bufferevent_get_input(client->bev);
 		line = evbuffer_readln(input, &len, EVBUFFER_EOL_LF);
 		if (line == NULL) {
-			if (evbuffer_get_length(input) > CTL_MAX_LINE + 1) {
-				client_send_error(client, "request line "
-						  "longer than %d bytes",
-						  CTL_MAX_LINE);
+			if (evbuffer_get_length(input) > CTL_MAX_LINE + 1)
+				client_refuse_line(client);
+			else if (client->eof)
 				client->closing = true;
-			} else if (client->eof) {
-				client->closing = true;
-			}
 			break;
 		}
 		if (len > 0 && line[len - 1] == '\r')
 			line[--len] = '\0';
 		if (len > CTL_MAX_LINE) {
-			client_send_error(client, "request line longer than "
-					  "%d bytes", CTL_MAX_LINE);
-			client->closing = true;
+			client_refuse_line(client);
 		} else if (!ctl_parse_request(line, len, &request, &cause)) {
 			client_send_error(client, "%s", cause);
 			free(cause);
@@ -306,7 +307,8 @@ static void server_refuse(evutil_socket_t fd)
 
 	n = snprintf(line, sizeof(line),
 		     "{\"ok\":false,\"error\":\"too many control clients "
-		     "(at most %d)\"}\n", CTL_MAX_CLIENTS);
+		     "(at most %d)\"}\n",
+		     CTL_MAX_CLIENTS);
 	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("control socket: cannot refuse a client: %s",
 			  strerror(errno));
@@ -323,14 +325,14 @@ static void server_accept(struct evconnlistener *listener, evutil_socket_t fd,
 
 	if (server->nclients >= CTL_MAX_CLIENTS) {
 		log_warning("control socket %s: refusing a client, %u are "
-			    "connected already", server->path,
-			    server->nclients);
+			    "connected already",
+			    server->path, server->nclients);
 		server_refuse(fd);
 		return;
 	}
 	client = xcalloc(1, sizeof(*client));
-	client->bev = bufferevent_socket_new(server->base, fd,
-					     BEV_OPT_CLOSE_ON_FREE);
+	client->bev =
+		bufferevent_socket_new(server->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	client->resume = event_new(server->base, -1, 0, client_resume, client);
 	if (client->bev == NULL || client->resume == NULL) {
 		log_error("control socket %s: cannot set up a client",
@@ -394,8 +396,10 @@ static bool socket_path_clear(const char *path, char **cause)
 				 path, strerror(errno));
 	}
 	if (!S_ISSOCK(st.st_mode))
-		return set_cause(cause, "control socket path %s exists and is "
-				 "not a socket; not replacing it", path);
+		return set_cause(cause,
+				 "control socket path %s exists and is "
+				 "not a socket; not replacing it",
+				 path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return set_cause(cause, "cannot check control socket %s: %s",
@@ -407,16 +411,19 @@ static bool socket_path_clear(const char *path, char **cause)
 	err = errno;
 	close(fd);
 	if (rc == 0 || err == EAGAIN || err == EINPROGRESS)
-		return set_cause(cause, "control socket %s is in use by a "
-				 "running daemon", path);
+		return set_cause(cause,
+				 "control socket %s is in use by a "
+				 "running daemon",
+				 path);
 	if (err == ENOENT)
 		return true;
 	if (err != ECONNREFUSED)
 		return set_cause(cause, "cannot check control socket %s: %s",
 				 path, strerror(err));
 	if (unlink(path) != 0 && errno != ENOENT)
-		return set_cause(cause, "cannot remove stale control socket "
-				 "%s: %s", path, strerror(errno));
+		return set_cause(cause,
+				 "cannot remove stale control socket %s: %s",
+				 path, strerror(errno));
 	log_info("removed stale control socket %s", path);
 	return true;
 }
@@ -438,8 +445,10 @@ static bool bind_error(const char *path, int err, char **cause)
 		*slash = '\0';
 	else
 		strcpy(dir, ".");
-	result = set_cause(cause, "cannot create control socket %s: directory "
-			   "%s does not exist", path, dir);
+	result = set_cause(cause,
+			   "cannot create control socket %s: directory "
+			   "%s does not exist",
+			   path, dir);
 	free(dir);
 	return result;
 }
@@ -472,13 +481,14 @@ static int socket_open(const char *path, unsigned mode, struct stat *st,
 		return -1;
 	}
 	if (chmod(path, (mode_t)(mode & 07777)) != 0) {
-		set_cause(cause, "cannot set mode %04o on control socket %s: "
-			  "%s", mode & 07777, path, strerror(errno));
+		set_cause(cause,
+			  "cannot set mode %04o on control socket %s: %s",
+			  mode & 07777, path, strerror(errno));
 		goto fail;
 	}
 	if (listen(fd, CTL_BACKLOG) != 0) {
-		set_cause(cause, "cannot listen on control socket %s: %s",
-			  path, strerror(errno));
+		set_cause(cause, "cannot listen on control socket %s: %s", path,
+			  strerror(errno));
 		goto fail;
 	}
 	if (lstat(path, st) != 0) {
@@ -521,8 +531,10 @@ struct ctl_server *ctl_listen(struct event_base *base, const char *path,
 		return NULL;
 	}
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		set_cause(cause, "control socket path %s is too long (at most "
-			  "%zu bytes)", path, sizeof(sun.sun_path) - 1);
+		set_cause(cause,
+			  "control socket path %s is too long (at most "
+			  "%zu bytes)",
+			  path, sizeof(sun.sun_path) - 1);
 		return NULL;
 	}
 	if (!socket_path_clear(path, cause))
@@ -539,12 +551,13 @@ struct ctl_server *ctl_listen(struct event_base *base, const char *path,
 	server->arg = arg;
 	TAILQ_INIT(&server->clients);
 	server->retry = evtimer_new(base, server_retry, server);
-	server->listener = evconnlistener_new(base, server_accept, server,
-					      LEV_OPT_CLOSE_ON_FREE |
-					      LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	server->listener = evconnlistener_new(
+		base, server_accept, server,
+		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (server->listener == NULL || server->retry == NULL) {
-		set_cause(cause, "cannot listen on control socket %s: libevent "
-			  "failed", path);
+		set_cause(cause,
+			  "cannot listen on control socket %s: libevent failed",
+			  path);
 		if (server->listener != NULL)
 			evconnlistener_free(server->listener);
 		else
@@ -578,8 +591,8 @@ void ctl_close(struct ctl_server *server)
 		client_disconnect(client);
 	if (lstat(server->path, &st) == 0 && st.st_dev == server->dev &&
 	    st.st_ino == server->ino && unlink(server->path) != 0)
-		log_warning("cannot remove control socket %s: %s",
-			    server->path, strerror(errno));
+		log_warning("cannot remove control socket %s: %s", server->path,
+			    strerror(errno));
 	free(server->path);
 	free(server);
 }
@@ -664,9 +677,10 @@ static bool parse_words(const char *line, size_t len, struct ctl_request *out,
 		unsigned char c = (unsigned char)line[i];
 
 		if ((c < 0x20 && !is_blank((char)c)) || c == 0x7f)
-			return set_cause(cause, "request contains control "
-					 "character 0x%02x at column %zu", c,
-					 i + 1);
+			return set_cause(cause,
+					 "request contains control "
+					 "character 0x%02x at column %zu",
+					 c, i + 1);
 		if (!is_blank((char)c) && (i == 0 || is_blank(line[i - 1])))
 			nwords++;
 	}

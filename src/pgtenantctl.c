@@ -1,7 +1,7 @@
 /* pgtenantctl.c - the control socket client: send one command to a running
  * pgtenantd, print its answer as tables for people or as JSON for scripts. */
 #ifdef HAVE_CONFIG_H
-#include <config.h>	/* autoconf's, found before src/config.h by -I. */
+#include <config.h> /* autoconf's, found before src/config.h by -I. */
 #endif
 
 #include <errno.h>
@@ -26,7 +26,7 @@
 #endif
 
 #define DEFAULT_SOCKET "/run/pgtenantd/control.sock"
-#define DEFAULT_TIMEOUT_S 30
+#define DEFAULT_TIMEOUT "30" /* seconds */
 #define MAX_RESPONSE (256 * 1024 * 1024)
 
 enum {
@@ -38,33 +38,41 @@ enum {
 /* Print the help text to fp. */
 static void usage(FILE *fp)
 {
-	fprintf(fp,
-"Usage: pgtenantctl [-s SOCKET] [--json] [-t SECONDS] COMMAND [ARGS]\n"
-"\n"
-"Send one command to a running pgtenantd over its control socket.\n"
-"\n"
-"Options:\n"
-"  -s, --socket PATH      control socket (default: $PGTENANTD_SOCKET, else\n"
-"                         " DEFAULT_SOCKET ")\n"
-"  -j, --json             print the daemon's JSON response as it is\n"
-"  -t, --timeout SECONDS  wait this long for the answer (default %d;\n"
-"                         0 waits forever)\n"
-"  -h, --help             print this help and exit\n"
-"  -V, --version          print the version and exit\n"
-"\n"
-"Commands:\n"
-"  status                 the daemon, its workers and the running jobs\n"
-"  jobs [STATE]           recent jobs, or only those in STATE\n"
-"  job ID                 every column of one job\n"
-"  cancel ID              stop a job at its next safe point\n"
-"  pause, resume          stop or restart claiming new jobs\n"
-"  schedules              the configured schedules\n"
-"  backups [TENANT]       the backups on disk\n"
-"  reload                 reload the configuration and job definitions\n"
-"  metrics                metrics in the Prometheus text format\n"
-"\n"
-"Exit status: 0 on success, 1 if the daemon answered with an error,\n"
-"2 on usage or connection problems.\n", DEFAULT_TIMEOUT_S);
+	static const char *const options[][2] = {
+		{ "-s, --socket PATH", "control socket (default: "
+				       "$PGTENANTD_SOCKET, else" },
+		{ "", DEFAULT_SOCKET ")" },
+		{ "-j, --json", "print the daemon's JSON response as it is" },
+		{ "-t, --timeout SECONDS", "wait this long for the answer" },
+		{ "", "(default " DEFAULT_TIMEOUT "; 0 waits forever)" },
+		{ "-h, --help", "print this help and exit" },
+		{ "-V, --version", "print the version and exit" },
+	};
+	static const char *const commands[][2] = {
+		{ "status", "the daemon, its workers and the running jobs" },
+		{ "jobs [STATE]", "recent jobs, or only those in STATE" },
+		{ "job ID", "every column of one job" },
+		{ "cancel ID", "stop a job at its next safe point" },
+		{ "pause, resume", "stop or restart claiming new jobs" },
+		{ "schedules", "the configured schedules" },
+		{ "backups [TENANT]", "the backups on disk" },
+		{ "reload", "reload the configuration and job definitions" },
+		{ "metrics", "metrics in the Prometheus text format" },
+	};
+
+	fputs("Usage: pgtenantctl [-s SOCKET] [--json] [-t SECONDS] "
+	      "COMMAND [ARGS]\n\n"
+	      "Send one command to a running pgtenantd over its control "
+	      "socket.\n\nOptions:\n",
+	      fp);
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+		fprintf(fp, "  %-21s  %s\n", options[i][0], options[i][1]);
+	fputs("\nCommands:\n", fp);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(fp, "  %-21s  %s\n", commands[i][0], commands[i][1]);
+	fputs("\nExit status: 0 on success, 1 if the daemon answered with an "
+	      "error,\n2 on usage or connection problems.\n",
+	      fp);
 }
 
 /* The request line for argv: {"command": argv[0], "args": [...]}. */
@@ -77,8 +85,9 @@ static char *build_request(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		value = json_string(argv[i]);
 		if (value == NULL) {
-			fprintf(stderr, "pgtenantctl: argument %d is not "
-				"valid UTF-8\n", i);
+			fprintf(stderr,
+				"pgtenantctl: argument %d is not valid UTF-8\n",
+				i);
 			json_decref(args);
 			return NULL;
 		}
@@ -87,7 +96,7 @@ static char *build_request(int argc, char **argv)
 	value = json_string(argv[0]);
 	if (value == NULL) {
 		fprintf(stderr, "pgtenantctl: the command is not valid "
-			"UTF-8\n");
+				"UTF-8\n");
 		json_decref(args);
 		return NULL;
 	}
@@ -110,9 +119,10 @@ static int connect_socket(const char *path)
 	int fd;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "pgtenantctl: control socket path %s is too "
-			"long (at most %zu bytes)\n", path,
-			sizeof(sun.sun_path) - 1);
+		fprintf(stderr,
+			"pgtenantctl: control socket path %s is too "
+			"long (at most %zu bytes)\n",
+			path, sizeof(sun.sun_path) - 1);
 		return -1;
 	}
 	memset(&sun, 0, sizeof(sun));
@@ -130,7 +140,8 @@ static int connect_socket(const char *path)
 		fprintf(stderr, "pgtenantctl: cannot connect to %s: %s%s\n",
 			path, strerror(err),
 			err == ENOENT || err == ECONNREFUSED ?
-			" (is pgtenantd running?)" : "");
+				" (is pgtenantd running?)" :
+				"");
 		close(fd);
 		return -1;
 	}
@@ -190,7 +201,8 @@ static char *read_line(int fd, const char *path, int64_t timeout_ms)
 			continue;
 		if (size - len < 4096) {
 			if (size >= MAX_RESPONSE) {
-				fprintf(stderr, "pgtenantctl: the response "
+				fprintf(stderr,
+					"pgtenantctl: the response "
 					"from %s is longer than %d bytes\n",
 					path, MAX_RESPONSE);
 				goto fail;
@@ -202,13 +214,16 @@ static char *read_line(int fd, const char *path, int64_t timeout_ms)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr, "pgtenantctl: cannot read from %s: "
-				"%s\n", path, strerror(errno));
+			fprintf(stderr,
+				"pgtenantctl: cannot read from %s: %s\n", path,
+				strerror(errno));
 			goto fail;
 		}
 		if (n == 0) {
-			fprintf(stderr, "pgtenantctl: %s closed the connection "
-				"without a response\n", path);
+			fprintf(stderr,
+				"pgtenantctl: %s closed the connection "
+				"without a response\n",
+				path);
 			goto fail;
 		}
 		newline = memchr(buf + len, '\n', (size_t)n);
@@ -339,8 +354,8 @@ static void render_status(const json_t *response)
 		print_json_field(8, "version",
 				 json_object_get(daemon, "version"));
 		if (json_object_get(daemon, "uptime_s") != NULL) {
-			text = format_duration(json_object_get(daemon,
-							       "uptime_s"));
+			text = format_duration(
+				json_object_get(daemon, "uptime_s"));
 			print_field(8, "uptime", text);
 			free(text);
 		}
@@ -354,13 +369,14 @@ static void render_status(const json_t *response)
 			print_field(8, "state", "running");
 		db = json_object_get(daemon, "db_connected");
 		if (json_is_boolean(db))
-			print_field(8, "database", json_is_true(db) ?
-				    "connected" : "disconnected");
+			print_field(8, "database",
+				    json_is_true(db) ? "connected" :
+						       "disconnected");
 		workers = json_object_get(daemon, "workers");
 		busy = json_object_get(daemon, "busy");
 		if (json_is_integer(workers) && json_is_integer(busy)) {
-			text = xasprintf("%" JSON_INTEGER_FORMAT " busy of %"
-					 JSON_INTEGER_FORMAT,
+			text = xasprintf("%" JSON_INTEGER_FORMAT
+					 " busy of %" JSON_INTEGER_FORMAT,
 					 json_integer_value(busy),
 					 json_integer_value(workers));
 			print_field(8, "workers", text);
@@ -417,8 +433,8 @@ static void render_jobs(const json_t *response)
 		attempts = json_object_get(job, "attempts");
 		max = json_object_get(job, "max_attempts");
 		if (json_is_integer(attempts) && json_is_integer(max))
-			cells[5] = xasprintf("%" JSON_INTEGER_FORMAT "/%"
-					     JSON_INTEGER_FORMAT,
+			cells[5] = xasprintf("%" JSON_INTEGER_FORMAT
+					     "/%" JSON_INTEGER_FORMAT,
 					     json_integer_value(attempts),
 					     json_integer_value(max));
 		else
@@ -584,7 +600,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = getenv("PGTENANTD_SOCKET");
-	int64_t timeout_ms = DEFAULT_TIMEOUT_S * 1000;
+	int64_t timeout_ms = 0;
 	bool json_output = false;
 	json_error_t error;
 	json_t *response;
@@ -594,6 +610,8 @@ int main(int argc, char **argv)
 
 	if (path == NULL || *path == '\0')
 		path = DEFAULT_SOCKET;
+	if (!parse_timeout(DEFAULT_TIMEOUT, &timeout_ms))
+		abort();
 	while ((opt = getopt_long(argc, argv, "+s:jt:hV", long_options,
 				  NULL)) != -1) {
 		switch (opt) {
@@ -605,7 +623,8 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			if (!parse_timeout(optarg, &timeout_ms)) {
-				fprintf(stderr, "pgtenantctl: bad timeout "
+				fprintf(stderr,
+					"pgtenantctl: bad timeout "
 					"\"%s\": give seconds, 0 for none\n",
 					optarg);
 				return EXIT_USAGE;
@@ -644,9 +663,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	response = json_loads(line, 0, &error);
 	if (!json_is_object(response)) {
-		fprintf(stderr, "pgtenantctl: bad response from %s: %s\n",
-			path, response == NULL ? error.text :
-			"not a JSON object");
+		fprintf(stderr, "pgtenantctl: bad response from %s: %s\n", path,
+			response == NULL ? error.text : "not a JSON object");
 		json_decref(response);
 		free(line);
 		return EXIT_USAGE;
@@ -660,8 +678,9 @@ int main(int argc, char **argv)
 	} else {
 		text = json_string_value(json_object_get(response, "error"));
 		fprintf(stderr, "pgtenantctl: %s\n",
-			text != NULL ? text : "the daemon answered with an "
-			"error but gave no message");
+			text != NULL ? text :
+				       "the daemon answered with an "
+				       "error but gave no message");
 		status = EXIT_DAEMON_ERROR;
 	}
 	json_decref(response);

@@ -14,7 +14,7 @@ struct table {
 	unsigned nrows;
 	unsigned alloc;
 	char **headers;
-	char **cells;		/* nrows rows of ncols cells */
+	char **cells; /* nrows rows of ncols cells */
 };
 
 /* Characters in UTF-8 text: every byte that does not continue one. */
@@ -91,8 +91,9 @@ void table_add_row(struct table *table, const char *const *cells)
 
 	if (table->nrows == table->alloc) {
 		table->alloc = table->alloc ? table->alloc * 2 : 16;
-		table->cells = xrealloc(table->cells, (size_t)table->alloc *
-					table->ncols * sizeof(*table->cells));
+		table->cells = xrealloc(table->cells,
+					(size_t)table->alloc * table->ncols *
+						sizeof(*table->cells));
 	}
 	row = table->cells + (size_t)table->nrows * table->ncols;
 	for (unsigned i = 0; i < table->ncols; i++)
@@ -261,8 +262,8 @@ struct table *table_from_json(const json_t *array)
 		c = 0;
 		json_object_foreach((json_t *)first, key, value) {
 			if (json_is_object(item))
-				cells[c] = table_cell(json_object_get(item,
-								      key));
+				cells[c] =
+					table_cell(json_object_get(item, key));
 			else
 				cells[c] = c == 0 ? table_cell(item) : NULL;
 			c++;

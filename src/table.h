@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#define TABLE_MAX_CELL 60	/* characters; longer cells end with "…" */
+#define TABLE_MAX_CELL 60 /* characters; longer cells end with "…" */
 
 struct table;
 

@@ -57,7 +57,8 @@ static void test_parse(void)
 	ctl_request_clear(&req);
 
 	ok(parse("{\"command\":\"backups\",\"args\":[\"acme-corp\"]}", &req,
-		 &cause), "JSON parses");
+		 &cause),
+	   "JSON parses");
 	is_str(req.command, "backups", "JSON: command");
 	is_int(req.argc, 1, "JSON: one arg");
 	is_str(req.args[0], "acme-corp", "JSON: arg");
@@ -152,9 +153,9 @@ static void test_table(void)
 	table_add_row(table, row2);
 	is_int(table_rows(table), 2, "two rows");
 	text = table_render(table);
-	is_str(text, "  ID  NAME    NOTE\n"
-		     "   7  vacuum  -\n"
-		     "1234  x       line break\n",
+	is_str(text,
+	       "  ID  NAME    NOTE\n   7  vacuum  -\n"
+	       "1234  x       line break\n",
 	       "columns sized, numbers right-aligned, no trailing blanks");
 	free(text);
 	memset(long_cell, 'z', 70);
@@ -163,20 +164,21 @@ static void test_table(void)
 	text = table_render(table);
 	contains(text, "zzz…\n", "long cell ends with an ellipsis");
 	ok(strstr(text, "zzzz…") != NULL &&
-	   strlen(strstr(text, "z")) == 59 + strlen("…\n"),
+		   strlen(strstr(text, "z")) == 59 + strlen("…\n"),
 	   "long cell cut to 60 characters");
 	free(text);
 	table_free(table);
 
 	json = json_loads("[{\"name\":\"nightly\",\"next\":null,\"n\":3,"
 			  "\"tenants\":[\"a\",\"b\"]},{\"name\":\"weekly\","
-			  "\"n\":2.5,\"extra\":true}]", 0, &error);
+			  "\"n\":2.5,\"extra\":true}]",
+			  0, &error);
 	table = table_from_json(json);
 	ok(table != NULL, "table from a JSON array of objects");
 	text = table != NULL ? table_render(table) : NULL;
-	is_str(text, "NAME     NEXT    N  TENANTS\n"
-		     "nightly  -       3  [\"a\",\"b\"]\n"
-		     "weekly   -     2.5  -\n",
+	is_str(text,
+	       "NAME     NEXT    N  TENANTS\n"
+	       "nightly  -       3  [\"a\",\"b\"]\nweekly   -     2.5  -\n",
 	       "JSON table: columns from the first object");
 	free(text);
 	table_free(table);
@@ -250,9 +252,9 @@ static void handler(struct ctl_client *client,
 		for (unsigned i = 0; i < request->argc; i++)
 			json_array_append_new(args,
 					      json_string(request->args[i]));
-		ctl_reply(client, json_pack("{s:s,s:i,s:o}", "reply", "ping",
-					    "argc", (int)request->argc,
-					    "args", args));
+		ctl_reply(client,
+			  json_pack("{s:s,s:i,s:o}", "reply", "ping", "argc",
+				    (int)request->argc, "args", args));
 	} else if (strcmp(request->command, "slow") == 0) {
 		reply_later(client);
 	} else if (strcmp(request->command, "big") == 0) {
@@ -262,8 +264,9 @@ static void handler(struct ctl_client *client,
 		ctl_reply(client, json_pack("{s:s}", "big", big));
 		free(big);
 	} else if (strcmp(request->command, "count") == 0) {
-		ctl_reply(client, json_pack("{s:i}", "clients", (int)
-					    ctl_client_count(state.server)));
+		ctl_reply(client,
+			  json_pack("{s:i}", "clients",
+				    (int)ctl_client_count(state.server)));
 	} else if (strcmp(request->command, "close") == 0) {
 		state.requests = ctl_request_total(state.server);
 		state.clients = ctl_client_count(state.server);
@@ -428,8 +431,10 @@ static void *client_main(void *arg)
 	is_str(line, "{\"ok\":true,\"reply\":\"slow\"}",
 	       "first (slow) answer comes first");
 	line = conn_line(c1);
-	is_str(line, "{\"ok\":true,\"reply\":\"ping\",\"argc\":2,"
-	       "\"args\":[\"a\",\"b\"]}", "second answer comes second");
+	is_str(line,
+	       "{\"ok\":true,\"reply\":\"ping\",\"argc\":2,"
+	       "\"args\":[\"a\",\"b\"]}",
+	       "second answer comes second");
 	line = conn_ask(c1, "{\"command\":\"ping\",\"args\":[\"x y\"]}\n");
 	contains(line, "\"args\":[\"x y\"]", "JSON request over the socket");
 	line = conn_ask(c1, "ping\r\n");
@@ -578,15 +583,16 @@ static void test_server(const char *dir)
 	state.path = path;
 	state.base = event_base_new();
 	umask(022);
-	state.server = ctl_listen(state.base, path, 0600, handler, NULL,
-				  &cause);
+	state.server =
+		ctl_listen(state.base, path, 0600, handler, NULL, &cause);
 	ok(state.server != NULL, "ctl_listen binds");
 	if (state.server == NULL) {
 		printf("# %s\n", cause);
 		return;
 	}
 	ok(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-	   (st.st_mode & 0777) == 0600, "socket file has mode 0600");
+		   (st.st_mode & 0777) == 0600,
+	   "socket file has mode 0600");
 	second = ctl_listen(state.base, path, 0600, handler, NULL, &cause);
 	ok(second == NULL, "second ctl_listen on a live socket refused");
 	contains(cause, "is in use by a running daemon",
