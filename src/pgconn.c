@@ -183,11 +183,11 @@ static void pgconn_schedule_reconnect(struct pgconn *c)
 static void pgconn_lost(struct pgconn *c, const char *why)
 {
 	bool was_up = c->state == PGCONN_READY || c->state == PGCONN_INIT;
-	char reason[512];
+	char reason[400];
 
 	snprintf(reason, sizeof(reason), "%s", why);
 	snprintf(c->last_error, sizeof(c->last_error),
-		 "database connection lost: %s", reason);
+		 "database connection lost: %.400s", reason);
 	if (was_up)
 		log_warning("%s: database connection lost: %s", c->name,
 			    reason);

@@ -1,9 +1,5 @@
 /* pgtenantctl.c - the control socket client: send one command to a running
  * pgtenantd, print its answer as tables for people or as JSON for scripts. */
-#ifdef HAVE_CONFIG_H
-#include <config.h> /* autoconf's, found before src/config.h by -I. */
-#endif
-
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>

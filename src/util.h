@@ -9,6 +9,8 @@
 
 #define MUST_CHECK __attribute__((warn_unused_result))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 
 /* Allocators that abort the process with a message on out-of-memory. */
 void *xmalloc(size_t size);

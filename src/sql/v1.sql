@@ -158,10 +158,11 @@ LANGUAGE sql AS $$
 	SELECT state FROM pgtenantd.jobs WHERE id = p_id;
 $$;
 
--- Claim up to p_limit due jobs for p_owner, at most one per tenant, none of a
--- tenant that has a running job, each with the tenant's advisory lock taken
--- on the calling (dispatcher) session.
-CREATE FUNCTION pgtenantd.claim_jobs(p_owner text, p_limit integer, p_lease interval)
+-- Claim up to p_limit due jobs of the kinds p_kinds for p_owner, at most one
+-- per tenant, none of a tenant that has a running job, each with the
+-- tenant's advisory lock taken on the calling (dispatcher) session.
+CREATE FUNCTION pgtenantd.claim_jobs(p_owner text, p_limit integer,
+	p_lease interval, p_kinds text[])
 RETURNS SETOF pgtenantd.jobs
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -172,6 +173,7 @@ BEGIN
 	PERFORM set_config('synchronous_commit', 'off', true);
 	FOR r IN SELECT j.id, j.tenant_id FROM pgtenantd.jobs j
 		  WHERE j.state = 'queued' AND j.run_at <= clock_timestamp()
+		    AND j.kind = ANY (p_kinds)
 		  ORDER BY j.priority DESC, j.run_at, j.id
 	LOOP
 		CONTINUE WHEN r.tenant_id = ANY (seen);

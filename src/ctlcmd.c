@@ -1,0 +1,273 @@
+/* ctlcmd.c - the commands of the control socket: status from memory, job
+ * listings from the database, cancel, pause, resume, reload, metrics. */
+#include "ctlcmd.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "metrics.h"
+#include "pgconn.h"
+#include "queue.h"
+#include "runner.h"
+#include "util.h"
+
+#define JOBS_LIST_LIMIT 200
+
+static const char *const job_states[] = {
+	"queued", "running", "succeeded", "failed", "cancelled", NULL,
+};
+
+/* Parse a positive job id; false if the text is not one. */
+static bool parse_job_id(const char *text, int64_t *id)
+{
+	char *end;
+	long long v;
+
+	if (text == NULL || *text == '\0')
+		return false;
+	v = strtoll(text, &end, 10);
+	if (*end != '\0' || v <= 0)
+		return false;
+	*id = v;
+	return true;
+}
+
+/* status: the daemon and its running jobs, from memory. */
+static void cmd_status(struct daemon *d, struct ctl_client *client)
+{
+	json_t *running = json_array();
+
+	for (unsigned i = 0; i < d->worker_count; i++) {
+		const struct job *job = d->workers[i].job;
+		json_t *progress, *eta;
+
+		if (job == NULL)
+			continue;
+		progress = runner_status(job);
+		eta = json_object_get(progress, "eta_s");
+		json_array_append_new(
+			running,
+			json_pack("{s:I, s:s, s:s, s:i, s:s?, s:i, s:i, s:f, "
+				  "s:O?, s:o}",
+				  "id", (json_int_t)job->id, "kind", job->kind,
+				  "tenant_id", job->tenant_id, "worker",
+				  d->workers[i].index, "step",
+				  json_string_value(
+					  json_object_get(progress, "step")),
+				  "attempts", job->attempts, "max_attempts",
+				  job->max_attempts, "running_s",
+				  round((wall_seconds() - job->started_at) *
+					10) / 10,
+				  "eta_s", eta, "progress", progress));
+	}
+	ctl_reply(client,
+		  json_pack("{s:{s:s, s:s, s:i, s:s, s:I, s:b, s:b, s:b, s:b, "
+			    "s:i, s:i, s:i}, s:o}",
+			    "daemon", "id", d->owner, "host", d->host, "pid",
+			    (int)d->pid, "version", PACKAGE_VERSION,
+			    "uptime_s",
+			    (json_int_t)(wall_seconds() - d->started_at),
+			    "paused", d->paused, "stopping", d->stopping,
+			    "db_connected", pgconn_is_ready(d->dispatcher),
+			    "ready", queue_ready(d->queue), "workers",
+			    (int)d->worker_count, "busy",
+			    (int)daemon_busy_workers(d), "finishing",
+			    (int)queue_finishing(d->queue),
+			    "running", running));
+}
+
+/* A database query's rows as JSON text in column 0, answered under key. */
+struct db_reply {
+	struct ctl_client *client;
+	const char *key;
+	bool single;
+};
+
+static void db_reply_result(const struct pgconn_result *r, void *arg)
+{
+	struct db_reply *dr = arg;
+	json_error_t jerr;
+	json_t *value;
+
+	if (r->error != NULL) {
+		ctl_reply_error(dr->client, "%s%s",
+				r->connection_lost ? "database unavailable: "
+						   : "",
+				r->error);
+	} else if (dr->single && PQntuples(r->res) == 0) {
+		ctl_reply_error(dr->client, "no such job");
+	} else {
+		value = json_loads(PQgetvalue(r->res, 0, 0), 0, &jerr);
+		if (value == NULL)
+			ctl_reply_error(dr->client, "bad JSON from the "
+						    "database: %s",
+					jerr.text);
+		else
+			ctl_reply(dr->client,
+				  json_pack("{s:o}", dr->key, value));
+	}
+	free(dr);
+}
+
+/* jobs [STATE]: the newest jobs, optionally of one state. */
+static void cmd_jobs(struct daemon *d, struct ctl_client *client,
+		     const struct ctl_request *req)
+{
+	struct db_reply *dr;
+	const char *params[1] = { NULL };
+	bool known = false;
+
+	if (req->argc > 1) {
+		ctl_reply_error(client, "usage: jobs [STATE]");
+		return;
+	}
+	if (req->argc == 1) {
+		for (const char *const *s = job_states; *s != NULL; s++)
+			known |= strcmp(*s, req->args[0]) == 0;
+		if (!known) {
+			ctl_reply_error(client,
+					"unknown job state \"%s\"; states are "
+					"queued, running, succeeded, failed "
+					"and cancelled",
+					req->args[0]);
+			return;
+		}
+		params[0] = req->args[0];
+	}
+	dr = xcalloc(1, sizeof(*dr));
+	dr->client = client;
+	dr->key = "jobs";
+	pgconn_query(d->dispatcher,
+		     "SELECT coalesce(json_agg(j ORDER BY j.id DESC), '[]') FROM"
+		     " (SELECT id, kind, tenant_id, state, step, attempts,"
+		     " max_attempts, priority, run_at, created_at, started_at,"
+		     " finished_at, last_error FROM pgtenantd.jobs"
+		     " WHERE $1::text IS NULL OR state = $1"
+		     " ORDER BY id DESC LIMIT " STRINGIFY(JOBS_LIST_LIMIT)
+		     ") j",
+		     1, params, db_reply_result, dr);
+}
+
+/* job ID: every column of one job. */
+static void cmd_job(struct daemon *d, struct ctl_client *client,
+		    const struct ctl_request *req)
+{
+	struct db_reply *dr;
+	const char *params[1];
+	int64_t id;
+
+	if (req->argc != 1 || !parse_job_id(req->args[0], &id)) {
+		ctl_reply_error(client, "usage: job ID (a positive number)");
+		return;
+	}
+	dr = xcalloc(1, sizeof(*dr));
+	dr->client = client;
+	dr->key = "job";
+	dr->single = true;
+	params[0] = req->args[0];
+	pgconn_query(d->dispatcher,
+		     "SELECT row_to_json(j) FROM pgtenantd.jobs j"
+		     " WHERE id = $1::bigint",
+		     1, params, db_reply_result, dr);
+}
+
+static void cancel_result(const char *state, const char *error, void *arg)
+{
+	struct ctl_client *client = arg;
+
+	if (error != NULL)
+		ctl_reply_error(client, "%s", error);
+	else
+		ctl_reply(client,
+			  json_pack("{s:s, s:s}", "state", state, "message",
+				    strcmp(state, "running") == 0
+					    ? "cancel requested; the job "
+					      "stops at its next safe point"
+				    : strcmp(state, "cancelled") == 0
+					    ? "cancelled"
+					    : "the job had already ended"));
+}
+
+/* cancel ID: flag the row (its daemon is notified) and stop it here. */
+static void cmd_cancel(struct daemon *d, struct ctl_client *client,
+		       const struct ctl_request *req)
+{
+	int64_t id;
+
+	if (req->argc != 1 || !parse_job_id(req->args[0], &id)) {
+		ctl_reply_error(client, "usage: cancel ID (a positive number)");
+		return;
+	}
+	queue_cancel(d->queue, id);
+	queue_cancel_in_db(d->queue, id, cancel_result, client);
+}
+
+static void cmd_reload(struct daemon *d, struct ctl_client *client)
+{
+	char *message = NULL;
+
+	if (daemon_reload(d, &message))
+		ctl_reply(client, json_pack("{s:s}", "message", message));
+	else
+		ctl_reply_error(client, "%s", message);
+	free(message);
+}
+
+static void cmd_help(struct ctl_client *client)
+{
+	ctl_reply(client,
+		  json_pack("{s:s}", "message",
+			    "commands: status, jobs [STATE], job ID, cancel ID,"
+			    " pause, resume, reload, metrics, help"));
+}
+
+/* ctl_handler_fn for the daemon. */
+void ctlcmd_handle(struct ctl_client *client, const struct ctl_request *req,
+		   void *arg)
+{
+	struct daemon *d = arg;
+	const char *cmd = req->command;
+
+	d->metrics.ctl_requests++;
+	if (strcmp(cmd, "status") == 0) {
+		cmd_status(d, client);
+	} else if (strcmp(cmd, "jobs") == 0) {
+		cmd_jobs(d, client, req);
+	} else if (strcmp(cmd, "job") == 0) {
+		cmd_job(d, client, req);
+	} else if (strcmp(cmd, "cancel") == 0) {
+		cmd_cancel(d, client, req);
+	} else if (strcmp(cmd, "pause") == 0) {
+		d->paused = true;
+		ctl_reply(client, json_pack("{s:s}", "message",
+					    "paused: no new jobs are claimed; "
+					    "running jobs go on"));
+	} else if (strcmp(cmd, "resume") == 0) {
+		d->paused = false;
+		queue_kick(d->queue);
+		ctl_reply(client,
+			  json_pack("{s:s}", "message", "resumed claiming"));
+	} else if (strcmp(cmd, "reload") == 0) {
+		cmd_reload(d, client);
+	} else if (strcmp(cmd, "metrics") == 0) {
+		char *text = metrics_render(d);
+
+		ctl_reply(client, json_pack("{s:s}", "text", text));
+		free(text);
+	} else if (strcmp(cmd, "help") == 0) {
+		cmd_help(client);
+	} else if (strcmp(cmd, "schedules") == 0 ||
+		   strcmp(cmd, "backups") == 0) {
+		ctl_reply_error(client,
+				"\"%s\" is not available in this version of "
+				"pgtenantd",
+				cmd);
+	} else {
+		ctl_reply_error(client,
+				"unknown command \"%.64s\"; try \"help\"", cmd);
+	}
+}

@@ -1,0 +1,336 @@
+/* daemon.c - wiring of the daemon: connections, workers, signals, reload
+ * and the orderly stop. */
+#include "daemon.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "child.h"
+#include "ckpt.h"
+#include "config.h"
+#include "ctl.h"
+#include "ctlcmd.h"
+#include "jobdef.h"
+#include "log.h"
+#include "pgconn.h"
+#include "queue.h"
+#include "runner.h"
+#include "util.h"
+
+/* Statement settings of every connection: orphaned backends notice a dead
+ * daemon within a second, and notices stay quiet. */
+#define CONNECTION_INIT_SQL                                                  \
+	"SET client_connection_check_interval = '1s';"                     \
+	"SET client_min_messages = warning;"
+
+unsigned daemon_busy_workers(const struct daemon *d)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < d->worker_count; i++)
+		if (d->workers[i].job != NULL)
+			n++;
+	return n;
+}
+
+static void dispatcher_state(struct pgconn *conn, bool connected, void *arg)
+{
+	struct daemon *d = arg;
+
+	queue_on_connected(d->queue, connected);
+	if (!connected)
+		daemon_maybe_exit(d);
+}
+
+static void dispatcher_notify(struct pgconn *conn, const char *channel,
+			      const char *payload, void *arg)
+{
+	struct daemon *d = arg;
+
+	queue_on_notify(d->queue, channel, payload);
+}
+
+static void worker_state(struct pgconn *conn, bool connected, void *arg)
+{
+	struct worker *w = arg;
+
+	if (!connected)
+		return;
+	if (w->job != NULL)
+		runner_on_reconnect(w);
+	else
+		queue_kick(w->daemon->queue);
+}
+
+/* Exit the loop once no job is running or being recorded. */
+void daemon_maybe_exit(struct daemon *d)
+{
+	if (!d->stopping)
+		return;
+	if (daemon_busy_workers(d) > 0)
+		return;
+	if (queue_finishing(d->queue) > 0 && pgconn_is_ready(d->dispatcher))
+		return;
+	event_base_loopexit(d->base, NULL);
+}
+
+static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	log_warning("shutdown timeout: exiting with %u job(s) still running; "
+		    "their leases will expire and another daemon takes them",
+		    daemon_busy_workers(d));
+	event_base_loopexit(d->base, NULL);
+}
+
+/* Begin the orderly stop: no more claims, running jobs handed back. */
+void daemon_begin_stop(struct daemon *d, const char *why)
+{
+	struct timeval tv;
+
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_info("stopping (%s): handing back %u running job(s)", why,
+		 daemon_busy_workers(d));
+	for (unsigned i = 0; i < d->worker_count; i++) {
+		struct job *job = d->workers[i].job;
+
+		if (job != NULL) {
+			job->stop_requested = true;
+			runner_interrupt(job);
+		}
+	}
+	tv.tv_sec = d->config->shutdown_timeout_ms / 1000;
+	tv.tv_usec = (d->config->shutdown_timeout_ms % 1000) * 1000;
+	d->shutdown_timer = evtimer_new(d->base, shutdown_timeout_cb, d);
+	evtimer_add(d->shutdown_timer, &tv);
+	daemon_maybe_exit(d);
+}
+
+/* Note a setting that changed but needs a restart. */
+static void reload_note(char **notes, const char *key, bool changed)
+{
+	char *next;
+
+	if (!changed)
+		return;
+	next = xasprintf("%s%s%s", *notes ? *notes : "", *notes ? ", " : "",
+			 key);
+	free(*notes);
+	*notes = next;
+}
+
+static bool str_differs(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+/* Reload the configuration and the job definitions. */
+bool daemon_reload(struct daemon *d, char **message)
+{
+	struct config *fresh, *old = d->config;
+	struct jobdefs *defs;
+	char *cause = NULL, *restart = NULL, *swap;
+
+	fresh = config_load(d->config_path, &cause);
+	if (fresh == NULL) {
+		set_cause(message, "reload refused, keeping the running "
+			  "configuration: %s", cause);
+		free(cause);
+		return false;
+	}
+	defs = jobdefs_load_dir(fresh->jobs_dir, fresh->batch_target_ms,
+				&cause);
+	if (defs == NULL) {
+		set_cause(message, "reload refused, keeping the loaded job "
+			  "definitions: %s", cause);
+		free(cause);
+		config_free(fresh);
+		return false;
+	}
+	reload_note(&restart, "database", str_differs(old->database,
+						      fresh->database));
+	reload_note(&restart, "state_dir", str_differs(old->state_dir,
+						       fresh->state_dir));
+	reload_note(&restart, "control_socket",
+		    str_differs(old->control_socket, fresh->control_socket));
+	reload_note(&restart, "workers", old->workers != fresh->workers);
+	reload_note(&restart, "lease", old->lease_ms != fresh->lease_ms);
+	reload_note(&restart, "poll_interval",
+		    old->poll_interval_ms != fresh->poll_interval_ms);
+	reload_note(&restart, "listen", old->listen != fresh->listen);
+
+	old->log_level = fresh->log_level;
+	log_set_level(old->log_level);
+	old->retry_base_ms = fresh->retry_base_ms;
+	old->retry_max_ms = fresh->retry_max_ms;
+	old->batch_target_ms = fresh->batch_target_ms;
+	swap = old->jobs_dir;
+	old->jobs_dir = fresh->jobs_dir;
+	fresh->jobs_dir = swap;
+	swap = old->backup_dir;
+	old->backup_dir = fresh->backup_dir;
+	fresh->backup_dir = swap;
+	config_free(fresh);
+
+	jobdefs_unref(d->jobdefs);
+	d->jobdefs = defs;
+	if (queue_ready(d->queue))
+		queue_publish_kinds(d->queue);
+	set_cause(message, "reloaded: %u job kind(s) from %s%s%s%s", defs->count,
+		  old->jobs_dir, restart ? "; changed settings that need a "
+					   "restart: "
+					 : "",
+		  restart ? restart : "", "");
+	free(restart);
+	return true;
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	char *message = NULL;
+
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		daemon_begin_stop(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	case SIGHUP:
+		if (daemon_reload(d, &message))
+			log_info("SIGHUP: %s", message);
+		else
+			log_error("SIGHUP: %s", message);
+		free(message);
+		break;
+	}
+}
+
+/* Connection options shared by the dispatcher and the workers. */
+static struct pgconn *daemon_connect(struct daemon *d, const char *name,
+				     pgconn_state_fn on_state,
+				     pgconn_notify_fn on_notify, void *arg)
+{
+	struct pgconn_options o = { 0 };
+	char app[64];
+
+	snprintf(app, sizeof(app), "%s %s", d->config->application_name, name);
+	o.conninfo = d->config->database;
+	o.name = name;
+	o.application_name = app;
+	o.init_sql = CONNECTION_INIT_SQL;
+	o.reconnect_max_ms = d->config->reconnect_max_ms;
+	return pgconn_new(d->base, &o, on_state, on_notify, arg);
+}
+
+/* Create everything and start connecting. False with cause on failure. */
+bool daemon_init(struct daemon *d, struct config *config,
+		 struct jobdefs *defs, char **cause)
+{
+	d->config = config;
+	d->jobdefs = defs;
+	d->pid = getpid();
+	d->started_at = wall_seconds();
+	if (gethostname(d->host, sizeof(d->host)) != 0)
+		snprintf(d->host, sizeof(d->host), "localhost");
+	d->host[sizeof(d->host) - 1] = '\0';
+	log_set_level(config->log_level);
+
+	d->ckpt = ckpt_open(config->state_dir, cause);
+	if (d->ckpt == NULL)
+		return false;
+	snprintf(d->owner, sizeof(d->owner), "%s:%s", d->host,
+		 ckpt_node_id(d->ckpt));
+
+	d->base = event_base_new();
+	if (d->base == NULL)
+		return set_cause(cause, "cannot create the event loop");
+	child_init(d->base);
+	d->ctl = ctl_listen(d->base, config->control_socket,
+			    config->control_socket_mode, ctlcmd_handle, d,
+			    cause);
+	if (d->ctl == NULL)
+		return false;
+
+	d->queue = queue_new(d);
+	d->dispatcher = daemon_connect(d, "dispatcher", dispatcher_state,
+				       dispatcher_notify, d);
+	d->worker_count = config->workers;
+	d->workers = xcalloc(d->worker_count, sizeof(*d->workers));
+	for (unsigned i = 0; i < d->worker_count; i++) {
+		struct worker *w = &d->workers[i];
+		char name[32];
+
+		w->daemon = d;
+		w->index = i + 1;
+		snprintf(name, sizeof(name), "worker %u", w->index);
+		w->conn = daemon_connect(d, name, worker_state, NULL, w);
+	}
+
+	d->sig_term = evsignal_new(d->base, SIGTERM, signal_cb, d);
+	d->sig_int = evsignal_new(d->base, SIGINT, signal_cb, d);
+	d->sig_hup = evsignal_new(d->base, SIGHUP, signal_cb, d);
+	evsignal_add(d->sig_term, NULL);
+	evsignal_add(d->sig_int, NULL);
+	evsignal_add(d->sig_hup, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_info("pgtenantd %s starting as %s: %u worker(s), %u job kind(s) "
+		 "from %s, control socket %s",
+		 PACKAGE_VERSION, d->owner, d->worker_count, defs->count,
+		 config->jobs_dir, config->control_socket);
+	pgconn_start(d->dispatcher);
+	for (unsigned i = 0; i < d->worker_count; i++)
+		pgconn_start(d->workers[i].conn);
+	return true;
+}
+
+/* Run the loop until the daemon stops. */
+int daemon_run(struct daemon *d)
+{
+	event_base_dispatch(d->base);
+	log_info("stopped");
+	return d->exit_code;
+}
+
+/* Free everything daemon_init made. */
+void daemon_cleanup(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->worker_count; i++) {
+		struct job *job = d->workers[i].job;
+
+		if (job != NULL) {
+			d->workers[i].job = NULL;
+			job->worker = NULL;
+		}
+		pgconn_free(d->workers[i].conn);
+	}
+	free(d->workers);
+	if (d->dispatcher != NULL)
+		pgconn_free(d->dispatcher);
+	queue_free(d->queue);
+	if (d->ctl != NULL)
+		ctl_close(d->ctl);
+	if (d->sig_term != NULL) {
+		event_free(d->sig_term);
+		event_free(d->sig_int);
+		event_free(d->sig_hup);
+	}
+	if (d->shutdown_timer != NULL)
+		event_free(d->shutdown_timer);
+	if (d->ckpt != NULL)
+		ckpt_close(d->ckpt);
+	if (d->jobdefs != NULL)
+		jobdefs_unref(d->jobdefs);
+	if (d->config != NULL)
+		config_free(d->config);
+	if (d->base != NULL)
+		event_base_free(d->base);
+}

@@ -1,0 +1,85 @@
+/* daemon.h - the daemon's state: one event loop, its connections, workers,
+ * loaded configuration and job definitions. */
+#ifndef PGT_DAEMON_H
+#define PGT_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "metrics.h"
+
+struct event;
+struct event_base;
+struct config;
+struct jobdefs;
+struct ckpt;
+struct pgconn;
+struct ctl_server;
+struct queue;
+struct job;
+
+/* One job slot with its own database connection. */
+struct worker {
+	struct daemon *daemon;
+	unsigned index;			/* 1-based, for names and logs */
+	struct pgconn *conn;
+	struct job *job;		/* NULL when idle */
+};
+
+struct daemon {
+	struct event_base *base;
+	char *config_path;
+	struct config *config;
+	struct jobdefs *jobdefs;
+	struct ckpt *ckpt;
+	char owner[160];		/* "host:node_id", stored in jobs.owner */
+	char host[64];
+	pid_t pid;
+	double started_at;		/* wall seconds */
+
+	struct pgconn *dispatcher;	/* LISTEN, claims, heartbeats, finishes */
+	struct worker *workers;
+	unsigned worker_count;
+	struct queue *queue;
+	struct ctl_server *ctl;
+	struct metrics metrics;
+
+	bool paused;			/* claiming stopped by `pause` */
+	bool stopping;			/* SIGTERM: hand jobs back and exit */
+	bool foreground;
+	int exit_code;
+
+	struct event *sig_term, *sig_int, *sig_hup;
+	struct event *shutdown_timer;
+};
+
+/* Create everything (state_dir lock, control socket, connections) and
+ * start connecting; takes ownership of config and defs. */
+bool daemon_init(struct daemon *d, struct config *config,
+		 struct jobdefs *defs, char **cause)
+	__attribute__((warn_unused_result));
+
+/* Run the event loop until the daemon stops; returns the exit code. */
+int daemon_run(struct daemon *d);
+
+/* Free everything daemon_init made. */
+void daemon_cleanup(struct daemon *d);
+
+/* Number of workers running a job. */
+unsigned daemon_busy_workers(const struct daemon *d);
+
+/* Reload the configuration and job definitions (SIGHUP, `reload`). A bad new
+ * file keeps the old state; the cause says why. Settings that need a restart
+ * (database, state_dir, workers, control_socket) are reported, not applied. */
+bool daemon_reload(struct daemon *d, char **message);
+
+/* Begin the orderly stop: no more claims, running jobs handed back. */
+void daemon_begin_stop(struct daemon *d, const char *why);
+
+/* Called by the queue when the last job is gone during a stop. */
+void daemon_maybe_exit(struct daemon *d);
+
+#endif

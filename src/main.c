@@ -1,0 +1,180 @@
+/* main.c - pgtenantd: command line, background mode, pid file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "jobdef.h"
+#include "log.h"
+#include "util.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: pgtenantd [-c FILE] [-f] [--check-config]\n"
+		"\n"
+		"Runs tenant migration and maintenance jobs enqueued in the\n"
+		"pgtenantd.jobs table of a PostgreSQL database.\n"
+		"\n"
+		"  -c, --config FILE   configuration (default %s/pgtenantd.yaml)\n"
+		"  -f, --foreground    stay in the foreground (logs go to stderr)\n"
+		"      --check-config  check the configuration and job files, "
+		"then exit\n"
+		"      --version       print the version and exit\n"
+		"  -h, --help          print this help and exit\n",
+		SYSCONFDIR);
+}
+
+/* Detach from the terminal: fork, new session, stdin from /dev/null. */
+static bool daemonize(char **cause)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return set_cause(cause, "fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return set_cause(cause, "setsid: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		return set_cause(cause, "fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return true;
+}
+
+/* Write our pid to path (replacing a stale file). */
+static bool write_pid_file(const char *path, char **cause)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return set_cause(cause, "cannot write pid file %s: %s", path,
+				 strerror(errno));
+	fprintf(f, "%ld\n", (long)getpid());
+	if (fclose(f) != 0)
+		return set_cause(cause, "cannot write pid file %s: %s", path,
+				 strerror(errno));
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = SYSCONFDIR "/pgtenantd.yaml";
+	bool foreground = false, check_only = false;
+	struct daemon d = { 0 };
+	struct config *config;
+	struct jobdefs *defs;
+	char *cause = NULL;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "c:fh", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'C':
+			check_only = true;
+			break;
+		case 'V':
+			printf("pgtenantd %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pgtenantd: unexpected argument \"%s\"\n",
+			argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	config = config_load(config_path, &cause);
+	if (config == NULL) {
+		fprintf(stderr, "pgtenantd: %s\n", cause);
+		free(cause);
+		return 1;
+	}
+	defs = jobdefs_load_dir(config->jobs_dir, config->batch_target_ms,
+				&cause);
+	if (defs == NULL) {
+		fprintf(stderr, "pgtenantd: %s\n", cause);
+		free(cause);
+		config_free(config);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: configuration OK; %u job kind(s) in %s:", config_path,
+		       defs->count, config->jobs_dir);
+		for (unsigned i = 0; i < defs->count; i++)
+			printf(" %s", defs->defs[i].kind);
+		printf("\n");
+		jobdefs_unref(defs);
+		config_free(config);
+		return 0;
+	}
+
+	if (!foreground && !daemonize(&cause))
+		goto fail;
+	if (config->pid_file != NULL && !write_pid_file(config->pid_file,
+							&cause))
+		goto fail;
+	d.config_path = xstrdup(config_path);
+	d.foreground = foreground;
+	if (!daemon_init(&d, config, defs, &cause)) {
+		config = NULL;
+		goto fail;
+	}
+	rc = daemon_run(&d);
+	if (d.config->pid_file != NULL)
+		unlink(d.config->pid_file);
+	daemon_cleanup(&d);
+	free(d.config_path);
+	return rc;
+
+fail:
+	log_error("%s", cause);
+	free(cause);
+	if (d.config == NULL && config != NULL) {
+		jobdefs_unref(defs);
+		config_free(config);
+	} else {
+		daemon_cleanup(&d);
+	}
+	free(d.config_path);
+	return 1;
+}

@@ -1,0 +1,90 @@
+/* metrics.c - counters of the daemon, rendered as Prometheus text. */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ctl.h"
+#include "daemon.h"
+#include "pgconn.h"
+#include "queue.h"
+#include "util.h"
+
+/* Append one metric with its HELP and TYPE lines. */
+static void metric(FILE *out, const char *name, const char *type,
+		   const char *help, double value)
+{
+	fprintf(out, "# HELP pgtenantd_%s %s\n# TYPE pgtenantd_%s %s\n"
+		     "pgtenantd_%s %.17g\n",
+		name, help, name, type, name, value);
+}
+
+/* The Prometheus exposition text of the daemon's counters and gauges. */
+char *metrics_render(const struct daemon *d)
+{
+	const struct metrics *m = &d->metrics;
+	unsigned long reconnects = pgconn_reconnects(d->dispatcher);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	if (out == NULL)
+		return xstrdup("");
+	for (unsigned i = 0; i < d->worker_count; i++)
+		reconnects += pgconn_reconnects(d->workers[i].conn);
+	metric(out, "up", "gauge", "1 while the daemon runs.", 1);
+	metric(out, "database_connected", "gauge",
+	       "1 while the dispatcher connection is up.",
+	       pgconn_is_ready(d->dispatcher));
+	metric(out, "database_reconnects_total", "counter",
+	       "Connections re-made after a loss.", (double)reconnects);
+	metric(out, "paused", "gauge", "1 while claiming is paused.",
+	       d->paused);
+	metric(out, "workers", "gauge", "Configured workers.",
+	       d->worker_count);
+	metric(out, "workers_busy", "gauge", "Workers running a job.",
+	       daemon_busy_workers(d));
+	metric(out, "jobs_claimed_total", "counter", "Jobs claimed.",
+	       (double)m->jobs_claimed);
+	metric(out, "jobs_succeeded_total", "counter", "Jobs that succeeded.",
+	       (double)m->jobs_succeeded);
+	metric(out, "jobs_failed_total", "counter",
+	       "Jobs that failed for good.", (double)m->jobs_failed);
+	metric(out, "jobs_retried_total", "counter",
+	       "Failed attempts queued again with backoff.",
+	       (double)m->jobs_retried);
+	metric(out, "jobs_cancelled_total", "counter", "Jobs cancelled.",
+	       (double)m->jobs_cancelled);
+	metric(out, "jobs_handed_back_total", "counter",
+	       "Jobs returned to the queue at shutdown.",
+	       (double)m->jobs_handed_back);
+	metric(out, "jobs_lost_total", "counter",
+	       "Jobs abandoned because another daemon took over the lease.",
+	       (double)m->jobs_lost);
+	metric(out, "job_duration_seconds_sum", "counter",
+	       "Run time of ended jobs.", m->job_seconds_sum);
+	metric(out, "job_duration_seconds_count", "counter",
+	       "Ended jobs timed.", (double)m->job_seconds_count);
+	metric(out, "steps_total", "counter", "Steps completed.",
+	       (double)m->steps_done);
+	metric(out, "batches_total", "counter", "Batches committed.",
+	       (double)m->batches_done);
+	metric(out, "batch_rows_total", "counter",
+	       "Rows processed by batch steps.", (double)m->batch_rows);
+	metric(out, "claim_queries_total", "counter", "Claim queries sent.",
+	       (double)m->claim_queries);
+	metric(out, "notifications_total", "counter",
+	       "Notifications received.", (double)m->notifications);
+	metric(out, "polls_total", "counter", "Poll timer wake-ups.",
+	       (double)m->polls);
+	metric(out, "leases_rescued_total", "counter",
+	       "Expired leases taken back.", (double)m->leases_rescued);
+	metric(out, "control_requests_total", "counter",
+	       "Control socket requests.", (double)m->ctl_requests);
+	metric(out, "control_clients", "gauge",
+	       "Connected control socket clients.",
+	       d->ctl ? ctl_client_count(d->ctl) : 0);
+	fclose(out);
+	return text;
+}

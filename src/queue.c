@@ -1,0 +1,921 @@
+/* queue.c - claiming jobs from pgtenantd.jobs and ending them, on the
+ * dispatcher connection: LISTEN plus a poll fallback, leases renewed by
+ * heartbeat, expired leases rescued, backoff on failure, cancel, pause. */
+#include "queue.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "ckpt.h"
+#include "config.h"
+#include "daemon.h"
+#include "jobdef.h"
+#include "log.h"
+#include "pgconn.h"
+#include "runner.h"
+#include "schema.h"
+#include "util.h"
+
+#define TENANT_LOCK_CLASS "1886680148"
+
+/* A job whose end is being written to its row. */
+struct finishing {
+	struct finishing *next;
+	struct job *job;
+	char state[16];
+	char *result_json;	/* NULL: keep the row's */
+	char *error;
+	int64_t retry_ms;
+	bool refund;
+	bool unlock;
+	bool sent;
+};
+
+struct queue {
+	struct daemon *d;
+	bool connected;
+	bool released;		/* jobs of an earlier run handed back */
+	bool ready;		/* schema installed, kinds published */
+	bool claim_in_flight;
+	bool claim_again;
+	bool heartbeat_in_flight;
+	struct event *poll_timer;
+	struct event *due_timer;
+	struct event *heartbeat_timer;
+	struct event *rescue_timer;
+	struct finishing *finishing;
+	unsigned finishing_count;
+};
+
+static void queue_claim(struct queue *q);
+static void queue_send_finishes(struct queue *q);
+static void queue_heartbeat(struct queue *q);
+
+/* Format ms as a PostgreSQL interval literal. */
+static void interval_text(char *buf, size_t len, int64_t ms)
+{
+	snprintf(buf, len, "%" PRId64 " milliseconds", ms);
+}
+
+/* Idle workers whose connection is up. */
+static unsigned queue_free_workers(const struct queue *q)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < q->d->worker_count; i++) {
+		const struct worker *w = &q->d->workers[i];
+
+		if (w->job == NULL && pgconn_is_ready(w->conn))
+			n++;
+	}
+	return n;
+}
+
+/* The first idle worker with a live connection, or NULL. */
+static struct worker *queue_idle_worker(struct queue *q)
+{
+	for (unsigned i = 0; i < q->d->worker_count; i++) {
+		struct worker *w = &q->d->workers[i];
+
+		if (w->job == NULL && pgconn_is_ready(w->conn))
+			return w;
+	}
+	return NULL;
+}
+
+/* The running job with this id, or NULL. */
+static struct job *queue_find_job(struct queue *q, int64_t id)
+{
+	for (unsigned i = 0; i < q->d->worker_count; i++) {
+		struct job *job = q->d->workers[i].job;
+
+		if (job != NULL && job->id == id)
+			return job;
+	}
+	return NULL;
+}
+
+/* The loaded kinds as a PostgreSQL text[] literal. */
+static char *queue_kinds_array(const struct queue *q)
+{
+	const struct jobdefs *defs = q->d->jobdefs;
+	size_t len = 3;
+	char *out, *p;
+
+	for (unsigned i = 0; i < defs->count; i++)
+		len += strlen(defs->defs[i].kind) + 3;
+	out = p = xmalloc(len);
+	*p++ = '{';
+	for (unsigned i = 0; i < defs->count; i++) {
+		/* kind names are [a-z0-9_]+: no quoting needed */
+		p += sprintf(p, "%s%s", i ? "," : "", defs->defs[i].kind);
+	}
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}
+
+/* The next due job is this far away: wake up then (if before the poll). */
+static void queue_due_result(const struct pgconn_result *r, void *arg)
+{
+	struct queue *q = arg;
+	double seconds;
+	struct timeval tv;
+
+	if (r->error != NULL || PQgetisnull(r->res, 0, 0))
+		return;
+	seconds = atof(PQgetvalue(r->res, 0, 0));
+	if (seconds <= 0 ||
+	    seconds * 1000 >= (double)q->d->config->poll_interval_ms)
+		return;
+	tv.tv_sec = (time_t)seconds;
+	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6) + 1000;
+	evtimer_add(q->due_timer, &tv);
+}
+
+static void queue_row_failed(const struct pgconn_result *r, void *arg)
+{
+	if (r->error != NULL && !r->connection_lost)
+		log_error("recording a failed claim: %s", r->error);
+}
+
+/* A claimed row that cannot run here (its args are unusable): fail it. */
+static void queue_fail_row(struct queue *q, const PGresult *res, int row,
+			   const char *cause)
+{
+	const char *params[4];
+
+	log_error("claimed job cannot run: %s", cause);
+	params[0] = PQgetvalue(res, row, PQfnumber(res, "id"));
+	params[1] = q->d->owner;
+	params[2] = cause;
+	params[3] = NULL;
+	pgconn_query(q->d->dispatcher,
+		     "SELECT pgtenantd.finish_job($1::bigint, $2, 'failed', "
+		     "NULL, $3, NULL, false, true)",
+		     3, params, queue_row_failed, q);
+}
+
+/* Claimed rows arrived: start each job on an idle worker. */
+static void queue_claim_result(const struct pgconn_result *r, void *arg)
+{
+	struct queue *q = arg;
+	struct daemon *d = q->d;
+	int rows;
+
+	q->claim_in_flight = false;
+	if (r->error != NULL) {
+		if (!r->connection_lost)
+			log_error("claiming jobs failed: %s", r->error);
+		return;
+	}
+	rows = PQntuples(r->res);
+	for (int i = 0; i < rows; i++) {
+		char *cause = NULL;
+		struct job *job = job_from_row(d, r->res, i, &cause);
+		struct worker *w;
+
+		d->metrics.jobs_claimed++;
+		if (job == NULL) {
+			queue_fail_row(q, r->res, i, cause);
+			free(cause);
+			continue;
+		}
+		w = queue_idle_worker(q);
+		if (w == NULL) {
+			job_log_warning(job, "no idle worker after claiming; "
+					     "handing the job back");
+			job->worker = NULL;
+			queue_job_done(q, job, JOB_HANDED_BACK, NULL);
+			continue;
+		}
+		job_log_info(job, "claimed (attempt %d of %d)", job->attempts,
+			     job->max_attempts);
+		runner_start(w, job);
+	}
+	if (q->claim_again || (rows > 0 && queue_free_workers(q) > 0)) {
+		q->claim_again = false;
+		queue_claim(q);
+	} else if (queue_free_workers(q) > 0) {
+		pgconn_query(d->dispatcher, "SELECT pgtenantd.next_due_in()",
+			     0, NULL, queue_due_result, q);
+	}
+}
+
+/* Claim as many due jobs as there are idle workers. */
+static void queue_claim(struct queue *q)
+{
+	struct daemon *d = q->d;
+	unsigned free_workers;
+	char limit[16], lease[48];
+	char *kinds;
+	const char *params[4];
+
+	if (!q->ready || d->paused || d->stopping)
+		return;
+	if (q->claim_in_flight) {
+		q->claim_again = true;
+		return;
+	}
+	free_workers = queue_free_workers(q);
+	if (free_workers == 0)
+		return;
+	snprintf(limit, sizeof(limit), "%u", free_workers);
+	interval_text(lease, sizeof(lease), d->config->lease_ms);
+	kinds = queue_kinds_array(q);
+	params[0] = d->owner;
+	params[1] = limit;
+	params[2] = lease;
+	params[3] = kinds;
+	q->claim_in_flight = true;
+	q->claim_again = false;
+	d->metrics.claim_queries++;
+	pgconn_query(d->dispatcher,
+		     "SELECT * FROM pgtenantd.claim_jobs($1, $2::integer, "
+		     "$3::interval, $4::text[])",
+		     4, params, queue_claim_result, q);
+	free(kinds);
+}
+
+/* Try to claim jobs now if workers are free. */
+void queue_kick(struct queue *q)
+{
+	queue_claim(q);
+}
+
+static void queue_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue *q = arg;
+
+	q->d->metrics.polls++;
+	queue_claim(q);
+}
+
+static void queue_due_cb(evutil_socket_t fd, short what, void *arg)
+{
+	queue_claim(arg);
+}
+
+/* Free a finishing entry and its job. */
+static void finishing_free(struct finishing *f)
+{
+	job_free(f->job);
+	free(f->result_json);
+	free(f->error);
+	free(f);
+}
+
+/* Drop f from the finishing list. */
+static void queue_unlink_finishing(struct queue *q, struct finishing *f)
+{
+	for (struct finishing **pp = &q->finishing; *pp != NULL;
+	     pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			q->finishing_count--;
+			return;
+		}
+	}
+}
+
+/* The job's end is recorded (or it was not ours any more). */
+static void queue_finish_result(const struct pgconn_result *r, void *arg)
+{
+	struct finishing *f = arg;
+	struct job *job = f->job;
+	struct daemon *d = job->daemon;
+	struct queue *q = d->queue;
+	char *cause = NULL;
+
+	if (r->connection_lost) {
+		f->sent = false;
+		return;
+	}
+	if (r->error != NULL)
+		job_log_error(job, "recording the end of the job failed: %s",
+			      r->error);
+	else if (strcmp(PQgetvalue(r->res, 0, 0), "t") != 0 &&
+		 strcmp(f->state, "lost") != 0)
+		job_log_warning(job, "the job was no longer ours when it "
+				     "ended; its new owner decides");
+	if (strcmp(f->state, "queued") != 0 && strcmp(f->state, "lost") != 0 &&
+	    !ckpt_forget(d->ckpt, job->id, &cause)) {
+		job_log_warning(job, "%s", cause);
+		free(cause);
+	}
+	queue_unlink_finishing(q, f);
+	finishing_free(f);
+	queue_claim(q);
+	daemon_maybe_exit(d);
+}
+
+/* Send the finish_job calls not yet sent. */
+static void queue_send_finishes(struct queue *q)
+{
+	struct daemon *d = q->d;
+
+	if (!q->connected)
+		return;
+	for (struct finishing *f = q->finishing; f != NULL; f = f->next) {
+		char id[24], retry[48];
+		const char *params[8];
+		bool lost = strcmp(f->state, "lost") == 0;
+
+		if (f->sent)
+			continue;
+		f->unlock = f->job->lock_generation ==
+			    pgconn_generation(d->dispatcher);
+		snprintf(id, sizeof(id), "%" PRId64, f->job->id);
+		interval_text(retry, sizeof(retry), f->retry_ms);
+		params[0] = id;
+		params[1] = lost ? "" : d->owner;
+		params[2] = lost ? "running" : f->state;
+		params[3] = f->result_json;
+		params[4] = f->error;
+		params[5] = retry;
+		params[6] = f->refund ? "t" : "f";
+		params[7] = f->unlock ? "t" : "f";
+		f->sent = true;
+		pgconn_query(d->dispatcher,
+			     "SELECT pgtenantd.finish_job($1, $2, $3, $4::jsonb,"
+			     " $5, $6::interval, $7::boolean, $8::boolean)",
+			     8, params, queue_finish_result, f);
+	}
+}
+
+/* The runner is done with job: record the outcome, free the worker. */
+void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
+		    const char *error)
+{
+	struct daemon *d = q->d;
+	struct finishing *f = xcalloc(1, sizeof(*f));
+	double seconds = wall_seconds() - job->started_at;
+
+	if (job->worker != NULL) {
+		job->worker->job = NULL;
+		job->worker = NULL;
+	}
+	f->job = job;
+	f->error = error ? xstrdup(error) : NULL;
+	switch (outcome) {
+	case JOB_SUCCEEDED:
+		strcpy(f->state, "succeeded");
+		f->result_json = json_dumps(job->result, JSON_COMPACT);
+		d->metrics.jobs_succeeded++;
+		job_log_info(job, "succeeded in %.3f s", seconds);
+		break;
+	case JOB_FAILED_RETRY:
+		if (job->attempts < job->max_attempts) {
+			strcpy(f->state, "queued");
+			f->retry_ms = backoff_ms(job->attempts,
+						 d->config->retry_base_ms,
+						 d->config->retry_max_ms);
+			d->metrics.jobs_retried++;
+			job_log_warning(job, "attempt %d of %d failed, retry "
+					     "in %.1f s: %s", job->attempts,
+					job->max_attempts,
+					(double)f->retry_ms / 1000.0,
+					error ? error : "");
+			break;
+		}
+		/* fall through */
+	case JOB_FAILED_FINAL:
+		strcpy(f->state, "failed");
+		f->result_json = json_dumps(job->result, JSON_COMPACT);
+		d->metrics.jobs_failed++;
+		job_log_error(job, "failed after %d attempt%s: %s",
+			      job->attempts, job->attempts == 1 ? "" : "s",
+			      error ? error : "");
+		break;
+	case JOB_CANCELLED:
+		strcpy(f->state, "cancelled");
+		d->metrics.jobs_cancelled++;
+		job_log_info(job, "cancelled");
+		break;
+	case JOB_HANDED_BACK:
+		strcpy(f->state, "queued");
+		f->refund = true;
+		d->metrics.jobs_handed_back++;
+		job_log_info(job, "handed back to the queue");
+		break;
+	case JOB_LOST:
+		strcpy(f->state, "lost");
+		d->metrics.jobs_lost++;
+		job_log_warning(job, "lease lost: another daemon owns the job "
+				     "now; abandoned here");
+		break;
+	}
+	if (outcome != JOB_HANDED_BACK && outcome != JOB_LOST) {
+		d->metrics.job_seconds_sum += seconds;
+		d->metrics.job_seconds_count++;
+	}
+	f->next = q->finishing;
+	q->finishing = f;
+	q->finishing_count++;
+	queue_send_finishes(q);
+	queue_claim(q);
+}
+
+/* Leases renewed: jobs missing from the answer are no longer ours. */
+static void queue_heartbeat_result(const struct pgconn_result *r, void *arg)
+{
+	struct queue *q = arg;
+	struct daemon *d = q->d;
+	int rows;
+
+	q->heartbeat_in_flight = false;
+	if (r->error != NULL) {
+		if (!r->connection_lost)
+			log_error("renewing leases failed: %s", r->error);
+		return;
+	}
+	rows = PQntuples(r->res);
+	for (unsigned i = 0; i < d->worker_count; i++) {
+		struct job *job = d->workers[i].job;
+		bool found = false, cancel = false;
+
+		if (job == NULL || job->lost)
+			continue;
+		for (int row = 0; row < rows; row++) {
+			if (strtoll(PQgetvalue(r->res, row, 0), NULL, 10) ==
+			    job->id) {
+				found = true;
+				cancel = PQgetvalue(r->res, row, 1)[0] == 't';
+				break;
+			}
+		}
+		/* a job claimed after the heartbeat was sent is not in it */
+		if (!found && job->started_at < wall_seconds() - 1.0 &&
+		    pgconn_is_ready(d->dispatcher)) {
+			job->lost = true;
+			runner_interrupt(job);
+		} else if (cancel && !job->cancel_requested) {
+			job_log_info(job, "cancel requested");
+			job->cancel_requested = true;
+			runner_interrupt(job);
+		}
+	}
+}
+
+/* Renew the leases of every job this daemon runs or is ending. */
+static void queue_heartbeat(struct queue *q)
+{
+	struct daemon *d = q->d;
+	size_t cap = 64, len = 0;
+	char *ids = xmalloc(cap);
+	char lease[48];
+	const char *params[3];
+	unsigned n = 0;
+
+	if (!q->connected || q->heartbeat_in_flight) {
+		free(ids);
+		return;
+	}
+	len += (size_t)snprintf(ids, cap, "{");
+	for (unsigned i = 0; i < d->worker_count; i++) {
+		const struct job *job = d->workers[i].job;
+
+		if (job == NULL)
+			continue;
+		if (len + 32 > cap)
+			ids = xrealloc(ids, cap *= 2);
+		len += (size_t)snprintf(ids + len, cap - len, "%s%" PRId64,
+					n++ ? "," : "", job->id);
+	}
+	for (const struct finishing *f = q->finishing; f != NULL;
+	     f = f->next) {
+		if (len + 32 > cap)
+			ids = xrealloc(ids, cap *= 2);
+		len += (size_t)snprintf(ids + len, cap - len, "%s%" PRId64,
+					n++ ? "," : "", f->job->id);
+	}
+	snprintf(ids + len, cap - len, "}");
+	if (n == 0) {
+		free(ids);
+		return;
+	}
+	interval_text(lease, sizeof(lease), d->config->lease_ms);
+	params[0] = d->owner;
+	params[1] = ids;
+	params[2] = lease;
+	q->heartbeat_in_flight = true;
+	pgconn_query(d->dispatcher,
+		     "SELECT id, cancel_requested FROM pgtenantd.heartbeat("
+		     "$1, $2::bigint[], $3::interval)",
+		     3, params, queue_heartbeat_result, q);
+	free(ids);
+}
+
+static void queue_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	queue_heartbeat(arg);
+}
+
+/* Expired leases were taken back: maybe there is work now. */
+static void queue_rescue_result(const struct pgconn_result *r, void *arg)
+{
+	struct queue *q = arg;
+	long n;
+
+	if (r->error != NULL) {
+		if (!r->connection_lost)
+			log_error("rescuing expired leases failed: %s",
+				  r->error);
+		return;
+	}
+	n = strtol(PQgetvalue(r->res, 0, 0), NULL, 10);
+	if (n > 0) {
+		log_info("took back %ld job%s whose lease expired", n,
+			 n == 1 ? "" : "s");
+		q->d->metrics.leases_rescued += (uint64_t)n;
+		queue_claim(q);
+	}
+}
+
+static void queue_rescue_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue *q = arg;
+
+	if (q->ready)
+		pgconn_query(q->d->dispatcher,
+			     "SELECT pgtenantd.rescue_expired()", 0, NULL,
+			     queue_rescue_result, q);
+}
+
+/* Checkpoints of jobs that are over (elsewhere too) are forgotten. */
+static void queue_prune_result(const struct pgconn_result *r, void *arg)
+{
+	struct queue *q = arg;
+	char *cause = NULL;
+
+	if (r->error != NULL)
+		return;
+	for (int i = 0; i < PQntuples(r->res); i++) {
+		int64_t id = strtoll(PQgetvalue(r->res, i, 0), NULL, 10);
+
+		if (!ckpt_forget(q->d->ckpt, id, &cause)) {
+			log_warning("%s", cause);
+			free(cause);
+			cause = NULL;
+		}
+	}
+}
+
+/* Ask which of the jobs with local checkpoints are over. */
+static void queue_prune_checkpoints(struct queue *q)
+{
+	int64_t *ids = NULL;
+	unsigned count = 0;
+	char *cause = NULL, *list;
+	size_t len = 2;
+	const char *params[1];
+
+	if (!ckpt_jobs(q->d->ckpt, &ids, &count, &cause)) {
+		log_warning("%s", cause);
+		free(cause);
+		return;
+	}
+	if (count == 0) {
+		free(ids);
+		return;
+	}
+	list = xmalloc(count * 24 + 3);
+	strcpy(list, "{");
+	len = 1;
+	for (unsigned i = 0; i < count; i++)
+		len += (size_t)sprintf(list + len, "%s%" PRId64, i ? "," : "",
+				       ids[i]);
+	strcpy(list + len, "}");
+	params[0] = list;
+	pgconn_query(q->d->dispatcher,
+		     "SELECT x FROM unnest($1::bigint[]) AS x WHERE NOT EXISTS"
+		     " (SELECT 1 FROM pgtenantd.jobs j WHERE j.id = x"
+		     " AND j.state IN ('queued', 'running'))",
+		     1, params, queue_prune_result, q);
+	free(list);
+	free(ids);
+}
+
+/* Setup on this connection is complete: start claiming. */
+static void queue_set_ready(struct queue *q)
+{
+	q->ready = true;
+	queue_heartbeat(q);
+	queue_rescue_cb(-1, 0, q);
+	queue_send_finishes(q);
+	queue_claim(q);
+}
+
+static void queue_released(const struct pgconn_result *r, void *arg)
+{
+	struct queue *q = arg;
+
+	if (r->error != NULL) {
+		if (!r->connection_lost)
+			log_error("handing back jobs of an earlier run failed: "
+				  "%s", r->error);
+		return;
+	}
+	q->released = true;
+	if (atoi(PQgetvalue(r->res, 0, 0)) > 0)
+		log_info("requeued %s job(s) an earlier run of this daemon "
+			 "left running", PQgetvalue(r->res, 0, 0));
+	queue_prune_checkpoints(q);
+	queue_set_ready(q);
+}
+
+static void queue_relocked(const struct pgconn_result *r, void *arg)
+{
+	struct queue *q = arg;
+	unsigned gen = pgconn_generation(q->d->dispatcher);
+
+	if (r->error != NULL) {
+		if (!r->connection_lost)
+			log_error("retaking tenant locks failed: %s", r->error);
+		return;
+	}
+	for (unsigned i = 0; i < q->d->worker_count; i++) {
+		struct job *job = q->d->workers[i].job;
+
+		if (job != NULL)
+			job->lock_generation = gen;
+	}
+	queue_set_ready(q);
+}
+
+/* After a reconnect, take the tenant locks of running jobs again. */
+static void queue_relock(struct queue *q)
+{
+	struct daemon *d = q->d;
+	json_t *tenants = json_array();
+	char *text;
+	const char *params[1];
+
+	for (unsigned i = 0; i < d->worker_count; i++)
+		if (d->workers[i].job != NULL)
+			json_array_append_new(
+				tenants,
+				json_string(d->workers[i].job->tenant_id));
+	if (json_array_size(tenants) == 0) {
+		json_decref(tenants);
+		queue_set_ready(q);
+		return;
+	}
+	text = json_dumps(tenants, JSON_COMPACT);
+	params[0] = text;
+	pgconn_query(d->dispatcher,
+		     "SELECT pg_try_advisory_lock(" TENANT_LOCK_CLASS
+		     ", hashtext(t)) FROM jsonb_array_elements_text($1::jsonb)"
+		     " AS t",
+		     1, params, queue_relocked, q);
+	free(text);
+	json_decref(tenants);
+}
+
+static void queue_published(const struct pgconn_result *r, void *arg)
+{
+	if (r->error != NULL) {
+		if (!r->connection_lost)
+			log_error("publishing job kinds failed: %s", r->error);
+		return;
+	}
+	log_debug("published %s job kind(s) to pgtenantd.job_kinds",
+		  PQgetvalue(r->res, 0, 0));
+}
+
+/* Publish the loaded job kinds to pgtenantd.job_kinds. */
+void queue_publish_kinds(struct queue *q)
+{
+	const struct jobdefs *defs = q->d->jobdefs;
+	json_t *kinds = json_array();
+	const char *params[2];
+	char *text;
+
+	for (unsigned i = 0; i < defs->count; i++) {
+		const struct jobdef *def = &defs->defs[i];
+		json_t *args = json_array(), *steps = json_array();
+
+		for (unsigned a = 0; a < def->arg_count; a++)
+			json_array_append_new(
+				args,
+				json_pack("{s:s, s:b, s:s?, s:s?}", "name",
+					  def->args[a].name, "required",
+					  def->args[a].default_value == NULL,
+					  "default", def->args[a].default_value,
+					  "description",
+					  def->args[a].description));
+		for (unsigned s = 0; s < def->step_count; s++)
+			json_array_append_new(steps,
+					      json_string(def->steps[s].name));
+		json_array_append_new(
+			kinds, json_pack("{s:s, s:s, s:o, s:o, s:s}", "kind",
+					 def->kind, "description",
+					 def->description ? def->description
+							  : "",
+					 "args", args, "steps", steps, "file",
+					 def->file));
+	}
+	text = json_dumps(kinds, JSON_COMPACT);
+	params[0] = q->d->owner;
+	params[1] = text;
+	pgconn_query(q->d->dispatcher,
+		     "SELECT pgtenantd.publish_kinds($1, $2::jsonb)", 2, params,
+		     queue_published, q);
+	free(text);
+	json_decref(kinds);
+}
+
+/* The schema is in place: publish kinds, then hand back or re-lock. */
+static void queue_schema_done(bool ok, const char *error, void *arg)
+{
+	struct queue *q = arg;
+	const char *params[1];
+
+	if (!ok) {
+		if (!q->connected)
+			return;
+		log_error("%s", error ? error : "installing the schema failed");
+		q->d->exit_code = 1;
+		daemon_begin_stop(q->d, "the database schema cannot be used");
+		return;
+	}
+	queue_publish_kinds(q);
+	if (!q->released) {
+		params[0] = q->d->owner;
+		pgconn_query(q->d->dispatcher,
+			     "SELECT pgtenantd.release_owner($1)", 1, params,
+			     queue_released, q);
+	} else {
+		queue_relock(q);
+	}
+}
+
+static void queue_listened(const struct pgconn_result *r, void *arg)
+{
+	if (r->error != NULL && !r->connection_lost)
+		log_error("LISTEN failed: %s", r->error);
+}
+
+/* The dispatcher connection came up or went down. */
+void queue_on_connected(struct queue *q, bool connected)
+{
+	struct daemon *d = q->d;
+
+	q->connected = connected;
+	q->ready = false;
+	q->claim_in_flight = false;
+	q->heartbeat_in_flight = false;
+	if (!connected) {
+		for (struct finishing *f = q->finishing; f != NULL;
+		     f = f->next)
+			f->sent = false;
+		return;
+	}
+	if (d->config->listen)
+		pgconn_exec(d->dispatcher, "LISTEN pgtenantd", queue_listened,
+			    q);
+	schema_install(d->dispatcher, queue_schema_done, q);
+}
+
+/* A notification on the dispatcher connection. */
+void queue_on_notify(struct queue *q, const char *channel,
+		     const char *payload)
+{
+	q->d->metrics.notifications++;
+	if (strncmp(payload, "cancel:", 7) == 0) {
+		int64_t id = strtoll(payload + 7, NULL, 10);
+
+		queue_cancel(q, id);
+		return;
+	}
+	queue_claim(q);
+}
+
+/* Ask a running job of this daemon to stop because it was cancelled. */
+bool queue_cancel(struct queue *q, int64_t job_id)
+{
+	struct job *job = queue_find_job(q, job_id);
+
+	if (job == NULL)
+		return false;
+	if (!job->cancel_requested) {
+		job_log_info(job, "cancel requested");
+		job->cancel_requested = true;
+		runner_interrupt(job);
+	}
+	return true;
+}
+
+static void queue_backend_cancelled(const struct pgconn_result *r, void *arg)
+{
+	if (r->error != NULL && !r->connection_lost)
+		log_warning("cancelling a worker's statement failed: %s",
+			    r->error);
+}
+
+/* Cancel the statement a worker's backend is running. */
+void queue_cancel_backend(struct queue *q, int backend_pid)
+{
+	char pid[16];
+	const char *params[1] = { pid };
+
+	if (backend_pid <= 0 || !q->connected)
+		return;
+	snprintf(pid, sizeof(pid), "%d", backend_pid);
+	pgconn_query(q->d->dispatcher,
+		     "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+		     " WHERE pid = $1::integer AND state = 'active'",
+		     1, params, queue_backend_cancelled, NULL);
+}
+
+struct cancel_request {
+	queue_cancel_fn cb;
+	void *arg;
+};
+
+static void queue_cancel_result(const struct pgconn_result *r, void *arg)
+{
+	struct cancel_request *cr = arg;
+
+	if (r->error != NULL)
+		cr->cb(NULL, r->error, cr->arg);
+	else if (PQgetisnull(r->res, 0, 0))
+		cr->cb(NULL, "no such job", cr->arg);
+	else
+		cr->cb(PQgetvalue(r->res, 0, 0), NULL, cr->arg);
+	free(cr);
+}
+
+/* Mark a job cancelled in the database and answer with its state. */
+void queue_cancel_in_db(struct queue *q, int64_t job_id, queue_cancel_fn cb,
+			void *arg)
+{
+	struct cancel_request *cr = xcalloc(1, sizeof(*cr));
+	char id[24];
+	const char *params[1] = { id };
+
+	cr->cb = cb;
+	cr->arg = arg;
+	snprintf(id, sizeof(id), "%" PRId64, job_id);
+	pgconn_query(q->d->dispatcher,
+		     "SELECT pgtenantd.cancel_job($1::bigint)", 1, params,
+		     queue_cancel_result, cr);
+}
+
+unsigned queue_finishing(const struct queue *q)
+{
+	return q->finishing_count;
+}
+
+bool queue_ready(const struct queue *q)
+{
+	return q->ready;
+}
+
+/* Add a persistent timer of ms. */
+static struct event *queue_timer(struct queue *q, int64_t ms,
+				 event_callback_fn fn)
+{
+	struct event *ev = event_new(q->d->base, -1, EV_PERSIST, fn, q);
+	struct timeval tv = { .tv_sec = ms / 1000,
+			      .tv_usec = (ms % 1000) * 1000 };
+
+	event_add(ev, &tv);
+	return ev;
+}
+
+struct queue *queue_new(struct daemon *d)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+	int64_t rescue_ms = d->config->lease_ms / 2;
+
+	q->d = d;
+	q->poll_timer = queue_timer(q, d->config->poll_interval_ms,
+				    queue_poll_cb);
+	q->heartbeat_timer = queue_timer(q, d->config->heartbeat_ms,
+					 queue_heartbeat_cb);
+	q->rescue_timer = queue_timer(q, rescue_ms < 500 ? 500 : rescue_ms,
+				      queue_rescue_cb);
+	q->due_timer = evtimer_new(d->base, queue_due_cb, q);
+	return q;
+}
+
+void queue_free(struct queue *q)
+{
+	struct finishing *f;
+
+	if (q == NULL)
+		return;
+	while ((f = q->finishing) != NULL) {
+		q->finishing = f->next;
+		finishing_free(f);
+	}
+	event_free(q->poll_timer);
+	event_free(q->heartbeat_timer);
+	event_free(q->rescue_timer);
+	event_free(q->due_timer);
+	free(q);
+}

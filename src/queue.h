@@ -1,0 +1,65 @@
+/* queue.h - claiming jobs from pgtenantd.jobs and ending them: LISTEN plus a
+ * poll fallback, leases renewed by heartbeat, expired leases rescued,
+ * backoff on failure, cancel and pause. Runs on the dispatcher connection. */
+#ifndef PGT_QUEUE_H
+#define PGT_QUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct daemon;
+struct job;
+
+/* How a job's run ended, as the runner reports it. */
+enum job_outcome {
+	JOB_SUCCEEDED,
+	JOB_FAILED_RETRY,	/* retry with backoff while attempts remain */
+	JOB_FAILED_FINAL,	/* fail now: verify mismatch, bad args */
+	JOB_CANCELLED,
+	JOB_HANDED_BACK,	/* shutdown: queued again, attempt refunded */
+	JOB_LOST,		/* another daemon owns it now: write nothing */
+};
+
+struct queue *queue_new(struct daemon *d);
+void queue_free(struct queue *q);
+
+/* The dispatcher connection came up or went down. */
+void queue_on_connected(struct queue *q, bool connected);
+/* A notification on the dispatcher connection. */
+void queue_on_notify(struct queue *q, const char *channel,
+		     const char *payload);
+
+/* Try to claim jobs now if workers are free (after a NOTIFY, a finished
+ * job, resume). */
+void queue_kick(struct queue *q);
+
+/* The runner is done with job: record the outcome in the database, free
+ * the worker. error may be NULL. */
+void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
+		    const char *error);
+
+/* Ask a job to stop at its next safe point (cancel from socket or SQL). */
+bool queue_cancel(struct queue *q, int64_t job_id);
+
+/* Cancel the statement running on a worker's backend (from the dispatcher
+ * connection), if it is still the one running. */
+void queue_cancel_backend(struct queue *q, int backend_pid);
+
+/* Jobs being ended (finish not yet acknowledged). */
+unsigned queue_finishing(const struct queue *q);
+/* Whether the schema is installed and the kinds published. */
+bool queue_ready(const struct queue *q);
+
+/* Publish the loaded job kinds to pgtenantd.job_kinds (after a reload). */
+void queue_publish_kinds(struct queue *q);
+
+/* The cancel-from-SQL path for socket `cancel ID` of a job not running
+ * here: marks the row and answers with the resulting state. */
+typedef void (*queue_cancel_fn)(const char *state, const char *error,
+				void *arg);
+void queue_cancel_in_db(struct queue *q, int64_t job_id, queue_cancel_fn cb,
+			void *arg);
+
+#endif

@@ -1,0 +1,1397 @@
+/* runner.c - the step engine: runs one claimed job's steps on its worker's
+ * connection, checkpointing to SQLite and to the job row.
+ *
+ * Every step ends with the job row's progress (step_index past the step)
+ * written in the same transaction as the step's work where there is one;
+ * batch steps write it with every batch. SQLite gets the same checkpoint
+ * right after each commit. On resume the earlier of the two wins, so a
+ * crash can redo at most the last batch and never skip one. */
+#include "runner.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "child.h"
+#include "ckpt.h"
+#include "config.h"
+#include "daemon.h"
+#include "jobdef.h"
+#include "log.h"
+#include "pgconn.h"
+#include "queue.h"
+#include "sqlvars.h"
+#include "tenant.h"
+#include "util.h"
+
+struct var {
+	char *name;
+	char *value;	/* NULL: SQL NULL */
+};
+
+/* What the query in flight is for. */
+typedef void (*runner_next_fn)(struct runner *r,
+			       const struct pgconn_result *res);
+
+struct runner {
+	struct job *job;
+	struct worker *worker;
+	struct pgconn *conn;
+
+	struct var *vars;
+	unsigned var_count;
+
+	const struct jobdef_step *step;
+	int step_index;
+	int64_t step_started_ms;
+	bool in_txn;
+	bool busy;		/* a query or a child in flight */
+	bool waiting_reconnect;
+	bool finished;		/* queue_job_done was called */
+
+	/* running a script: statement by statement */
+	const struct sqlvars_script *script;
+	unsigned stmt;
+	void (*script_done)(struct runner *r);
+	json_t *last_row;	/* first row of the last statement, or NULL */
+
+	/* for_each */
+	PGresult *each_rows;
+	int each_index;
+
+	/* batch */
+	char *last_key;
+	int64_t batch_size;
+	int64_t rows_done;
+	int64_t batches;
+	int64_t total_rows;	/* -1: unknown */
+	int64_t batch_sent_ms;
+	double rate;		/* rows per second, smoothed */
+	int64_t batch_rows;	/* rows of the batch in flight */
+	char *batch_key;	/* key returned by the batch in flight */
+
+	/* verify */
+	json_t *expected;
+
+	/* exec */
+	struct child *child;
+};
+
+static void runner_enter_step(struct runner *r, bool resuming);
+static void runner_restart_step(struct runner *r);
+static void runner_next_step(struct runner *r);
+static void runner_fail(struct runner *r, enum job_outcome outcome,
+			const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------ job */
+
+/* Log with the job's context. */
+void job_log(const struct job *job, int level, const char *fmt, ...)
+{
+	static const enum log_level levels[] = {
+		LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARNING,
+		LOG_LEVEL_ERROR,
+	};
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_msgv(levels[level & 3], job->context, fmt, ap);
+	va_end(ap);
+}
+
+/* Set the log context to the job and, if any, its step. */
+static void job_set_context(struct job *job, const char *step)
+{
+	snprintf(job->context, sizeof(job->context), "job %" PRId64 " %s %s%s%s",
+		 job->id, job->kind, job->tenant_id, step ? " step " : "",
+		 step ? step : "");
+}
+
+/* Text of a column by name, or NULL if the column is missing or NULL. */
+static const char *row_value(const PGresult *res, int row, const char *col)
+{
+	int n = PQfnumber(res, col);
+
+	if (n < 0 || PQgetisnull(res, row, n))
+		return NULL;
+	return PQgetvalue(res, row, n);
+}
+
+/* Build a job from a claim_jobs row. */
+struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
+			 char **cause)
+{
+	const PGresult *res = pgresult;
+	struct job *job = xcalloc(1, sizeof(*job));
+	const char *v;
+	json_error_t jerr;
+
+	job->daemon = d;
+	job->id = strtoll(row_value(res, row, "id"), NULL, 10);
+	job->kind = xstrdup(row_value(res, row, "kind"));
+	job->tenant_id = xstrdup(row_value(res, row, "tenant_id"));
+	job->attempts = atoi(row_value(res, row, "attempts"));
+	job->max_attempts = atoi(row_value(res, row, "max_attempts"));
+	v = row_value(res, row, "step_index");
+	job->step_index = v ? atoi(v) : 0;
+	job->started_at = wall_seconds();
+	job_set_context(job, NULL);
+	v = row_value(res, row, "args");
+	job->args = json_loads(v ? v : "{}", 0, &jerr);
+	v = row_value(res, row, "progress");
+	job->progress = v ? json_loads(v, 0, &jerr) : NULL;
+	if (job->progress == NULL)
+		job->progress = json_object();
+	v = row_value(res, row, "result");
+	job->result = v ? json_loads(v, 0, &jerr) : NULL;
+	if (!json_is_object(job->result)) {
+		json_decref(job->result);
+		job->result = json_object();
+	}
+	job->defs = jobdefs_ref(d->jobdefs);
+	job->def = jobdefs_find(job->defs, job->kind);
+	if (job->def == NULL || !json_is_object(job->args) ||
+	    !tenant_schema_name(job->tenant_id, job->schema,
+				sizeof(job->schema), cause)) {
+		if (job->def == NULL)
+			set_cause(cause, "job %" PRId64 ": kind \"%s\" is not "
+				  "loaded here", job->id, job->kind);
+		else if (!json_is_object(job->args))
+			set_cause(cause, "job %" PRId64 ": args are not a "
+				  "JSON object", job->id);
+		job_free(job);
+		return NULL;
+	}
+	job->lock_generation = pgconn_generation(d->dispatcher);
+	return job;
+}
+
+void job_free(struct job *job)
+{
+	if (job == NULL)
+		return;
+	free(job->kind);
+	free(job->tenant_id);
+	json_decref(job->args);
+	json_decref(job->progress);
+	json_decref(job->result);
+	if (job->defs != NULL)
+		jobdefs_unref(job->defs);
+	free(job);
+}
+
+/* ------------------------------------------------------------ variables */
+
+/* Set (or replace) a variable; value NULL is SQL NULL. */
+static void var_set(struct runner *r, const char *name, const char *value)
+{
+	for (unsigned i = 0; i < r->var_count; i++) {
+		if (strcmp(r->vars[i].name, name) == 0) {
+			free(r->vars[i].value);
+			r->vars[i].value = value ? xstrdup(value) : NULL;
+			return;
+		}
+	}
+	r->vars = xrealloc(r->vars, (r->var_count + 1) * sizeof(*r->vars));
+	r->vars[r->var_count].name = xstrdup(name);
+	r->vars[r->var_count].value = value ? xstrdup(value) : NULL;
+	r->var_count++;
+}
+
+/* The value of a variable for sqlvars_bind; NULL if unknown or NULL. */
+static const char *var_lookup(const char *name, void *arg)
+{
+	struct runner *r = arg;
+
+	for (unsigned i = 0; i < r->var_count; i++)
+		if (strcmp(r->vars[i].name, name) == 0)
+			return r->vars[i].value;
+	return NULL;
+}
+
+/* Text of a JSON value as a variable: strings bare, the rest as JSON. */
+static char *json_var_text(const json_t *value)
+{
+	if (json_is_string(value))
+		return xstrdup(json_string_value(value));
+	if (json_is_null(value))
+		return NULL;
+	return json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* Built-ins, args (or their defaults) and vars set by finished steps. */
+static void runner_init_vars(struct runner *r)
+{
+	struct job *job = r->job;
+	const struct config *config = job->daemon->config;
+	char buf[32];
+	char *text;
+	json_t *vars, *value;
+	const char *key;
+
+	var_set(r, "tenant_id", job->tenant_id);
+	var_set(r, "schema", job->schema);
+	snprintf(buf, sizeof(buf), "%" PRId64, job->id);
+	var_set(r, "job_id", buf);
+	var_set(r, "kind", job->kind);
+	snprintf(buf, sizeof(buf), "%d", job->attempts);
+	var_set(r, "attempt", buf);
+	text = json_dumps(job->args, JSON_COMPACT);
+	var_set(r, "args", text);
+	free(text);
+	var_set(r, "backup_dir", config->backup_dir);
+	var_set(r, "state_dir", config->state_dir);
+	for (unsigned i = 0; i < job->def->arg_count; i++) {
+		const struct jobdef_arg *arg = &job->def->args[i];
+
+		value = json_object_get(job->args, arg->name);
+		if (value != NULL) {
+			text = json_var_text(value);
+			var_set(r, arg->name, text);
+			free(text);
+		} else {
+			var_set(r, arg->name, arg->default_value);
+		}
+	}
+	vars = json_object_get(job->progress, "vars");
+	json_object_foreach(vars, key, value) {
+		text = json_var_text(value);
+		var_set(r, key, text);
+		free(text);
+	}
+}
+
+/* ------------------------------------------------------------ results */
+
+/* A column value as JSON by its type: json, numbers, booleans, text. */
+static json_t *pg_value_json(const PGresult *res, int row, int col)
+{
+	const char *v = PQgetvalue(res, row, col);
+	json_error_t jerr;
+	json_t *j;
+	char *end;
+
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	switch (PQftype(res, col)) {
+	case 114:	/* json */
+	case 3802:	/* jsonb */
+		j = json_loads(v, JSON_DECODE_ANY, &jerr);
+		return j ? j : json_string(v);
+	case 16:	/* bool */
+		return json_boolean(v[0] == 't');
+	case 20:	/* int8 */
+	case 21:	/* int2 */
+	case 23:	/* int4 */
+	case 26:	/* oid */
+		return json_integer(strtoll(v, NULL, 10));
+	case 700:	/* float4 */
+	case 701:	/* float8 */
+	case 1700:	/* numeric */ {
+		long long ll = strtoll(v, &end, 10);
+
+		if (*end == '\0')
+			return json_integer(ll);
+		double dv = strtod(v, &end);
+
+		if (*end == '\0' && isfinite(dv))
+			return json_real(dv);
+		return json_string(v);
+	}
+	default:
+		return json_string(v);
+	}
+}
+
+/* The first row of a result as an object of column names, or NULL. */
+static json_t *first_row_json(const PGresult *res)
+{
+	json_t *row;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQntuples(res) == 0)
+		return NULL;
+	row = json_object();
+	for (int c = 0; c < PQnfields(res); c++)
+		json_object_set_new(row, PQfname(res, c),
+				    pg_value_json(res, 0, c));
+	return row;
+}
+
+/* Every row of a result as an array of arrays of text (NULL as null). */
+static json_t *rows_json(const PGresult *res)
+{
+	json_t *rows = json_array();
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+		return rows;
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_t *row = json_array();
+
+		for (int c = 0; c < PQnfields(res); c++)
+			json_array_append_new(
+				row, PQgetisnull(res, i, c)
+					     ? json_null()
+					     : json_string(
+						       PQgetvalue(res, i, c)));
+		json_array_append_new(rows, row);
+	}
+	return rows;
+}
+
+/* ------------------------------------------------------------ progress */
+
+/* The progress object of where the job stands now. */
+static json_t *runner_progress(struct runner *r, int step_index)
+{
+	const struct jobdef *def = r->job->def;
+	json_t *p = json_object();
+	json_t *vars = json_object_get(r->job->progress, "vars");
+	double percent = -1;
+
+	json_object_set_new(p, "step_index", json_integer(step_index));
+	json_object_set_new(p, "steps_total", json_integer(def->step_count));
+	if (step_index < (int)def->step_count)
+		json_object_set_new(p, "step",
+				    json_string(def->steps[step_index].name));
+	if (r->step != NULL && step_index == r->step_index) {
+		double elapsed = (double)(mono_ms() - r->step_started_ms) / 1e3;
+
+		json_object_set_new(p, "step_elapsed_s",
+				    json_real(round(elapsed * 1000) / 1000));
+		if (r->step->type == STEP_BATCH) {
+			json_object_set_new(p, "last_key",
+					    r->last_key
+						    ? json_string(r->last_key)
+						    : json_null());
+			json_object_set_new(p, "rows_done",
+					    json_integer(r->rows_done));
+			json_object_set_new(p, "batches",
+					    json_integer(r->batches));
+			json_object_set_new(p, "batch_size",
+					    json_integer(r->batch_size));
+			if (r->rate > 0)
+				json_object_set_new(
+					p, "rows_per_s",
+					json_real(round(r->rate * 10) / 10));
+			if (r->total_rows >= 0) {
+				json_object_set_new(
+					p, "total_rows",
+					json_integer(r->total_rows));
+				if (r->total_rows > 0)
+					percent = 100.0 * (double)r->rows_done /
+						  (double)r->total_rows;
+				if (r->rate > 0 &&
+				    r->total_rows > r->rows_done)
+					json_object_set_new(
+						p, "eta_s",
+						json_integer((json_int_t)ceil(
+							(double)(r->total_rows -
+								 r->rows_done) /
+							r->rate)));
+			}
+		} else if (r->each_rows != NULL) {
+			int total = PQntuples(r->each_rows);
+
+			json_object_set_new(p, "for_each_done",
+					    json_integer(r->each_index));
+			json_object_set_new(p, "for_each_total",
+					    json_integer(total));
+			if (total > 0)
+				percent = 100.0 * r->each_index / total;
+		}
+	}
+	if (percent < 0 && def->step_count > 0)
+		percent = 100.0 * step_index / def->step_count;
+	if (percent > 100)
+		percent = 100;
+	json_object_set_new(p, "percent", json_real(round(percent * 10) / 10));
+	if (json_object_size(vars) > 0)
+		json_object_set(p, "vars", vars);
+	return p;
+}
+
+/* Progress for status: where the job stands, with an ETA when known. */
+json_t *runner_status(const struct job *job)
+{
+	if (job->runner == NULL || job->runner->step == NULL)
+		return json_copy(job->progress);
+	return runner_progress(job->runner, job->runner->step_index);
+}
+
+/* Write a checkpoint of the current step to SQLite. */
+static void runner_save_ckpt(struct runner *r, bool done)
+{
+	struct ckpt_step cs = { 0 };
+	char *cause = NULL;
+
+	cs.job_id = r->job->id;
+	cs.step_index = r->step_index;
+	snprintf(cs.step_name, sizeof(cs.step_name), "%s", r->step->name);
+	cs.last_key = r->last_key;
+	cs.rows_done = r->step->type == STEP_BATCH ? r->rows_done
+						   : r->each_index;
+	cs.batches = r->batches;
+	cs.batch_size = r->batch_size;
+	cs.done = done;
+	cs.updated_at = wall_seconds();
+	cs.elapsed_ms = (double)(mono_ms() - r->step_started_ms);
+	cs.started_at = cs.updated_at - cs.elapsed_ms / 1000.0;
+	if (!ckpt_save(r->job->daemon->ckpt, &cs, &cause)) {
+		job_log_warning(r->job, "%s", cause);
+		free(cause);
+	}
+}
+
+/* ------------------------------------------------------------ queries */
+
+/* Whether the runner must stop instead of starting more work. */
+static bool runner_interrupted(const struct runner *r)
+{
+	return r->job->cancel_requested || r->job->stop_requested ||
+	       r->job->lost;
+}
+
+/* Hand the job back to the queue and free the runner. */
+static void runner_end(struct runner *r, enum job_outcome outcome,
+		       const char *error)
+{
+	struct job *job = r->job;
+	struct daemon *d = job->daemon;
+
+	if (r->finished)
+		return;
+	r->finished = true;
+	job->runner = NULL;
+	job->step_index = r->step_index;
+	for (unsigned i = 0; i < r->var_count; i++) {
+		free(r->vars[i].name);
+		free(r->vars[i].value);
+	}
+	free(r->vars);
+	json_decref(r->last_row);
+	json_decref(r->expected);
+	if (r->each_rows != NULL)
+		PQclear(r->each_rows);
+	free(r->last_key);
+	free(r->batch_key);
+	free(r);
+	job_set_context(job, NULL);
+	queue_job_done(d->queue, job, outcome, error);
+}
+
+/* The outcome that an interruption asks for. */
+static enum job_outcome runner_interrupt_outcome(const struct runner *r)
+{
+	if (r->job->lost)
+		return JOB_LOST;
+	if (r->job->cancel_requested)
+		return JOB_CANCELLED;
+	return JOB_HANDED_BACK;
+}
+
+struct rollback {
+	struct runner *r;
+	enum job_outcome outcome;
+	char *error;
+};
+
+static void runner_rolled_back(const struct pgconn_result *res, void *arg)
+{
+	struct rollback *rb = arg;
+
+	rb->r->busy = false;
+	runner_end(rb->r, rb->outcome, rb->error);
+	free(rb->error);
+	free(rb);
+}
+
+/* End the job, rolling back an open transaction first. */
+static void runner_finish(struct runner *r, enum job_outcome outcome,
+			  const char *error)
+{
+	struct rollback *rb;
+
+	if (!r->in_txn || !pgconn_is_ready(r->conn)) {
+		runner_end(r, outcome, error);
+		return;
+	}
+	rb = xcalloc(1, sizeof(*rb));
+	rb->r = r;
+	rb->outcome = outcome;
+	rb->error = error ? xstrdup(error) : NULL;
+	r->in_txn = false;
+	r->busy = true;
+	pgconn_exec(r->conn, "ROLLBACK", runner_rolled_back, rb);
+}
+
+/* Fail the job with a message that names the step and its line. */
+static void runner_fail(struct runner *r, enum job_outcome outcome,
+			const char *fmt, ...)
+{
+	va_list ap;
+	char *msg, *full;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (r->step != NULL)
+		full = xasprintf("step \"%s\" (%s line %u): %s", r->step->name,
+				 r->job->def->file, r->step->line, msg);
+	else
+		full = xstrdup(msg);
+	runner_finish(r, outcome, full);
+	free(full);
+	free(msg);
+}
+
+/* Common handling of a query's error; true if the caller should go on. */
+static bool runner_query_ok(struct runner *r, const struct pgconn_result *res)
+{
+	r->busy = false;
+	if (res->connection_lost) {
+		r->in_txn = false;
+		if (runner_interrupted(r)) {
+			runner_end(r, runner_interrupt_outcome(r), NULL);
+			return false;
+		}
+		job_log_warning(r->job, "database connection lost; the step "
+					"resumes from its checkpoint after "
+					"reconnecting");
+		r->waiting_reconnect = true;
+		return false;
+	}
+	if (res->error != NULL) {
+		if (runner_interrupted(r))
+			runner_finish(r, runner_interrupt_outcome(r), NULL);
+		else
+			runner_fail(r, JOB_FAILED_RETRY, "%s", res->error);
+		return false;
+	}
+	return true;
+}
+
+/* Send one compiled statement with its variables bound. */
+static void runner_send(struct runner *r, const struct sqlvars_stmt *stmt,
+			pgconn_result_fn cb)
+{
+	char *sql = NULL, *cause = NULL;
+	const char **values = NULL;
+
+	if (!sqlvars_bind(stmt, var_lookup, r, &sql, &values, &cause)) {
+		runner_fail(r, JOB_FAILED_FINAL, "%s", cause);
+		free(cause);
+		return;
+	}
+	r->busy = true;
+	pgconn_query(r->conn, sql, (int)stmt->param_count, values, cb, r);
+	free(sql);
+	free(values);
+}
+
+/* Send a fixed statement of the engine itself. */
+static void runner_send_fixed(struct runner *r, const char *sql, int n,
+			      const char *const *values, pgconn_result_fn cb)
+{
+	r->busy = true;
+	pgconn_query(r->conn, sql, n, values, cb, r);
+}
+
+/* ------------------------------------------------------------ scripts */
+
+static void runner_script_next(struct runner *r);
+
+static void runner_script_result(const struct pgconn_result *res, void *arg)
+{
+	struct runner *r = arg;
+
+	if (!runner_query_ok(r, res))
+		return;
+	json_decref(r->last_row);
+	r->last_row = first_row_json(res->res);
+	r->stmt++;
+	runner_script_next(r);
+}
+
+/* Run the next statement of the script, or call its continuation. */
+static void runner_script_next(struct runner *r)
+{
+	if (r->stmt >= r->script->stmt_count) {
+		r->script_done(r);
+		return;
+	}
+	runner_send(r, &r->script->stmts[r->stmt], runner_script_result);
+}
+
+/* Run every statement of script in order, then call done. */
+static void runner_run_script(struct runner *r,
+			      const struct sqlvars_script *script,
+			      void (*done)(struct runner *r))
+{
+	r->script = script;
+	r->stmt = 0;
+	r->script_done = done;
+	json_decref(r->last_row);
+	r->last_row = NULL;
+	runner_script_next(r);
+}
+
+static void runner_began(const struct pgconn_result *res, void *arg)
+{
+	struct runner *r = arg;
+
+	if (!runner_query_ok(r, res))
+		return;
+	r->in_txn = true;
+	r->script_done(r);
+}
+
+/* BEGIN, then call done. */
+static void runner_begin(struct runner *r, void (*done)(struct runner *r))
+{
+	r->script_done = done;
+	runner_send_fixed(r, "BEGIN", 0, NULL, runner_began);
+}
+
+/* ------------------------------------------------------------ mirror */
+
+struct mirror {
+	struct runner *r;
+	void (*then)(struct runner *r);
+	bool commit;
+};
+
+static void runner_committed(const struct pgconn_result *res, void *arg)
+{
+	struct mirror *m = arg;
+	struct runner *r = m->r;
+	void (*then)(struct runner *) = m->then;
+
+	free(m);
+	if (!runner_query_ok(r, res))
+		return;
+	r->in_txn = false;
+	then(r);
+}
+
+static void runner_mirrored(const struct pgconn_result *res, void *arg)
+{
+	struct mirror *m = arg;
+	struct runner *r = m->r;
+
+	if (!runner_query_ok(r, res)) {
+		free(m);
+		return;
+	}
+	if (strcmp(PQcmdTuples(res->res), "1") != 0) {
+		free(m);
+		r->job->lost = true;
+		runner_finish(r, JOB_LOST, NULL);
+		return;
+	}
+	if (m->commit) {
+		r->busy = true;
+		pgconn_exec(r->conn, "COMMIT", runner_committed, m);
+		return;
+	}
+	free(m);
+	m = NULL;
+	r->script_done(r);
+}
+
+/* Write progress (as of step_index) and result to the job row, then COMMIT
+ * if a transaction is open, then call then. The row must still be ours:
+ * if another daemon took the job over, the transaction is rolled back. */
+static void runner_mirror(struct runner *r, int step_index,
+			  void (*then)(struct runner *r))
+{
+	struct job *job = r->job;
+	struct mirror *m = xcalloc(1, sizeof(*m));
+	char id[24], idx[16];
+	char *progress, *result;
+	const char *params[6];
+
+	json_decref(job->progress);
+	job->progress = runner_progress(r, step_index);
+	progress = json_dumps(job->progress, JSON_COMPACT);
+	result = json_dumps(job->result, JSON_COMPACT);
+	snprintf(id, sizeof(id), "%" PRId64, job->id);
+	snprintf(idx, sizeof(idx), "%d", step_index);
+	params[0] = id;
+	params[1] = job->daemon->owner;
+	params[2] = step_index < (int)job->def->step_count
+			    ? job->def->steps[step_index].name
+			    : NULL;
+	params[3] = idx;
+	params[4] = progress;
+	params[5] = result;
+	m->r = r;
+	m->then = then;
+	m->commit = r->in_txn;
+	r->script_done = then;
+	runner_send_fixed(r,
+			  "UPDATE pgtenantd.jobs SET step = $3, step_index = "
+			  "$4::integer, progress = $5::jsonb, result = "
+			  "$6::jsonb, updated_at = clock_timestamp() WHERE id "
+			  "= $1::bigint AND owner = $2 AND state = 'running'",
+			  6, params, runner_mirrored);
+	free(progress);
+	free(result);
+}
+
+/* ------------------------------------------------------------ steps */
+
+/* Take the last row's `set` columns as variables and its `result`. */
+static bool runner_take_outputs(struct runner *r)
+{
+	const struct jobdef_step *s = r->step;
+	json_t *vars;
+
+	if (s->set_var_count > 0) {
+		if (r->last_row == NULL) {
+			runner_fail(r, JOB_FAILED_RETRY,
+				    "the last statement returned no row for "
+				    "`set`");
+			return false;
+		}
+		vars = json_object_get(r->job->progress, "vars");
+		if (vars == NULL) {
+			vars = json_object();
+			json_object_set_new(r->job->progress, "vars", vars);
+		}
+		for (unsigned i = 0; i < s->set_var_count; i++) {
+			json_t *v = json_object_get(r->last_row,
+						    s->set_vars[i]);
+			char *text;
+
+			if (v == NULL) {
+				runner_fail(r, JOB_FAILED_FINAL,
+					    "`set` names column \"%s\" that "
+					    "the last statement does not "
+					    "return",
+					    s->set_vars[i]);
+				return false;
+			}
+			text = json_var_text(v);
+			var_set(r, s->set_vars[i], text);
+			free(text);
+			json_object_set(vars, s->set_vars[i], v);
+		}
+	}
+	if (s->result && r->last_row != NULL)
+		json_object_update(r->job->result, r->last_row);
+	return true;
+}
+
+/* The step is complete: checkpoint it and go to the next one. */
+static void runner_step_complete(struct runner *r)
+{
+	struct daemon *d = r->job->daemon;
+
+	runner_save_ckpt(r, true);
+	d->metrics.steps_done++;
+	job_log_debug(r->job, "step done in %.3f s",
+		      (double)(mono_ms() - r->step_started_ms) / 1e3);
+	runner_next_step(r);
+}
+
+/* Mirror "step done" outside a transaction, then go on. */
+static void runner_step_done_autocommit(struct runner *r)
+{
+	runner_mirror(r, r->step_index + 1, runner_step_complete);
+}
+
+/* --- sql steps */
+
+static void runner_sql_iteration(struct runner *r);
+
+/* One pass of the statements is through: outputs, mirror, commit. */
+static void runner_sql_ran(struct runner *r)
+{
+	bool last = r->each_rows == NULL ||
+		    r->each_index + 1 >= PQntuples(r->each_rows);
+
+	if (!runner_take_outputs(r))
+		return;
+	if (r->each_rows != NULL) {
+		r->each_index++;
+		if (!last) {
+			runner_mirror(r, r->step_index, runner_sql_iteration);
+			return;
+		}
+	}
+	runner_mirror(r, r->step_index + 1, runner_step_complete);
+}
+
+static void runner_sql_statements(struct runner *r)
+{
+	runner_run_script(r, &r->step->sql, runner_sql_ran);
+}
+
+/* Run the statements once (for this for_each row, if any). */
+static void runner_sql_iteration(struct runner *r)
+{
+	const struct jobdef_step *s = r->step;
+
+	if (r->each_rows != NULL) {
+		if (r->each_index > 0)
+			runner_save_ckpt(r, false);
+		if (runner_interrupted(r)) {
+			runner_finish(r, runner_interrupt_outcome(r), NULL);
+			return;
+		}
+		if (r->each_index >= PQntuples(r->each_rows)) {
+			runner_step_done_autocommit(r);
+			return;
+		}
+		for (unsigned i = 0; i < s->for_each_var_count; i++) {
+			int col = PQfnumber(r->each_rows, s->for_each_vars[i]);
+
+			if (col < 0) {
+				runner_fail(r, JOB_FAILED_FINAL,
+					    "for_each returns no column \"%s\"",
+					    s->for_each_vars[i]);
+				return;
+			}
+			var_set(r, s->for_each_vars[i],
+				PQgetisnull(r->each_rows, r->each_index, col)
+					? NULL
+					: PQgetvalue(r->each_rows,
+						     r->each_index, col));
+		}
+	}
+	if (s->transaction)
+		runner_begin(r, runner_sql_statements);
+	else
+		runner_sql_statements(r);
+}
+
+static void runner_for_each_result(const struct pgconn_result *res, void *arg)
+{
+	struct runner *r = arg;
+
+	if (!runner_query_ok(r, res))
+		return;
+	if (r->each_rows != NULL)
+		PQclear(r->each_rows);
+	r->each_rows = PQcopyResult(res->res, PG_COPYRES_ATTRS |
+						      PG_COPYRES_TUPLES);
+	runner_sql_iteration(r);
+}
+
+static void runner_sql_step(struct runner *r)
+{
+	if (r->step->has_for_each)
+		runner_send(r, &r->step->for_each.stmts[0],
+			    runner_for_each_result);
+	else
+		runner_sql_iteration(r);
+}
+
+/* --- batch steps */
+
+static void runner_batch_next(struct runner *r);
+
+/* The batch committed: checkpoint, adapt the size, go on or finish. */
+static void runner_batch_committed(struct runner *r)
+{
+	struct daemon *d = r->job->daemon;
+	double elapsed = (double)(mono_ms() - r->batch_sent_ms);
+	int64_t target = r->step->target_ms, size = r->batch_size;
+
+	runner_save_ckpt(r, false);
+	d->metrics.batches_done++;
+	d->metrics.batch_rows += (uint64_t)r->batch_rows;
+	if (elapsed < 1)
+		elapsed = 1;
+	if (r->batch_rows > 0) {
+		double rate = (double)r->batch_rows * 1000.0 / elapsed;
+
+		r->rate = r->rate > 0 ? 0.7 * r->rate + 0.3 * rate : rate;
+		if (r->batch_rows >= size) {
+			double scale = (double)target / elapsed;
+
+			if (scale > 2)
+				scale = 2;
+			if (scale < 0.5)
+				scale = 0.5;
+			size = (int64_t)((double)size * scale);
+		}
+	}
+	if (size < r->step->min_batch_size)
+		size = r->step->min_batch_size;
+	if (size > r->step->max_batch_size)
+		size = r->step->max_batch_size;
+	r->batch_size = size;
+	if (r->batch_rows == 0 || r->last_key == NULL) {
+		runner_step_done_autocommit(r);
+		return;
+	}
+	runner_batch_next(r);
+}
+
+static void runner_batch_result(const struct pgconn_result *res, void *arg)
+{
+	struct runner *r = arg;
+	const PGresult *pr;
+	const char *rows;
+
+	if (!runner_query_ok(r, res))
+		return;
+	pr = res->res;
+	if (PQresultStatus(pr) != PGRES_TUPLES_OK || PQntuples(pr) != 1 ||
+	    PQnfields(pr) < 2) {
+		runner_fail(r, JOB_FAILED_FINAL,
+			    "a batch statement must return one row (last_key, "
+			    "rows); it returned %d row(s) of %d column(s)",
+			    PQresultStatus(pr) == PGRES_TUPLES_OK
+				    ? PQntuples(pr)
+				    : 0,
+			    PQnfields(pr));
+		return;
+	}
+	rows = PQgetisnull(pr, 0, 1) ? "0" : PQgetvalue(pr, 0, 1);
+	r->batch_rows = strtoll(rows, NULL, 10);
+	free(r->last_key);
+	r->last_key = r->batch_rows > 0 && !PQgetisnull(pr, 0, 0)
+			      ? xstrdup(PQgetvalue(pr, 0, 0))
+			      : NULL;
+	if (r->last_key == NULL && r->batch_key != NULL && r->batch_rows == 0)
+		r->last_key = xstrdup(r->batch_key);
+	r->rows_done += r->batch_rows;
+	r->batches++;
+	runner_mirror(r, r->step_index, runner_batch_committed);
+}
+
+static void runner_batch_send(struct runner *r)
+{
+	char size[24];
+
+	free(r->batch_key);
+	r->batch_key = r->last_key ? xstrdup(r->last_key) : NULL;
+	var_set(r, "last_key", r->last_key ? r->last_key : "");
+	snprintf(size, sizeof(size), "%" PRId64, r->batch_size);
+	var_set(r, "batch_size", size);
+	r->batch_sent_ms = mono_ms();
+	runner_send(r, &r->step->batch.stmts[0], runner_batch_result);
+}
+
+/* Run the next batch in its own transaction. */
+static void runner_batch_next(struct runner *r)
+{
+	if (runner_interrupted(r)) {
+		runner_finish(r, runner_interrupt_outcome(r), NULL);
+		return;
+	}
+	runner_begin(r, runner_batch_send);
+}
+
+static void runner_total_result(const struct pgconn_result *res, void *arg)
+{
+	struct runner *r = arg;
+
+	if (!runner_query_ok(r, res))
+		return;
+	if (PQntuples(res->res) > 0 && !PQgetisnull(res->res, 0, 0))
+		r->total_rows = strtoll(PQgetvalue(res->res, 0, 0), NULL, 10);
+	runner_batch_next(r);
+}
+
+static void runner_batch_step(struct runner *r)
+{
+	if (r->step->has_total && r->total_rows < 0)
+		runner_send(r, &r->step->total.stmts[0], runner_total_result);
+	else
+		runner_batch_next(r);
+}
+
+/* --- verify steps */
+
+/* Render a result for a mismatch message, cut to a readable size. */
+static char *verify_text(const json_t *rows)
+{
+	char *text = json_dumps(rows, JSON_COMPACT);
+
+	if (text != NULL && strlen(text) > 2000) {
+		char *cut = xasprintf("%.2000s... (%zu rows)", text,
+				      json_array_size(rows));
+
+		free(text);
+		return cut;
+	}
+	return text ? text : xstrdup("?");
+}
+
+static void runner_actual_result(const struct pgconn_result *res, void *arg)
+{
+	struct runner *r = arg;
+	json_t *actual;
+
+	if (!runner_query_ok(r, res))
+		return;
+	actual = rows_json(res->res);
+	if (!json_equal(actual, r->expected)) {
+		char *e = verify_text(r->expected), *a = verify_text(actual);
+
+		json_decref(actual);
+		runner_fail(r, JOB_FAILED_FINAL,
+			    "verify failed: expected %s but actual is %s", e,
+			    a);
+		free(e);
+		free(a);
+		return;
+	}
+	json_decref(actual);
+	runner_step_done_autocommit(r);
+}
+
+static void runner_expected_result(const struct pgconn_result *res, void *arg)
+{
+	struct runner *r = arg;
+
+	if (!runner_query_ok(r, res))
+		return;
+	json_decref(r->expected);
+	r->expected = rows_json(res->res);
+	runner_send(r, &r->step->actual.stmts[0], runner_actual_result);
+}
+
+static void runner_verify_step(struct runner *r)
+{
+	runner_send(r, &r->step->expected.stmts[0], runner_expected_result);
+}
+
+/* --- exec steps */
+
+/* The last line-ish part of a child's stderr, for error messages. */
+static char *stderr_tail(const char *text, size_t len)
+{
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+		len--;
+	if (len > 1000) {
+		text += len - 1000;
+		len = 1000;
+	}
+	return xstrndup(text, len);
+}
+
+static void runner_child_done(const struct child_result *cr, void *arg)
+{
+	struct runner *r = arg;
+	char *tail;
+
+	r->child = NULL;
+	r->busy = false;
+	if (cr->exit_code == 0 && !cr->timed_out) {
+		job_log_debug(r->job, "%s finished in %.0f ms",
+			      r->step->argv[0], cr->elapsed_ms);
+		if (!pgconn_is_ready(r->conn)) {
+			r->waiting_reconnect = true;
+			return;
+		}
+		runner_step_done_autocommit(r);
+		return;
+	}
+	if (runner_interrupted(r)) {
+		runner_end(r, runner_interrupt_outcome(r), NULL);
+		return;
+	}
+	tail = stderr_tail(cr->stderr_text ? cr->stderr_text : "",
+			   cr->stderr_len);
+	if (cr->timed_out)
+		runner_fail(r, JOB_FAILED_RETRY, "%s timed out after %.0f ms%s%s",
+			    r->step->argv[0], cr->elapsed_ms,
+			    tail[0] ? ": " : "", tail);
+	else if (cr->term_signal != 0)
+		runner_fail(r, JOB_FAILED_RETRY, "%s was killed by signal %d%s%s",
+			    r->step->argv[0], cr->term_signal,
+			    tail[0] ? ": " : "", tail);
+	else
+		runner_fail(r, JOB_FAILED_RETRY, "%s exited with status %d%s%s",
+			    r->step->argv[0], cr->exit_code,
+			    tail[0] ? ": " : "", tail);
+	free(tail);
+}
+
+static void runner_exec_step(struct runner *r)
+{
+	const struct jobdef_step *s = r->step;
+	char **argv = xcalloc(s->argc + 1, sizeof(char *));
+	char **env = pgconn_child_env(r->conn);
+	char *cause = NULL;
+
+	for (unsigned i = 0; i < s->argc; i++) {
+		argv[i] = sqlvars_expand_word(s->argv[i], var_lookup, r,
+					      &cause);
+		if (argv[i] == NULL) {
+			for (unsigned k = 0; k < i; k++)
+				free(argv[k]);
+			free(argv);
+			pgconn_env_free(env);
+			runner_fail(r, JOB_FAILED_FINAL, "%s", cause);
+			free(cause);
+			return;
+		}
+	}
+	r->child = child_spawn(r->job->daemon->base, argv, env, s->timeout_ms,
+			       runner_child_done, r, &cause);
+	for (unsigned i = 0; i < s->argc; i++)
+		free(argv[i]);
+	free(argv);
+	pgconn_env_free(env);
+	if (r->child == NULL) {
+		runner_fail(r, JOB_FAILED_RETRY, "%s", cause);
+		free(cause);
+		return;
+	}
+	r->busy = true;
+	job_log_debug(r->job, "started %s (pid %d)", s->argv[0],
+		      (int)child_pid(r->child));
+}
+
+/* --- step dispatch */
+
+/* Run the current step's body by its type. */
+static void runner_run_body(struct runner *r)
+{
+	switch (r->step->type) {
+	case STEP_SQL:
+		runner_sql_step(r);
+		break;
+	case STEP_BATCH:
+		runner_batch_step(r);
+		break;
+	case STEP_VERIFY:
+		runner_verify_step(r);
+		break;
+	case STEP_EXEC:
+		runner_exec_step(r);
+		break;
+	}
+}
+
+static void runner_when_result(const struct pgconn_result *res, void *arg)
+{
+	struct runner *r = arg;
+	const char *v;
+
+	if (!runner_query_ok(r, res))
+		return;
+	v = PQntuples(res->res) > 0 && PQnfields(res->res) > 0 &&
+			    !PQgetisnull(res->res, 0, 0)
+		    ? PQgetvalue(res->res, 0, 0)
+		    : "f";
+	if (v[0] != 't') {
+		job_log_debug(r->job, "skipped: `when` is false");
+		runner_step_done_autocommit(r);
+		return;
+	}
+	runner_run_body(r);
+}
+
+/* Start (or after a lost connection, restart) the current step. */
+static void runner_restart_step(struct runner *r)
+{
+	r->waiting_reconnect = false;
+	if (runner_interrupted(r)) {
+		runner_finish(r, runner_interrupt_outcome(r), NULL);
+		return;
+	}
+	if (r->step->has_when)
+		runner_send(r, &r->step->when.stmts[0], runner_when_result);
+	else
+		runner_run_body(r);
+}
+
+/* Where a batch step stands by the job row and by SQLite: the earlier. */
+static void runner_resume_batch(struct runner *r)
+{
+	json_t *p = r->job->progress;
+	struct ckpt_step cs = { 0 };
+	bool found = false;
+	char *cause = NULL;
+	int64_t row_batches = -1;
+
+	if (json_integer_value(json_object_get(p, "step_index")) ==
+		    r->step_index &&
+	    json_object_get(p, "batches") != NULL) {
+		json_t *key = json_object_get(p, "last_key");
+
+		row_batches = json_integer_value(json_object_get(p, "batches"));
+		r->batches = row_batches;
+		r->rows_done = json_integer_value(json_object_get(p,
+								  "rows_done"));
+		r->last_key = json_is_string(key)
+				      ? xstrdup(json_string_value(key))
+				      : NULL;
+		if (json_integer_value(json_object_get(p, "batch_size")) > 0)
+			r->batch_size = json_integer_value(
+				json_object_get(p, "batch_size"));
+	}
+	if (!ckpt_load(r->job->daemon->ckpt, r->job->id, r->step_index, &cs,
+		       &found, &cause) &&
+	    cause != NULL) {
+		job_log_warning(r->job, "%s", cause);
+		free(cause);
+	}
+	if (found && !cs.done && (row_batches < 0 || cs.batches < row_batches)) {
+		free(r->last_key);
+		r->last_key = cs.last_key ? xstrdup(cs.last_key) : NULL;
+		r->batches = cs.batches;
+		r->rows_done = cs.rows_done;
+		if (cs.batch_size > 0)
+			r->batch_size = cs.batch_size;
+	}
+	if (found)
+		ckpt_step_clear(&cs);
+	if (r->batches > 0)
+		job_log_info(r->job, "resuming after batch %" PRId64
+			     " (last key \"%s\", %" PRId64 " rows done)",
+			     r->batches, r->last_key ? r->last_key : "",
+			     r->rows_done);
+}
+
+/* Where a for_each step stands: the earlier of row and SQLite. */
+static void runner_resume_for_each(struct runner *r)
+{
+	json_t *p = r->job->progress;
+	struct ckpt_step cs = { 0 };
+	bool found = false;
+	char *cause = NULL;
+	int64_t done = -1;
+
+	if (json_integer_value(json_object_get(p, "step_index")) ==
+		    r->step_index &&
+	    json_object_get(p, "for_each_done") != NULL)
+		done = json_integer_value(json_object_get(p, "for_each_done"));
+	if (!ckpt_load(r->job->daemon->ckpt, r->job->id, r->step_index, &cs,
+		       &found, &cause) &&
+	    cause != NULL) {
+		job_log_warning(r->job, "%s", cause);
+		free(cause);
+	}
+	if (found && !cs.done && (done < 0 || cs.rows_done < done))
+		done = cs.rows_done;
+	if (found)
+		ckpt_step_clear(&cs);
+	r->each_index = done > 0 ? (int)done : 0;
+}
+
+/* Set up the step at r->step_index and run it. */
+static void runner_enter_step(struct runner *r, bool resuming)
+{
+	const struct jobdef_step *s = &r->job->def->steps[r->step_index];
+
+	r->step = s;
+	r->step_started_ms = mono_ms();
+	job_set_context(r->job, s->name);
+	free(r->last_key);
+	r->last_key = s->start_key && s->start_key[0] ? xstrdup(s->start_key)
+						      : NULL;
+	r->rows_done = 0;
+	r->batches = 0;
+	r->batch_size = s->batch_size;
+	r->total_rows = -1;
+	r->rate = 0;
+	r->each_index = 0;
+	if (r->each_rows != NULL) {
+		PQclear(r->each_rows);
+		r->each_rows = NULL;
+	}
+	if (resuming && s->type == STEP_BATCH)
+		runner_resume_batch(r);
+	else if (resuming && s->type == STEP_SQL && s->has_for_each)
+		runner_resume_for_each(r);
+	job_log_debug(r->job, "step %d of %u (%s)", r->step_index + 1,
+		      r->job->def->step_count,
+		      s->type == STEP_SQL	? "sql"
+		      : s->type == STEP_BATCH	? "batch"
+		      : s->type == STEP_VERIFY ? "verify"
+					       : "exec");
+	runner_restart_step(r);
+}
+
+/* Go to the step after the current one, or end the job. */
+static void runner_next_step(struct runner *r)
+{
+	r->step_index++;
+	r->job->step_index = r->step_index;
+	if (r->step_index >= (int)r->job->def->step_count) {
+		runner_end(r, JOB_SUCCEEDED, NULL);
+		return;
+	}
+	if (runner_interrupted(r)) {
+		r->step = &r->job->def->steps[r->step_index];
+		runner_finish(r, runner_interrupt_outcome(r), NULL);
+		return;
+	}
+	runner_enter_step(r, false);
+}
+
+/* ------------------------------------------------------------ API */
+
+/* Start running job on worker. */
+void runner_start(struct worker *worker, struct job *job)
+{
+	struct runner *r = xcalloc(1, sizeof(*r));
+
+	r->job = job;
+	r->worker = worker;
+	r->conn = worker->conn;
+	job->worker = worker;
+	job->runner = r;
+	worker->job = job;
+	r->step_index = job->step_index;
+	r->total_rows = -1;
+	runner_init_vars(r);
+	if (r->step_index < 0)
+		r->step_index = 0;
+	if (r->step_index >= (int)job->def->step_count) {
+		runner_end(r, JOB_SUCCEEDED, NULL);
+		return;
+	}
+	if (r->step_index > 0)
+		job_log_info(job, "resuming at step %d of %u (%s)",
+			     r->step_index + 1, job->def->step_count,
+			     job->def->steps[r->step_index].name);
+	runner_enter_step(r, true);
+}
+
+/* Stop at the next safe point; interrupt what is in flight. */
+void runner_interrupt(struct job *job)
+{
+	struct runner *r = job->runner;
+
+	if (r == NULL)
+		return;
+	if (r->waiting_reconnect) {
+		runner_end(r, runner_interrupt_outcome(r), NULL);
+		return;
+	}
+	if (r->child != NULL) {
+		child_kill(r->child, SIGTERM);
+		return;
+	}
+	if (r->busy && !job->lost)
+		queue_cancel_backend(job->daemon->queue,
+				     pgconn_backend_pid(r->conn));
+}
+
+/* The worker connection came back after a loss: redo the current step. */
+void runner_on_reconnect(struct worker *worker)
+{
+	struct job *job = worker->job;
+	struct runner *r = job ? job->runner : NULL;
+
+	if (r == NULL || !r->waiting_reconnect)
+		return;
+	job_log_info(job, "reconnected; redoing the step from its "
+			  "checkpoint");
+	runner_restart_step(r);
+}
