@@ -717,9 +717,11 @@ static void runner_mirror(struct runner *r, int step_index,
 	char *progress, *result;
 	const char *params[6];
 
+	json_t *next = runner_progress(r, step_index);
+
 	json_decref(job->progress);
-	job->progress = runner_progress(r, step_index);
-	progress = json_dumps(job->progress, JSON_COMPACT);
+	job->progress = next;
+	progress = json_dumps(job->progress, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	result = json_dumps(job->result, JSON_COMPACT);
 	snprintf(id, sizeof(id), "%" PRId64, job->id);
 	snprintf(idx, sizeof(idx), "%d", step_index);
@@ -735,12 +737,13 @@ static void runner_mirror(struct runner *r, int step_index,
 	m->then = then;
 	m->commit = r->in_txn;
 	r->script_done = then;
-	runner_send_fixed(r,
-			  "UPDATE pgtenantd.jobs SET step = $3, step_index = "
-			  "$4::integer, progress = $5::jsonb, result = "
-			  "$6::jsonb, updated_at = clock_timestamp() WHERE id "
-			  "= $1::bigint AND owner = $2 AND state = 'running'",
-			  6, params, runner_mirrored);
+	r->busy = true;
+	pgconn_query(r->conn,
+		     "UPDATE pgtenantd.jobs SET step = $3, step_index = "
+		     "$4::integer, progress = $5::jsonb, result = $6::jsonb, "
+		     "updated_at = clock_timestamp() WHERE id = $1::bigint AND "
+		     "owner = $2 AND state = 'running'",
+		     6, params, runner_mirrored, m);
 	free(progress);
 	free(result);
 }
