@@ -58,6 +58,10 @@ struct raw_step {
 	char **exec;
 	unsigned exec_count;
 	char *timeout;
+	char *retry;
+	char *destructive;
+	char **requires;
+	unsigned requires_count;
 };
 
 struct raw_arg {
@@ -113,6 +117,10 @@ static const cyaml_schema_field_t raw_step_fields[] = {
 	CYAML_FIELD_SEQUENCE("exec", OPT, struct raw_step, exec,
 			     &raw_string_entry, 0, CYAML_UNLIMITED),
 	RAW_STRING("timeout", struct raw_step, timeout),
+	RAW_STRING("retry", struct raw_step, retry),
+	RAW_STRING("destructive", struct raw_step, destructive),
+	CYAML_FIELD_SEQUENCE("requires", OPT, struct raw_step, requires,
+			     &raw_string_entry, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END
 };
 
@@ -778,6 +786,52 @@ static void jobdef_exec_step(struct jobdef_load *ld, unsigned i)
 			rs->timeout);
 }
 
+/* The keys every step may have: retry, destructive and requires. A
+ * destructive step needs at least one earlier step that must have passed:
+ * the ones in requires, or else every earlier verify step. */
+static void jobdef_safety(struct jobdef_load *ld, unsigned i)
+{
+	const struct raw_step *rs = &ld->raw->steps[i];
+	struct jobdef_step *st = &ld->def->steps[i];
+
+	st->retry = true;
+	if (rs->retry != NULL && !jobdef_parse_bool(rs->retry, &st->retry))
+		jobdef_step_problem(ld, i, "retry '%s' is not true or false",
+				    rs->retry);
+	if (rs->destructive != NULL &&
+	    !jobdef_parse_bool(rs->destructive, &st->destructive))
+		jobdef_step_problem(ld, i,
+				    "destructive '%s' is not true or false",
+				    rs->destructive);
+	st->requires = xcalloc(i + 1, sizeof(unsigned));
+	for (unsigned k = 0; k < rs->requires_count; k++) {
+		unsigned j;
+
+		for (j = 0; j < i; j++)
+			if (ld->raw->steps[j].name != NULL &&
+			    strcmp(ld->raw->steps[j].name, rs->requires[k]) ==
+				    0)
+				break;
+		if (j == i)
+			jobdef_step_problem(ld, i,
+					    "requires '%s', which is not an "
+					    "earlier step",
+					    rs->requires[k]);
+		else if (st->require_count < i)
+			st->requires[st->require_count++] = j;
+	}
+	if (rs->requires_count == 0 && st->destructive) {
+		for (unsigned j = 0; j < i; j++)
+			if (ld->raw->steps[j].verify != NULL)
+				st->requires[st->require_count++] = j;
+	}
+	if (st->destructive && st->require_count == 0)
+		jobdef_step_problem(ld, i,
+				    "a destructive step must come after a "
+				    "verify step, or name the earlier steps it "
+				    "requires");
+}
+
 /* Validate step i and fill in its definition. */
 static void jobdef_step(struct jobdef_load *ld, unsigned i,
 			int64_t default_target_ms)
@@ -834,6 +888,7 @@ static void jobdef_step(struct jobdef_load *ld, unsigned i,
 		return;
 	}
 	jobdef_foreign_keys(ld, i);
+	jobdef_safety(ld, i);
 	if (rs->when != NULL) {
 		st->has_when = true;
 		jobdef_step_sql(ld, i, "when", rs->when, true, false, false,
@@ -1014,6 +1069,7 @@ void jobdef_clear(struct jobdef *def)
 		sqlvars_script_free(&st->expected);
 		sqlvars_script_free(&st->actual);
 		jobdef_free_list(st->argv, st->argc);
+		free(st->requires);
 	}
 	free(def->steps);
 	for (unsigned i = 0; i < def->arg_count; i++) {

@@ -20,6 +20,13 @@ struct jobdef_step {
 	enum step_type type;
 	unsigned line;			/* line of the step in its file */
 
+	bool retry;			/* default true; false: a failure is
+					 * final, no further attempts */
+	bool destructive;		/* runs only if `requires` passed */
+	unsigned *requires;		/* indexes of earlier steps that must
+					 * have passed in this job */
+	unsigned require_count;
+
 	bool has_when;			/* skip the step unless this is true */
 	struct sqlvars_script when;
 

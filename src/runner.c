@@ -148,6 +148,11 @@ struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
 	job->progress = v ? json_loads(v, 0, &jerr) : NULL;
 	if (job->progress == NULL)
 		job->progress = json_object();
+	job->passed = json_incref(json_object_get(job->progress, "passed"));
+	if (!json_is_array(job->passed)) {
+		json_decref(job->passed);
+		job->passed = json_array();
+	}
 	v = row_value(res, row, "result");
 	job->result = v ? json_loads(v, 0, &jerr) : NULL;
 	if (!json_is_object(job->result)) {
@@ -181,6 +186,7 @@ void job_free(struct job *job)
 	json_decref(job->args);
 	json_decref(job->progress);
 	json_decref(job->result);
+	json_decref(job->passed);
 	if (job->defs != NULL)
 		jobdefs_unref(job->defs);
 	free(job);
@@ -414,6 +420,8 @@ static json_t *runner_progress(struct runner *r, int step_index)
 	json_object_set_new(p, "percent", json_real(round(percent * 10) / 10));
 	if (json_object_size(vars) > 0)
 		json_object_set(p, "vars", vars);
+	if (json_array_size(r->job->passed) > 0)
+		json_object_set(p, "passed", r->job->passed);
 	return p;
 }
 
@@ -541,6 +549,8 @@ static void runner_fail(struct runner *r, enum job_outcome outcome,
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
+	if (outcome == JOB_FAILED_RETRY && r->step != NULL && !r->step->retry)
+		outcome = JOB_FAILED_FINAL;
 	if (r->step != NULL)
 		full = xasprintf("step \"%s\" (%s line %u): %s", r->step->name,
 				 r->job->def->file, r->step->line, msg);
@@ -792,6 +802,35 @@ static bool runner_take_outputs(struct runner *r)
 	return true;
 }
 
+/* Record that the current step completed (it was not skipped). */
+static void runner_mark_passed(struct runner *r)
+{
+	json_t *name = json_string(r->step->name);
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(r->job->passed, i, v) {
+		if (json_equal(v, name)) {
+			json_decref(name);
+			return;
+		}
+	}
+	json_array_append_new(r->job->passed, name);
+}
+
+/* Whether step index has completed in this job. */
+static bool runner_has_passed(const struct runner *r, unsigned index)
+{
+	const char *name = r->job->def->steps[index].name;
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(r->job->passed, i, v)
+		if (strcmp(json_string_value(v), name) == 0)
+			return true;
+	return false;
+}
+
 /* The step is complete: checkpoint it and go to the next one. */
 static void runner_step_complete(struct runner *r)
 {
@@ -806,6 +845,13 @@ static void runner_step_complete(struct runner *r)
 
 /* Mirror "step done" outside a transaction, then go on. */
 static void runner_step_done_autocommit(struct runner *r)
+{
+	runner_mark_passed(r);
+	runner_mirror(r, r->step_index + 1, runner_step_complete);
+}
+
+/* The step's `when` was false: mirror that it is over, not passed. */
+static void runner_step_skipped(struct runner *r)
 {
 	runner_mirror(r, r->step_index + 1, runner_step_complete);
 }
@@ -829,6 +875,7 @@ static void runner_sql_ran(struct runner *r)
 			return;
 		}
 	}
+	runner_mark_passed(r);
 	runner_mirror(r, r->step_index + 1, runner_step_complete);
 }
 
@@ -1192,7 +1239,7 @@ static void runner_when_result(const struct pgconn_result *res, void *arg)
 		    : "f";
 	if (v[0] != 't') {
 		job_log_debug(r->job, "skipped: `when` is false");
-		runner_step_done_autocommit(r);
+		runner_step_skipped(r);
 		return;
 	}
 	runner_run_body(r);
@@ -1205,6 +1252,19 @@ static void runner_restart_step(struct runner *r)
 	if (runner_interrupted(r)) {
 		runner_finish(r, runner_interrupt_outcome(r), NULL);
 		return;
+	}
+	for (unsigned i = 0; i < r->step->require_count; i++) {
+		unsigned req = r->step->requires[i];
+
+		if (!runner_has_passed(r, req)) {
+			runner_fail(r, JOB_FAILED_FINAL,
+				    "refusing to run %s step: step \"%s\" has "
+				    "not passed in this job",
+				    r->step->destructive ? "a destructive"
+							 : "this",
+				    r->job->def->steps[req].name);
+			return;
+		}
 	}
 	if (r->step->has_when)
 		runner_send(r, &r->step->when.stmts[0], runner_when_result);

@@ -28,6 +28,8 @@ struct job {
 	int step_index;			/* where to start / where it is */
 	json_t *progress;		/* mirrored to jobs.progress */
 	json_t *result;			/* mirrored to jobs.result */
+	json_t *passed;			/* names of the steps that completed
+					 * (not skipped) in this job */
 	struct jobdefs *defs;		/* reference held while running */
 	const struct jobdef *def;
 	unsigned lock_generation;	/* dispatcher session holding the

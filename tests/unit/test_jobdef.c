@@ -535,6 +535,75 @@ static void test_shipped(void)
 	free(dir);
 }
 
+/* retry, destructive and requires: the safety keys every step may have. */
+static void test_safety(void)
+{
+	struct jobdef def;
+	char *cause = NULL, *path;
+
+	path = write_file(tmp_dir, "safe.yaml",
+			  "steps:\n"
+			  "  - name: check\n"
+			  "    retry: false\n"
+			  "    sql: SELECT 1\n"
+			  "  - name: counts\n"
+			  "    verify:\n"
+			  "      expected: SELECT 1\n"
+			  "      actual: SELECT 1\n"
+			  "  - name: flip\n"
+			  "    sql: SELECT 2\n"
+			  "  - name: wipe\n"
+			  "    destructive: true\n"
+			  "    sql: SELECT 3\n"
+			  "  - name: drop\n"
+			  "    destructive: true\n"
+			  "    requires: [check, flip]\n"
+			  "    sql: SELECT 4\n");
+	ok(jobdef_load_file(path, 1000, &def, &cause), "safety keys load");
+	if (cause != NULL)
+		printf("# %s\n", cause);
+	is_int(def.steps[0].retry, 0, "retry: false is kept");
+	is_int(def.steps[1].retry, 1, "retry defaults to true");
+	is_int(def.steps[3].destructive, 1, "destructive: true is kept");
+	is_int(def.steps[3].require_count, 1,
+	       "a destructive step requires the earlier verify steps");
+	is_int(def.steps[3].requires[0], 1, "namely the verify step");
+	is_int(def.steps[4].require_count, 2, "requires names two steps");
+	is_int(def.steps[4].requires[0], 0, "the first is check");
+	is_int(def.steps[4].requires[1], 2, "the second is flip");
+	jobdef_clear(&def);
+	unlink(path);
+	free(path);
+
+	cause = load_bad("unsafe.yaml", "steps:\n"
+					"  - name: wipe\n"
+					"    destructive: true\n"
+					"    sql: DELETE FROM t\n");
+	check_where(cause, "unsafe.yaml", 2,
+		    "a destructive step without a verify names its line");
+	contains(cause, "must come after a verify step",
+		 "and says what is missing");
+	free(cause);
+
+	cause = load_bad("later.yaml", "steps:\n"
+				       "  - name: wipe\n"
+				       "    requires: [check]\n"
+				       "    sql: DELETE FROM t\n"
+				       "  - name: check\n"
+				       "    sql: SELECT 1\n");
+	contains(cause, "requires 'check', which is not an earlier step",
+		 "requires must name an earlier step");
+	free(cause);
+
+	cause = load_bad("retry.yaml", "steps:\n"
+				       "  - name: a\n"
+				       "    retry: sometimes\n"
+				       "    sql: SELECT 1\n");
+	contains(cause, "retry 'sometimes' is not true or false",
+		 "a bad retry value is named");
+	free(cause);
+}
+
 int main(void)
 {
 	if (mkdtemp(tmp_dir) == NULL) {
@@ -545,6 +614,7 @@ int main(void)
 	test_errors();
 	test_dir();
 	test_shipped();
+	test_safety();
 	rmdir(tmp_dir);
 	return done_testing();
 }
