@@ -66,10 +66,11 @@ CREATE TRIGGER zz_test_job_history AFTER UPDATE ON pgtenantd.jobs FOR EACH ROW
 	EXECUTE FUNCTION public.job_history_log();
 " || bail_out "could not create the history trigger"
 
-fid=$(sql "INSERT INTO pgtenantd.jobs (kind, tenant_id, max_attempts)
-	   VALUES ('fail_sql', 'tfail', 3) RETURNING id")
+row=$(sql "INSERT INTO pgtenantd.jobs (kind, tenant_id, max_attempts)
+	   VALUES ('fail_sql', 'tfail', 3) RETURNING id, run_at")
+fid=${row%%|*}
+run_at0=${row#*|}
 nid=$(insert_job noop tnoop)
-run_at0=$(sql "SELECT run_at FROM pgtenantd.jobs WHERE id = $fid")
 ok "a noop job inserted while fail_sql is retried succeeds" wait_state "$nid" succeeded
 if ! ok "the fail_sql job with max_attempts 3 ends failed" wait_state "$fid" failed 20; then
 	diag_job "$fid"
@@ -102,7 +103,7 @@ like "$(sql "SELECT string_agg(coalesce(last_error, ''), ' ') FROM public.job_hi
 	"each retry keeps the error in last_error"
 
 ok "the daemon is still running" proc_alive "$DAEMON_PID"
-ok "and answers on its control socket" ctl --json status
+ok "and answers on its control socket" ctl_answers
 id=$(insert_job noop tnoop)
 ok "and still runs jobs" wait_state "$id" succeeded
 ok "SIGTERM: the daemon exits with status 0" stop_daemon "$DAEMON_PID"

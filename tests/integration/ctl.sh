@@ -93,7 +93,7 @@ is "$(json_field "$out" ok)" true "pause: ok"
 id=$(insert_job noop t-paused)
 sleep 1
 is "$(job_state "$id")" queued "a job inserted while paused stays queued for 1 s"
-ok "paused: the control socket still answers" ctl --json status
+ok "paused: the control socket still answers" ctl_answers
 out=$(ctl --json resume)
 is "$(json_field "$out" ok)" true "resume: ok"
 ok "after resume the job runs" wait_state "$id" succeeded 5

@@ -561,6 +561,14 @@ ctl()
 	ctl_at "$CTL_SOCK" "$@"
 }
 
+# True if the daemon's control socket answers status with "ok": true.
+ctl_answers()
+{
+	local out
+	out=$(ctl --json status 2>/dev/null) || return 1
+	[ "$(json_eval "$out" "(:'j')::jsonb->>'ok'" 2>/dev/null)" = true ]
+}
+
 # Send raw bytes (the argument, a newline appended) to a control socket
 # and print the first response line: ctl_raw SOCKET TEXT. Uses perl, which
 # Debian always has.

@@ -17,7 +17,9 @@ pg_tmp()
 
 make_tmp pg-restart
 shared_pg="${PGHOST:-}:${PGPORT:-}"
-pg_env=$(pg_tmp start "$T/pg") || bail_out "scripts/pg-tmp start failed: $pg_env"
+# A port of its own too (the server listens only on its socket in $T/pg).
+pg_env=$(pg_tmp start --fast --port $((20000 + $$ % 20000)) "$T/pg") ||
+	bail_out "scripts/pg-tmp start failed"
 at_exit "pg_tmp stop '$T/pg'"
 eval "$pg_env"
 [ "${PGHOST:-}:${PGPORT:-}" != "$shared_pg" ] ||
@@ -60,7 +62,7 @@ twice=$(sql "SELECT count(*) FROM (
 		 GROUP BY s.k HAVING count(*) > 1) x")
 ok "at most one batch (10 keys) was redone ($twice keys done twice)" [ "${twice:-99}" -le 10 ]
 ok "the daemon is still running" proc_alive "$DAEMON_PID"
-ok "and answers on its control socket" ctl --json status
+ok "and answers on its control socket" ctl_answers
 
 id=$(insert_job noop t2)
 ok "a job inserted after the restart runs at once (LISTEN again; poll is 20 s)" \

@@ -91,6 +91,8 @@ id=$(sql "INSERT INTO pgtenantd.jobs (kind, tenant_id, args)
 ok "a tenant_stats job inserted with psql gets an id" [ -n "$id" ]
 if ok "the tenant_stats job of a shared tenant succeeds" wait_state "$id" succeeded 20; then
 	diag "result: $(sql "SELECT result FROM pgtenantd.jobs WHERE id = $id")"
+	is "$(sql "SELECT result->>'layout' FROM pgtenantd.jobs WHERE id = $id")" shared \
+		"its result says layout shared"
 	ok "its result counts the tenant's 3 shared entities" result_has "$id" 'entit' 3
 	ok "its result counts the tenant's 2 shared relations" result_has "$id" 'relat' 2
 	ok "no entity count of another tenant (5), the global namespace (7) or a sum (10, 15)" \
@@ -106,6 +108,8 @@ is "$(sql "SELECT attempts = 1 AND started_at IS NOT NULL AND finished_at >= sta
 id=$(insert_job tenant_stats acme)
 if ok "the tenant_stats job of a separate-schema tenant succeeds" wait_state "$id" succeeded 20; then
 	diag "result: $(sql "SELECT result FROM pgtenantd.jobs WHERE id = $id")"
+	is "$(sql "SELECT result->>'layout' FROM pgtenantd.jobs WHERE id = $id")" separate \
+		"its result says layout separate"
 	ok "its result counts the 11 entities in tenant_acme" result_has "$id" 'entit' 11
 	ok "its result counts the 9 relations in tenant_acme" result_has "$id" 'relat' 9
 else
