@@ -386,10 +386,6 @@ static void __attribute__((noreturn))
 child_exec(char *const argv[], char **envp, int in_fd, int out_fd, int err_fd,
 	   int status_fd)
 {
-	static const int reset[] = {
-		SIGCHLD, SIGPIPE, SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1,
-		SIGUSR2, SIGALRM,
-	};
 	struct sigaction sa;
 	sigset_t none;
 	int err;
@@ -397,8 +393,9 @@ child_exec(char *const argv[], char **envp, int in_fd, int out_fd, int err_fd,
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < ARRAY_SIZE(reset); i++)
-		sigaction(reset[i], &sa, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 

@@ -252,9 +252,17 @@ static void test_clean_state(void)
 	sigaddset(&block, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &block, &old);
 	ok(run(sig_argv, NULL, 0, &c), "grep own status");
-	is_str(c.out, "SigBlk:\t0000000000000000\n"
-		      "SigIgn:\t0000000000000000\n",
-	       "no signal blocked or ignored in the child");
+	{
+		unsigned long long blocked = ~0ULL, ignored = ~0ULL;
+		/* 32 and 33 are glibc's own; a parent may ignore them and
+		 * sigaction() cannot reset them. */
+		unsigned long long glibc = (1ULL << 31) | (1ULL << 32);
+
+		sscanf(c.out ? c.out : "", "SigBlk:\t%llx\nSigIgn:\t%llx",
+		       &blocked, &ignored);
+		is_int(blocked, 0, "no signal blocked in the child");
+		is_int(ignored & ~glibc, 0, "no signal ignored in the child");
+	}
 	capture_clear(&c);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 
