@@ -40,6 +40,7 @@ struct raw_config {
 	char *pid_file;
 	int64_t *workers;
 	char *log_level;
+	char *log_format;
 	char *listen;
 	char *application_name;
 	char *poll_interval;
@@ -90,6 +91,7 @@ static const cyaml_schema_field_t config_fields[] = {
 	CYAML_FIELD_INT_PTR("workers", CYAML_FLAG_POINTER | OPT,
 			    struct raw_config, workers),
 	RAW_STRING("log_level", 0, struct raw_config, log_level),
+	RAW_STRING("log_format", 0, struct raw_config, log_format),
 	RAW_STRING("listen", 0, struct raw_config, listen),
 	RAW_STRING("application_name", 0, struct raw_config, application_name),
 	RAW_STRING("poll_interval", 0, struct raw_config, poll_interval),
@@ -1001,6 +1003,15 @@ static void validate_settings(struct problems *p, const struct raw_config *raw,
 			    "%s is not a level; use debug, "
 			    "info, warning or error",
 			    shown);
+		free(shown);
+	}
+
+	config->log_format = LOG_FORMAT_TEXT;
+	if (raw->log_format != NULL &&
+	    !log_format_parse(raw->log_format, &config->log_format)) {
+		shown = value_display(raw->log_format);
+		problem_add(p, "log_format",
+			    "%s is not a format; use text or json", shown);
 		free(shown);
 	}
 

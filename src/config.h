@@ -39,6 +39,7 @@ struct config {
 	char *pid_file;		/* NULL: none */
 	unsigned workers;	/* 1..64, default 2 */
 	enum log_level log_level;
+	enum log_format log_format; /* default LOG_FORMAT_TEXT */
 	bool listen;		/* use LISTEN/NOTIFY (default true) */
 	char *application_name;	/* default "pgtenantd" */
 

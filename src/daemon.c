@@ -169,6 +169,8 @@ bool daemon_reload(struct daemon *d, char **message)
 
 	old->log_level = fresh->log_level;
 	log_set_level(old->log_level);
+	old->log_format = fresh->log_format;
+	log_set_format(old->log_format);
 	old->retry_base_ms = fresh->retry_base_ms;
 	old->retry_max_ms = fresh->retry_max_ms;
 	old->batch_target_ms = fresh->batch_target_ms;
@@ -242,6 +244,7 @@ bool daemon_init(struct daemon *d, struct config *config,
 		snprintf(d->host, sizeof(d->host), "localhost");
 	d->host[sizeof(d->host) - 1] = '\0';
 	log_set_level(config->log_level);
+	log_set_format(config->log_format);
 
 	d->ckpt = ckpt_open(config->state_dir, cause);
 	if (d->ckpt == NULL)

@@ -1,12 +1,19 @@
-/* log.c - leveled logging to stderr with job context. */
+/* log.c - leveled logging to stderr with job context, as text or JSON. */
 #include "log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
+#include <jansson.h>
+
+#define LOG_LINE_MAX 16384
+
 static enum log_level min_level = LOG_LEVEL_INFO;
+static enum log_format line_format = LOG_FORMAT_TEXT;
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_DEBUG] = "DEBUG",
@@ -15,10 +22,23 @@ static const char *const level_names[] = {
 	[LOG_LEVEL_ERROR] = "ERROR",
 };
 
+static const char *const json_level_names[] = {
+	[LOG_LEVEL_DEBUG] = "debug",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_WARNING] = "warning",
+	[LOG_LEVEL_ERROR] = "error",
+};
+
 /* Set the lowest level that is printed. */
 void log_set_level(enum log_level level)
 {
 	min_level = level;
+}
+
+/* Set the line format. */
+void log_set_format(enum log_format format)
+{
+	line_format = format;
 }
 
 /* Parse a level name as written in the config. */
@@ -38,6 +58,90 @@ bool log_level_parse(const char *name, enum log_level *level)
 	return false;
 }
 
+/* Parse a format name as written in the config. */
+bool log_format_parse(const char *name, enum log_format *format)
+{
+	if (strcasecmp(name, "text") == 0) {
+		*format = LOG_FORMAT_TEXT;
+		return true;
+	}
+	if (strcasecmp(name, "json") == 0) {
+		*format = LOG_FORMAT_JSON;
+		return true;
+	}
+	return false;
+}
+
+/* A JSON string for text that may not be valid UTF-8: bytes that jansson
+ * refuses become '?'. */
+static json_t *json_text(const char *text)
+{
+	json_t *value = json_string(text);
+	char *copy;
+
+	if (value != NULL)
+		return value;
+	copy = strdup(text);
+	if (copy == NULL)
+		return json_string("?");
+	for (char *p = copy; *p != '\0'; p++) {
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	}
+	value = json_string(copy);
+	free(copy);
+	return value != NULL ? value : json_string("?");
+}
+
+/* Add job_id, kind, tenant_id and step to obj if context is a job's
+ * context as the runner writes it: "job 42 kind tenant[ step name]". */
+static void json_add_job(json_t *obj, const char *context)
+{
+	char kind[64], tenant[256], step[128];
+	long long id;
+	int end = 0, n;
+
+	step[0] = '\0';
+	n = sscanf(context, "job %lld %63s %255s%n step %127s%n", &id, kind,
+		   tenant, &end, step, &end);
+	if (n < 3 || context[end] != '\0')
+		return;
+	json_object_set_new(obj, "job_id", json_integer(id));
+	json_object_set_new(obj, "kind", json_text(kind));
+	json_object_set_new(obj, "tenant_id", json_text(tenant));
+	if (n == 4)
+		json_object_set_new(obj, "step", json_text(step));
+}
+
+/* Write one JSON object on a line: ts (UTC), level, context, msg. */
+static void log_json(const struct timeval *tv, enum log_level level,
+		     const char *context, const char *msg)
+{
+	struct tm tm;
+	char stamp[40];
+	json_t *obj;
+	char *text;
+
+	gmtime_r(&tv->tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03dZ",
+		 (int)(tv->tv_usec / 1000));
+	obj = json_object();
+	json_object_set_new(obj, "ts", json_string(stamp));
+	json_object_set_new(obj, "level", json_string(json_level_names[level]));
+	json_object_set_new(obj, "context",
+			    context != NULL ? json_text(context) : json_null());
+	json_object_set_new(obj, "msg", json_text(msg));
+	if (context != NULL)
+		json_add_job(obj, context);
+	text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(obj);
+	if (text == NULL)
+		return;
+	fprintf(stderr, "%s\n", text);
+	free(text);
+}
+
 /* Write one timestamped line to stderr. */
 void log_msgv(enum log_level level, const char *context, const char *fmt,
 	      va_list ap)
@@ -45,12 +149,24 @@ void log_msgv(enum log_level level, const char *context, const char *fmt,
 	struct timeval tv;
 	struct tm tm;
 	char stamp[32];
-	char line[16384];
+	char line[LOG_LINE_MAX];
 	int n;
 
 	if (level < min_level)
 		return;
 	gettimeofday(&tv, NULL);
+	if (line_format == LOG_FORMAT_JSON) {
+		n = vsnprintf(line, sizeof(line), fmt, ap);
+		if (n < 0)
+			n = 0;
+		if (n >= (int)sizeof(line))
+			n = sizeof(line) - 1;
+		while (n > 0 && line[n - 1] == '\n')
+			n--;
+		line[n] = '\0';
+		log_json(&tv, level, context, line);
+		return;
+	}
 	localtime_r(&tv.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
 	n = snprintf(line, sizeof(line), "%s.%03d %-7s ", stamp,

@@ -12,6 +12,12 @@ enum log_level {
 	LOG_LEVEL_ERROR,
 };
 
+/* How each line is written. */
+enum log_format {
+	LOG_FORMAT_TEXT, /* "2026-11-27 04:30:00.123 INFO    [context] msg" */
+	LOG_FORMAT_JSON, /* one JSON object per line: ts, level, context, msg */
+};
+
 /* Set the lowest level that is printed (default LOG_LEVEL_INFO). */
 void log_set_level(enum log_level level);
 
@@ -19,8 +25,18 @@ void log_set_level(enum log_level level);
 bool log_level_parse(const char *name, enum log_level *level)
 	__attribute__((warn_unused_result));
 
-/* Print one line: "2026-11-27 04:30:00.123 INFO  [context] message".
- * context may be NULL. */
+/* Set the line format (default LOG_FORMAT_TEXT). */
+void log_set_format(enum log_format format);
+
+/* Parse "text" or "json"; false if the name is unknown. */
+bool log_format_parse(const char *name, enum log_format *format)
+	__attribute__((warn_unused_result));
+
+/* Print one line to stderr. As text: "2026-11-27 04:30:00.123 INFO
+ * [context] message" in local time. As JSON: {"ts": UTC ISO 8601 with
+ * milliseconds, "level", "context" (null if none), "msg"}, and when the
+ * context is a job's ("job 42 kind tenant step name") also "job_id",
+ * "kind", "tenant_id" and "step". context may be NULL. */
 void log_msg(enum log_level level, const char *context, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void log_msgv(enum log_level level, const char *context, const char *fmt,

@@ -223,6 +223,7 @@ static void test_defaults(void)
 		ok(c->pid_file == NULL, "no pid_file");
 		is_int(c->workers, 2, "workers");
 		is_int(c->log_level, LOG_LEVEL_INFO, "log_level");
+		is_int(c->log_format, LOG_FORMAT_TEXT, "log_format");
 		ok(c->listen, "listen");
 		is_str(c->application_name, "pgtenantd", "application_name");
 		is_int(c->poll_interval_ms, 5000, "poll_interval");
@@ -237,6 +238,41 @@ static void test_defaults(void)
 		config_free(c);
 		free(path);
 	}
+}
+
+/* log_format takes text or json; anything else names file, line, key. */
+static void test_log_format(void)
+{
+	char *cause = NULL, *path;
+	struct config *c;
+
+	path = write_yaml("logjson.yaml", "log_level: warning\n"
+					  "log_format: json\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && c->log_format == LOG_FORMAT_JSON,
+	   "log_format: json is accepted");
+	config_free(c);
+	free(path);
+
+	path = write_yaml("logtext.yaml", "log_format: TEXT\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && c->log_format == LOG_FORMAT_TEXT,
+	   "log_format: TEXT is accepted (any case)");
+	config_free(c);
+	free(path);
+	free(cause);
+
+	cause = refused("logbad.yaml", "workers: 1\nlog_format: xml\n", &path);
+	check_problem(cause, path, 2, "log_format",
+		      "\"xml\" is not a format; use text or json",
+		      "log_format: xml");
+	free(cause);
+	free(path);
+
+	cause = refused("logmap.yaml", "log_format: {a: 1}\n", &path);
+	contains(cause, "log_format", "log_format as a mapping is refused");
+	free(cause);
+	free(path);
 }
 
 /* heartbeat_interval defaults to a third of the lease. */
@@ -670,6 +706,7 @@ int main(void)
 	test_full();
 	test_defaults();
 	test_heartbeat_default();
+	test_log_format();
 	test_unknown_keys();
 	test_durations();
 	test_workers();
