@@ -1,15 +1,18 @@
 /* pgtenantctl.c - the control socket client: send one command to a running
- * pgtenantd, print its answer as tables for people or as JSON for scripts. */
+ * pgtenantd, print its answer as tables for people or as JSON for scripts;
+ * watch the running jobs; help for every command. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -24,12 +27,114 @@
 #define DEFAULT_SOCKET "/run/pgtenantd/control.sock"
 #define DEFAULT_TIMEOUT "30" /* seconds */
 #define MAX_RESPONSE (256 * 1024 * 1024)
+#define WATCH_INTERVAL_MS 2000
+#define WATCH_MIN_INTERVAL_MS 100
+#define PROGRESS_BAR_WIDTH 20
 
 enum {
 	EXIT_OK = 0,
 	EXIT_DAEMON_ERROR = 1,
 	EXIT_USAGE = 2,
 };
+
+/* Set by SIGINT or SIGTERM while watching. */
+static volatile sig_atomic_t interrupted;
+
+/* What `help COMMAND` and `COMMAND --help` print, and how many arguments
+ * each command takes. Commands not listed go to the daemon unchecked. */
+struct command_help {
+	const char *name;
+	const char *usage;
+	const char *summary;
+	const char *details;
+	int min_args, max_args;
+	bool local; /* handled by pgtenantctl itself */
+};
+
+/* clang-format off */
+static const struct command_help commands[] = {
+	{ "status", "status", "the daemon, its workers and the running jobs",
+	  "Prints the daemon's id, host, pid, version, uptime, state (running,\n"
+	  "paused or stopping), database connection and busy workers, then one\n"
+	  "line per running job: id, kind, tenant, step (with its number of\n"
+	  "the job's steps), progress, time running and ETA. The JSON answer\n"
+	  "has daemon{...} and running[] with each job's progress object.\n",
+	  0, 0, false },
+	{ "jobs", "jobs [STATE]", "recent jobs, or only those in STATE",
+	  "Lists the 200 newest jobs from pgtenantd.jobs, newest first, or only\n"
+	  "those in STATE: queued, running, succeeded, failed or cancelled.\n",
+	  0, 1, false },
+	{ "job", "job ID", "every column of one job",
+	  "Prints every column of the job's row in pgtenantd.jobs, one per\n"
+	  "line; the progress and result objects one member per line, sizes\n"
+	  "(*_bytes) and durations (*_s) written for people.\n",
+	  1, 1, false },
+	{ "cancel", "cancel ID", "stop a job at its next safe point",
+	  "A queued job is cancelled at once; a running one stops at its next\n"
+	  "safe point (between batches or statements) and ends cancelled. The\n"
+	  "same as SELECT pgtenantd.cancel_job(ID) in SQL.\n",
+	  1, 1, false },
+	{ "pause", "pause", "stop claiming new jobs",
+	  "The daemon claims no new jobs until resume; running jobs go on.\n",
+	  0, 0, false },
+	{ "resume", "resume", "claim new jobs again after pause", "",
+	  0, 0, false },
+	{ "schedules", "schedules", "the configured schedules",
+	  "The schedules of the configuration. (Coming: a daemon without the\n"
+	  "scheduler answers that the command is not available.)\n",
+	  0, 0, false },
+	{ "backups", "backups [TENANT]", "the backups on disk",
+	  "The backups in backup_dir, or only those of TENANT. (Coming: a\n"
+	  "daemon without backups answers that the command is not available.)\n",
+	  0, 1, false },
+	{ "reload", "reload", "reload the configuration and job definitions",
+	  "The same as SIGHUP. A bad configuration or job file is refused as a\n"
+	  "whole and the old one stays; the answer says why. Settings that\n"
+	  "need a restart (database, state_dir, control_socket, workers, lease,\n"
+	  "poll_interval, listen) are named, not applied.\n",
+	  0, 0, false },
+	{ "metrics", "metrics", "metrics in the Prometheus text format", "",
+	  0, 0, false },
+	{ "watch", "watch [INTERVAL] [COUNT]",
+	  "redraw the running jobs until interrupted",
+	  "Asks for status every INTERVAL (default 2s; \"500ms\", \"5s\" or a\n"
+	  "number of seconds) and shows the running jobs with a progress bar\n"
+	  "and ETA. On a terminal the screen is redrawn; otherwise one line is\n"
+	  "printed per refresh; with --json each status answer is printed as\n"
+	  "it is. Stops on Ctrl-C (exit status 0) or after COUNT refreshes\n"
+	  "(the exit status of the last one). A daemon that does not answer is\n"
+	  "reported and asked again at the next refresh.\n",
+	  0, 2, true },
+	{ "help", "help [COMMAND]", "this help, or the help of one command", "",
+	  0, 1, true },
+};
+/* clang-format on */
+
+static const char exit_status_text[] =
+	"Exit status: 0 on success, 1 if the daemon answered with an error,\n"
+	"2 on usage or connection problems.\n";
+
+/* The help entry of a command; NULL if pgtenantctl does not know it. */
+static const struct command_help *command_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	}
+	return NULL;
+}
+
+/* Print the help of one command to fp. */
+static void command_usage(FILE *fp, const struct command_help *c)
+{
+	fprintf(fp,
+		"Usage: pgtenantctl [-s SOCKET] [--json] [-t SECONDS] %s\n\n",
+		c->usage);
+	fprintf(fp, "%c%s.\n", c->summary[0] - 'a' + 'A', c->summary + 1);
+	if (*c->details != '\0')
+		fprintf(fp, "\n%s", c->details);
+	fprintf(fp, "\n%s", exit_status_text);
+}
 
 /* Print the help text to fp. */
 static void usage(FILE *fp)
@@ -44,17 +149,6 @@ static void usage(FILE *fp)
 		{ "-h, --help", "print this help and exit" },
 		{ "-V, --version", "print the version and exit" },
 	};
-	static const char *const commands[][2] = {
-		{ "status", "the daemon, its workers and the running jobs" },
-		{ "jobs [STATE]", "recent jobs, or only those in STATE" },
-		{ "job ID", "every column of one job" },
-		{ "cancel ID", "stop a job at its next safe point" },
-		{ "pause, resume", "stop or restart claiming new jobs" },
-		{ "schedules", "the configured schedules" },
-		{ "backups [TENANT]", "the backups on disk" },
-		{ "reload", "reload the configuration and job definitions" },
-		{ "metrics", "metrics in the Prometheus text format" },
-	};
 
 	fputs("Usage: pgtenantctl [-s SOCKET] [--json] [-t SECONDS] "
 	      "COMMAND [ARGS]\n\n"
@@ -62,13 +156,16 @@ static void usage(FILE *fp)
 	      "socket.\n\nOptions:\n",
 	      fp);
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
-		fprintf(fp, "  %-21s  %s\n", options[i][0], options[i][1]);
+		fprintf(fp, "  %-24s  %s\n", options[i][0], options[i][1]);
 	fputs("\nCommands:\n", fp);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(fp, "  %-21s  %s\n", commands[i][0], commands[i][1]);
-	fputs("\nExit status: 0 on success, 1 if the daemon answered with an "
-	      "error,\n2 on usage or connection problems.\n",
+		fprintf(fp, "  %-24s  %s\n", commands[i].usage,
+			commands[i].summary);
+	fputs("\n'pgtenantctl help COMMAND' or 'pgtenantctl COMMAND --help' "
+	      "says more.\nSizes (*_bytes) and durations (*_s) are written for "
+	      "people; --json\nprints the daemon's answer as it is.\n\n",
 	      fp);
+	fputs(exit_status_text, fp);
 }
 
 /* The request line for argv: {"command": argv[0], "args": [...]}. */
@@ -186,6 +283,8 @@ static char *read_line(int fd, const char *path, int64_t timeout_ms)
 			wait = left > 1000000 ? 1000000 : (int)left;
 		}
 		rc = poll(&pfd, 1, wait);
+		if (rc < 0 && errno == EINTR && interrupted)
+			goto fail;
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0) {
@@ -242,41 +341,45 @@ fail:
 /* A duration in seconds for people: "45s", "3m12s", "2h05m", "3d04h". */
 static char *format_duration(const json_t *value)
 {
-	double s;
-	long n;
-
-	if (!json_is_number(value) || json_number_value(value) < 0 ||
-	    !isfinite(json_number_value(value)))
+	if (!json_is_number(value))
 		return xstrdup("-");
-	s = json_number_value(value);
-	n = (long)llround(s);
-	if (n < 60)
-		return xasprintf("%lds", n);
-	if (n < 3600)
-		return xasprintf("%ldm%02lds", n / 60, n % 60);
-	if (n < 86400)
-		return xasprintf("%ldh%02ldm", n / 3600, n % 3600 / 60);
-	return xasprintf("%ldd%02ldh", n / 86400, n % 86400 / 3600);
+	return table_duration(json_number_value(value));
+}
+
+/* The rows a progress object counts: "1200/2824 rows" of a batch step,
+ * "3/10 rows" of a for_each step; NULL if it counts none. */
+static char *format_rows(const json_t *progress)
+{
+	const json_t *done, *total;
+
+	done = json_object_get(progress, "rows_done");
+	total = json_object_get(progress, "total_rows");
+	if (!json_is_number(total))
+		total = json_object_get(progress, "rows_total");
+	if (!json_is_number(done)) {
+		done = json_object_get(progress, "for_each_done");
+		total = json_object_get(progress, "for_each_total");
+	}
+	if (json_is_number(done) && json_is_number(total))
+		return xasprintf("%.0f/%.0f rows", json_number_value(done),
+				 json_number_value(total));
+	if (json_is_number(done))
+		return xasprintf("%.0f rows", json_number_value(done));
+	return NULL;
 }
 
 /* Progress for people: "42.5% (1200/2824 rows)", or the JSON itself. */
 static char *format_progress(const json_t *progress)
 {
-	const json_t *percent, *done, *total;
-	char *rows = NULL, *text;
+	const json_t *percent;
+	char *rows, *text;
 
 	if (!json_is_object(progress) || json_object_size(progress) == 0)
 		return xstrdup("-");
 	percent = json_object_get(progress, "percent");
-	done = json_object_get(progress, "rows_done");
-	total = json_object_get(progress, "rows_total");
-	if (!json_is_number(percent) && !json_is_number(done))
+	rows = format_rows(progress);
+	if (!json_is_number(percent) && rows == NULL)
 		return table_cell(progress);
-	if (json_is_number(done) && json_is_number(total))
-		rows = xasprintf("%.0f/%.0f rows", json_number_value(done),
-				 json_number_value(total));
-	else if (json_is_number(done))
-		rows = xasprintf("%.0f rows", json_number_value(done));
 	if (!json_is_number(percent))
 		return rows;
 	if (rows == NULL)
@@ -307,14 +410,14 @@ static void print_field(int width, const char *key, const char *value)
 	printf("%s:%*s %s\n", key, width - (int)strlen(key), "", value);
 }
 
-/* Print "key: value" for a JSON value if it is there. */
+/* Print "key: value" for a JSON value if it is there, humanized by key. */
 static void print_json_field(int width, const char *key, const json_t *value)
 {
 	char *text;
 
 	if (value == NULL)
 		return;
-	text = table_cell(value);
+	text = table_cell_for(key, value);
 	print_field(width, key, text);
 	free(text);
 }
@@ -329,19 +432,135 @@ static void print_table(struct table *table)
 	table_free(table);
 }
 
+/* The daemon's state in a word: running, paused, stopping; NULL if the
+ * answer does not say. */
+static const char *daemon_state(const json_t *daemon)
+{
+	const json_t *paused = json_object_get(daemon, "paused");
+	const json_t *stopping = json_object_get(daemon, "stopping");
+
+	if (json_is_true(stopping))
+		return "stopping";
+	if (json_is_true(paused))
+		return "paused";
+	if (paused != NULL || stopping != NULL)
+		return "running";
+	return NULL;
+}
+
+/* "connected", "connected, starting" (schema not ready yet) or
+ * "disconnected"; NULL if the answer does not say. */
+static const char *daemon_database(const json_t *daemon)
+{
+	const json_t *db = json_object_get(daemon, "db_connected");
+	const json_t *ready = json_object_get(daemon, "ready");
+
+	if (!json_is_boolean(db))
+		return NULL;
+	if (!json_is_true(db))
+		return "disconnected";
+	return json_is_false(ready) ? "connected, starting" : "connected";
+}
+
+/* "1 busy of 2", or NULL if the answer does not say. */
+static char *daemon_workers(const json_t *daemon)
+{
+	const json_t *workers = json_object_get(daemon, "workers");
+	const json_t *busy = json_object_get(daemon, "busy");
+
+	if (!json_is_integer(workers) || !json_is_integer(busy))
+		return NULL;
+	return xasprintf("%" JSON_INTEGER_FORMAT
+			 " busy of %" JSON_INTEGER_FORMAT,
+			 json_integer_value(busy), json_integer_value(workers));
+}
+
+/* A job's step with its place among the job's steps: "copy (2/5)". */
+static char *format_step(const json_t *job)
+{
+	const json_t *progress = json_object_get(job, "progress");
+	const json_t *step = json_object_get(job, "step");
+	const json_t *index = json_object_get(progress, "step_index");
+	const json_t *total = json_object_get(progress, "steps_total");
+
+	if (!json_is_string(step))
+		step = json_object_get(progress, "step");
+	if (!json_is_string(step))
+		return xstrdup("-");
+	if (json_is_integer(index) && json_is_integer(total))
+		return xasprintf("%s (%" JSON_INTEGER_FORMAT
+				 "/%" JSON_INTEGER_FORMAT ")",
+				 json_string_value(step),
+				 json_integer_value(index) + 1,
+				 json_integer_value(total));
+	return xstrdup(json_string_value(step));
+}
+
+/* A running job's ETA from the job or its progress object. */
+static char *format_eta(const json_t *job)
+{
+	const json_t *eta = json_object_get(job, "eta_s");
+
+	if (!json_is_number(eta))
+		eta = json_object_get(json_object_get(job, "progress"),
+				      "eta_s");
+	return format_duration(eta);
+}
+
+/* "[#########-----------]  42.5%" for a percentage; "-" without one. */
+static char *format_bar(const json_t *progress)
+{
+	const json_t *percent = json_object_get(progress, "percent");
+	char bar[PROGRESS_BAR_WIDTH + 1];
+	double p;
+	int filled;
+
+	if (!json_is_number(percent))
+		return xstrdup("-");
+	p = json_number_value(percent);
+	p = p < 0 ? 0 : p > 100 ? 100 : p;
+	filled = (int)(p * PROGRESS_BAR_WIDTH / 100);
+	memset(bar, '#', (size_t)filled);
+	memset(bar + filled, '-', (size_t)(PROGRESS_BAR_WIDTH - filled));
+	bar[PROGRESS_BAR_WIDTH] = '\0';
+	return xasprintf("[%s] %5.1f%%", bar, p);
+}
+
+/* The running jobs as a table; with bars, progress as a bar. */
+static struct table *running_table(const json_t *running, bool bars)
+{
+	static const char *const headers[] = {
+		"ID", "KIND", "TENANT", "STEP", "PROGRESS", "RUNNING", "ETA",
+	};
+	const json_t *job, *progress;
+	struct table *table = table_new(ARRAY_SIZE(headers), headers);
+	char *cells[ARRAY_SIZE(headers)];
+	size_t i;
+
+	json_array_foreach(running, i, job) {
+		progress = json_object_get(job, "progress");
+		cells[0] = table_cell(json_object_get(job, "id"));
+		cells[1] = table_cell(json_object_get(job, "kind"));
+		cells[2] = table_cell(json_object_get(job, "tenant_id"));
+		cells[3] = format_step(job);
+		cells[4] = bars ? format_bar(progress) :
+				  format_progress(progress);
+		cells[5] = format_duration(json_object_get(job, "running_s"));
+		cells[6] = format_eta(job);
+		table_add_row(table, (const char *const *)cells);
+		for (size_t c = 0; c < ARRAY_SIZE(cells); c++)
+			free(cells[c]);
+	}
+	return table;
+}
+
 /* Render the status response: a summary, then the running jobs. */
 static void render_status(const json_t *response)
 {
-	static const char *const headers[] = {
-		"ID", "KIND", "TENANT", "STEP", "PROGRESS", "ETA",
-	};
 	const json_t *daemon = json_object_get(response, "daemon");
 	const json_t *running = json_object_get(response, "running");
-	const json_t *paused, *stopping, *db, *workers, *busy, *job;
-	struct table *table;
-	char *cells[ARRAY_SIZE(headers)];
+	const char *word;
 	char *text;
-	size_t i;
 
 	if (json_is_object(daemon)) {
 		print_json_field(8, "id", json_object_get(daemon, "id"));
@@ -355,31 +574,16 @@ static void render_status(const json_t *response)
 			print_field(8, "uptime", text);
 			free(text);
 		}
-		paused = json_object_get(daemon, "paused");
-		stopping = json_object_get(daemon, "stopping");
-		if (json_is_true(stopping))
-			print_field(8, "state", "stopping");
-		else if (json_is_true(paused))
-			print_field(8, "state", "paused");
-		else if (paused != NULL || stopping != NULL)
-			print_field(8, "state", "running");
-		db = json_object_get(daemon, "db_connected");
-		if (json_is_boolean(db))
-			print_field(8, "database",
-				    json_is_true(db) ? "connected" :
-						       "disconnected");
-		workers = json_object_get(daemon, "workers");
-		busy = json_object_get(daemon, "busy");
-		if (json_is_integer(workers) && json_is_integer(busy)) {
-			text = xasprintf("%" JSON_INTEGER_FORMAT
-					 " busy of %" JSON_INTEGER_FORMAT,
-					 json_integer_value(busy),
-					 json_integer_value(workers));
+		if ((word = daemon_state(daemon)) != NULL)
+			print_field(8, "state", word);
+		if ((word = daemon_database(daemon)) != NULL)
+			print_field(8, "database", word);
+		if ((text = daemon_workers(daemon)) != NULL)
 			print_field(8, "workers", text);
-			free(text);
-		} else {
-			print_json_field(8, "workers", workers);
-		}
+		else
+			print_json_field(8, "workers",
+					 json_object_get(daemon, "workers"));
+		free(text);
 	}
 	if (!json_is_array(running))
 		return;
@@ -387,20 +591,8 @@ static void render_status(const json_t *response)
 		printf("\nno running jobs\n");
 		return;
 	}
-	table = table_new(ARRAY_SIZE(headers), headers);
-	json_array_foreach(running, i, job) {
-		cells[0] = table_cell(json_object_get(job, "id"));
-		cells[1] = table_cell(json_object_get(job, "kind"));
-		cells[2] = table_cell(json_object_get(job, "tenant_id"));
-		cells[3] = table_cell(json_object_get(job, "step"));
-		cells[4] = format_progress(json_object_get(job, "progress"));
-		cells[5] = format_duration(json_object_get(job, "eta_s"));
-		table_add_row(table, (const char *const *)cells);
-		for (size_t c = 0; c < ARRAY_SIZE(cells); c++)
-			free(cells[c]);
-	}
 	printf("\n");
-	print_table(table);
+	print_table(running_table(running, false));
 }
 
 /* Render the jobs response as a table. */
@@ -443,22 +635,38 @@ static void render_jobs(const json_t *response)
 	print_table(table);
 }
 
-/* Print every member of object as aligned "key: value" lines, skipping
- * "ok". */
-static void render_fields(const json_t *object)
+/* Print every member of object as aligned "key: value" lines indented by
+ * indent spaces, skipping "ok" at the top; a non-empty object member as
+ * "key:" with its own members below it, two levels deep at most. */
+static void render_fields_at(const json_t *object, int indent, int depth)
 {
 	const char *key;
 	const json_t *value;
 	int width = 0;
 
 	json_object_foreach((json_t *)object, key, value) {
-		if (strcmp(key, "ok") != 0 && (int)strlen(key) > width)
+		if ((depth > 0 || strcmp(key, "ok") != 0) &&
+		    (int)strlen(key) > width)
 			width = (int)strlen(key);
 	}
 	json_object_foreach((json_t *)object, key, value) {
-		if (strcmp(key, "ok") != 0)
+		if (depth == 0 && strcmp(key, "ok") == 0)
+			continue;
+		printf("%*s", indent, "");
+		if (json_is_object(value) && json_object_size(value) > 0 &&
+		    depth < 2) {
+			printf("%s:\n", key);
+			render_fields_at(value, indent + 2, depth + 1);
+		} else {
 			print_json_field(width, key, value);
+		}
 	}
+}
+
+/* Print every member of object as aligned "key: value" lines. */
+static void render_fields(const json_t *object)
+{
+	render_fields_at(object, 0, 0);
 }
 
 /* Render the job response: one line per column. */
@@ -584,6 +792,258 @@ static bool parse_timeout(const char *text, int64_t *ms)
 	return true;
 }
 
+/* Send argv as one request and read the answer. EXIT_OK with *line (the
+ * answer's text) and *response (a JSON object) set, else EXIT_USAGE after
+ * printing why. */
+static int fetch(const char *path, int64_t timeout_ms, int argc, char **argv,
+		 char **line, json_t **response)
+{
+	json_error_t error;
+	char *request;
+	int fd;
+
+	*line = NULL;
+	*response = NULL;
+	request = build_request(argc, argv);
+	if (request == NULL)
+		return EXIT_USAGE;
+	fd = connect_socket(path);
+	if (fd < 0) {
+		free(request);
+		return EXIT_USAGE;
+	}
+	if (send_all(fd, path, request))
+		*line = read_line(fd, path, timeout_ms);
+	close(fd);
+	free(request);
+	if (*line == NULL)
+		return EXIT_USAGE;
+	*response = json_loads(*line, 0, &error);
+	if (!json_is_object(*response)) {
+		fprintf(stderr, "pgtenantctl: bad response from %s: %s\n", path,
+			*response == NULL ? error.text : "not a JSON object");
+		json_decref(*response);
+		*response = NULL;
+		free(*line);
+		*line = NULL;
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+/* Print a daemon's error answer; EXIT_DAEMON_ERROR. */
+static int daemon_error(const json_t *response)
+{
+	const char *text =
+		json_string_value(json_object_get(response, "error"));
+
+	fprintf(stderr, "pgtenantctl: %s\n",
+		text != NULL ? text :
+			       "the daemon answered with an error but gave no "
+			       "message");
+	return EXIT_DAEMON_ERROR;
+}
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* Sleep ms, or less if interrupted. */
+static void watch_sleep(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000,
+			       .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	if (!interrupted)
+		nanosleep(&ts, NULL);
+}
+
+/* The local time as "2026-11-27 04:30:00". */
+static void now_text(char *buf, size_t size)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* One screen of watch on a terminal: who, then the jobs with bars. */
+static void watch_draw(const json_t *response, int64_t interval_ms)
+{
+	const json_t *daemon = json_object_get(response, "daemon");
+	const json_t *running = json_object_get(response, "running");
+	const char *state = daemon_state(daemon);
+	const char *db = daemon_database(daemon);
+	char *workers = daemon_workers(daemon);
+	char *uptime = format_duration(json_object_get(daemon, "uptime_s"));
+	char *host = table_cell(json_object_get(daemon, "host"));
+	char *pid = table_cell(json_object_get(daemon, "pid"));
+
+	printf("pgtenantd on %s (pid %s): %s, database %s, workers %s, up %s\n",
+	       host, pid, state ? state : "-", db ? db : "-",
+	       workers ? workers : "-", uptime);
+	free(workers);
+	free(uptime);
+	free(host);
+	free(pid);
+	if (!json_is_array(running) || json_array_size(running) == 0)
+		printf("\nno running jobs\n");
+	else {
+		printf("\n");
+		print_table(running_table(running, true));
+	}
+	(void)interval_ms;
+}
+
+/* One line of watch when stdout is not a terminal. */
+static void watch_line(const json_t *response, const char *stamp)
+{
+	const json_t *daemon = json_object_get(response, "daemon");
+	const json_t *running = json_object_get(response, "running");
+	const json_t *job;
+	const char *state = daemon_state(daemon);
+	char *workers = daemon_workers(daemon);
+	size_t i;
+
+	printf("%s %s, workers %s:", stamp, state ? state : "-",
+	       workers ? workers : "-");
+	free(workers);
+	if (!json_is_array(running) || json_array_size(running) == 0)
+		printf(" no running jobs");
+	json_array_foreach(running, i, job) {
+		char *id = table_cell(json_object_get(job, "id"));
+		char *kind = table_cell(json_object_get(job, "kind"));
+		char *tenant = table_cell(json_object_get(job, "tenant_id"));
+		char *step = format_step(job);
+		char *progress =
+			format_progress(json_object_get(job, "progress"));
+		char *eta = format_eta(job);
+
+		printf("%s job %s %s %s step %s %s eta %s", i > 0 ? ";" : "",
+		       id, kind, tenant, step, progress, eta);
+		free(id);
+		free(kind);
+		free(tenant);
+		free(step);
+		free(progress);
+		free(eta);
+	}
+	printf("\n");
+}
+
+/* watch [INTERVAL] [COUNT]: ask for status again and again. */
+static int cmd_watch(const char *path, int64_t timeout_ms, bool json_output,
+		     int argc, char **argv)
+{
+	int64_t interval_ms = WATCH_INTERVAL_MS;
+	long count = 0, done = 0;
+	bool tty = isatty(STDOUT_FILENO) && !json_output;
+	struct sigaction sa;
+	char *status_argv[] = { "status", NULL };
+	char *line, *end, stamp[32];
+	json_t *response;
+	int status = EXIT_OK;
+
+	if (argc > 1 && (!duration_parse(argv[1], &interval_ms) ||
+			 interval_ms < WATCH_MIN_INTERVAL_MS)) {
+		fprintf(stderr,
+			"pgtenantctl: bad interval \"%s\": give e.g. \"2\", "
+			"\"500ms\" or \"5s\" (at least 100ms)\n",
+			argv[1]);
+		return EXIT_USAGE;
+	}
+	if (argc > 2) {
+		errno = 0;
+		count = strtol(argv[2], &end, 10);
+		if (errno != 0 || end == argv[2] || *end != '\0' || count < 1) {
+			fprintf(stderr,
+				"pgtenantctl: bad count \"%s\": give a number "
+				"of refreshes, at least 1\n",
+				argv[2]);
+			return EXIT_USAGE;
+		}
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	while (!interrupted) {
+		now_text(stamp, sizeof(stamp));
+		if (tty)
+			printf("\033[H\033[2J"
+			       "Every %.3gs: pgtenantctl status   %s   "
+			       "(Ctrl-C to stop)\n\n",
+			       interval_ms / 1000.0, stamp);
+		fflush(stdout);
+		status = fetch(path, timeout_ms, 1, status_argv, &line,
+			       &response);
+		if (interrupted) {
+			json_decref(response);
+			free(line);
+			break;
+		}
+		if (status == EXIT_OK && json_output) {
+			printf("%s\n", line);
+			if (!json_is_true(json_object_get(response, "ok")))
+				status = daemon_error(response);
+		} else if (status == EXIT_OK &&
+			   !json_is_true(json_object_get(response, "ok"))) {
+			status = daemon_error(response);
+		} else if (status == EXIT_OK && tty) {
+			watch_draw(response, interval_ms);
+		} else if (status == EXIT_OK) {
+			watch_line(response, stamp);
+		} else if (!tty) {
+			printf("%s no answer from %s\n", stamp, path);
+		}
+		json_decref(response);
+		free(line);
+		if (fflush(stdout) != 0 || ferror(stdout))
+			return EXIT_USAGE;
+		if (count > 0 && ++done >= count)
+			return status;
+		watch_sleep(interval_ms);
+	}
+	return EXIT_OK;
+}
+
+/* help [COMMAND]: the general help, or one command's. */
+static int cmd_help(int argc, char **argv)
+{
+	const struct command_help *c;
+
+	if (argc < 2) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	c = command_find(argv[1]);
+	if (c == NULL) {
+		fprintf(stderr,
+			"pgtenantctl: no help for \"%s\": not a command; see "
+			"'pgtenantctl --help'\n",
+			argv[1]);
+		return EXIT_USAGE;
+	}
+	command_usage(stdout, c);
+	return EXIT_OK;
+}
+
+/* True if one of the command's arguments asks for help. */
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Parse the options, send the command, print the answer. */
 int main(int argc, char **argv)
 {
@@ -596,13 +1056,12 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = getenv("PGTENANTD_SOCKET");
+	const struct command_help *c;
 	int64_t timeout_ms = 0;
 	bool json_output = false;
-	json_error_t error;
 	json_t *response;
-	const char *text;
-	char *request, *line;
-	int opt, fd, status;
+	char *line;
+	int opt, status, nargs;
 
 	if (path == NULL || *path == '\0')
 		path = DEFAULT_SOCKET;
@@ -642,42 +1101,44 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	request = build_request(argc - optind, argv + optind);
-	if (request == NULL)
-		return EXIT_USAGE;
-	fd = connect_socket(path);
-	if (fd < 0) {
-		free(request);
+	argc -= optind;
+	argv += optind;
+	c = command_find(argv[0]);
+	if (strcmp(argv[0], "help") == 0 && argc <= 2)
+		return cmd_help(argc, argv);
+	if (wants_help(argc, argv)) {
+		if (c == NULL) {
+			fprintf(stderr,
+				"pgtenantctl: unknown command \"%s\"; see "
+				"'pgtenantctl --help'\n",
+				argv[0]);
+			return EXIT_USAGE;
+		}
+		command_usage(stdout, c);
+		return EXIT_OK;
+	}
+	nargs = argc - 1;
+	if (c != NULL && (nargs < c->min_args || nargs > c->max_args)) {
+		fprintf(stderr, "pgtenantctl: %s: %s\nusage: pgtenantctl %s\n",
+			c->name,
+			nargs < c->min_args ? "missing argument" :
+					      "too many arguments",
+			c->usage);
 		return EXIT_USAGE;
 	}
-	line = NULL;
-	if (send_all(fd, path, request))
-		line = read_line(fd, path, timeout_ms);
-	close(fd);
-	free(request);
-	if (line == NULL)
-		return EXIT_USAGE;
-	response = json_loads(line, 0, &error);
-	if (!json_is_object(response)) {
-		fprintf(stderr, "pgtenantctl: bad response from %s: %s\n", path,
-			response == NULL ? error.text : "not a JSON object");
-		json_decref(response);
-		free(line);
-		return EXIT_USAGE;
-	}
+	if (strcmp(argv[0], "watch") == 0)
+		return cmd_watch(path, timeout_ms, json_output, argc, argv);
+
+	status = fetch(path, timeout_ms, argc, argv, &line, &response);
+	if (status != EXIT_OK)
+		return status;
 	if (json_output)
 		printf("%s\n", line);
 	if (json_is_true(json_object_get(response, "ok"))) {
 		if (!json_output)
-			render(argv[optind], response);
-		status = EXIT_OK;
+			render(argv[0], response);
 	} else {
-		text = json_string_value(json_object_get(response, "error"));
-		fprintf(stderr, "pgtenantctl: %s\n",
-			text != NULL ? text :
-				       "the daemon answered with an "
-				       "error but gave no message");
-		status = EXIT_DAEMON_ERROR;
+		status = daemon_error(response);
 	}
 	json_decref(response);
 	free(line);

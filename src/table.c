@@ -2,6 +2,7 @@
 #include "table.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,8 +126,35 @@ static bool is_number(const char *text)
 	return digits;
 }
 
-/* True if every cell of column col that is not "-" is a number, and one
- * is. */
+/* True if text is a size or duration as table_size() and
+ * table_duration() write them: "1.2 MiB", "512 B", "3m12s", "0.4s". */
+static bool is_quantity(const char *text)
+{
+	const char *p = text;
+
+	if (!isdigit((unsigned char)*p))
+		return false;
+	while (isdigit((unsigned char)*p) || *p == '.')
+		p++;
+	if (*p == ' ')
+		return strcmp(p, " B") == 0 ||
+		       (strlen(p) == 4 && p[2] == 'i' && p[3] == 'B' &&
+			strchr("KMGTPE", p[1]) != NULL);
+	for (;;) {
+		if (*p == '\0' || strchr("dhms", *p) == NULL)
+			return false;
+		p++;
+		if (*p == '\0')
+			return true;
+		if (!isdigit((unsigned char)*p))
+			return false;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+}
+
+/* True if every cell of column col that is not "-" is a number, size or
+ * duration, and one is. */
 static bool column_numeric(const struct table *table, unsigned col)
 {
 	bool any = false;
@@ -136,7 +164,7 @@ static bool column_numeric(const struct table *table, unsigned col)
 		cell = table->cells[(size_t)r * table->ncols + col];
 		if (strcmp(cell, "-") == 0)
 			continue;
-		if (!is_number(cell))
+		if (!is_number(cell) && !is_quantity(cell))
 			return false;
 		any = true;
 	}
@@ -234,6 +262,78 @@ char *table_cell(const json_t *value)
 	return text != NULL ? text : xstrdup("?");
 }
 
+/* Format bytes with binary units. */
+char *table_size(double bytes)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB",
+					     "TiB", "PiB", "EiB" };
+	size_t unit = 0;
+
+	if (!isfinite(bytes) || bytes < 0)
+		return xstrdup("-");
+	if (bytes < 1024)
+		return xasprintf("%.0f B", bytes);
+	bytes /= 1024;
+	while (bytes >= 1024 && unit + 1 < ARRAY_SIZE(units)) {
+		bytes /= 1024;
+		unit++;
+	}
+	return xasprintf("%.1f %s", bytes, units[unit]);
+}
+
+/* Format seconds as the two largest units. */
+char *table_duration(double seconds)
+{
+	long n;
+
+	if (!isfinite(seconds) || seconds < 0 || seconds > 1e15)
+		return xstrdup("-");
+	if (seconds < 9.95 && seconds != floor(seconds))
+		return xasprintf("%.1fs", seconds);
+	n = (long)llround(seconds);
+	if (n < 60)
+		return xasprintf("%lds", n);
+	if (n < 3600)
+		return xasprintf("%ldm%02lds", n / 60, n % 60);
+	if (n < 86400)
+		return xasprintf("%ldh%02ldm", n / 3600, n % 3600 / 60);
+	return xasprintf("%ldd%02ldh", n / 86400, n % 86400 / 3600);
+}
+
+/* True if key ends with suffix (and has something before it). */
+static bool key_ends_with(const char *key, const char *suffix)
+{
+	size_t k = strlen(key), s = strlen(suffix);
+
+	return k > s && strcmp(key + k - s, suffix) == 0;
+}
+
+/* Whether the key's numbers are sizes (1), durations (2) or neither (0). */
+static int key_unit(const char *key)
+{
+	if (key == NULL)
+		return 0;
+	if (key_ends_with(key, "_bytes"))
+		return 1;
+	if (key_ends_with(key, "_s") && !key_ends_with(key, "_per_s"))
+		return 2;
+	return 0;
+}
+
+/* A cell for a value, humanized by its key. */
+char *table_cell_for(const char *key, const json_t *value)
+{
+	if (json_is_number(value)) {
+		switch (key_unit(key)) {
+		case 1:
+			return table_size(json_number_value(value));
+		case 2:
+			return table_duration(json_number_value(value));
+		}
+	}
+	return table_cell(value);
+}
+
 /* Build a table from an array of objects, columns from the first one. */
 struct table *table_from_json(const json_t *array)
 {
@@ -252,6 +352,8 @@ struct table *table_from_json(const json_t *array)
 	c = 0;
 	json_object_foreach((json_t *)first, key, value) {
 		headers[c] = xstrdup(key);
+		if (key_unit(key) != 0)
+			*strrchr(headers[c], '_') = '\0';
 		for (char *p = headers[c]; *p != '\0'; p++)
 			*p = (char)toupper((unsigned char)*p);
 		c++;
@@ -262,8 +364,8 @@ struct table *table_from_json(const json_t *array)
 		c = 0;
 		json_object_foreach((json_t *)first, key, value) {
 			if (json_is_object(item))
-				cells[c] =
-					table_cell(json_object_get(item, key));
+				cells[c] = table_cell_for(
+					key, json_object_get(item, key));
 			else
 				cells[c] = c == 0 ? table_cell(item) : NULL;
 			c++;

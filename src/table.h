@@ -19,16 +19,31 @@ void table_add_row(struct table *table, const char *const *cells);
 unsigned table_rows(const struct table *table);
 
 /* The table as text: a header line, then one line per row, columns two
- * spaces apart, numeric columns right-aligned, no trailing blanks. */
+ * spaces apart, columns of numbers, sizes and durations right-aligned, no
+ * trailing blanks. */
 char *table_render(const struct table *table);
 
 /* One cell for a JSON value: strings as they are, null or NULL as "-",
  * numbers and booleans as text, arrays and objects as compact JSON. */
 char *table_cell(const json_t *value);
 
+/* Bytes for people: "512 B", "1.2 KiB", "3.4 MiB", "1.0 GiB"; "-" for a
+ * negative or non-finite value. */
+char *table_size(double bytes);
+
+/* Seconds for people: "0.4s", "45s", "3m12s", "2h05m", "3d04h"; "-" for a
+ * negative or non-finite value. */
+char *table_duration(double seconds);
+
+/* One cell for the value of key: numbers under a key ending in "_bytes"
+ * as sizes, under one ending in "_s" (not "_per_s") as durations, the
+ * rest as table_cell() does. */
+char *table_cell_for(const char *key, const json_t *value);
+
 /* A table from an array of objects with one column for each key of the
- * first object (headers upper-cased). NULL if array is not an array whose
- * first element is an object. */
+ * first object (headers upper-cased, without a "_bytes" or "_s" suffix;
+ * cells as table_cell_for() makes them). NULL if array is not an array
+ * whose first element is an object. */
 struct table *table_from_json(const json_t *array);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -199,6 +200,64 @@ static void test_table(void)
 	cell = table_cell(NULL);
 	is_str(cell, "-", "missing cell is a dash");
 	free(cell);
+}
+
+/* Check one humanized cell and free it. */
+static void is_human(char *got, const char *want, const char *name)
+{
+	is_str(got, want, name);
+	free(got);
+}
+
+/* Sizes, durations, and JSON tables that use them. */
+static void test_table_human(void)
+{
+	json_error_t error;
+	json_t *json, *n;
+	struct table *table;
+	char *text;
+
+	is_human(table_size(0), "0 B", "size 0");
+	is_human(table_size(1023), "1023 B", "size under 1 KiB");
+	is_human(table_size(1024), "1.0 KiB", "size 1 KiB");
+	is_human(table_size(1258291), "1.2 MiB", "size 1.2 MiB");
+	is_human(table_size(5.0 * 1024 * 1024 * 1024), "5.0 GiB", "size GiB");
+	is_human(table_size(-1), "-", "negative size");
+	is_human(table_duration(0), "0s", "duration 0");
+	is_human(table_duration(0.4), "0.4s", "duration under 10 s");
+	is_human(table_duration(45), "45s", "duration seconds");
+	is_human(table_duration(192), "3m12s", "duration minutes");
+	is_human(table_duration(7500), "2h05m", "duration hours");
+	is_human(table_duration(273600), "3d04h", "duration days");
+	is_human(table_duration(-1), "-", "negative duration");
+	is_human(table_duration(NAN), "-", "NaN duration");
+
+	n = json_integer(81920);
+	is_human(table_cell_for("size_bytes", n), "80.0 KiB", "*_bytes");
+	is_human(table_cell_for("eta_s", n), "22h45m", "*_s");
+	is_human(table_cell_for("rows_per_s", n), "81920", "*_per_s is a rate");
+	is_human(table_cell_for("bytes", n), "81920", "bare bytes kept");
+	is_human(table_cell_for("total_rows", n), "81920", "other key kept");
+	is_human(table_cell_for(NULL, n), "81920", "no key kept");
+	json_decref(n);
+	n = json_string("big");
+	is_human(table_cell_for("size_bytes", n), "big", "a string stays");
+	json_decref(n);
+
+	json = json_loads("[{\"tenant\":\"acme\",\"size_bytes\":1258291,"
+			  "\"age_s\":192},{\"tenant\":\"globex\","
+			  "\"size_bytes\":512,\"age_s\":86400}]",
+			  0, &error);
+	table = table_from_json(json);
+	text = table != NULL ? table_render(table) : NULL;
+	is_str(text,
+	       "TENANT     SIZE    AGE\n"
+	       "acme    1.2 MiB  3m12s\n"
+	       "globex    512 B  1d00h\n",
+	       "JSON table: sizes and durations, suffix dropped, right-aligned");
+	free(text);
+	table_free(table);
+	json_decref(json);
 }
 
 /* ---------------------------------------------------------------- server */
@@ -648,6 +707,7 @@ int main(void)
 	log_set_level(LOG_LEVEL_ERROR);
 	test_parse();
 	test_table();
+	test_table_human();
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
 		return 1;
