@@ -26,7 +26,7 @@ struct finishing {
 	struct finishing *next;
 	struct job *job;
 	char state[16];
-	char *result_json;	/* NULL: keep the row's */
+	json_t *result;		/* NULL: keep the row's */
 	char *error;
 	int64_t retry_ms;
 	bool refund;
@@ -39,8 +39,9 @@ struct queue {
 	bool connected;
 	bool released;		/* jobs of an earlier run handed back */
 	bool ready;		/* schema installed, kinds published */
-	bool claim_in_flight;
-	bool claim_again;
+	bool request_in_flight;	/* a finish_and_claim call */
+	bool dispatch_again;	/* something changed while it ran */
+	int asked;		/* jobs it asked for */
 	bool heartbeat_in_flight;
 	struct event *poll_timer;
 	struct event *due_timer;
@@ -50,8 +51,7 @@ struct queue {
 	unsigned finishing_count;
 };
 
-static void queue_claim(struct queue *q);
-static void queue_send_finishes(struct queue *q);
+static void queue_dispatch(struct queue *q);
 static void queue_heartbeat(struct queue *q);
 
 /* Format ms as a PostgreSQL interval literal. */
@@ -146,104 +146,30 @@ static void queue_row_failed(const struct pgconn_result *r, void *arg)
 static void queue_fail_row(struct queue *q, const PGresult *res, int row,
 			   const char *cause)
 {
-	const char *params[4];
+	json_t *batch;
+	const char *params[2];
+	char *text;
 
 	log_error("claimed job cannot run: %s", cause);
-	params[0] = PQgetvalue(res, row, PQfnumber(res, "id"));
-	params[1] = q->d->owner;
-	params[2] = cause;
-	params[3] = NULL;
+	batch = json_pack("[{s:I, s:s, s:s, s:b}]", "id",
+			  (json_int_t)strtoll(PQgetvalue(res, row,
+							 PQfnumber(res, "id")),
+					      NULL, 10),
+			  "state", "failed", "error", cause, "unlock", 1);
+	text = json_dumps(batch, JSON_COMPACT);
+	params[0] = q->d->owner;
+	params[1] = text;
 	pgconn_query(q->d->dispatcher,
-		     "SELECT pgtenantd.finish_job($1::bigint, $2, 'failed', "
-		     "NULL, $3, NULL, false, true)",
-		     3, params, queue_row_failed, q);
-}
-
-/* Claimed rows arrived: start each job on an idle worker. */
-static void queue_claim_result(const struct pgconn_result *r, void *arg)
-{
-	struct queue *q = arg;
-	struct daemon *d = q->d;
-	int rows;
-
-	q->claim_in_flight = false;
-	if (r->error != NULL) {
-		if (!r->connection_lost)
-			log_error("claiming jobs failed: %s", r->error);
-		return;
-	}
-	rows = PQntuples(r->res);
-	for (int i = 0; i < rows; i++) {
-		char *cause = NULL;
-		struct job *job = job_from_row(d, r->res, i, &cause);
-		struct worker *w;
-
-		d->metrics.jobs_claimed++;
-		if (job == NULL) {
-			queue_fail_row(q, r->res, i, cause);
-			free(cause);
-			continue;
-		}
-		w = queue_idle_worker(q);
-		if (w == NULL) {
-			job_log_warning(job, "no idle worker after claiming; "
-					     "handing the job back");
-			job->worker = NULL;
-			queue_job_done(q, job, JOB_HANDED_BACK, NULL);
-			continue;
-		}
-		job_log_info(job, "claimed (attempt %d of %d)", job->attempts,
-			     job->max_attempts);
-		runner_start(w, job);
-	}
-	if (q->claim_again || (rows > 0 && queue_free_workers(q) > 0)) {
-		q->claim_again = false;
-		queue_claim(q);
-	} else if (queue_free_workers(q) > 0) {
-		pgconn_query(d->dispatcher, "SELECT pgtenantd.next_due_in()",
-			     0, NULL, queue_due_result, q);
-	}
-}
-
-/* Claim as many due jobs as there are idle workers. */
-static void queue_claim(struct queue *q)
-{
-	struct daemon *d = q->d;
-	unsigned free_workers;
-	char limit[16], lease[48];
-	char *kinds;
-	const char *params[4];
-
-	if (!q->ready || d->paused || d->stopping)
-		return;
-	if (q->claim_in_flight) {
-		q->claim_again = true;
-		return;
-	}
-	free_workers = queue_free_workers(q);
-	if (free_workers == 0)
-		return;
-	snprintf(limit, sizeof(limit), "%u", free_workers);
-	interval_text(lease, sizeof(lease), d->config->lease_ms);
-	kinds = queue_kinds_array(q);
-	params[0] = d->owner;
-	params[1] = limit;
-	params[2] = lease;
-	params[3] = kinds;
-	q->claim_in_flight = true;
-	q->claim_again = false;
-	d->metrics.claim_queries++;
-	pgconn_query(d->dispatcher,
-		     "SELECT * FROM pgtenantd.claim_jobs($1, $2::integer, "
-		     "$3::interval, $4::text[])",
-		     4, params, queue_claim_result, q);
-	free(kinds);
+		     "SELECT * FROM pgtenantd.finish_jobs($1, $2::jsonb)", 2,
+		     params, queue_row_failed, q);
+	free(text);
+	json_decref(batch);
 }
 
 /* Try to claim jobs now if workers are free. */
 void queue_kick(struct queue *q)
 {
-	queue_claim(q);
+	queue_dispatch(q);
 }
 
 static void queue_poll_cb(evutil_socket_t fd, short what, void *arg)
@@ -251,19 +177,19 @@ static void queue_poll_cb(evutil_socket_t fd, short what, void *arg)
 	struct queue *q = arg;
 
 	q->d->metrics.polls++;
-	queue_claim(q);
+	queue_dispatch(q);
 }
 
 static void queue_due_cb(evutil_socket_t fd, short what, void *arg)
 {
-	queue_claim(arg);
+	queue_dispatch(arg);
 }
 
 /* Free a finishing entry and its job. */
 static void finishing_free(struct finishing *f)
 {
 	job_free(f->job);
-	free(f->result_json);
+	json_decref(f->result);
 	free(f->error);
 	free(f);
 }
@@ -281,69 +207,170 @@ static void queue_unlink_finishing(struct queue *q, struct finishing *f)
 	}
 }
 
-/* The job's end is recorded (or it was not ours any more). */
-static void queue_finish_result(const struct pgconn_result *r, void *arg)
+/* Start a claimed job on an idle worker. */
+static void queue_start_row(struct queue *q, const PGresult *res, int row)
 {
-	struct finishing *f = arg;
-	struct job *job = f->job;
-	struct daemon *d = job->daemon;
-	struct queue *q = d->queue;
+	struct daemon *d = q->d;
+	char *cause = NULL;
+	struct job *job = job_from_row(d, res, row, &cause);
+	struct worker *w;
+
+	d->metrics.jobs_claimed++;
+	if (job == NULL) {
+		queue_fail_row(q, res, row, cause);
+		free(cause);
+		return;
+	}
+	w = queue_idle_worker(q);
+	if (w == NULL) {
+		job_log_warning(job, "no idle worker after claiming; handing "
+				     "the job back");
+		queue_job_done(q, job, JOB_HANDED_BACK, NULL);
+		return;
+	}
+	job_log_info(job, "claimed (attempt %d of %d)", job->attempts,
+		     job->max_attempts);
+	runner_start(w, job);
+}
+
+/* Forget the finished jobs that the last request recorded. */
+static void queue_recorded(struct queue *q, const char *error)
+{
+	struct daemon *d = q->d;
+	struct finishing *f, *next;
 	char *cause = NULL;
 
+	for (f = q->finishing; f != NULL; f = next) {
+		struct job *job = f->job;
+
+		next = f->next;
+		if (!f->sent)
+			continue;
+		if (error != NULL)
+			job_log_error(job, "recording the end of the job "
+					   "failed (its lease will expire and "
+					   "it runs again): %s",
+				      error);
+		else if (strcmp(f->state, "queued") != 0 &&
+			 strcmp(f->state, "lost") != 0 &&
+			 !ckpt_forget(d->ckpt, job->id, &cause)) {
+			job_log_warning(job, "%s", cause);
+			free(cause);
+			cause = NULL;
+		}
+		queue_unlink_finishing(q, f);
+		finishing_free(f);
+	}
+}
+
+/* Job ends recorded and new jobs claimed: start them, then go on. */
+static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
+{
+	struct queue *q = arg;
+	struct daemon *d = q->d;
+	int rows = 0;
+
+	q->request_in_flight = false;
 	if (r->connection_lost) {
-		f->sent = false;
+		for (struct finishing *f = q->finishing; f != NULL;
+		     f = f->next)
+			f->sent = false;
 		return;
 	}
 	if (r->error != NULL)
-		job_log_error(job, "recording the end of the job failed: %s",
-			      r->error);
-	else if (strcmp(PQgetvalue(r->res, 0, 0), "t") != 0 &&
-		 strcmp(f->state, "lost") != 0)
-		job_log_warning(job, "the job was no longer ours when it "
-				     "ended; its new owner decides");
-	if (strcmp(f->state, "queued") != 0 && strcmp(f->state, "lost") != 0 &&
-	    !ckpt_forget(d->ckpt, job->id, &cause)) {
-		job_log_warning(job, "%s", cause);
-		free(cause);
+		log_error("recording job ends and claiming jobs failed: %s",
+			  r->error);
+	queue_recorded(q, r->error);
+	if (r->error == NULL) {
+		rows = PQntuples(r->res);
+		for (int i = 0; i < rows; i++)
+			queue_start_row(q, r->res, i);
 	}
-	queue_unlink_finishing(q, f);
-	finishing_free(f);
-	queue_claim(q);
 	daemon_maybe_exit(d);
+	if (q->dispatch_again || (q->asked > 0 && rows == q->asked) ||
+	    q->finishing_count > 0) {
+		queue_dispatch(q);
+	} else if (q->asked > 0 && queue_free_workers(q) > 0) {
+		pgconn_query(d->dispatcher, "SELECT pgtenantd.next_due_in()",
+			     0, NULL, queue_due_result, q);
+	}
 }
 
-/* Send the finish_job calls not yet sent. */
-static void queue_send_finishes(struct queue *q)
+/* The job ends not yet recorded, as finish_and_claim's JSON argument. */
+static json_t *queue_finish_batch(struct queue *q)
 {
 	struct daemon *d = q->d;
+	json_t *batch = json_array();
 
-	if (!q->connected)
-		return;
 	for (struct finishing *f = q->finishing; f != NULL; f = f->next) {
-		char id[24], retry[48];
-		const char *params[8];
-		bool lost = strcmp(f->state, "lost") == 0;
+		json_t *e;
 
 		if (f->sent)
 			continue;
+		f->sent = true;
 		f->unlock = f->job->lock_generation ==
 			    pgconn_generation(d->dispatcher);
-		snprintf(id, sizeof(id), "%" PRId64, f->job->id);
-		interval_text(retry, sizeof(retry), f->retry_ms);
-		params[0] = id;
-		params[1] = lost ? "" : d->owner;
-		params[2] = lost ? "running" : f->state;
-		params[3] = f->result_json;
-		params[4] = f->error;
-		params[5] = retry;
-		params[6] = f->refund ? "t" : "f";
-		params[7] = f->unlock ? "t" : "f";
-		f->sent = true;
-		pgconn_query(d->dispatcher,
-			     "SELECT pgtenantd.finish_job($1, $2, $3, $4::jsonb,"
-			     " $5, $6::interval, $7::boolean, $8::boolean)",
-			     8, params, queue_finish_result, f);
+		e = json_pack("{s:I, s:s, s:b, s:b}", "id",
+			      (json_int_t)f->job->id, "state", f->state,
+			      "unlock", f->unlock, "refund", f->refund);
+		if (strcmp(f->state, "lost") == 0)
+			json_object_set_new(e, "lost", json_true());
+		if (f->result != NULL)
+			json_object_set(e, "result", f->result);
+		if (f->error != NULL)
+			json_object_set_new(e, "error",
+					    json_string(f->error));
+		if (f->retry_ms > 0)
+			json_object_set_new(e, "retry_ms",
+					    json_integer(f->retry_ms));
+		json_array_append_new(batch, e);
 	}
+	return batch;
+}
+
+/* One request on the dispatcher connection: record the jobs that ended
+ * since the last one and claim as many due jobs as workers are idle. One
+ * is in flight at a time; what happens meanwhile goes into the next. */
+static void queue_dispatch(struct queue *q)
+{
+	struct daemon *d = q->d;
+	json_t *batch;
+	char limit[16], lease[48];
+	char *kinds, *ended;
+	const char *params[5];
+
+	if (!q->ready)
+		return;
+	if (q->request_in_flight) {
+		q->dispatch_again = true;
+		return;
+	}
+	q->dispatch_again = false;
+	q->asked = d->paused || d->stopping ? 0 : (int)queue_free_workers(q);
+	batch = queue_finish_batch(q);
+	if (json_array_size(batch) == 0 && q->asked == 0) {
+		json_decref(batch);
+		return;
+	}
+	ended = json_dumps(batch, JSON_COMPACT);
+	json_decref(batch);
+	snprintf(limit, sizeof(limit), "%d", q->asked);
+	interval_text(lease, sizeof(lease), d->config->lease_ms);
+	kinds = queue_kinds_array(q);
+	params[0] = d->owner;
+	params[1] = ended;
+	params[2] = limit;
+	params[3] = lease;
+	params[4] = kinds;
+	q->request_in_flight = true;
+	if (q->asked > 0)
+		d->metrics.claim_queries++;
+	pgconn_query(d->dispatcher,
+		     "SELECT * FROM pgtenantd.finish_and_claim($1, $2::jsonb, "
+		     "$3::integer, $4::interval, $5::text[])",
+		     5, params, queue_dispatch_result, q);
+	free(ended);
+	free(kinds);
 }
 
 /* The runner is done with job: record the outcome, free the worker. */
@@ -363,7 +390,7 @@ void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
 	switch (outcome) {
 	case JOB_SUCCEEDED:
 		strcpy(f->state, "succeeded");
-		f->result_json = json_dumps(job->result, JSON_COMPACT);
+		f->result = json_incref(job->result);
 		d->metrics.jobs_succeeded++;
 		job_log_info(job, "succeeded in %.3f s", seconds);
 		break;
@@ -384,7 +411,7 @@ void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
 		/* fall through */
 	case JOB_FAILED_FINAL:
 		strcpy(f->state, "failed");
-		f->result_json = json_dumps(job->result, JSON_COMPACT);
+		f->result = json_incref(job->result);
 		d->metrics.jobs_failed++;
 		job_log_error(job, "failed after %d attempt%s: %s",
 			      job->attempts, job->attempts == 1 ? "" : "s",
@@ -415,8 +442,7 @@ void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
 	f->next = q->finishing;
 	q->finishing = f;
 	q->finishing_count++;
-	queue_send_finishes(q);
-	queue_claim(q);
+	queue_dispatch(q);
 }
 
 /* Leases renewed: jobs missing from the answer are no longer ours. */
@@ -531,7 +557,7 @@ static void queue_rescue_result(const struct pgconn_result *r, void *arg)
 		log_info("took back %ld job%s whose lease expired", n,
 			 n == 1 ? "" : "s");
 		q->d->metrics.leases_rescued += (uint64_t)n;
-		queue_claim(q);
+		queue_dispatch(q);
 	}
 }
 
@@ -605,8 +631,7 @@ static void queue_set_ready(struct queue *q)
 	q->ready = true;
 	queue_heartbeat(q);
 	queue_rescue_cb(-1, 0, q);
-	queue_send_finishes(q);
-	queue_claim(q);
+	queue_dispatch(q);
 }
 
 static void queue_released(const struct pgconn_result *r, void *arg)
@@ -766,7 +791,7 @@ void queue_on_connected(struct queue *q, bool connected)
 
 	q->connected = connected;
 	q->ready = false;
-	q->claim_in_flight = false;
+	q->request_in_flight = false;
 	q->heartbeat_in_flight = false;
 	if (!connected) {
 		for (struct finishing *f = q->finishing; f != NULL;
@@ -791,7 +816,7 @@ void queue_on_notify(struct queue *q, const char *channel,
 		queue_cancel(q, id);
 		return;
 	}
-	queue_claim(q);
+	queue_dispatch(q);
 }
 
 /* Ask a running job of this daemon to stop because it was cancelled. */

@@ -37,7 +37,7 @@ CREATE TABLE pgtenantd.jobs (
 	started_at timestamptz,
 	finished_at timestamptz,
 	updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
-);
+) WITH (fillfactor = 80);	-- room for HOT progress updates
 
 COMMENT ON TABLE pgtenantd.jobs IS
 	'pgtenantd job queue: INSERT (kind, tenant_id, args) to enqueue';
@@ -52,7 +52,6 @@ CREATE INDEX jobs_running_tenant_idx ON pgtenantd.jobs (tenant_id)
 	WHERE state = 'running';
 CREATE INDEX jobs_lease_idx ON pgtenantd.jobs (lease_until)
 	WHERE state = 'running';
-CREATE INDEX jobs_state_idx ON pgtenantd.jobs (state, id);
 CREATE UNIQUE INDEX jobs_dedupe_key_idx ON pgtenantd.jobs (dedupe_key)
 	WHERE dedupe_key IS NOT NULL AND state IN ('queued', 'running');
 
@@ -164,75 +163,133 @@ $$;
 CREATE FUNCTION pgtenantd.claim_jobs(p_owner text, p_limit integer,
 	p_lease interval, p_kinds text[])
 RETURNS SETOF pgtenantd.jobs
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Walk jobs_claim_idx in order whatever the statistics say: a freshly
+-- filled queue looks tiny to the planner, and sorting it all per claim is
+-- what made claims slow.
+SET enable_sort = off
+SET enable_bitmapscan = off
+AS $$
 DECLARE
 	r record;
 	claimed integer := 0;
 	seen text[] := '{}';
+	window_rows integer;
+	rounds integer := 0;
 BEGIN
 	PERFORM set_config('synchronous_commit', 'off', true);
-	FOR r IN SELECT j.id, j.tenant_id FROM pgtenantd.jobs j
-		  WHERE j.state = 'queued' AND j.run_at <= clock_timestamp()
-		    AND j.kind = ANY (p_kinds)
-		  ORDER BY j.priority DESC, j.run_at, j.id
+	-- Look at due jobs in windows of 32 in claim order (an index scan),
+	-- skipping tenants that are busy or already looked at, so that a
+	-- backlog of one tenant never hides the others.
 	LOOP
-		CONTINUE WHEN r.tenant_id = ANY (seen);
-		seen := seen || r.tenant_id;
-		CONTINUE WHEN EXISTS (SELECT 1 FROM pgtenantd.jobs o
-				       WHERE o.tenant_id = r.tenant_id AND o.state = 'running');
-		PERFORM 1 FROM pgtenantd.jobs j WHERE j.id = r.id AND j.state = 'queued'
-			FOR UPDATE SKIP LOCKED;
-		CONTINUE WHEN NOT FOUND;
-		CONTINUE WHEN NOT pg_try_advisory_lock(1886680148, hashtext(r.tenant_id));
-		RETURN QUERY
-		UPDATE pgtenantd.jobs j
-		   SET state = 'running', owner = p_owner, attempts = j.attempts + 1,
-		       lease_until = clock_timestamp() + p_lease,
-		       started_at = coalesce(j.started_at, clock_timestamp()),
-		       updated_at = clock_timestamp()
-		 WHERE j.id = r.id
-		RETURNING j.*;
-		claimed := claimed + 1;
-		EXIT WHEN claimed >= p_limit;
+		window_rows := 0;
+		FOR r IN SELECT j.id, j.tenant_id FROM pgtenantd.jobs j
+			  WHERE j.state = 'queued' AND j.run_at <= clock_timestamp()
+			    AND j.kind = ANY (p_kinds) AND j.tenant_id <> ALL (seen)
+			    AND NOT EXISTS (SELECT 1 FROM pgtenantd.jobs o
+					     WHERE o.tenant_id = j.tenant_id
+					       AND o.state = 'running')
+			  ORDER BY j.priority DESC, j.run_at, j.id
+			  LIMIT 32
+		LOOP
+			window_rows := window_rows + 1;
+			CONTINUE WHEN r.tenant_id = ANY (seen);
+			seen := seen || r.tenant_id;
+			PERFORM 1 FROM pgtenantd.jobs j
+			  WHERE j.id = r.id AND j.state = 'queued'
+			  FOR UPDATE SKIP LOCKED;
+			CONTINUE WHEN NOT FOUND;
+			CONTINUE WHEN NOT pg_try_advisory_lock(1886680148, hashtext(r.tenant_id));
+			RETURN QUERY
+			UPDATE pgtenantd.jobs j
+			   SET state = 'running', owner = p_owner, attempts = j.attempts + 1,
+			       lease_until = clock_timestamp() + p_lease,
+			       started_at = coalesce(j.started_at, clock_timestamp()),
+			       updated_at = clock_timestamp()
+			 WHERE j.id = r.id
+			RETURNING j.*;
+			claimed := claimed + 1;
+			EXIT WHEN claimed >= p_limit;
+		END LOOP;
+		rounds := rounds + 1;
+		EXIT WHEN claimed >= p_limit OR window_rows < 32 OR rounds >= 8;
 	END LOOP;
 END $$;
 
--- End a claimed job: p_state 'succeeded', 'failed', 'cancelled', or
--- 'queued' to retry after p_retry_in; p_refund gives the attempt back (a
--- job handed back at shutdown). p_unlock releases the tenant lock that
--- claim_jobs took on this session. False if the job is no longer this
--- owner's (its lease expired and another daemon took it).
-CREATE FUNCTION pgtenantd.finish_job(p_id bigint, p_owner text, p_state text,
-	p_result jsonb, p_error text, p_retry_in interval, p_refund boolean,
-	p_unlock boolean)
-RETURNS boolean
+-- End claimed jobs. p_jobs is an array of objects:
+--   id; state: 'succeeded', 'failed', 'cancelled', or 'queued' to retry
+--   after retry_ms (refund: true gives the attempt back, for a job handed
+--   back at shutdown); result, error; unlock: release the tenant lock that
+--   claim_jobs took on this session; lost: the job is another daemon's now,
+--   only unlock.
+-- Returns each id with mine = false if the job was no longer this owner's.
+CREATE FUNCTION pgtenantd.finish_jobs(p_owner text, p_jobs jsonb)
+RETURNS TABLE (id bigint, mine boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
+	e jsonb;
 	t text;
-	mine boolean;
+	job_id bigint;
+	job_state text;
 BEGIN
 	PERFORM set_config('synchronous_commit', 'off', true);
-	UPDATE pgtenantd.jobs j
-	   SET state = p_state,
-	       result = coalesce(p_result, j.result),
-	       last_error = CASE WHEN p_state = 'succeeded' THEN NULL
-				 ELSE coalesce(p_error, j.last_error) END,
-	       finished_at = CASE WHEN p_state = 'queued' THEN NULL ELSE clock_timestamp() END,
-	       run_at = CASE WHEN p_state = 'queued'
-			     THEN clock_timestamp() + coalesce(p_retry_in, '0')
-			     ELSE j.run_at END,
-	       attempts = j.attempts - CASE WHEN p_refund THEN 1 ELSE 0 END,
-	       owner = NULL, lease_until = NULL, updated_at = clock_timestamp()
-	 WHERE j.id = p_id AND j.owner = p_owner AND j.state = 'running'
-	RETURNING j.tenant_id INTO t;
-	mine := FOUND;
-	IF NOT mine THEN
-		SELECT j.tenant_id INTO t FROM pgtenantd.jobs j WHERE j.id = p_id;
+	FOR e IN SELECT value FROM jsonb_array_elements(p_jobs) LOOP
+		job_id := (e->>'id')::bigint;
+		job_state := e->>'state';
+		t := NULL;
+		IF NOT coalesce((e->>'lost')::boolean, false) THEN
+			UPDATE pgtenantd.jobs j
+			   SET state = job_state,
+			       result = coalesce(e->'result', j.result),
+			       last_error = CASE WHEN job_state = 'succeeded' THEN NULL
+						 ELSE coalesce(e->>'error', j.last_error) END,
+			       finished_at = CASE WHEN job_state = 'queued' THEN NULL
+						  ELSE clock_timestamp() END,
+			       run_at = CASE WHEN job_state = 'queued'
+					     THEN clock_timestamp() + make_interval(secs =>
+						coalesce((e->>'retry_ms')::double precision, 0) / 1000)
+					     ELSE j.run_at END,
+			       attempts = j.attempts - CASE WHEN coalesce((e->>'refund')::boolean, false)
+							    THEN 1 ELSE 0 END,
+			       owner = NULL, lease_until = NULL, updated_at = clock_timestamp()
+			 WHERE j.id = job_id AND j.owner = p_owner AND j.state = 'running'
+			RETURNING j.tenant_id INTO t;
+		END IF;
+		mine := t IS NOT NULL;
+		IF t IS NULL THEN
+			SELECT j.tenant_id INTO t FROM pgtenantd.jobs j WHERE j.id = job_id;
+		END IF;
+		IF coalesce((e->>'unlock')::boolean, false) AND t IS NOT NULL THEN
+			PERFORM pg_advisory_unlock(1886680148, hashtext(t));
+		END IF;
+		id := job_id;
+		RETURN NEXT;
+	END LOOP;
+END $$;
+
+-- The dispatcher's one request: record the jobs that ended (finish_jobs)
+-- and claim up to p_limit new ones (claim_jobs), in one round trip.
+CREATE FUNCTION pgtenantd.finish_and_claim(p_owner text, p_ended jsonb,
+	p_limit integer, p_lease interval, p_kinds text[])
+RETURNS SETOF pgtenantd.jobs
+LANGUAGE plpgsql AS $$
+DECLARE
+	f record;
+BEGIN
+	IF jsonb_array_length(p_ended) > 0 THEN
+		FOR f IN SELECT * FROM pgtenantd.finish_jobs(p_owner, p_ended) LOOP
+			IF NOT f.mine AND NOT EXISTS (
+				SELECT 1 FROM jsonb_array_elements(p_ended) e
+				 WHERE (e->>'id')::bigint = f.id
+				   AND coalesce((e->>'lost')::boolean, false)) THEN
+				RAISE NOTICE 'pgtenantd: job % was no longer owned by % when it ended',
+					f.id, p_owner;
+			END IF;
+		END LOOP;
 	END IF;
-	IF p_unlock AND t IS NOT NULL THEN
-		PERFORM pg_advisory_unlock(1886680148, hashtext(t));
+	IF p_limit > 0 THEN
+		RETURN QUERY SELECT * FROM pgtenantd.claim_jobs(p_owner, p_limit, p_lease, p_kinds);
 	END IF;
-	RETURN mine;
 END $$;
 
 -- Renew the leases of p_owner's running jobs in p_ids; returns the jobs that
