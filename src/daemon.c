@@ -17,6 +17,7 @@
 #include "ctlcmd.h"
 #include "jobdef.h"
 #include "log.h"
+#include "notify.h"
 #include "pgconn.h"
 #include "queue.h"
 #include "runner.h"
@@ -43,6 +44,16 @@ static void dispatcher_state(struct pgconn *conn, bool connected, void *arg)
 	struct daemon *d = arg;
 
 	queue_on_connected(d->queue, connected);
+	if (connected && !d->stopping) {
+		/* Up as far as systemd needs: the control socket answers and
+		 * the queue installs the schema and claims from here on.
+		 * Repeated READY=1 after a reconnect is harmless. */
+		notify_ready();
+		notify_status("connected to the database; %u worker(s)",
+			      d->worker_count);
+	} else if (!connected && !d->stopping) {
+		notify_status("database connection lost; reconnecting");
+	}
 	if (!connected)
 		daemon_maybe_exit(d);
 }
@@ -97,6 +108,8 @@ void daemon_begin_stop(struct daemon *d, const char *why)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	notify_stopping();
+	notify_status("stopping (%s)", why);
 	log_info("stopping (%s): handing back %u running job(s)", why,
 		 daemon_busy_workers(d));
 	for (unsigned i = 0; i < d->worker_count; i++) {
