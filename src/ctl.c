@@ -612,9 +612,18 @@ static bool parse_json(const char *line, size_t len, struct ctl_request *out,
 	size_t n, i;
 
 	root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &error);
-	if (root == NULL)
+	if (root == NULL) {
+		/* jansson quotes the bad token, which may be any bytes: keep
+		 * the message printable ASCII so that it fits in the reply. */
+		for (char *p = error.text; *p != '\0'; p++) {
+			unsigned char c = (unsigned char)*p;
+
+			if (c < 0x20 || c >= 0x7f)
+				*p = '?';
+		}
 		return set_cause(cause, "bad JSON request at column %d: %s",
 				 error.column, error.text);
+	}
 	if (!json_is_object(root)) {
 		set_cause(cause, "a JSON request must be an object, not %s",
 			  json_type_name(root));
