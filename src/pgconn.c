@@ -18,12 +18,18 @@ enum pgconn_state {
 	PGCONN_CLOSED,		/* freed by its owner, no reconnect */
 };
 
-struct pgquery {
-	struct pgquery *next;
+struct pgstmt {
 	char *sql;
 	int nparams;
 	char **values;
+};
+
+struct pgquery {
+	struct pgquery *next;
+	struct pgstmt *stmts;
+	int nstmts;
 	bool simple;		/* pgconn_exec: simple query protocol */
+	bool pipeline;		/* pgconn_transaction: one Sync for all */
 	pgconn_result_fn cb;
 	void *arg;
 };
@@ -72,13 +78,31 @@ static void pgconn_notice(void *arg, const char *message)
 	log_msg(LOG_LEVEL_DEBUG, c->name, "server: %s", message);
 }
 
+/* Append a copy of one statement and its parameters to q. */
+static void pgquery_add(struct pgquery *q, const char *sql, int nparams,
+			const char *const *values)
+{
+	struct pgstmt *st;
+
+	q->stmts = xrealloc(q->stmts, (q->nstmts + 1) * sizeof(*q->stmts));
+	st = &q->stmts[q->nstmts++];
+	st->sql = xstrdup(sql);
+	st->nparams = nparams;
+	st->values = xcalloc(nparams > 0 ? nparams : 1, sizeof(char *));
+	for (int i = 0; i < nparams; i++)
+		st->values[i] = values[i] ? xstrdup(values[i]) : NULL;
+}
+
 /* Free one queued query. */
 static void pgquery_free(struct pgquery *q)
 {
-	for (int i = 0; i < q->nparams; i++)
-		free(q->values[i]);
-	free(q->values);
-	free(q->sql);
+	for (int k = 0; k < q->nstmts; k++) {
+		for (int i = 0; i < q->stmts[k].nparams; i++)
+			free(q->stmts[k].values[i]);
+		free(q->stmts[k].values);
+		free(q->stmts[k].sql);
+	}
+	free(q->stmts);
 	free(q);
 }
 
@@ -252,7 +276,7 @@ static void pgconn_connected(struct pgconn *c)
 		struct pgquery *q = xcalloc(1, sizeof(*q));
 
 		c->state = PGCONN_INIT;
-		q->sql = xstrdup(c->init_sql);
+		pgquery_add(q, c->init_sql, 0, NULL);
 		q->simple = true;
 		q->cb = pgconn_init_done;
 		q->arg = c;
@@ -359,8 +383,25 @@ static void pgconn_read_results(struct pgconn *c)
 {
 	while (c->pg != NULL && c->sent && !PQisBusy(c->pg)) {
 		PGresult *res = PQgetResult(c->pg);
+		bool pipeline = c->head->pipeline;
 		ExecStatusType st;
 
+		if (res == NULL && pipeline)
+			continue;	/* the end of one statement's results */
+		if (res != NULL && pipeline &&
+		    (PQresultStatus(res) == PGRES_PIPELINE_SYNC ||
+		     PQresultStatus(res) == PGRES_PIPELINE_ABORTED)) {
+			bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+
+			PQclear(res);
+			if (!sync)
+				continue;
+			if (!PQexitPipelineMode(c->pg)) {
+				pgconn_lost(c, pgconn_pq_error(c));
+				return;
+			}
+			res = NULL;
+		}
 		if (res == NULL) {
 			pgconn_complete(c);
 			if (c->state == PGCONN_READY ||
@@ -439,12 +480,23 @@ static void pgconn_send_next(struct pgconn *c)
 	if (q == NULL || c->sent || c->pg == NULL ||
 	    (c->state != PGCONN_READY && c->state != PGCONN_INIT))
 		return;
-	if (q->simple)
-		ok = PQsendQuery(c->pg, q->sql);
-	else
-		ok = PQsendQueryParams(c->pg, q->sql, q->nparams, NULL,
-				       (const char *const *)q->values, NULL,
-				       NULL, 0);
+	if (q->simple) {
+		ok = PQsendQuery(c->pg, q->stmts[0].sql);
+	} else if (q->pipeline) {
+		ok = PQenterPipelineMode(c->pg);
+		for (int k = 0; ok && k < q->nstmts; k++)
+			ok = PQsendQueryParams(
+				c->pg, q->stmts[k].sql, q->stmts[k].nparams,
+				NULL, (const char *const *)q->stmts[k].values,
+				NULL, NULL, 0);
+		if (ok)
+			ok = PQpipelineSync(c->pg);
+	} else {
+		ok = PQsendQueryParams(c->pg, q->stmts[0].sql,
+				       q->stmts[0].nparams, NULL,
+				       (const char *const *)q->stmts[0].values,
+				       NULL, NULL, 0);
+	}
 	if (!ok) {
 		pgconn_lost(c, pgconn_pq_error(c));
 		return;
@@ -480,11 +532,7 @@ void pgconn_query(struct pgconn *c, const char *sql, int nparams,
 {
 	struct pgquery *q = xcalloc(1, sizeof(*q));
 
-	q->sql = xstrdup(sql);
-	q->nparams = nparams;
-	q->values = xcalloc(nparams > 0 ? nparams : 1, sizeof(char *));
-	for (int i = 0; i < nparams; i++)
-		q->values[i] = values[i] ? xstrdup(values[i]) : NULL;
+	pgquery_add(q, sql, nparams, values);
 	q->cb = cb;
 	q->arg = arg;
 	pgconn_enqueue(c, q);
@@ -496,9 +544,24 @@ void pgconn_exec(struct pgconn *c, const char *sql, pgconn_result_fn cb,
 {
 	struct pgquery *q = xcalloc(1, sizeof(*q));
 
-	q->sql = xstrdup(sql);
+	pgquery_add(q, sql, 0, NULL);
 	q->simple = true;
-	q->values = xcalloc(1, sizeof(char *));
+	q->cb = cb;
+	q->arg = arg;
+	pgconn_enqueue(c, q);
+}
+
+/* Queue statements to run in one round trip as one implicit transaction:
+ * pipeline mode with a single Sync, so they commit together or not at all. */
+void pgconn_transaction(struct pgconn *c, const struct pgconn_stmt *stmts,
+			int n, pgconn_result_fn cb, void *arg)
+{
+	struct pgquery *q = xcalloc(1, sizeof(*q));
+
+	for (int k = 0; k < n; k++)
+		pgquery_add(q, stmts[k].sql, stmts[k].nparams,
+			    stmts[k].values);
+	q->pipeline = true;
 	q->cb = cb;
 	q->arg = arg;
 	pgconn_enqueue(c, q);

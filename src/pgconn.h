@@ -57,6 +57,21 @@ void pgconn_start(struct pgconn *conn);
 void pgconn_query(struct pgconn *conn, const char *sql, int nparams,
 		  const char *const *values, pgconn_result_fn cb, void *arg);
 
+/* One statement of pgconn_transaction. */
+struct pgconn_stmt {
+	const char *sql;
+	int nparams;
+	const char *const *values;
+};
+
+/* Queue statements to run in one round trip as one implicit transaction
+ * (pipeline mode, a single Sync): they commit together, or an error rolls
+ * all of them back. cb gets the last statement's result or the first
+ * error. Statements that cannot run in a transaction block (VACUUM) do not
+ * belong here. */
+void pgconn_transaction(struct pgconn *conn, const struct pgconn_stmt *stmts,
+			int n, pgconn_result_fn cb, void *arg);
+
 /* Queue a text of one or more statements without parameters (simple query
  * protocol); cb gets the last result, or the first error. */
 void pgconn_exec(struct pgconn *conn, const char *sql, pgconn_result_fn cb,

@@ -29,6 +29,13 @@
 #include "tenant.h"
 #include "util.h"
 
+/* save_progress raises this when the job is no longer ours. */
+#define LOST_SQLSTATE "PGT01"
+
+#define SAVE_PROGRESS_SQL                                                    \
+	"SELECT pgtenantd.save_progress($1::bigint, $2, $3, $4::integer, "   \
+	"$5::jsonb, $6::jsonb)"
+
 struct var {
 	char *name;
 	char *value;	/* NULL: SQL NULL */
@@ -565,6 +572,8 @@ static void runner_fail(struct runner *r, enum job_outcome outcome,
 static bool runner_query_ok(struct runner *r, const struct pgconn_result *res)
 {
 	r->busy = false;
+	if (res->sqlstate != NULL && strcmp(res->sqlstate, LOST_SQLSTATE) == 0)
+		r->job->lost = true;
 	if (res->connection_lost) {
 		r->in_txn = false;
 		if (runner_interrupted(r)) {
@@ -699,12 +708,6 @@ static void runner_mirrored(const struct pgconn_result *res, void *arg)
 		free(m);
 		return;
 	}
-	if (strcmp(PQcmdTuples(res->res), "1") != 0) {
-		free(m);
-		r->job->lost = true;
-		runner_finish(r, JOB_LOST, NULL);
-		return;
-	}
 	if (m->commit) {
 		r->busy = true;
 		pgconn_exec(r->conn, "COMMIT", runner_committed, m);
@@ -718,44 +721,60 @@ static void runner_mirrored(const struct pgconn_result *res, void *arg)
 /* Write progress (as of step_index) and result to the job row, then COMMIT
  * if a transaction is open, then call then. The row must still be ours:
  * if another daemon took the job over, the transaction is rolled back. */
-static void runner_mirror(struct runner *r, int step_index,
-			  void (*then)(struct runner *r))
+/* The parameters of SAVE_PROGRESS_SQL for where the job stands at
+ * step_index; also makes that the job's progress. */
+struct progress_params {
+	char id[24];
+	char idx[16];
+	char *progress;
+	char *result;
+	const char *values[6];
+};
+
+static void progress_params_make(struct runner *r, int step_index,
+				 struct progress_params *pp)
 {
 	struct job *job = r->job;
-	struct mirror *m = xcalloc(1, sizeof(*m));
-	char id[24], idx[16];
-	char *progress, *result;
-	const char *params[6];
-
 	json_t *next = runner_progress(r, step_index);
 
 	json_decref(job->progress);
 	job->progress = next;
-	progress = json_dumps(job->progress, JSON_COMPACT | JSON_REAL_PRECISION(6));
-	result = json_dumps(job->result, JSON_COMPACT);
-	snprintf(id, sizeof(id), "%" PRId64, job->id);
-	snprintf(idx, sizeof(idx), "%d", step_index);
-	params[0] = id;
-	params[1] = job->daemon->owner;
-	params[2] = step_index < (int)job->def->step_count
-			    ? job->def->steps[step_index].name
-			    : NULL;
-	params[3] = idx;
-	params[4] = progress;
-	params[5] = result;
+	pp->progress = json_dumps(job->progress,
+				  JSON_COMPACT | JSON_REAL_PRECISION(6));
+	pp->result = json_dumps(job->result, JSON_COMPACT);
+	snprintf(pp->id, sizeof(pp->id), "%" PRId64, job->id);
+	snprintf(pp->idx, sizeof(pp->idx), "%d", step_index);
+	pp->values[0] = pp->id;
+	pp->values[1] = job->daemon->owner;
+	pp->values[2] = step_index < (int)job->def->step_count
+				? job->def->steps[step_index].name
+				: NULL;
+	pp->values[3] = pp->idx;
+	pp->values[4] = pp->progress;
+	pp->values[5] = pp->result;
+}
+
+static void progress_params_clear(struct progress_params *pp)
+{
+	free(pp->progress);
+	free(pp->result);
+}
+
+static void runner_mirror(struct runner *r, int step_index,
+			  void (*then)(struct runner *r))
+{
+	struct mirror *m = xcalloc(1, sizeof(*m));
+	struct progress_params pp;
+
+	progress_params_make(r, step_index, &pp);
 	m->r = r;
 	m->then = then;
 	m->commit = r->in_txn;
 	r->script_done = then;
 	r->busy = true;
-	pgconn_query(r->conn,
-		     "UPDATE pgtenantd.jobs SET step = $3, step_index = "
-		     "$4::integer, progress = $5::jsonb, result = $6::jsonb, "
-		     "updated_at = clock_timestamp() WHERE id = $1::bigint AND "
-		     "owner = $2 AND state = 'running'",
-		     6, params, runner_mirrored, m);
-	free(progress);
-	free(result);
+	pgconn_query(r->conn, SAVE_PROGRESS_SQL, 6, pp.values, runner_mirrored,
+		     m);
+	progress_params_clear(&pp);
 }
 
 /* ------------------------------------------------------------ steps */
@@ -884,6 +903,87 @@ static void runner_sql_statements(struct runner *r)
 	runner_run_script(r, &r->step->sql, runner_sql_ran);
 }
 
+/* Undo the bookkeeping of a one-round-trip pass that did not commit. */
+static void runner_fast_undo(struct runner *r, bool last)
+{
+	size_t n = json_array_size(r->job->passed);
+
+	if (r->each_rows != NULL)
+		r->each_index--;
+	if (last && n > 0 &&
+	    strcmp(json_string_value(json_array_get(r->job->passed, n - 1)),
+		   r->step->name) == 0)
+		json_array_remove(r->job->passed, n - 1);
+}
+
+static void runner_fast_done(const struct pgconn_result *res, void *arg)
+{
+	struct runner *r = arg;
+	bool last = r->each_rows == NULL ||
+		    r->each_index >= PQntuples(r->each_rows);
+
+	if (res->error != NULL)
+		runner_fast_undo(r, last);
+	if (!runner_query_ok(r, res))
+		return;
+	if (last)
+		runner_step_complete(r);
+	else
+		runner_sql_iteration(r);
+}
+
+/* A transactional pass whose output nobody reads: the statements and the
+ * progress update go in one round trip as one implicit transaction. */
+static void runner_sql_fast(struct runner *r)
+{
+	const struct sqlvars_script *script = &r->step->sql;
+	unsigned n = script->stmt_count;
+	struct pgconn_stmt *stmts = xcalloc(n + 1, sizeof(*stmts));
+	char **sqls = xcalloc(n + 1, sizeof(char *));
+	const char ***values = xcalloc(n + 1, sizeof(char **));
+	bool last = r->each_rows == NULL ||
+		    r->each_index + 1 >= PQntuples(r->each_rows);
+	struct progress_params pp;
+	char *cause = NULL;
+	unsigned k;
+
+	for (k = 0; k < n; k++) {
+		if (!sqlvars_bind(&script->stmts[k], var_lookup, r, &sqls[k],
+				  &values[k], &cause))
+			break;
+		stmts[k].sql = sqls[k];
+		stmts[k].nparams = (int)script->stmts[k].param_count;
+		stmts[k].values = values[k];
+	}
+	if (k == n) {
+		if (r->each_rows != NULL)
+			r->each_index++;
+		if (last)
+			runner_mark_passed(r);
+		progress_params_make(r, last ? r->step_index + 1
+					     : r->step_index,
+				     &pp);
+		stmts[n].sql = SAVE_PROGRESS_SQL;
+		stmts[n].nparams = 6;
+		stmts[n].values = pp.values;
+		r->busy = true;
+		pgconn_transaction(r->conn, stmts, (int)n + 1,
+				   runner_fast_done, r);
+		progress_params_clear(&pp);
+	}
+	for (unsigned i = 0; i < k; i++) {
+		free(sqls[i]);
+		free(values[i]);
+	}
+	free(sqls);
+	free(values);
+	free(stmts);
+	if (k < n) {
+		runner_fail(r, JOB_FAILED_FINAL, "%s", cause);
+		free(cause);
+	}
+}
+
 /* Run the statements once (for this for_each row, if any). */
 static void runner_sql_iteration(struct runner *r)
 {
@@ -916,7 +1016,9 @@ static void runner_sql_iteration(struct runner *r)
 						     r->each_index, col));
 		}
 	}
-	if (s->transaction)
+	if (s->transaction && !s->result && s->set_var_count == 0)
+		runner_sql_fast(r);
+	else if (s->transaction)
 		runner_begin(r, runner_sql_statements);
 	else
 		runner_sql_statements(r);

@@ -292,6 +292,26 @@ BEGIN
 	END IF;
 END $$;
 
+-- Mirror a running job's progress (and result so far) to its row, inside
+-- the step's own transaction. Raises PGT01 if the job is no longer this
+-- owner's, which rolls back the step's work: a daemon that lost its lease
+-- cannot commit anything for the job.
+CREATE FUNCTION pgtenantd.save_progress(p_id bigint, p_owner text, p_step text,
+	p_step_index integer, p_progress jsonb, p_result jsonb)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE pgtenantd.jobs
+	   SET step = p_step, step_index = p_step_index, progress = p_progress,
+	       result = p_result, updated_at = clock_timestamp()
+	 WHERE id = p_id AND owner = p_owner AND state = 'running';
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'pgtenantd: job % is no longer owned by %', p_id, p_owner
+		USING ERRCODE = 'PGT01',
+		      HINT = 'its lease expired and another daemon took it over';
+	END IF;
+END $$;
+
 -- Renew the leases of p_owner's running jobs in p_ids; returns the jobs that
 -- are still this owner's, with their cancel flags.
 CREATE FUNCTION pgtenantd.heartbeat(p_owner text, p_ids bigint[], p_lease interval)
