@@ -35,16 +35,40 @@ static void usage(FILE *out)
 		SYSCONFDIR);
 }
 
-/* Detach from the terminal: fork, new session, stdin from /dev/null. */
-static bool daemonize(char **cause)
+/* Detach from the terminal: fork, new session, stdin from /dev/null. The
+ * original process waits until the daemon reports that it started (or why
+ * it could not) through *report_fd, and exits with that status. */
+static bool daemonize(int *report_fd, char **cause)
 {
-	pid_t pid = fork();
-	int fd;
+	int fds[2], fd;
+	pid_t pid;
 
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return set_cause(cause, "pipe: %s", strerror(errno));
+	pid = fork();
 	if (pid < 0)
 		return set_cause(cause, "fork: %s", strerror(errno));
-	if (pid > 0)
+	if (pid > 0) {
+		char buf[4096];
+		ssize_t n, len = 0;
+
+		close(fds[1]);
+		while (len < (ssize_t)sizeof(buf) - 1 &&
+		       (n = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+			len += n;
+		buf[len] = '\0';
+		if (len == 0) {
+			fprintf(stderr, "pgtenantd: the daemon exited while "
+					"starting\n");
+			_exit(1);
+		}
+		if (strcmp(buf, "ok") != 0) {
+			fprintf(stderr, "pgtenantd: %s\n", buf);
+			_exit(1);
+		}
 		_exit(0);
+	}
+	close(fds[0]);
 	if (setsid() < 0)
 		return set_cause(cause, "setsid: %s", strerror(errno));
 	pid = fork();
@@ -58,7 +82,22 @@ static bool daemonize(char **cause)
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
+	*report_fd = fds[1];
 	return true;
+}
+
+/* Tell the waiting original process how the start went, once. */
+static void report_start(int *report_fd, const char *error)
+{
+	const char *text = error ? error : "ok";
+
+	if (*report_fd < 0)
+		return;
+	if (write(*report_fd, text, strlen(text)) < 0) {
+		/* the parent is gone: nobody to tell */
+	}
+	close(*report_fd);
+	*report_fd = -1;
 }
 
 /* Write our pid to path (replacing a stale file). */
@@ -92,7 +131,7 @@ int main(int argc, char **argv)
 	struct config *config;
 	struct jobdefs *defs;
 	char *cause = NULL;
-	int opt, rc;
+	int opt, rc, report_fd = -1;
 
 	while ((opt = getopt_long(argc, argv, "c:fh", options, NULL)) != -1) {
 		switch (opt) {
@@ -148,10 +187,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	if (!foreground && !daemonize(&cause))
-		goto fail;
-	if (config->pid_file != NULL && !write_pid_file(config->pid_file,
-							&cause))
+	if (!foreground && !daemonize(&report_fd, &cause))
 		goto fail;
 	d.config_path = xstrdup(config_path);
 	d.foreground = foreground;
@@ -159,6 +195,12 @@ int main(int argc, char **argv)
 		config = NULL;
 		goto fail;
 	}
+	/* only now: daemon_init holds the state_dir lock, so a second daemon
+	 * cannot get here and overwrite a running daemon's pid file */
+	if (d.config->pid_file != NULL &&
+	    !write_pid_file(d.config->pid_file, &cause))
+		goto fail;
+	report_start(&report_fd, NULL);
 	rc = daemon_run(&d);
 	if (d.config->pid_file != NULL)
 		unlink(d.config->pid_file);
@@ -168,6 +210,7 @@ int main(int argc, char **argv)
 
 fail:
 	log_error("%s", cause);
+	report_start(&report_fd, cause);
 	free(cause);
 	if (d.config == NULL && config != NULL) {
 		jobdefs_unref(defs);
