@@ -11,6 +11,7 @@
 #include <cyaml/cyaml.h>
 #include <yaml.h>
 
+#include "cron.h"
 #include "tenant.h"
 #include "util.h"
 #include "yamlpos.h"
@@ -21,6 +22,8 @@
 
 #define WORKERS_MIN 1
 #define WORKERS_MAX 64
+#define BACKUP_KEEP_DEFAULT 7
+#define BACKUP_KEEP_MAX 100000
 #define VALUE_SHOWN_MAX 60
 
 /* The file as libcyaml reads it: every key optional, values unchecked. */
@@ -28,6 +31,7 @@ struct raw_schedule {
 	char *name;
 	char *cron;
 	char *job;
+	char *catch_up;
 };
 
 struct raw_config {
@@ -51,6 +55,8 @@ struct raw_config {
 	char *reconnect_max_delay;
 	char *shutdown_timeout;
 	char *batch_target;
+	int64_t *backup_keep;
+	char *backup_max_age;
 	struct raw_schedule *schedules;
 	unsigned schedules_count;
 };
@@ -68,6 +74,7 @@ static const cyaml_schema_field_t schedule_fields[] = {
 	RAW_STRING("name", 0, struct raw_schedule, name),
 	RAW_STRING("cron", 0, struct raw_schedule, cron),
 	RAW_STRING("job", 0, struct raw_schedule, job),
+	RAW_STRING("catch_up", 0, struct raw_schedule, catch_up),
 	RAW_IGNORE("tenants"),
 	RAW_IGNORE("args"),
 	CYAML_FIELD_END
@@ -104,6 +111,9 @@ static const cyaml_schema_field_t config_fields[] = {
 		   reconnect_max_delay),
 	RAW_STRING("shutdown_timeout", 0, struct raw_config, shutdown_timeout),
 	RAW_STRING("batch_target", 0, struct raw_config, batch_target),
+	CYAML_FIELD_INT_PTR("backup_keep", CYAML_FLAG_POINTER | OPT,
+			    struct raw_config, backup_keep),
+	RAW_STRING("backup_max_age", 0, struct raw_config, backup_max_age),
 	CYAML_FIELD_SEQUENCE("schedules", CYAML_FLAG_POINTER_NULL | OPT,
 			     struct raw_config, schedules, &schedule_schema, 0,
 			     CYAML_UNLIMITED),
@@ -164,6 +174,9 @@ static const struct {
 	  offsetof(struct config, shutdown_timeout_ms), 30000, 0, "0s" },
 	{ "batch_target", offsetof(struct raw_config, batch_target),
 	  offsetof(struct config, batch_target_ms), 1000, 1, "1ms" },
+	{ "backup_max_age", offsetof(struct raw_config, backup_max_age),
+	  offsetof(struct config, backup_max_age_ms), 30LL * 86400 * 1000, 0,
+	  "0s" },
 };
 
 /* One problem found while validating, kept to be sorted by line. */
@@ -328,7 +341,8 @@ static char *cyaml_translate(const char *msg, const char *path, char **key)
 		if (strncmp(path, "schedules[", 10) == 0 &&
 		    strchr(path, '.') == NULL)
 			return xstrdup("unknown key; a schedule has name, "
-				       "cron, job, tenants and args");
+				       "cron, job, tenants, args and "
+				       "catch_up");
 		return xstrdup("unknown key");
 	}
 	if (strncmp(msg, "Mapping field already seen: ", 28) == 0) {
@@ -668,8 +682,9 @@ static void schedule_tenants(struct problems *p, yaml_document_t *doc,
 			     yaml_node_t *node, const char *base,
 			     struct schedule_config *sc)
 {
-	static const char usage[] = "use \"separate\", \"shared\", a list "
-				    "of tenant ids or {query: SQL}";
+	static const char usage[] = "use \"separate\", \"shared\", "
+				    "\"inactive\", a list of tenant ids or "
+				    "{query: SQL}";
 	char *path = path_join(base, "tenants");
 	char *cause = NULL, *shown, *item;
 	size_t count;
@@ -684,6 +699,8 @@ static void schedule_tenants(struct problems *p, yaml_document_t *doc,
 			sc->tenants = SCHEDULE_TENANTS_SEPARATE;
 		} else if (strcmp(v, "shared") == 0) {
 			sc->tenants = SCHEDULE_TENANTS_SHARED;
+		} else if (strcmp(v, "inactive") == 0) {
+			sc->tenants = SCHEDULE_TENANTS_INACTIVE;
 		} else {
 			shown = value_display(v);
 			problem_add(p, path, "%s is not understood; %s", shown,
@@ -806,8 +823,9 @@ static void schedule_validate(struct problems *p, yaml_document_t *doc,
 {
 	struct schedule_config *sc = &config->schedules[index];
 	char *base = xasprintf("schedules[%u]", index);
-	char *path, *shown;
+	char *path, *shown, *cause = NULL;
 	unsigned fields;
+	struct cron cron;
 
 	sc->line = yamlpos_line(p->pos, base);
 	path = path_join(base, "name");
@@ -843,8 +861,28 @@ static void schedule_validate(struct problems *p, yaml_document_t *doc,
 			    "day-of-week",
 			    shown, fields, fields == 1 ? "" : "s");
 		free(shown);
+	} else if (!cron_parse(rs->cron, &cron, &cause)) {
+		problem_add(p, path, "%s", cause);
+		free(cause);
 	} else {
 		sc->cron = xstrdup(rs->cron);
+	}
+	free(path);
+
+	path = path_join(base, "catch_up");
+	sc->catch_up = SCHEDULE_CATCH_UP_LATEST;
+	if (rs->catch_up == NULL || strcmp(rs->catch_up, "latest") == 0) {
+		sc->catch_up = SCHEDULE_CATCH_UP_LATEST;
+	} else if (strcmp(rs->catch_up, "none") == 0) {
+		sc->catch_up = SCHEDULE_CATCH_UP_NONE;
+	} else {
+		shown = value_display(rs->catch_up);
+		problem_add(p, path,
+			    "%s is not understood; use \"latest\" (one run "
+			    "for the newest slot missed while no daemon ran) "
+			    "or \"none\"",
+			    shown);
+		free(shown);
 	}
 	free(path);
 
@@ -1032,6 +1070,18 @@ static void validate_settings(struct problems *p, const struct raw_config *raw,
 				  duration_keys[i].fallback,
 				  duration_keys[i].min,
 				  duration_keys[i].min_text, out);
+	}
+	config->backup_keep = BACKUP_KEEP_DEFAULT;
+	if (raw->backup_keep != NULL) {
+		if (*raw->backup_keep < 0 ||
+		    *raw->backup_keep > BACKUP_KEEP_MAX)
+			problem_add(p, "backup_keep",
+				    "%lld is out of range; use 0 (no limit by "
+				    "count) to %d",
+				    (long long)*raw->backup_keep,
+				    BACKUP_KEEP_MAX);
+		else
+			config->backup_keep = (unsigned)*raw->backup_keep;
 	}
 	config->heartbeat_ms = config->lease_ms / 3;
 	if (validate_duration(p, "heartbeat_interval", raw->heartbeat_interval,

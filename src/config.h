@@ -13,6 +13,14 @@ enum schedule_tenants {
 	SCHEDULE_TENANTS_SHARED,   /* every tenant in the shared tables */
 	SCHEDULE_TENANTS_LIST,     /* the list in tenant_list */
 	SCHEDULE_TENANTS_QUERY,    /* the first column of tenant_query */
+	SCHEDULE_TENANTS_INACTIVE, /* pgtenantd.inactive_tenants(days), days
+				    * from args.inactive_days, default 90 */
+};
+
+/* What a schedule does about slots missed while no daemon ran. */
+enum schedule_catch_up {
+	SCHEDULE_CATCH_UP_LATEST, /* one run for the newest missed slot */
+	SCHEDULE_CATCH_UP_NONE,	  /* skip them */
 };
 
 struct schedule_config {
@@ -24,6 +32,7 @@ struct schedule_config {
 	unsigned tenant_list_count;
 	char *tenant_query;	/* SCHEDULE_TENANTS_QUERY */
 	char *args_json;	/* optional JSON object text, default "{}" */
+	enum schedule_catch_up catch_up; /* default latest */
 	unsigned line;		/* line of the entry in the file */
 };
 
@@ -52,6 +61,11 @@ struct config {
 	int64_t reconnect_max_ms;	/* default 30s */
 	int64_t shutdown_timeout_ms;	/* default 30s */
 	int64_t batch_target_ms;	/* default 1s; job files may override */
+
+	/* backup retention: only older verified backups are removed */
+	unsigned backup_keep;		/* newest N kept; 0: no count limit;
+					 * default 7 */
+	int64_t backup_max_age_ms;	/* 0: no age limit; default 30d */
 
 	struct schedule_config *schedules;
 	unsigned schedule_count;

@@ -13,6 +13,7 @@
 #include "pgconn.h"
 #include "queue.h"
 #include "runner.h"
+#include "sched.h"
 #include "util.h"
 
 #define JOBS_LIST_LIMIT 200
@@ -217,6 +218,27 @@ static void cmd_reload(struct daemon *d, struct ctl_client *client)
 	free(message);
 }
 
+static void schedules_listed(json_t *schedules, const char *error, void *arg)
+{
+	struct ctl_client *client = arg;
+
+	if (error != NULL)
+		ctl_reply_error(client, "%s", error);
+	else
+		ctl_reply(client, json_pack("{s:O}", "schedules", schedules));
+}
+
+/* schedules: each schedule with its last and next fire. */
+static void cmd_schedules(struct daemon *d, struct ctl_client *client,
+			  const struct ctl_request *req)
+{
+	if (req->argc != 0) {
+		ctl_reply_error(client, "usage: schedules");
+		return;
+	}
+	sched_list(d->sched, schedules_listed, client);
+}
+
 static void cmd_help(struct ctl_client *client)
 {
 	ctl_reply(client,
@@ -260,8 +282,9 @@ void ctlcmd_handle(struct ctl_client *client, const struct ctl_request *req,
 		free(text);
 	} else if (strcmp(cmd, "help") == 0) {
 		cmd_help(client);
-	} else if (strcmp(cmd, "schedules") == 0 ||
-		   strcmp(cmd, "backups") == 0) {
+	} else if (strcmp(cmd, "schedules") == 0) {
+		cmd_schedules(d, client, req);
+	} else if (strcmp(cmd, "backups") == 0) {
 		ctl_reply_error(client,
 				"\"%s\" is not available in this version of "
 				"pgtenantd",

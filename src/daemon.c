@@ -21,6 +21,7 @@
 #include "pgconn.h"
 #include "queue.h"
 #include "runner.h"
+#include "sched.h"
 #include "util.h"
 
 /* Statement settings of every connection: orphaned backends notice a dead
@@ -145,6 +146,18 @@ static bool str_differs(const char *a, const char *b)
 	return strcmp(a ? a : "", b ? b : "") != 0;
 }
 
+/* Move the new file's schedules into the running configuration. */
+static void daemon_swap_schedules(struct config *old, struct config *fresh)
+{
+	struct schedule_config *schedules = old->schedules;
+	unsigned count = old->schedule_count;
+
+	old->schedules = fresh->schedules;
+	old->schedule_count = fresh->schedule_count;
+	fresh->schedules = schedules;
+	fresh->schedule_count = count;
+}
+
 /* Reload the configuration and the job definitions. */
 bool daemon_reload(struct daemon *d, char **message)
 {
@@ -193,10 +206,14 @@ bool daemon_reload(struct daemon *d, char **message)
 	swap = old->backup_dir;
 	old->backup_dir = fresh->backup_dir;
 	fresh->backup_dir = swap;
+	daemon_swap_schedules(old, fresh);
+	old->backup_keep = fresh->backup_keep;
+	old->backup_max_age_ms = fresh->backup_max_age_ms;
 	config_free(fresh);
 
 	jobdefs_unref(d->jobdefs);
 	d->jobdefs = defs;
+	sched_reload(d->sched);
 	if (queue_ready(d->queue))
 		queue_publish_kinds(d->queue);
 	set_cause(message, "reloaded: %u job kind(s) from %s%s%s%s", defs->count,
@@ -228,10 +245,10 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
-/* Connection options shared by the dispatcher and the workers. */
-static struct pgconn *daemon_connect(struct daemon *d, const char *name,
-				     pgconn_state_fn on_state,
-				     pgconn_notify_fn on_notify, void *arg)
+/* A connection with the options of the dispatcher and the workers. */
+struct pgconn *daemon_connect(struct daemon *d, const char *name,
+			      pgconn_state_fn on_state,
+			      pgconn_notify_fn on_notify, void *arg)
 {
 	struct pgconn_options o = { 0 };
 	char app[64];
@@ -289,6 +306,7 @@ bool daemon_init(struct daemon *d, struct config *config,
 		snprintf(name, sizeof(name), "worker %u", w->index);
 		w->conn = daemon_connect(d, name, worker_state, NULL, w);
 	}
+	d->sched = sched_new(d);
 
 	d->sig_term = evsignal_new(d->base, SIGTERM, signal_cb, d);
 	d->sig_int = evsignal_new(d->base, SIGINT, signal_cb, d);
@@ -319,6 +337,8 @@ int daemon_run(struct daemon *d)
 /* Free everything daemon_init made. */
 void daemon_cleanup(struct daemon *d)
 {
+	sched_free(d->sched);
+	d->sched = NULL;
 	for (unsigned i = 0; i < d->worker_count; i++) {
 		struct job *job = d->workers[i].job;
 

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "metrics.h"
+#include "pgconn.h"
 
 struct event;
 struct event_base;
@@ -20,6 +21,7 @@ struct pgconn;
 struct ctl_server;
 struct queue;
 struct job;
+struct sched;
 
 /* One job slot with its own database connection. */
 struct worker {
@@ -45,6 +47,7 @@ struct daemon {
 	unsigned worker_count;
 	struct queue *queue;
 	struct ctl_server *ctl;
+	struct sched *sched;		/* schedules (sched.c) */
 	struct metrics metrics;
 
 	bool paused;			/* claiming stopped by `pause` */
@@ -67,6 +70,12 @@ int daemon_run(struct daemon *d);
 
 /* Free everything daemon_init made. */
 void daemon_cleanup(struct daemon *d);
+
+/* A connection with the options of the dispatcher and the workers (not
+ * started yet). */
+struct pgconn *daemon_connect(struct daemon *d, const char *name,
+			      pgconn_state_fn on_state,
+			      pgconn_notify_fn on_notify, void *arg);
 
 /* Number of workers running a job. */
 unsigned daemon_busy_workers(const struct daemon *d);

@@ -10,6 +10,8 @@
 /* Each version's SQL, generated from src/sql/vN.sql at build time. */
 static const char *const migrations[SCHEMA_VERSION] = {
 #include "sql/v1.inc"
+	, /* each file is one string */
+#include "sql/v2.inc"
 };
 
 struct schema_install {

@@ -550,6 +550,85 @@ static void test_many_problems(void)
 	free(path);
 }
 
+/* Maintenance settings: catch_up, tenants: inactive, a cron that parses,
+ * backup retention. */
+static void test_maintenance(void)
+{
+	char *path, *cause = NULL;
+	struct config *c;
+
+	path = write_yaml("maint.yaml",
+			  "backup_keep: 3\n"
+			  "backup_max_age: 2d\n"
+			  "schedules:\n"
+			  "  - name: a\n"
+			  "    cron: \"CRON_TZ=Europe/Berlin 0 3 * * *\"\n"
+			  "    job: vacuum\n"
+			  "    tenants: separate\n"
+			  "  - name: b\n"
+			  "    cron: \"0 4 * * *\"\n"
+			  "    job: drop_tenant\n"
+			  "    tenants: inactive\n"
+			  "    catch_up: none\n");
+	c = config_load(path, &cause);
+	ok(c != NULL, "maintenance settings load");
+	if (c != NULL) {
+		is_int(c->backup_keep, 3, "backup_keep");
+		is_int(c->backup_max_age_ms, 2 * 86400 * 1000LL,
+		       "backup_max_age");
+		is_int(c->schedules[0].catch_up, SCHEDULE_CATCH_UP_LATEST,
+		       "catch_up defaults to latest");
+		is_str(c->schedules[0].cron, "CRON_TZ=Europe/Berlin 0 3 * * *",
+		       "the cron text with its zone is kept");
+		is_int(c->schedules[1].catch_up, SCHEDULE_CATCH_UP_NONE,
+		       "catch_up: none");
+		is_int(c->schedules[1].tenants, SCHEDULE_TENANTS_INACTIVE,
+		       "tenants: inactive");
+		config_free(c);
+	} else {
+		printf("# %s\n", cause);
+	}
+	free(path);
+	free(cause);
+	cause = NULL;
+
+	path = write_yaml("maint-default.yaml", "workers: 1\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && c->backup_keep == 7 &&
+		   c->backup_max_age_ms == 30LL * 86400 * 1000,
+	   "backup_keep 7 and backup_max_age 30d by default");
+	config_free(c);
+	free(path);
+
+	cause = refused("maint-bad.yaml",
+			"backup_keep: -1\n"
+			"backup_max_age: forever\n"
+			"schedules:\n"
+			"  - name: a\n"
+			"    cron: \"61 3 * * *\"\n"
+			"    job: vacuum\n"
+			"    tenants: separate\n"
+			"    catch_up: all\n"
+			"  - name: b\n"
+			"    cron: \"CRON_TZ=Nowhere/Land 0 3 * * *\"\n"
+			"    job: vacuum\n"
+			"    tenants: separate\n",
+			&path);
+	check_problem(cause, path, 1, "backup_keep", "out of range",
+		      "backup_keep below 0");
+	check_problem(cause, path, 2, "backup_max_age", "not a duration",
+		      "backup_max_age");
+	check_problem(cause, path, 5, "schedules[0].cron",
+		      "\"61\" is out of range 0-59",
+		      "a cron field out of range");
+	check_problem(cause, path, 8, "schedules[0].catch_up",
+		      "\"all\" is not understood", "catch_up");
+	check_problem(cause, path, 10, "schedules[1].cron",
+		      "not an installed time zone", "an unknown zone");
+	free(cause);
+	free(path);
+}
+
 /* Malformed YAML, duplicate keys and a missing file. */
 static void test_unreadable(void)
 {
@@ -713,6 +792,7 @@ int main(void)
 	test_tenants();
 	test_socket_mode();
 	test_many_problems();
+	test_maintenance();
 	test_unreadable();
 	test_example();
 	test_yamlpos();

@@ -1,0 +1,148 @@
+#!/bin/bash
+# maint-schedule.sh - schedules on a fake clock (PGTENANTD_FAKE_CLOCK, about
+# 8.4 simulated hours per real second): a simulated week with two daemons
+# fires every slot exactly once, one job per tenant, also over the spring
+# DST change in Europe/Berlin; with both daemons down over several slots,
+# catch_up: latest fires the newest missed slot once and catch_up: none
+# fires none of them; pgtenantctl schedules shows last and next fire.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+require_pg
+make_env maint-schedule
+
+# Tenants with their own schema (tenant_x has no graph_entities: not one).
+sql "CREATE SCHEMA tenant_s1; CREATE TABLE tenant_s1.graph_entities (id text PRIMARY KEY);
+     CREATE SCHEMA tenant_s2; CREATE TABLE tenant_s2.graph_entities (id text PRIMARY KEY);
+     CREATE SCHEMA tenant_x; CREATE TABLE tenant_x.other (id int)" ||
+	bail_out "could not create the tenant schemas"
+
+speed=30240	# one simulated week in 20 real seconds
+fake0=$(date -u -d 2024-03-24T12:00:00Z +%s)
+real0=$(date +%s)
+export PGTENANTD_FAKE_CLOCK="$fake0 $speed $real0"
+
+# Sleep until the fake clock shows the UTC time given.
+sleep_until_fake()
+{
+	local target ms
+	target=$(date -u -d "$1" +%s)
+	ms=$(((target - fake0) * 1000 / speed - ($(now_ms) - real0 * 1000)))
+	[ "$ms" -gt 0 ] && sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+	return 0
+}
+
+schedules="schedules:
+  - name: hourly
+    cron: \"CRON_TZ=Europe/Berlin 0 * * * *\"
+    job: noop
+    tenants: [t-a, t-b]
+  - name: nightly
+    cron: \"CRON_TZ=Europe/Berlin 30 2 * * *\"
+    job: noop
+    tenants: separate
+  - name: quarter
+    cron: \"*/15 * * * *\"
+    job: noop
+    tenants: [t-c]
+    catch_up: none"
+mkdir -p "$T/state-a" "$T/state-b"
+write_config "$T/a.yaml" "state_dir: $T/state-a" "control_socket: $T/a.sock" \
+	"log_level: info" "$schedules"
+write_config "$T/b.yaml" "state_dir: $T/state-b" "control_socket: $T/b.sock" \
+	"log_level: info" "$schedules"
+start_daemon "$T/a.yaml" "$T/a.log" || bail_out "daemon A did not start"
+pid_a=$DAEMON_PID
+start_daemon "$T/b.yaml" "$T/b.log" || bail_out "daemon B did not start"
+pid_b=$DAEMON_PID
+
+sleep_until_fake 2024-03-27T12:00:00Z
+out=$(ctl --json schedules)
+like "$out" '"name": ?"hourly"' "schedules lists the hourly schedule"
+is "$(json_eval "$out" "(SELECT count(*) FROM jsonb_array_elements((:'j')::jsonb->'schedules') s
+			 WHERE s->>'last_fire' IS NOT NULL AND s->>'next_fire' > s->>'last_fire'
+			   AND s ? 'cron' AND s ? 'job')")" 3 \
+	"each schedule shows its cron, job, last fire and a later next fire"
+like "$(ctl schedules)" 'CRON_TZ=Europe/Berlin 30 2' "pgtenantctl schedules renders a table"
+
+sleep_until_fake 2024-04-01T00:10:00Z
+ok "daemon A stops" stop_daemon "$pid_a"
+ok "daemon B stops" stop_daemon "$pid_b"
+stopped_ms=$(now_ms)
+
+# hourly: consecutive hours, each fired once with one job per tenant.
+read -r n span <<<"$(sql "SELECT count(*), extract(epoch FROM max(slot) - min(slot))::int / 3600 + 1
+			 FROM pgtenantd.schedule_slots WHERE schedule = 'hourly'" | tr '|' ' ')"
+diag "hourly: $n slots over $span hours"
+ok "a simulated week of hourly slots fired (at least 150)" [ "${n:-0}" -ge 150 ]
+is "$n" "$span" "no hourly slot was skipped (consecutive hours)"
+is "$(sql "SELECT count(*) FROM pgtenantd.jobs WHERE dedupe_key LIKE 'hourly:%'")" $((n * 2)) \
+	"two jobs per hourly slot"
+is "$(sql "SELECT count(*) FROM (SELECT dedupe_key FROM pgtenantd.jobs
+				  WHERE dedupe_key IS NOT NULL
+				  GROUP BY 1 HAVING count(*) > 1) x")" 0 \
+	"no slot enqueued a tenant's job twice (jobs that ended included)"
+is "$(sql "SELECT count(*) FROM pgtenantd.schedule_slots s
+	    WHERE jobs <> (SELECT count(*) FROM pgtenantd.jobs j
+			    WHERE j.dedupe_key LIKE s.schedule || ':%'
+			      AND j.dedupe_key LIKE '%' || to_char(s.slot AT TIME ZONE 'UTC',
+						'YYYY-MM-DD\"T\"HH24:MI\"Z\"') || ':%')")" 0 \
+	"each slot row counts the jobs that carry its dedupe_key"
+is "$(sql "SELECT count(DISTINCT fired_by) FROM pgtenantd.schedule_slots")" 2 \
+	"both daemons fired slots"
+is "$(sql "SELECT count(*) FROM pgtenantd.schedule_slots WHERE catch_up")" 0 \
+	"no catch-up while a daemon ran"
+
+# nightly at 02:30 Berlin: 01:30 UTC in winter; on 2024-03-31 02:30 does
+# not exist and the slot fires when the gap ends, 03:00 CEST (01:00 UTC).
+is "$(sql "SELECT string_agg(to_char(slot AT TIME ZONE 'UTC', 'MM-DD HH24:MI') || '=' || jobs, ' ' ORDER BY slot)
+	     FROM pgtenantd.schedule_slots
+	    WHERE schedule = 'nightly' AND slot < '2024-04-01'")" \
+	"03-25 01:30=2 03-26 01:30=2 03-27 01:30=2 03-28 01:30=2 03-29 01:30=2 03-30 01:30=2 03-31 01:00=2" \
+	"nightly fired once a day for both tenant schemas, at the gap's end on the DST day"
+is "$(sql "SELECT string_agg(DISTINCT tenant_id, ',') FROM pgtenantd.jobs WHERE dedupe_key LIKE 'nightly:%'")" \
+	"s1,s2" "tenants: separate is the schemas with graph_entities"
+read -r n span <<<"$(sql "SELECT count(*), extract(epoch FROM max(slot) - min(slot))::int / 900 + 1
+			 FROM pgtenantd.schedule_slots WHERE schedule = 'quarter'" | tr '|' ' ')"
+is "$n" "$span" "every quarter-hour slot fired ($n)"
+ok "the jobs ran" wait_until "SELECT count(*) = 0 FROM pgtenantd.jobs WHERE state NOT IN ('succeeded', 'queued')" 1
+
+# Both daemons down for about 1.5 real seconds (12 simulated hours).
+last_hourly=$(sql "SELECT max(slot) FROM pgtenantd.schedule_slots WHERE schedule = 'hourly'")
+last_quarter=$(sql "SELECT max(slot) FROM pgtenantd.schedule_slots WHERE schedule = 'quarter'")
+ms=$((1500 - ($(now_ms) - stopped_ms)))
+[ "$ms" -gt 0 ] && sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+start_daemon "$T/a.yaml" "$T/a.log" || bail_out "daemon A did not start again"
+pid_a=$DAEMON_PID
+sleep 0.5
+ok "daemon A stops again" stop_daemon "$pid_a"
+
+diag "$(sql "SELECT schedule, to_char(slot AT TIME ZONE 'UTC', 'MM-DD HH24:MI'), catch_up
+	       FROM pgtenantd.schedule_slots
+	      WHERE slot > '$last_quarter'::timestamptz - interval '1 hour' AND schedule <> 'quarter'
+	      ORDER BY slot LIMIT 8")"
+is "$(sql "SELECT count(*) FROM pgtenantd.schedule_slots WHERE schedule = 'hourly' AND catch_up")" 1 \
+	"catch_up: latest fires once for the slots missed while no daemon ran"
+ok "and that is the newest missed slot: several hours after the last one, none in between" \
+	sql_true "SELECT slot >= '$last_hourly'::timestamptz + interval '6 hours'
+		    AND NOT EXISTS (SELECT FROM pgtenantd.schedule_slots o
+				     WHERE o.schedule = 'hourly' AND o.slot > '$last_hourly'
+				       AND o.slot < c.slot)
+		   FROM pgtenantd.schedule_slots c WHERE c.schedule = 'hourly' AND c.catch_up"
+ok "after the catch-up, the hourly slots go on one by one" \
+	sql_true "SELECT count(*) >= 1 AND count(*) = extract(epoch FROM max(slot) - min(slot)) / 3600 + 1
+		   FROM pgtenantd.schedule_slots
+		  WHERE schedule = 'hourly'
+		    AND slot >= (SELECT slot FROM pgtenantd.schedule_slots WHERE schedule = 'hourly' AND catch_up)"
+is "$(sql "SELECT count(*) FROM pgtenantd.schedule_slots WHERE schedule = 'quarter' AND catch_up")" 0 \
+	"catch_up: none fires no missed slot"
+ok "catch_up: none skipped the missed quarter hours (one gap of hours)" \
+	sql_true "SELECT min(slot) > '$last_quarter'::timestamptz + interval '6 hours'
+		   FROM pgtenantd.schedule_slots WHERE schedule = 'quarter' AND slot > '$last_quarter'"
+is "$(sql "SELECT count(*) FROM (SELECT dedupe_key FROM pgtenantd.jobs
+				  WHERE dedupe_key IS NOT NULL
+				  GROUP BY 1 HAVING count(*) > 1) x")" 0 \
+	"still no job enqueued twice"
+like "$(grep -h "catching up" "$T/a.log")" "schedule 'hourly'.*catching up" "the catch-up is logged"
+like "$(grep -h "skipping them" "$T/a.log")" "schedule 'quarter'.*catch_up: none" \
+	"and the skipped slots too"
+
+done_testing
