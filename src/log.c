@@ -142,6 +142,25 @@ static void log_json(const struct timeval *tv, enum log_level level,
 	free(text);
 }
 
+/* Make text[start..*len) one line: each newline inside it, with the tabs
+ * and spaces after it, becomes one space (libpq errors carry "\n\t"). */
+static void join_lines(char *text, int start, int *len)
+{
+	int out = start;
+
+	for (int in = start; in < *len; in++) {
+		if (text[in] != '\n') {
+			text[out++] = text[in];
+			continue;
+		}
+		while (in + 1 < *len &&
+		       (text[in + 1] == '\t' || text[in + 1] == ' '))
+			in++;
+		text[out++] = ' ';
+	}
+	*len = out;
+}
+
 /* Write one timestamped line to stderr. */
 void log_msgv(enum log_level level, const char *context, const char *fmt,
 	      va_list ap)
@@ -179,6 +198,7 @@ void log_msgv(enum log_level level, const char *context, const char *fmt,
 		n = sizeof(line) - 1;
 	while (n > 0 && line[n - 1] == '\n')
 		n--;
+	join_lines(line, 0, &n);
 	line[n++] = '\n';
 	fwrite(line, 1, n, stderr);
 }

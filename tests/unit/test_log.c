@@ -75,11 +75,15 @@ static void test_text(void)
 	log_msg(LOG_LEVEL_WARNING, "job 7 noop acme", "slow: %d ms", 250);
 	log_debug("not shown");
 	log_info("two\n");
+	log_error("cannot connect: refused\n\tIs the server running?\n");
 	out = capture_end();
 	contains(out, " WARNING [job 7 noop acme] slow: 250 ms\n",
 		 "text: level, context and message");
 	ok(strstr(out, "not shown") == NULL, "text: below the level is quiet");
 	contains(out, " INFO    two\n", "text: trailing newline not doubled");
+	contains(out,
+		 " ERROR   cannot connect: refused Is the server running?\n",
+		 "text: a message of several lines becomes one line");
 	ok(out[4] == '-' && out[10] == ' ' && out[19] == '.',
 	   "text: starts with a local timestamp");
 	free(out);
