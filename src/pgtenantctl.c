@@ -79,9 +79,9 @@ static const struct command_help commands[] = {
 	  0, 0, false },
 	{ "resume", "resume", "claim new jobs again after pause", "",
 	  0, 0, false },
-	{ "schedules", "schedules", "the configured schedules",
-	  "The schedules of the configuration. (Coming: a daemon without the\n"
-	  "scheduler answers that the command is not available.)\n",
+	{ "schedules", "schedules", "the schedules, their last and next fire",
+	  "Each schedule of the configuration with its cron expression, job,\n"
+	  "tenants, catch_up, and its last and next fire.\n",
 	  0, 0, false },
 	{ "backups", "backups [TENANT]", "the backups on disk",
 	  "The backups in backup_dir, or only those of TENANT. (Coming: a\n"
