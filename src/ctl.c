@@ -587,8 +587,17 @@ void ctl_close(struct ctl_server *server)
 		return;
 	evconnlistener_free(server->listener);
 	event_free(server->retry);
-	while ((client = TAILQ_FIRST(&server->clients)) != NULL)
+	while ((client = TAILQ_FIRST(&server->clients)) != NULL) {
+		if (client->pending) {
+			client_disconnect(client); /* freed by its reply */
+			continue;
+		}
+		/* The loop may not run again to do a deferred free. */
+		client->freeing = true;
 		client_disconnect(client);
+		event_free(client->resume);
+		free(client);
+	}
 	if (lstat(server->path, &st) == 0 && st.st_dev == server->dev &&
 	    st.st_ino == server->ino && unlink(server->path) != 0)
 		log_warning("cannot remove control socket %s: %s", server->path,
