@@ -65,6 +65,25 @@ static const char *const migrations[] = {
 	" updated_at REAL NOT NULL DEFAULT 0,"
 	" elapsed_ms REAL NOT NULL DEFAULT 0,"
 	" PRIMARY KEY (job_id, step_index));",
+	/* 2: the backup catalog (backup.c) */
+	"CREATE TABLE backups ("
+	" id INTEGER PRIMARY KEY,"
+	" tenant_id TEXT NOT NULL,"
+	" schema TEXT NOT NULL,"
+	" file TEXT NOT NULL,"
+	" job_id INTEGER,"
+	" status TEXT NOT NULL,"
+	" size INTEGER NOT NULL DEFAULT 0,"
+	" sha256 TEXT,"
+	" toc_entries INTEGER NOT NULL DEFAULT 0,"
+	" started_at REAL NOT NULL,"
+	" duration_ms REAL NOT NULL DEFAULT 0,"
+	" dump_ms REAL NOT NULL DEFAULT 0,"
+	" verify_ms REAL NOT NULL DEFAULT 0,"
+	" verified_at REAL,"
+	" error TEXT,"
+	" deleted_at REAL);"
+	"CREATE INDEX backups_tenant ON backups (tenant_id, started_at);",
 };
 
 static const char save_sql[] =
@@ -471,6 +490,18 @@ void ckpt_close(struct ckpt *ckpt)
 const char *ckpt_node_id(const struct ckpt *ckpt)
 {
 	return ckpt->node_id;
+}
+
+/* The SQLite handle, for the backup catalog in the same store. */
+sqlite3 *ckpt_sqlite(struct ckpt *ckpt)
+{
+	return ckpt->db;
+}
+
+/* The path of the SQLite file, for messages. */
+const char *ckpt_path(const struct ckpt *ckpt)
+{
+	return ckpt->db_path;
 }
 
 /* Insert or replace the checkpoint of (job_id, step_index). */

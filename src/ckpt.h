@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 struct ckpt;
+struct sqlite3;
 
 /* Where one step of one job stands. */
 struct ckpt_step {
@@ -31,6 +32,12 @@ void ckpt_close(struct ckpt *ckpt);
 
 /* This daemon's persistent identity (random, made on first open). */
 const char *ckpt_node_id(const struct ckpt *ckpt);
+
+/* The SQLite handle and file of the store, for modules that keep tables of
+ * their own in it (the backup catalog of backup.c); the schema version
+ * covers their tables too. */
+struct sqlite3 *ckpt_sqlite(struct ckpt *ckpt);
+const char *ckpt_path(const struct ckpt *ckpt);
 
 /* Insert or replace the checkpoint of (job_id, step_index). */
 bool ckpt_save(struct ckpt *ckpt, const struct ckpt_step *step, char **cause)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup.h"
 #include "config.h"
 #include "daemon.h"
 #include "metrics.h"
@@ -14,9 +15,11 @@
 #include "queue.h"
 #include "runner.h"
 #include "sched.h"
+#include "tenant.h"
 #include "util.h"
 
 #define JOBS_LIST_LIMIT 200
+#define BACKUPS_LIST_LIMIT 500
 
 static const char *const job_states[] = {
 	"queued", "running", "succeeded", "failed", "cancelled", NULL,
@@ -239,12 +242,38 @@ static void cmd_schedules(struct daemon *d, struct ctl_client *client,
 	sched_list(d->sched, schedules_listed, client);
 }
 
+/* backups [TENANT]: the backup catalog, newest first. */
+static void cmd_backups(struct daemon *d, struct ctl_client *client,
+			const struct ctl_request *req)
+{
+	char *cause = NULL;
+	json_t *list;
+
+	if (req->argc > 1) {
+		ctl_reply_error(client, "usage: backups [TENANT]");
+		return;
+	}
+	if (req->argc == 1 && !tenant_id_valid(req->args[0], &cause)) {
+		ctl_reply_error(client, "%s", cause);
+		free(cause);
+		return;
+	}
+	if (!backup_catalog_list(d->ckpt, req->argc == 1 ? req->args[0] : NULL,
+				 BACKUPS_LIST_LIMIT, &list, &cause)) {
+		ctl_reply_error(client, "%s", cause);
+		free(cause);
+		return;
+	}
+	ctl_reply(client, json_pack("{s:o}", "backups", list));
+}
+
 static void cmd_help(struct ctl_client *client)
 {
 	ctl_reply(client,
 		  json_pack("{s:s}", "message",
 			    "commands: status, jobs [STATE], job ID, cancel ID,"
-			    " pause, resume, reload, metrics, help"));
+			    " pause, resume, schedules, backups [TENANT],"
+			    " reload, metrics, help"));
 }
 
 /* ctl_handler_fn for the daemon. */
@@ -285,10 +314,7 @@ void ctlcmd_handle(struct ctl_client *client, const struct ctl_request *req,
 	} else if (strcmp(cmd, "schedules") == 0) {
 		cmd_schedules(d, client, req);
 	} else if (strcmp(cmd, "backups") == 0) {
-		ctl_reply_error(client,
-				"\"%s\" is not available in this version of "
-				"pgtenantd",
-				cmd);
+		cmd_backups(d, client, req);
 	} else {
 		ctl_reply_error(client,
 				"unknown command \"%.64s\"; try \"help\"", cmd);

@@ -23,6 +23,10 @@ const char *const jobdef_builtin_vars[] = {
 };
 
 const char *const jobdef_batch_vars[] = { "last_key", "batch_size", NULL };
+
+const char *const jobdef_backup_vars[] = {
+	"backup_file", "backup_id", "backup_sha256", "backup_size", NULL,
+};
 /* clang-format on */
 
 #define JOBDEF_BATCH_SIZE 1000
@@ -62,6 +66,10 @@ struct raw_step {
 	char *destructive;
 	char **requires;
 	unsigned requires_count;
+	char *collect;
+	char *backup;
+	char *backup_check;
+	char *restore;
 };
 
 struct raw_arg {
@@ -121,6 +129,10 @@ static const cyaml_schema_field_t raw_step_fields[] = {
 	RAW_STRING("destructive", struct raw_step, destructive),
 	CYAML_FIELD_SEQUENCE("requires", OPT, struct raw_step, requires,
 			     &raw_string_entry, 0, CYAML_UNLIMITED),
+	RAW_STRING("collect", struct raw_step, collect),
+	RAW_STRING("backup", struct raw_step, backup),
+	RAW_STRING("backup_check", struct raw_step, backup_check),
+	RAW_STRING("restore", struct raw_step, restore),
 	CYAML_FIELD_END
 };
 
@@ -525,6 +537,10 @@ static bool jobdef_check_var(const char *name, void *arg)
 		if (jobdef_in_array(raw->steps[j].set, raw->steps[j].set_count,
 				    name))
 			return true;
+		if ((raw->steps[j].backup != NULL ||
+		     raw->steps[j].backup_check != NULL) &&
+		    jobdef_in_list(jobdef_backup_vars, name))
+			return true;
 	}
 	if (vc->for_each_vars &&
 	    jobdef_in_array(rs->for_each_vars, rs->for_each_vars_count, name))
@@ -647,6 +663,7 @@ static void jobdef_foreign_keys(struct jobdef_load *ld, unsigned i)
 		{ "set", rs->set != NULL || rs->set_count > 0, STEP_SQL,
 		  "sql" },
 		{ "result", rs->result != NULL, STEP_SQL, "sql" },
+		{ "collect", rs->collect != NULL, STEP_SQL, "sql" },
 		{ "start_key", rs->start_key != NULL, STEP_BATCH, "batch" },
 		{ "batch_size", rs->batch_size != NULL, STEP_BATCH, "batch" },
 		{ "min_batch_size", rs->min_batch_size != NULL, STEP_BATCH,
@@ -655,7 +672,6 @@ static void jobdef_foreign_keys(struct jobdef_load *ld, unsigned i)
 		  "batch" },
 		{ "target_time", rs->target_time != NULL, STEP_BATCH, "batch" },
 		{ "total", rs->total != NULL, STEP_BATCH, "batch" },
-		{ "timeout", rs->timeout != NULL, STEP_EXEC, "exec" },
 	};
 
 	for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
@@ -664,6 +680,11 @@ static void jobdef_foreign_keys(struct jobdef_load *ld, unsigned i)
 				ld, i, "\"%s\" is only allowed on %s steps",
 				keys[k].key, keys[k].owner);
 	}
+	if (rs->timeout != NULL && type != STEP_EXEC && type != STEP_BACKUP &&
+	    type != STEP_BACKUP_CHECK && type != STEP_RESTORE)
+		jobdef_step_problem(
+			ld, i,
+			"\"timeout\" is only allowed on exec, backup, backup_check and restore steps");
 }
 
 /* Fill in the fields of an sql step. */
@@ -694,6 +715,17 @@ static void jobdef_sql_step(struct jobdef_load *ld, unsigned i)
 				false, &st->for_each);
 	} else if (rs->for_each_vars_count > 0) {
 		jobdef_step_problem(ld, i, "for_each_vars needs for_each");
+	}
+	if (rs->collect != NULL) {
+		if (rs->for_each == NULL)
+			jobdef_step_problem(ld, i, "collect needs for_each");
+		else if (!jobdef_valid_var(rs->collect))
+			jobdef_step_problem(
+				ld, i,
+				"collect: '%s' is not a name ([A-Za-z_][A-Za-z0-9_]*)",
+				rs->collect);
+		else
+			st->collect = xstrdup(rs->collect);
 	}
 	jobdef_step_sql(ld, i, "sql", rs->sql, false, false, true, &st->sql);
 }
@@ -786,6 +818,42 @@ static void jobdef_exec_step(struct jobdef_load *ld, unsigned i)
 			rs->timeout);
 }
 
+/* Fill in the fields of a backup, backup_check or restore step. A restore
+ * overwrites a schema, so it must be destructive (and so require earlier
+ * steps, such as the backup_check that found its file). */
+static void jobdef_backup_step(struct jobdef_load *ld, unsigned i,
+			       const char *key, const char *word)
+{
+	const struct raw_step *rs = &ld->raw->steps[i];
+	struct jobdef_step *st = &ld->def->steps[i];
+	struct jobdef_var_check vc = {
+		.ld = ld,
+		.step = i,
+		.key = key,
+	};
+
+	st->target = xstrdup(word);
+	sqlvars_word_each_var(word, jobdef_check_var, &vc);
+	jobdef_free_list(vc.reported, vc.reported_count);
+	if ((st->type == STEP_BACKUP || st->type == STEP_RESTORE) &&
+	    *word == '\0')
+		jobdef_step_problem(ld, i, "%s needs a value, such as %s", key,
+				    st->type == STEP_BACKUP ?
+					    "\":schema\"" :
+					    "\":backup_file\"");
+	if (st->type == STEP_RESTORE && !st->destructive)
+		jobdef_step_problem(
+			ld, i,
+			"a restore step overwrites a schema: it must be destructive: true, with requires naming the backup_check step that found its file");
+	if (rs->timeout != NULL &&
+	    (!duration_parse(rs->timeout, &st->timeout_ms) ||
+	     st->timeout_ms < 0))
+		jobdef_step_problem(
+			ld, i,
+			"timeout '%s' is not a duration (like '30s' or '2h')",
+			rs->timeout);
+}
+
 /* The keys every step may have: retry, destructive and requires. A
  * destructive step needs at least one earlier step that must have passed:
  * the ones in requires, or else every earlier verify step. */
@@ -838,7 +906,7 @@ static void jobdef_step(struct jobdef_load *ld, unsigned i,
 {
 	const struct raw_step *rs = &ld->raw->steps[i];
 	struct jobdef_step *st = &ld->def->steps[i];
-	const char *types[4];
+	const char *types[7];
 	unsigned type_count = 0;
 
 	st->transaction = true;
@@ -875,15 +943,27 @@ static void jobdef_step(struct jobdef_load *ld, unsigned i,
 		types[type_count++] = "exec";
 		st->type = STEP_EXEC;
 	}
+	if (rs->backup != NULL) {
+		types[type_count++] = "backup";
+		st->type = STEP_BACKUP;
+	}
+	if (rs->backup_check != NULL) {
+		types[type_count++] = "backup_check";
+		st->type = STEP_BACKUP_CHECK;
+	}
+	if (rs->restore != NULL) {
+		types[type_count++] = "restore";
+		st->type = STEP_RESTORE;
+	}
 	if (type_count != 1) {
 		if (type_count == 0)
 			jobdef_step_problem(
 				ld, i,
-				"the step has none of sql, batch, verify or exec");
+				"the step has none of sql, batch, verify, exec, backup, backup_check or restore");
 		else
 			jobdef_step_problem(
 				ld, i,
-				"the step has both %s and %s; it must have exactly one of sql, batch, verify or exec",
+				"the step has both %s and %s; it must have exactly one of sql, batch, verify, exec, backup, backup_check or restore",
 				types[0], types[1]);
 		return;
 	}
@@ -906,6 +986,15 @@ static void jobdef_step(struct jobdef_load *ld, unsigned i,
 		break;
 	case STEP_EXEC:
 		jobdef_exec_step(ld, i);
+		break;
+	case STEP_BACKUP:
+		jobdef_backup_step(ld, i, "backup", rs->backup);
+		break;
+	case STEP_BACKUP_CHECK:
+		jobdef_backup_step(ld, i, "backup_check", rs->backup_check);
+		break;
+	case STEP_RESTORE:
+		jobdef_backup_step(ld, i, "restore", rs->restore);
 		break;
 	}
 }
@@ -1070,6 +1159,8 @@ void jobdef_clear(struct jobdef *def)
 		sqlvars_script_free(&st->actual);
 		jobdef_free_list(st->argv, st->argc);
 		free(st->requires);
+		free(st->collect);
+		free(st->target);
 	}
 	free(def->steps);
 	for (unsigned i = 0; i < def->arg_count; i++) {

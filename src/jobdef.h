@@ -13,6 +13,9 @@ enum step_type {
 	STEP_BATCH,	/* keyset loop with a checkpoint after each batch */
 	STEP_VERIFY,	/* two queries whose results must be equal */
 	STEP_EXEC,	/* run a program as a child process */
+	STEP_BACKUP,	/* pg_dump a schema, read it back (backup.c) */
+	STEP_BACKUP_CHECK, /* find a backup and read it back again */
+	STEP_RESTORE,	/* replace the tenant's schema with a backup */
 };
 
 struct jobdef_step {
@@ -59,7 +62,15 @@ struct jobdef_step {
 	/* STEP_EXEC */
 	char **argv;			/* words may hold :name variables */
 	unsigned argc;
-	int64_t timeout_ms;		/* 0: none */
+	int64_t timeout_ms;		/* 0: none; also for the backup types */
+
+	/* STEP_SQL with for_each */
+	char *collect;			/* result array: one object per row,
+					 * NULL: none */
+
+	/* STEP_BACKUP, STEP_BACKUP_CHECK, STEP_RESTORE */
+	char *target;			/* the schema, the backup, the file; a
+					 * word that may hold :name variables */
 };
 
 struct jobdef_arg {
@@ -91,6 +102,8 @@ struct jobdefs {
 extern const char *const jobdef_builtin_vars[];
 /* Variables a batch step may use besides those. */
 extern const char *const jobdef_batch_vars[];
+/* Variables a backup or backup_check step sets for the steps after it. */
+extern const char *const jobdef_backup_vars[];
 
 /* Load every *.yaml file in dir. Any problem in any file fails the whole
  * load (NULL) with cause naming file, line, step and what is wrong: a YAML

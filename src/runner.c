@@ -14,9 +14,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
+#include "backup.h"
 #include "child.h"
 #include "ckpt.h"
 #include "config.h"
@@ -87,6 +89,12 @@ struct runner {
 
 	/* exec */
 	struct child *child;
+
+	/* backup, backup_check, restore */
+	struct backup_op *backup;
+
+	int64_t script_started_us; /* when the statements of a pass began */
+	int64_t script_us;	/* how long they took, once done */
 };
 
 static void runner_enter_step(struct runner *r, bool resuming);
@@ -638,10 +646,20 @@ static void runner_script_result(const struct pgconn_result *res, void *arg)
 	runner_script_next(r);
 }
 
+/* Microseconds on the monotonic clock, for step timings. */
+static int64_t runner_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Run the next statement of the script, or call its continuation. */
 static void runner_script_next(struct runner *r)
 {
 	if (r->stmt >= r->script->stmt_count) {
+		r->script_us = runner_now_us() - r->script_started_us;
 		r->script_done(r);
 		return;
 	}
@@ -655,6 +673,7 @@ static void runner_run_script(struct runner *r,
 {
 	r->script = script;
 	r->stmt = 0;
+	r->script_started_us = runner_now_us();
 	r->script_done = done;
 	json_decref(r->last_row);
 	r->last_row = NULL;
@@ -879,6 +898,36 @@ static void runner_step_skipped(struct runner *r)
 
 static void runner_sql_iteration(struct runner *r);
 
+/* Append this for_each row's entry to the result array named by
+ * `collect`: the row's for_each_vars, the last statement's first row and
+ * the microseconds the statements took. Entries match rows one to one, so
+ * a row redone after a crash replaces its entry. */
+static void runner_collect(struct runner *r)
+{
+	const struct jobdef_step *s = r->step;
+	json_t *list = json_object_get(r->job->result, s->collect);
+	json_t *entry = json_object();
+
+	if (!json_is_array(list)) {
+		list = json_array();
+		json_object_set_new(r->job->result, s->collect, list);
+	}
+	while (r->each_index >= 0 &&
+	       json_array_size(list) > (size_t)r->each_index)
+		json_array_remove(list, json_array_size(list) - 1);
+	for (unsigned i = 0; i < s->for_each_var_count; i++) {
+		const char *v = var_lookup(s->for_each_vars[i], r);
+
+		json_object_set_new(entry, s->for_each_vars[i],
+				    v ? json_string(v) : json_null());
+	}
+	if (r->last_row != NULL)
+		json_object_update(entry, r->last_row);
+	json_object_set_new(entry, "duration_us",
+			    json_integer((json_int_t)r->script_us));
+	json_array_append_new(list, entry);
+}
+
 /* One pass of the statements is through: outputs, mirror, commit. */
 static void runner_sql_ran(struct runner *r)
 {
@@ -887,6 +936,8 @@ static void runner_sql_ran(struct runner *r)
 
 	if (!runner_take_outputs(r))
 		return;
+	if (r->step->collect != NULL && r->each_rows != NULL)
+		runner_collect(r);
 	if (r->each_rows != NULL) {
 		r->each_index++;
 		if (!last) {
@@ -1016,7 +1067,8 @@ static void runner_sql_iteration(struct runner *r)
 						     r->each_index, col));
 		}
 	}
-	if (s->transaction && !s->result && s->set_var_count == 0)
+	if (s->transaction && !s->result && s->set_var_count == 0 &&
+	    s->collect == NULL)
 		runner_sql_fast(r);
 	else if (s->transaction)
 		runner_begin(r, runner_sql_statements);
@@ -1307,6 +1359,95 @@ static void runner_exec_step(struct runner *r)
 		      (int)child_pid(r->child));
 }
 
+/* --- backup, backup_check and restore steps (backup.c) */
+
+/* Variables a step produced: for the later steps and the job row. */
+static void runner_set_outputs(struct runner *r, json_t *values)
+{
+	json_t *vars = json_object_get(r->job->progress, "vars"), *v;
+	const char *key;
+	char *text;
+
+	if (vars == NULL) {
+		vars = json_object();
+		json_object_set_new(r->job->progress, "vars", vars);
+	}
+	json_object_foreach(values, key, v) {
+		text = json_var_text(v);
+		var_set(r, key, text);
+		free(text);
+		json_object_set(vars, key, v);
+	}
+}
+
+static void runner_backup_done(const struct backup_result *br, void *arg)
+{
+	struct runner *r = arg;
+
+	r->backup = NULL;
+	r->busy = false;
+	if (!br->ok) {
+		if (runner_interrupted(r))
+			runner_end(r, runner_interrupt_outcome(r), NULL);
+		else
+			runner_fail(r,
+				    br->retry ? JOB_FAILED_RETRY
+					      : JOB_FAILED_FINAL,
+				    "%s", br->error);
+		return;
+	}
+	if (br->vars != NULL)
+		runner_set_outputs(r, br->vars);
+	if (br->result != NULL)
+		json_object_update(r->job->result, br->result);
+	if (!pgconn_is_ready(r->conn)) {
+		r->waiting_reconnect = true;
+		return;
+	}
+	runner_step_done_autocommit(r);
+}
+
+static void runner_backup_step(struct runner *r)
+{
+	const struct jobdef_step *s = r->step;
+	struct job *job = r->job;
+	struct daemon *d = job->daemon;
+	struct backup_request req = { 0 };
+	char *arg, *cause = NULL;
+	char **env;
+
+	arg = sqlvars_expand_word(s->target, var_lookup, r, &cause);
+	if (arg == NULL) {
+		runner_fail(r, JOB_FAILED_FINAL, "%s", cause);
+		free(cause);
+		return;
+	}
+	env = pgconn_child_env(r->conn);
+	if (env == NULL) {
+		free(arg);
+		r->waiting_reconnect = true;
+		return;
+	}
+	req.kind = s->type == STEP_BACKUP	  ? BACKUP_MAKE
+		   : s->type == STEP_BACKUP_CHECK ? BACKUP_CHECK
+						  : BACKUP_RESTORE;
+	req.base = d->base;
+	req.ckpt = d->ckpt;
+	req.backup_dir = d->config->backup_dir;
+	req.keep = d->config->backup_keep;
+	req.max_age_ms = d->config->backup_max_age_ms;
+	req.env = env;
+	req.timeout_ms = s->timeout_ms;
+	req.job_id = job->id;
+	req.tenant_id = job->tenant_id;
+	req.schema = job->schema;
+	req.arg = arg;
+	r->busy = true;
+	r->backup = backup_start(&req, runner_backup_done, r);
+	free(arg);
+	pgconn_env_free(env);
+}
+
 /* --- step dispatch */
 
 /* Run the current step's body by its type. */
@@ -1325,7 +1466,32 @@ static void runner_run_body(struct runner *r)
 	case STEP_EXEC:
 		runner_exec_step(r);
 		break;
+	case STEP_BACKUP:
+	case STEP_BACKUP_CHECK:
+	case STEP_RESTORE:
+		runner_backup_step(r);
+		break;
 	}
+}
+
+/* Run the body if the steps the current one requires have passed;
+ * checked after `when`, so that a step `when` skips needs nothing. */
+static void runner_checked_body(struct runner *r)
+{
+	for (unsigned i = 0; i < r->step->require_count; i++) {
+		unsigned req = r->step->requires[i];
+
+		if (!runner_has_passed(r, req)) {
+			runner_fail(r, JOB_FAILED_FINAL,
+				    "refusing to run %s step: step \"%s\" has "
+				    "not passed in this job",
+				    r->step->destructive ? "a destructive"
+							 : "this",
+				    r->job->def->steps[req].name);
+			return;
+		}
+	}
+	runner_run_body(r);
 }
 
 static void runner_when_result(const struct pgconn_result *res, void *arg)
@@ -1344,7 +1510,7 @@ static void runner_when_result(const struct pgconn_result *res, void *arg)
 		runner_step_skipped(r);
 		return;
 	}
-	runner_run_body(r);
+	runner_checked_body(r);
 }
 
 /* Start (or after a lost connection, restart) the current step. */
@@ -1355,23 +1521,10 @@ static void runner_restart_step(struct runner *r)
 		runner_finish(r, runner_interrupt_outcome(r), NULL);
 		return;
 	}
-	for (unsigned i = 0; i < r->step->require_count; i++) {
-		unsigned req = r->step->requires[i];
-
-		if (!runner_has_passed(r, req)) {
-			runner_fail(r, JOB_FAILED_FINAL,
-				    "refusing to run %s step: step \"%s\" has "
-				    "not passed in this job",
-				    r->step->destructive ? "a destructive"
-							 : "this",
-				    r->job->def->steps[req].name);
-			return;
-		}
-	}
 	if (r->step->has_when)
 		runner_send(r, &r->step->when.stmts[0], runner_when_result);
 	else
-		runner_run_body(r);
+		runner_checked_body(r);
 }
 
 /* Where a batch step stands by the job row and by SQLite: the earlier. */
@@ -1478,7 +1631,8 @@ static void runner_enter_step(struct runner *r, bool resuming)
 		      s->type == STEP_SQL	? "sql"
 		      : s->type == STEP_BATCH	? "batch"
 		      : s->type == STEP_VERIFY ? "verify"
-					       : "exec");
+		      : s->type == STEP_EXEC   ? "exec"
+					       : "backup");
 	runner_restart_step(r);
 }
 
@@ -1541,6 +1695,10 @@ void runner_interrupt(struct job *job)
 	}
 	if (r->child != NULL) {
 		child_kill(r->child, SIGTERM);
+		return;
+	}
+	if (r->backup != NULL) {
+		backup_cancel(r->backup);
 		return;
 	}
 	if (r->busy && !job->lost)

@@ -129,3 +129,53 @@ BEGIN
 	 WHERE schedule = p_schedule AND slot = p_slot;
 	RETURN n;
 END $$;
+
+-- Raise p_message (SQLSTATE check_violation) unless p_ok is true: a
+-- preflight check for job files, with a message that says what is wrong.
+CREATE FUNCTION pgtenantd.require(p_ok boolean, p_message text)
+RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF p_ok IS NOT TRUE THEN
+		RAISE EXCEPTION '%', p_message USING ERRCODE = 'check_violation';
+	END IF;
+	RETURN true;
+END $$;
+
+-- Mark a tenant archived in public.tenant_metadata after its schema was
+-- dropped: isolation_mode 'archived' and archived_at now(), for whichever
+-- of the two columns the table has (a row is added if there is none and
+-- the table has isolation_mode). Returns what it did. The drop_tenant job
+-- calls it; edit that job file to record the archive elsewhere.
+CREATE FUNCTION pgtenantd.archive_tenant(p_tenant_id text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	rel regclass := to_regclass('public.tenant_metadata');
+	has_mode boolean;
+	has_at boolean;
+	n integer;
+BEGIN
+	IF rel IS NULL THEN
+		RETURN 'no public.tenant_metadata: nothing recorded';
+	END IF;
+	has_mode := EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = rel
+			     AND a.attname = 'isolation_mode' AND NOT a.attisdropped);
+	has_at := EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = rel
+			   AND a.attname = 'archived_at' AND NOT a.attisdropped);
+	IF NOT has_mode AND NOT has_at THEN
+		RETURN 'public.tenant_metadata has neither isolation_mode nor archived_at: nothing recorded';
+	END IF;
+	EXECUTE 'UPDATE public.tenant_metadata SET '
+		|| concat_ws(', ',
+			     CASE WHEN has_mode THEN 'isolation_mode = ''archived''' END,
+			     CASE WHEN has_at THEN 'archived_at = now()' END)
+		|| ' WHERE tenant_id = $1'
+	USING p_tenant_id;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	IF n = 0 AND has_mode THEN
+		EXECUTE 'INSERT INTO public.tenant_metadata (tenant_id, isolation_mode)
+			 VALUES ($1, ''archived'')'
+		USING p_tenant_id;
+	END IF;
+	RETURN 'archived';
+END $$;

@@ -220,7 +220,7 @@ static void test_errors(void)
 	cause = load_bad("no_type.yaml",
 			 "steps:\n"
 			 "  - name: a\n");
-	contains(cause, "step \"a\": the step has none of sql, batch, verify or exec", "no type named");
+	contains(cause, "step \"a\": the step has none of sql, batch, verify, exec, backup, backup_check or restore", "no type named");
 	free(cause);
 
 	cause = load_bad("unknown_var.yaml",
@@ -341,7 +341,7 @@ static void test_errors(void)
 			 "    batch_size: 5\n");
 	contains(cause, "step \"v\": \"set\" is only allowed on sql steps",
 		 "set on verify");
-	contains(cause, "step \"v\": \"timeout\" is only allowed on exec steps", "timeout on verify");
+	contains(cause, "step \"v\": \"timeout\" is only allowed on exec, backup, backup_check and restore steps", "timeout on verify");
 	contains(cause, "step \"s\": \"batch_size\" is only allowed on batch steps", "batch key on sql");
 	free(cause);
 
@@ -530,6 +530,12 @@ static void test_shipped(void)
 	if (!ok(defs != NULL, "shipped jobs load"))
 		printf("# %s\n", cause);
 	ok(jobdefs_find(defs, "tenant_stats") != NULL, "tenant_stats shipped");
+	ok(jobdefs_find(defs, "vacuum") != NULL &&
+		   jobdefs_find(defs, "reindex") != NULL &&
+		   jobdefs_find(defs, "backup") != NULL &&
+		   jobdefs_find(defs, "restore") != NULL &&
+		   jobdefs_find(defs, "drop_tenant") != NULL,
+	   "the maintenance kinds are shipped");
 	jobdefs_unref(defs);
 	free(cause);
 	free(dir);
@@ -604,6 +610,83 @@ static void test_safety(void)
 	free(cause);
 }
 
+/* backup, backup_check and restore steps, and collect. */
+static void test_maintenance_steps(void)
+{
+	struct jobdef def;
+	char *cause = NULL, *path;
+
+	path = write_file(tmp_dir, "maint.yaml",
+			  "steps:\n"
+			  "  - name: each\n"
+			  "    for_each: SELECT 'a' AS t\n"
+			  "    for_each_vars: [t]\n"
+			  "    transaction: false\n"
+			  "    sql: SELECT 1\n"
+			  "    collect: tables\n"
+			  "  - name: dump\n"
+			  "    backup: \":schema\"\n"
+			  "    timeout: 1h\n"
+			  "  - name: find\n"
+			  "    backup_check: \":backup_id\"\n"
+			  "  - name: put_back\n"
+			  "    destructive: true\n"
+			  "    requires: [find]\n"
+			  "    restore: \":backup_file\"\n"
+			  "  - name: after\n"
+			  "    sql: SELECT :'backup_sha256', :'backup_size'\n");
+	ok(jobdef_load_file(path, 1000, &def, &cause),
+	   "backup, backup_check, restore and collect load");
+	if (cause != NULL)
+		printf("# %s\n", cause);
+	is_str(def.steps[0].collect, "tables", "collect names the array");
+	is_int(def.steps[1].type, STEP_BACKUP, "backup step");
+	is_str(def.steps[1].target, ":schema", "its target word");
+	is_int(def.steps[1].timeout_ms, 3600000, "timeout on a backup step");
+	is_int(def.steps[2].type, STEP_BACKUP_CHECK, "backup_check step");
+	is_int(def.steps[3].type, STEP_RESTORE, "restore step");
+	is_int(def.steps[3].require_count, 1, "which requires find");
+	jobdef_clear(&def);
+	unlink(path);
+	free(path);
+
+	cause = load_bad("restore_unsafe.yaml",
+			 "steps:\n"
+			 "  - name: find\n"
+			 "    backup_check: ''\n"
+			 "  - name: put_back\n"
+			 "    restore: \":backup_file\"\n");
+	contains(cause, "a restore step overwrites a schema: it must be destructive: true",
+		 "a restore that is not destructive is refused");
+	free(cause);
+
+	cause = load_bad("backup_vars.yaml",
+			 "steps:\n"
+			 "  - name: early\n"
+			 "    sql: SELECT :'backup_file'\n"
+			 "  - name: dump\n"
+			 "    backup: \":nosuch\"\n");
+	contains(cause, "unknown variable 'backup_file' in sql",
+		 "backup variables exist only after a backup step");
+	contains(cause, "unknown variable 'nosuch' in backup",
+		 "the target word's variables are checked");
+	free(cause);
+
+	cause = load_bad("collect_bad.yaml",
+			 "steps:\n"
+			 "  - name: a\n"
+			 "    sql: SELECT 1\n"
+			 "    collect: x\n"
+			 "  - name: b\n"
+			 "    verify: {expected: SELECT 1, actual: SELECT 1}\n"
+			 "    collect: y\n");
+	contains(cause, "step \"a\": collect needs for_each",
+		 "collect needs for_each");
+	contains(cause, "step \"b\": \"collect\" is only allowed on sql steps",
+		 "collect only on sql steps");
+	free(cause);
+}
+
 int main(void)
 {
 	if (mkdtemp(tmp_dir) == NULL) {
@@ -615,6 +698,7 @@ int main(void)
 	test_dir();
 	test_shipped();
 	test_safety();
+	test_maintenance_steps();
 	rmdir(tmp_dir);
 	return done_testing();
 }

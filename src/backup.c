@@ -1,0 +1,1198 @@
+/* backup.c - per-tenant backups: pg_dump as a child process into a
+ * temporary file under backup_dir/<tenant>/, read back with pg_restore
+ * --list and hashed with sha256sum (both at once), renamed into place only
+ * when both succeeded, and recorded in the `backups` table of the SQLite
+ * state store. A failed or unreadable dump never gets its final name, so a
+ * step that requires a backup can rely on it. */
+#include "backup.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "child.h"
+#include "ckpt.h"
+#include "log.h"
+#include "tenant.h"
+
+#define BACKUP_EXT ".dump"
+#define BACKUP_PARTIAL_EXT ".partial"
+#define BACKUP_RESTORE_EXT ".sql"
+#define BACKUP_SHA256_LEN 64
+
+/* ------------------------------------------------------------ records */
+
+void backup_record_clear(struct backup_record *rec)
+{
+	free(rec->tenant_id);
+	free(rec->schema);
+	free(rec->file);
+	free(rec->status);
+	free(rec->sha256);
+	free(rec->error);
+	memset(rec, 0, sizeof(*rec));
+}
+
+/* The part of a path after its last '/'. */
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL ? slash + 1 : path;
+}
+
+/* Seconds since the epoch as UTC ISO 8601 text. */
+static void utc_text(double t, char *buf, size_t len, bool compact)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, compact ? "%Y%m%dT%H%M%SZ" : "%Y-%m-%dT%H:%M:%SZ",
+		 &tm);
+}
+
+/* ------------------------------------------------------------ catalog */
+
+#define BACKUP_COLUMNS                                               \
+	"id, tenant_id, schema, file, job_id, status, size, sha256," \
+	" toc_entries, started_at, duration_ms, dump_ms, verify_ms," \
+	" verified_at, error, deleted_at"
+
+/* Fill cause with SQLite's message for sql. */
+static bool catalog_error(struct ckpt *ckpt, const char *sql, char **cause)
+{
+	return set_cause(cause, "backup catalog %s: \"%s\": %s",
+			 ckpt_path(ckpt), sql,
+			 sqlite3_errmsg(ckpt_sqlite(ckpt)));
+}
+
+static bool catalog_prepare(struct ckpt *ckpt, const char *sql,
+			    sqlite3_stmt **stmt, char **cause)
+{
+	if (sqlite3_prepare_v2(ckpt_sqlite(ckpt), sql, -1, stmt, NULL) ==
+	    SQLITE_OK)
+		return true;
+	sqlite3_finalize(*stmt);
+	*stmt = NULL;
+	return catalog_error(ckpt, sql, cause);
+}
+
+static void bind_text(sqlite3_stmt *stmt, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(stmt, i);
+	else
+		sqlite3_bind_text(stmt, i, s, -1, SQLITE_TRANSIENT);
+}
+
+static char *column_text(sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, col);
+
+	return t != NULL ? xstrdup((const char *)t) : NULL;
+}
+
+/* Read a row of BACKUP_COLUMNS. */
+static void catalog_row(sqlite3_stmt *stmt, struct backup_record *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->id = sqlite3_column_int64(stmt, 0);
+	rec->tenant_id = column_text(stmt, 1);
+	rec->schema = column_text(stmt, 2);
+	rec->file = column_text(stmt, 3);
+	rec->job_id = sqlite3_column_int64(stmt, 4);
+	rec->status = column_text(stmt, 5);
+	rec->size = sqlite3_column_int64(stmt, 6);
+	rec->sha256 = column_text(stmt, 7);
+	rec->toc_entries = sqlite3_column_int64(stmt, 8);
+	rec->started_at = sqlite3_column_double(stmt, 9);
+	rec->duration_ms = sqlite3_column_double(stmt, 10);
+	rec->dump_ms = sqlite3_column_double(stmt, 11);
+	rec->verify_ms = sqlite3_column_double(stmt, 12);
+	rec->verified_at = sqlite3_column_double(stmt, 13);
+	rec->error = column_text(stmt, 14);
+	rec->deleted_at = sqlite3_column_double(stmt, 15);
+}
+
+/* Add a row. */
+bool backup_catalog_add(struct ckpt *ckpt, struct backup_record *rec,
+			char **cause)
+{
+	static const char sql[] =
+		"INSERT INTO backups (tenant_id, schema, file, job_id, status,"
+		" size, sha256, toc_entries, started_at, duration_ms, dump_ms,"
+		" verify_ms, verified_at, error, deleted_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+		" ?13, ?14, ?15)";
+	sqlite3_stmt *stmt;
+	bool ok;
+
+	if (!catalog_prepare(ckpt, sql, &stmt, cause))
+		return false;
+	bind_text(stmt, 1, rec->tenant_id);
+	bind_text(stmt, 2, rec->schema);
+	bind_text(stmt, 3, rec->file);
+	sqlite3_bind_int64(stmt, 4, rec->job_id);
+	bind_text(stmt, 5, rec->status);
+	sqlite3_bind_int64(stmt, 6, rec->size);
+	bind_text(stmt, 7, rec->sha256);
+	sqlite3_bind_int64(stmt, 8, rec->toc_entries);
+	sqlite3_bind_double(stmt, 9, rec->started_at);
+	sqlite3_bind_double(stmt, 10, rec->duration_ms);
+	sqlite3_bind_double(stmt, 11, rec->dump_ms);
+	sqlite3_bind_double(stmt, 12, rec->verify_ms);
+	sqlite3_bind_double(stmt, 13, rec->verified_at);
+	bind_text(stmt, 14, rec->error);
+	sqlite3_bind_double(stmt, 15, rec->deleted_at);
+	ok = sqlite3_step(stmt) == SQLITE_DONE;
+	if (!ok)
+		catalog_error(ckpt, sql, cause);
+	else
+		rec->id = sqlite3_last_insert_rowid(ckpt_sqlite(ckpt));
+	sqlite3_finalize(stmt);
+	return ok;
+}
+
+/* True if text is a positive decimal number. */
+static bool all_digits(const char *text)
+{
+	if (*text == '\0')
+		return false;
+	for (; *text != '\0'; text++)
+		if (!isdigit((unsigned char)*text))
+			return false;
+	return true;
+}
+
+/* Find the backup that spec names. */
+bool backup_catalog_find(struct ckpt *ckpt, const char *tenant_id,
+			 const char *spec, struct backup_record *out,
+			 bool *found, char **cause)
+{
+	static const char newest_sql[] =
+		"SELECT " BACKUP_COLUMNS " FROM backups"
+		" WHERE tenant_id = ?1 AND status = 'verified'"
+		" ORDER BY started_at DESC, id DESC LIMIT 1";
+	static const char id_sql[] = "SELECT " BACKUP_COLUMNS " FROM backups"
+				     " WHERE tenant_id = ?1 AND id = ?2";
+	static const char all_sql[] = "SELECT " BACKUP_COLUMNS " FROM backups"
+				      " WHERE tenant_id = ?1 ORDER BY id DESC";
+	bool latest = spec == NULL || *spec == '\0' ||
+		      strcmp(spec, "latest") == 0;
+	const char *sql = latest	   ? newest_sql :
+			  all_digits(spec) ? id_sql :
+					     all_sql;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*found = false;
+	memset(out, 0, sizeof(*out));
+	if (!catalog_prepare(ckpt, sql, &stmt, cause))
+		return false;
+	bind_text(stmt, 1, tenant_id);
+	if (sql == id_sql)
+		sqlite3_bind_int64(stmt, 2, strtoll(spec, NULL, 10));
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const unsigned char *file = sqlite3_column_text(stmt, 3);
+
+		if (sql == all_sql &&
+		    (file == NULL ||
+		     strcmp(base_name((const char *)file), spec) != 0))
+			continue;
+		catalog_row(stmt, out);
+		*found = true;
+		break;
+	}
+	if (!*found && rc != SQLITE_DONE) {
+		catalog_error(ckpt, sql, cause);
+		sqlite3_finalize(stmt);
+		return false;
+	}
+	sqlite3_finalize(stmt);
+	return true;
+}
+
+/* The catalog as JSON, newest first. */
+bool backup_catalog_list(struct ckpt *ckpt, const char *tenant_id,
+			 unsigned limit, json_t **out, char **cause)
+{
+	static const char sql[] = "SELECT " BACKUP_COLUMNS " FROM backups"
+				  " WHERE ?1 IS NULL OR tenant_id = ?1"
+				  " ORDER BY started_at DESC, id DESC LIMIT ?2";
+	sqlite3_stmt *stmt;
+	json_t *list = json_array();
+	int rc;
+
+	*out = NULL;
+	if (!catalog_prepare(ckpt, sql, &stmt, cause)) {
+		json_decref(list);
+		return false;
+	}
+	bind_text(stmt, 1, tenant_id);
+	sqlite3_bind_int64(stmt, 2, limit);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct backup_record rec;
+		char created[32];
+
+		catalog_row(stmt, &rec);
+		utc_text(rec.started_at, created, sizeof(created), false);
+		json_array_append_new(
+			list,
+			json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:f, s:I, "
+				  "s:s?, s:s?, s:s}",
+				  "id", (json_int_t)rec.id, "tenant_id",
+				  rec.tenant_id, "created", created, "status",
+				  rec.status, "file", base_name(rec.file),
+				  "size_bytes", (json_int_t)rec.size,
+				  "duration_s",
+				  (double)(int64_t)rec.duration_ms / 1000.0,
+				  "job_id", (json_int_t)rec.job_id, "sha256",
+				  rec.sha256, "error", rec.error, "path",
+				  rec.file));
+		backup_record_clear(&rec);
+	}
+	if (rc != SQLITE_DONE) {
+		catalog_error(ckpt, sql, cause);
+		sqlite3_finalize(stmt);
+		json_decref(list);
+		return false;
+	}
+	sqlite3_finalize(stmt);
+	*out = list;
+	return true;
+}
+
+/* Mark a row deleted. */
+static bool catalog_mark_deleted(struct ckpt *ckpt, int64_t id, double now,
+				 char **cause)
+{
+	static const char sql[] = "UPDATE backups SET status = 'deleted',"
+				  " deleted_at = ?2 WHERE id = ?1";
+	sqlite3_stmt *stmt;
+	bool ok;
+
+	if (!catalog_prepare(ckpt, sql, &stmt, cause))
+		return false;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_double(stmt, 2, now);
+	ok = sqlite3_step(stmt) == SQLITE_DONE;
+	if (!ok)
+		catalog_error(ckpt, sql, cause);
+	sqlite3_finalize(stmt);
+	return ok;
+}
+
+/* Note that a backup was read back again at now. */
+static bool catalog_mark_checked(struct ckpt *ckpt, int64_t id, double now,
+				 char **cause)
+{
+	static const char sql[] =
+		"UPDATE backups SET verified_at = ?2 WHERE id = ?1";
+	sqlite3_stmt *stmt;
+	bool ok;
+
+	if (!catalog_prepare(ckpt, sql, &stmt, cause))
+		return false;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_double(stmt, 2, now);
+	ok = sqlite3_step(stmt) == SQLITE_DONE;
+	if (!ok)
+		catalog_error(ckpt, sql, cause);
+	sqlite3_finalize(stmt);
+	return ok;
+}
+
+/* Retention for one tenant. */
+bool backup_retention(struct ckpt *ckpt, const char *tenant_id, unsigned keep,
+		      int64_t max_age_ms, double now, unsigned *removed,
+		      char **cause)
+{
+	static const char sql[] =
+		"SELECT id, file, started_at FROM backups"
+		" WHERE tenant_id = ?1 AND status = 'verified'"
+		" ORDER BY started_at DESC, id DESC";
+	sqlite3_stmt *stmt;
+	int64_t *ids = NULL;
+	char **files = NULL;
+	unsigned n = 0, rank = 0;
+	int rc;
+	bool ok = true;
+
+	*removed = 0;
+	if (!catalog_prepare(ckpt, sql, &stmt, cause))
+		return false;
+	bind_text(stmt, 1, tenant_id);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		double age_ms = (now - sqlite3_column_double(stmt, 2)) * 1000;
+
+		rank++;
+		if (rank == 1)
+			continue; /* the newest verified backup stays */
+		if (!((keep > 0 && rank > keep) ||
+		      (max_age_ms > 0 && age_ms > (double)max_age_ms)))
+			continue;
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		files = xrealloc(files, (n + 1) * sizeof(*files));
+		ids[n] = sqlite3_column_int64(stmt, 0);
+		files[n] = column_text(stmt, 1);
+		n++;
+	}
+	if (rc != SQLITE_DONE)
+		ok = catalog_error(ckpt, sql, cause);
+	sqlite3_finalize(stmt);
+	for (unsigned i = 0; ok && i < n; i++) {
+		if (files[i] != NULL && unlink(files[i]) != 0 &&
+		    errno != ENOENT) {
+			ok = set_cause(cause,
+				       "backup retention: cannot remove %s: %s",
+				       files[i], strerror(errno));
+			break;
+		}
+		if (!catalog_mark_deleted(ckpt, ids[i], now, cause)) {
+			ok = false;
+			break;
+		}
+		log_info("backup retention: removed %s of tenant %s",
+			 files[i] ? files[i] : "?", tenant_id);
+		(*removed)++;
+	}
+	for (unsigned i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
+	free(ids);
+	return ok;
+}
+
+/* ------------------------------------------------------------ files */
+
+/* Create dir (one level under an existing or creatable parent) 0700. */
+static bool make_dirs(const char *dir, char **cause)
+{
+	char *path = xstrdup(dir);
+
+	for (char *p = path + 1;; p++) {
+		bool last = *p == '\0';
+
+		if (*p != '/' && !last)
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			set_cause(cause, "cannot create %s: %s", path,
+				  strerror(errno));
+			free(path);
+			return false;
+		}
+		if (last)
+			break;
+		*p = '/';
+	}
+	free(path);
+	return true;
+}
+
+/* Remove what an interrupted run left in a tenant's directory: partial
+ * dumps and restore scripts (only one job of a tenant runs at a time). */
+static void remove_leftovers(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		char *path;
+
+		if (de->d_name[0] != '.' ||
+		    !((n > strlen(BACKUP_PARTIAL_EXT) &&
+		       strcmp(de->d_name + n - strlen(BACKUP_PARTIAL_EXT),
+			      BACKUP_PARTIAL_EXT) == 0) ||
+		      (n > strlen(BACKUP_RESTORE_EXT) &&
+		       strcmp(de->d_name + n - strlen(BACKUP_RESTORE_EXT),
+			      BACKUP_RESTORE_EXT) == 0)))
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		if (unlink(path) == 0)
+			log_info("removed %s, left by an interrupted run",
+				 path);
+		free(path);
+	}
+	closedir(d);
+}
+
+/* fsync a directory so that a rename in it is durable. */
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (fsync(fd) != 0)
+		log_warning("cannot fsync %s: %s", dir, strerror(errno));
+	close(fd);
+}
+
+/* The schema's pattern for pg_dump --schema. */
+char *backup_schema_pattern(const char *schema)
+{
+	size_t n = strlen(schema);
+	char *out = xmalloc(2 * n + 3), *p = out;
+
+	*p++ = '"';
+	for (const char *s = schema; *s != '\0'; s++) {
+		if (*s == '"')
+			*p++ = '"';
+		*p++ = *s;
+	}
+	*p++ = '"';
+	*p = '\0';
+	return out;
+}
+
+/* ------------------------------------------------------------ operations */
+
+struct backup_op {
+	enum backup_kind kind;
+	struct event_base *base;
+	struct ckpt *ckpt;
+	char *backup_dir;
+	unsigned keep;
+	int64_t max_age_ms;
+	char **env;
+	int64_t timeout_ms;
+	int64_t job_id;
+	char *tenant_id;
+	char *schema;
+	char *arg;
+	backup_done_fn done;
+	void *done_arg;
+
+	char *dir;  /* backup_dir/<tenant> */
+	char *tmp;  /* the dump being written, or the restore SQL */
+	char *file; /* the final dump */
+	struct child *children[2];
+	unsigned running; /* children in the current phase */
+	bool cancelled;
+	int64_t started_ms;
+	int64_t phase_ms;
+	double started_at;
+	double dump_ms;
+
+	/* read-back results */
+	bool list_ok;
+	char *list_error;
+	int64_t toc_entries;
+	bool toc_has_schema;
+	char sha256[BACKUP_SHA256_LEN + 1];
+	char *hash_error;
+
+	struct backup_record rec; /* BACKUP_CHECK: the backup found */
+};
+
+static void backup_begin_cb(evutil_socket_t fd, short what, void *arg);
+
+static char **env_copy(char *const *env)
+{
+	size_t n = 0;
+	char **copy;
+
+	while (env != NULL && env[n] != NULL)
+		n++;
+	copy = xcalloc(n + 1, sizeof(*copy));
+	for (size_t i = 0; i < n; i++)
+		copy[i] = xstrdup(env[i]);
+	return copy;
+}
+
+static void backup_op_free(struct backup_op *op)
+{
+	for (size_t i = 0; op->env != NULL && op->env[i] != NULL; i++)
+		free(op->env[i]);
+	free(op->env);
+	free(op->backup_dir);
+	free(op->tenant_id);
+	free(op->schema);
+	free(op->arg);
+	free(op->dir);
+	free(op->tmp);
+	free(op->file);
+	free(op->list_error);
+	free(op->hash_error);
+	backup_record_clear(&op->rec);
+	free(op);
+}
+
+/* Report the outcome and free op. */
+static void backup_finish(struct backup_op *op, bool ok, bool retry,
+			  const char *error, json_t *vars, json_t *result)
+{
+	struct backup_result r = {
+		.ok = ok && !op->cancelled,
+		.retry = retry,
+		.cancelled = op->cancelled,
+		.error = op->cancelled && !ok ? "cancelled" : error,
+		.vars = vars,
+		.result = result,
+	};
+
+	if (op->cancelled && ok) {
+		r.ok = true; /* it completed before the cancel took */
+		r.cancelled = false;
+	}
+	op->done(&r, op->done_arg);
+	json_decref(vars);
+	json_decref(result);
+	backup_op_free(op);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+backup_fail(struct backup_op *op, bool retry, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	backup_finish(op, false, retry, msg, NULL, NULL);
+	free(msg);
+}
+
+/* The end of a child's stderr, for messages. */
+static char *stderr_tail(const struct child_result *cr)
+{
+	const char *text = cr->stderr_text ? cr->stderr_text : "";
+	size_t len = cr->stderr_len;
+
+	while (len > 0 && isspace((unsigned char)text[len - 1]))
+		len--;
+	if (len > 800) {
+		text += len - 800;
+		len = 800;
+	}
+	return xstrndup(text, len);
+}
+
+/* How a child ended, as text: "exited with status 1: <stderr>". */
+static char *child_outcome(const char *program, const struct child_result *cr)
+{
+	char *tail = stderr_tail(cr), *text;
+
+	if (cr->timed_out)
+		text = xasprintf("%s timed out after %.0f ms%s%s", program,
+				 cr->elapsed_ms, *tail ? ": " : "", tail);
+	else if (cr->term_signal != 0)
+		text = xasprintf("%s was killed by signal %d%s%s", program,
+				 cr->term_signal, *tail ? ": " : "", tail);
+	else
+		text = xasprintf("%s exited with status %d%s%s", program,
+				 cr->exit_code, *tail ? ": " : "", tail);
+	free(tail);
+	return text;
+}
+
+static bool child_succeeded(const struct child_result *cr)
+{
+	return cr->exit_code == 0 && cr->term_signal == 0 && !cr->timed_out;
+}
+
+/* Start one child of the current phase in slot i. */
+static bool backup_spawn(struct backup_op *op, unsigned i, char **argv,
+			 child_done_fn done, char **cause)
+{
+	op->children[i] = child_spawn(op->base, argv, op->env, op->timeout_ms,
+				      done, op, cause);
+	if (op->children[i] == NULL)
+		return false;
+	op->running++;
+	return true;
+}
+
+/* Forget the child in slot i (it ended); true once the phase is over. */
+static bool backup_child_ended(struct backup_op *op, unsigned i)
+{
+	op->children[i] = NULL;
+	op->running--;
+	return op->running == 0;
+}
+
+/* --- reading a dump back: pg_restore --list and sha256sum at once */
+
+static void backup_read_back_done(struct backup_op *op);
+
+/* Parse pg_restore --list: count the entries, look for the schema. */
+static void parse_toc(struct backup_op *op, const char *text)
+{
+	const char *line = text;
+
+	op->toc_entries = 0;
+	op->toc_has_schema = false;
+	while (line != NULL && *line != '\0') {
+		const char *end = strchrnul(line, '\n');
+		const char *mark;
+
+		if (*line != ';' && end > line) {
+			op->toc_entries++;
+			mark = strstr(line, " SCHEMA - ");
+			if (mark != NULL && mark < end) {
+				const char *name = mark + strlen(" SCHEMA - ");
+				size_t n = strlen(op->schema);
+
+				if ((size_t)(end - name) >= n &&
+				    strncmp(name, op->schema, n) == 0 &&
+				    (name[n] == ' ' || name + n == end))
+					op->toc_has_schema = true;
+			}
+		}
+		line = *end != '\0' ? end + 1 : NULL;
+	}
+}
+
+static void backup_listed(const struct child_result *cr, void *arg)
+{
+	struct backup_op *op = arg;
+
+	if (child_succeeded(cr)) {
+		op->list_ok = true;
+		parse_toc(op, cr->stdout_text);
+	} else {
+		op->list_error = child_outcome("pg_restore --list", cr);
+	}
+	if (backup_child_ended(op, 0))
+		backup_read_back_done(op);
+}
+
+static void backup_hashed(const struct child_result *cr, void *arg)
+{
+	struct backup_op *op = arg;
+	const char *out = cr->stdout_text ? cr->stdout_text : "";
+	size_t n = strspn(out, "0123456789abcdef");
+
+	if (child_succeeded(cr) && n == BACKUP_SHA256_LEN) {
+		memcpy(op->sha256, out, BACKUP_SHA256_LEN);
+		op->sha256[BACKUP_SHA256_LEN] = '\0';
+	} else {
+		op->hash_error = child_succeeded(cr) ?
+					 xstrdup("sha256sum printed no hash") :
+					 child_outcome("sha256sum", cr);
+	}
+	if (backup_child_ended(op, 1))
+		backup_read_back_done(op);
+}
+
+/* Read path back: both children at once. */
+static void backup_read_back(struct backup_op *op, const char *path)
+{
+	char *list_argv[] = { "pg_restore", "--list", (char *)path, NULL };
+	char *hash_argv[] = { "sha256sum", "--", (char *)path, NULL };
+	char *cause = NULL;
+
+	op->phase_ms = mono_ms();
+	if (!backup_spawn(op, 0, list_argv, backup_listed, &cause)) {
+		op->list_error = cause;
+		backup_read_back_done(op);
+		return;
+	}
+	if (!backup_spawn(op, 1, hash_argv, backup_hashed, &cause))
+		op->hash_error = cause; /* reported when pg_restore ends */
+}
+
+/* --- BACKUP_MAKE */
+
+/* vars and result of a backup found or made. */
+static void backup_outputs(struct backup_op *op,
+			   const struct backup_record *rec, bool made,
+			   unsigned removed, json_t **vars, json_t **result)
+{
+	char created[32];
+
+	utc_text(rec->started_at, created, sizeof(created), false);
+	*vars = json_pack("{s:s, s:I, s:s, s:I}", "backup_file", rec->file,
+			  "backup_id", (json_int_t)rec->id, "backup_sha256",
+			  rec->sha256 ? rec->sha256 : "", "backup_size",
+			  (json_int_t)rec->size);
+	*result = json_pack("{s:{s:I, s:s, s:s, s:I, s:s, s:I, s:s, s:b}}",
+			    "backup", "id", (json_int_t)rec->id, "file",
+			    rec->file, "schema", rec->schema, "size_bytes",
+			    (json_int_t)rec->size, "sha256",
+			    rec->sha256 ? rec->sha256 : "", "toc_entries",
+			    (json_int_t)op->toc_entries, "created", created,
+			    "verified", true);
+	if (made) {
+		json_t *b = json_object_get(*result, "backup");
+
+		json_object_set_new(b, "dump_ms",
+				    json_integer((json_int_t)op->dump_ms));
+		json_object_set_new(b, "verify_ms",
+				    json_integer((json_int_t)rec->verify_ms));
+		json_object_set_new(b, "duration_ms",
+				    json_integer((json_int_t)rec->duration_ms));
+		json_object_set_new(b, "removed_by_retention",
+				    json_integer(removed));
+	} else {
+		json_object_set_new(json_object_get(*result, "backup"),
+				    "checked", json_true());
+	}
+}
+
+/* Record a failed backup in the catalog (best effort). */
+static void backup_record_failure(struct backup_op *op, const char *error)
+{
+	struct backup_record rec = {
+		.tenant_id = op->tenant_id,
+		.schema = op->schema,
+		.file = op->file,
+		.job_id = op->job_id,
+		.status = BACKUP_FAILED,
+		.started_at = op->started_at,
+		.duration_ms = (double)(mono_ms() - op->started_ms),
+		.dump_ms = op->dump_ms,
+		.error = (char *)error,
+	};
+	char *cause = NULL;
+
+	if (!backup_catalog_add(op->ckpt, &rec, &cause)) {
+		log_warning("%s", cause);
+		free(cause);
+	}
+}
+
+static void backup_make_read_back_done(struct backup_op *op)
+{
+	struct backup_record rec = { 0 };
+	struct stat st;
+	char *error = NULL, *cause = NULL;
+	unsigned removed = 0;
+	json_t *vars, *result;
+
+	if (op->cancelled)
+		error = xstrdup("cancelled");
+	else if (!op->list_ok)
+		error = xasprintf(
+			"the dump is not readable, so it was removed: %s",
+			op->list_error ? op->list_error : "?");
+	else if (!op->toc_has_schema)
+		error = xasprintf(
+			"pg_restore --list shows no schema %s in the dump, so it was removed",
+			op->schema);
+	else if (op->hash_error != NULL)
+		error = xasprintf("cannot hash the dump: %s", op->hash_error);
+	else if (stat(op->tmp, &st) != 0)
+		error = xasprintf("cannot stat %s: %s", op->tmp,
+				  strerror(errno));
+	else if (rename(op->tmp, op->file) != 0)
+		error = xasprintf("cannot rename %s to %s: %s", op->tmp,
+				  op->file, strerror(errno));
+	if (error != NULL) {
+		unlink(op->tmp);
+		if (!op->cancelled)
+			backup_record_failure(op, error);
+		backup_fail(op, true, "backup of schema %s: %s", op->schema,
+			    error);
+		free(error);
+		return;
+	}
+	sync_dir(op->dir);
+	rec.tenant_id = op->tenant_id;
+	rec.schema = op->schema;
+	rec.file = op->file;
+	rec.job_id = op->job_id;
+	rec.status = BACKUP_VERIFIED;
+	rec.size = st.st_size;
+	rec.sha256 = op->sha256;
+	rec.toc_entries = op->toc_entries;
+	rec.started_at = op->started_at;
+	rec.dump_ms = op->dump_ms;
+	rec.verify_ms = (double)(mono_ms() - op->phase_ms);
+	rec.duration_ms = (double)(mono_ms() - op->started_ms);
+	rec.verified_at = wall_seconds();
+	if (!backup_catalog_add(op->ckpt, &rec, &cause)) {
+		/* unrecorded, the file would never be found or removed */
+		unlink(op->file);
+		backup_fail(op, true, "backup of schema %s: %s", op->schema,
+			    cause);
+		free(cause);
+		return;
+	}
+	log_info("backup of tenant %s: %s, %lld bytes, sha256 %.12s..., "
+		 "%lld TOC entries, %.0f ms",
+		 op->tenant_id, op->file, (long long)rec.size, rec.sha256,
+		 (long long)rec.toc_entries, rec.duration_ms);
+	if (!backup_retention(op->ckpt, op->tenant_id, op->keep, op->max_age_ms,
+			      wall_seconds(), &removed, &cause)) {
+		log_warning("%s", cause);
+		free(cause);
+	}
+	backup_outputs(op, &rec, true, removed, &vars, &result);
+	backup_finish(op, true, false, NULL, vars, result);
+}
+
+static void backup_dumped(const struct child_result *cr, void *arg)
+{
+	struct backup_op *op = arg;
+	char *what;
+
+	backup_child_ended(op, 0);
+	op->dump_ms = cr->elapsed_ms;
+	if (op->cancelled || !child_succeeded(cr)) {
+		what = op->cancelled ? xstrdup("cancelled") :
+				       child_outcome("pg_dump", cr);
+		unlink(op->tmp);
+		if (!op->cancelled)
+			backup_record_failure(op, what);
+		backup_fail(op, true, "backup of schema %s: %s", op->schema,
+			    what);
+		free(what);
+		return;
+	}
+	backup_read_back(op, op->tmp);
+}
+
+/* Pick file names and start pg_dump. */
+static void backup_make(struct backup_op *op)
+{
+	char stamp[32], *pattern, *schema_opt, *file_opt, *cause = NULL;
+	struct stat st;
+	bool started;
+
+	utc_text(op->started_at, stamp, sizeof(stamp), true);
+	for (int n = 1;; n++) {
+		free(op->file);
+		op->file = n == 1 ? xasprintf("%s/%s-%s-j%" PRId64 BACKUP_EXT,
+					      op->dir, op->schema, stamp,
+					      op->job_id) :
+				    xasprintf("%s/%s-%s-j%" PRId64
+					      "-%d" BACKUP_EXT,
+					      op->dir, op->schema, stamp,
+					      op->job_id, n);
+		if (stat(op->file, &st) != 0)
+			break;
+	}
+	op->tmp = xasprintf("%s/.%s" BACKUP_PARTIAL_EXT, op->dir,
+			    base_name(op->file));
+	pattern = backup_schema_pattern(op->schema);
+	schema_opt = xasprintf("--schema=%s", pattern);
+	file_opt = xasprintf("--file=%s", op->tmp);
+	{
+		char *argv[] = { "pg_dump",	   "--format=custom",
+				 "--strict-names", schema_opt,
+				 file_opt,	   NULL };
+
+		op->phase_ms = mono_ms();
+		started = backup_spawn(op, 0, argv, backup_dumped, &cause);
+	}
+	free(pattern);
+	free(schema_opt);
+	free(file_opt);
+	if (!started) {
+		backup_record_failure(op, cause);
+		backup_fail(op, true, "backup of schema %s: %s", op->schema,
+			    cause);
+		free(cause);
+	}
+}
+
+/* --- BACKUP_CHECK */
+
+static void backup_check_read_back_done(struct backup_op *op)
+{
+	char *cause = NULL;
+	json_t *vars, *result;
+
+	if (op->cancelled) {
+		backup_fail(op, false, "cancelled");
+		return;
+	}
+	if (!op->list_ok) {
+		backup_fail(op, false, "backup %s is not readable: %s",
+			    op->rec.file, op->list_error);
+		return;
+	}
+	if (op->hash_error != NULL) {
+		backup_fail(op, true, "cannot hash backup %s: %s", op->rec.file,
+			    op->hash_error);
+		return;
+	}
+	if (op->rec.sha256 != NULL && strcmp(op->rec.sha256, op->sha256) != 0) {
+		backup_fail(
+			op, false,
+			"backup %s has changed since it was made: its sha256 is %s, the catalog has %s",
+			op->rec.file, op->sha256, op->rec.sha256);
+		return;
+	}
+	if (!op->toc_has_schema) {
+		backup_fail(op, false, "backup %s holds no schema %s",
+			    op->rec.file, op->schema);
+		return;
+	}
+	if (op->rec.id != 0 && !catalog_mark_checked(op->ckpt, op->rec.id,
+						     wall_seconds(), &cause)) {
+		log_warning("%s", cause);
+		free(cause);
+	}
+	free(op->rec.sha256);
+	op->rec.sha256 = xstrdup(op->sha256);
+	backup_outputs(op, &op->rec, false, 0, &vars, &result);
+	backup_finish(op, true, false, NULL, vars, result);
+}
+
+/* Find the backup named by op->arg and read it back. */
+static void backup_check(struct backup_op *op)
+{
+	struct backup_record *rec = &op->rec;
+	bool found = false;
+	char *cause = NULL, *path;
+	struct stat st;
+
+	if (!backup_catalog_find(op->ckpt, op->tenant_id, op->arg, rec, &found,
+				 &cause)) {
+		backup_fail(op, true, "%s", cause);
+		free(cause);
+		return;
+	}
+	if (!found && op->arg[0] != '\0' && strcmp(op->arg, "latest") != 0 &&
+	    !all_digits(op->arg) && strchr(op->arg, '/') == NULL &&
+	    op->arg[0] != '.') {
+		/* a dump put there by hand or by a daemon on another host */
+		path = xasprintf("%s/%s", op->dir, op->arg);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+			found = true;
+			rec->tenant_id = xstrdup(op->tenant_id);
+			rec->schema = xstrdup(op->schema);
+			rec->file = path;
+			rec->status = xstrdup(BACKUP_VERIFIED);
+			rec->size = st.st_size;
+			rec->started_at = (double)st.st_mtime;
+		} else {
+			free(path);
+		}
+	}
+	if (!found) {
+		if (op->arg[0] == '\0' || strcmp(op->arg, "latest") == 0)
+			backup_fail(op, false,
+				    "tenant %s has no verified backup",
+				    op->tenant_id);
+		else
+			backup_fail(
+				op, false,
+				"tenant %s has no backup '%s' (give a catalog id or a file name in %s)",
+				op->tenant_id, op->arg, op->dir);
+		return;
+	}
+	if (strcmp(rec->status, BACKUP_VERIFIED) != 0) {
+		backup_fail(op, false,
+			    "backup %" PRId64 " (%s) is %s, not verified%s%s",
+			    rec->id, base_name(rec->file), rec->status,
+			    rec->error ? ": " : "",
+			    rec->error ? rec->error : "");
+		return;
+	}
+	if (stat(rec->file, &st) != 0) {
+		backup_fail(op, false, "backup %" PRId64 " is missing: %s: %s",
+			    rec->id, rec->file, strerror(errno));
+		return;
+	}
+	backup_read_back(op, rec->file);
+}
+
+/* --- BACKUP_RESTORE */
+
+static void backup_restored(const struct child_result *cr, void *arg)
+{
+	struct backup_op *op = arg;
+	char *what;
+	json_t *result;
+
+	backup_child_ended(op, 0);
+	unlink(op->tmp);
+	if (op->cancelled || !child_succeeded(cr)) {
+		what = op->cancelled ? xstrdup("cancelled") :
+				       child_outcome("psql", cr);
+		backup_fail(op, true,
+			    "restore of %s into schema %s (rolled back): %s",
+			    op->arg, op->schema, what);
+		free(what);
+		return;
+	}
+	log_info("restored tenant %s's schema %s from %s in %lld ms",
+		 op->tenant_id, op->schema, op->arg,
+		 (long long)(mono_ms() - op->started_ms));
+	result = json_pack("{s:{s:s, s:s, s:I}}", "restore", "file", op->arg,
+			   "schema", op->schema, "duration_ms",
+			   (json_int_t)(mono_ms() - op->started_ms));
+	backup_finish(op, true, false, NULL, NULL, result);
+}
+
+static void backup_script_written(const struct child_result *cr, void *arg)
+{
+	struct backup_op *op = arg;
+	char *what, *quoted, *drop, *cause = NULL;
+	bool started;
+
+	backup_child_ended(op, 0);
+	if (op->cancelled || !child_succeeded(cr)) {
+		what = op->cancelled ? xstrdup("cancelled") :
+				       child_outcome("pg_restore", cr);
+		unlink(op->tmp);
+		backup_fail(op, true, "restore of %s: %s", op->arg, what);
+		free(what);
+		return;
+	}
+	quoted = sql_quote_ident(op->schema);
+	drop = xasprintf("DROP SCHEMA IF EXISTS %s CASCADE", quoted);
+	{
+		char *argv[] = { "psql",
+				 "-X",
+				 "-q",
+				 "-v",
+				 "ON_ERROR_STOP=1",
+				 "--single-transaction",
+				 "-c",
+				 drop,
+				 "-f",
+				 op->tmp,
+				 NULL };
+
+		started = backup_spawn(op, 0, argv, backup_restored, &cause);
+	}
+	free(quoted);
+	free(drop);
+	if (!started) {
+		unlink(op->tmp);
+		backup_fail(op, true, "restore of %s: %s", op->arg, cause);
+		free(cause);
+	}
+}
+
+/* Check that the file lies in the tenant's directory, then turn it into
+ * SQL with pg_restore; psql then runs DROP SCHEMA and that SQL in one
+ * transaction, so the schema is either the old one or the backup's. */
+static void backup_restore(struct backup_op *op)
+{
+	char real_dir[PATH_MAX], real_file[PATH_MAX], *file_opt, *cause = NULL;
+	size_t n;
+	bool started;
+
+	if (realpath(op->dir, real_dir) == NULL ||
+	    realpath(op->arg, real_file) == NULL) {
+		backup_fail(op, false, "restore: cannot find %s: %s", op->arg,
+			    strerror(errno));
+		return;
+	}
+	n = strlen(real_dir);
+	if (strncmp(real_file, real_dir, n) != 0 || real_file[n] != '/') {
+		backup_fail(
+			op, false,
+			"restore: %s is not a backup of tenant %s (not in %s)",
+			op->arg, op->tenant_id, op->dir);
+		return;
+	}
+	op->tmp = xasprintf("%s/.restore-j%" PRId64 BACKUP_RESTORE_EXT, op->dir,
+			    op->job_id);
+	file_opt = xasprintf("--file=%s", op->tmp);
+	{
+		char *argv[] = { "pg_restore", file_opt, real_file, NULL };
+
+		started = backup_spawn(op, 0, argv, backup_script_written,
+				       &cause);
+	}
+	free(file_opt);
+	if (!started) {
+		backup_fail(op, true, "restore of %s: %s", op->arg, cause);
+		free(cause);
+	}
+}
+
+/* --- dispatch */
+
+static void backup_read_back_done(struct backup_op *op)
+{
+	if (op->kind == BACKUP_MAKE)
+		backup_make_read_back_done(op);
+	else
+		backup_check_read_back_done(op);
+}
+
+static void backup_begin_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct backup_op *op = arg;
+	char *cause = NULL;
+
+	if (op->cancelled) {
+		backup_fail(op, false, "cancelled");
+		return;
+	}
+	if (!tenant_id_valid(op->tenant_id, &cause)) {
+		backup_fail(op, false, "%s", cause);
+		free(cause);
+		return;
+	}
+	op->dir = xasprintf("%s/%s", op->backup_dir, op->tenant_id);
+	if (!make_dirs(op->dir, &cause)) {
+		backup_fail(op, true, "%s", cause);
+		free(cause);
+		return;
+	}
+	remove_leftovers(op->dir);
+	switch (op->kind) {
+	case BACKUP_MAKE:
+		backup_make(op);
+		break;
+	case BACKUP_CHECK:
+		backup_check(op);
+		break;
+	case BACKUP_RESTORE:
+		backup_restore(op);
+		break;
+	}
+}
+
+/* Start an operation. */
+struct backup_op *backup_start(const struct backup_request *req,
+			       backup_done_fn done, void *arg)
+{
+	struct backup_op *op = xcalloc(1, sizeof(*op));
+	const struct timeval now = { 0, 0 };
+
+	op->kind = req->kind;
+	op->base = req->base;
+	op->ckpt = req->ckpt;
+	op->backup_dir = xstrdup(req->backup_dir);
+	op->keep = req->keep;
+	op->max_age_ms = req->max_age_ms;
+	op->env = env_copy(req->env);
+	op->timeout_ms = req->timeout_ms;
+	op->job_id = req->job_id;
+	op->tenant_id = xstrdup(req->tenant_id);
+	op->schema = xstrdup(req->schema);
+	op->arg = xstrdup(req->arg ? req->arg : "");
+	op->done = done;
+	op->done_arg = arg;
+	op->started_ms = mono_ms();
+	op->started_at = wall_seconds();
+	event_base_once(op->base, -1, EV_TIMEOUT, backup_begin_cb, op, &now);
+	return op;
+}
+
+/* Stop the children of op. */
+void backup_cancel(struct backup_op *op)
+{
+	op->cancelled = true;
+	for (unsigned i = 0; i < ARRAY_SIZE(op->children); i++)
+		if (op->children[i] != NULL)
+			child_kill(op->children[i], SIGTERM);
+}

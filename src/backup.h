@@ -1,0 +1,126 @@
+/* backup.h - per-tenant backups: pg_dump of a schema in custom format as a
+ * child process, written under backup_dir/<tenant>/ to a temporary name,
+ * read back with pg_restore --list, hashed (sha256), renamed into place
+ * and recorded in a catalog in the SQLite state store; retention by count
+ * and age; re-verification of a chosen backup; restore with pg_restore and
+ * psql in one transaction. The step engine runs these as the `backup`,
+ * `backup_check` and `restore` step types. */
+#ifndef PGT_BACKUP_H
+#define PGT_BACKUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "util.h"
+
+struct ckpt;
+struct event_base;
+struct backup_op;
+
+/* The status of a catalog row. */
+#define BACKUP_VERIFIED "verified" /* complete, read back, kept */
+#define BACKUP_FAILED "failed"	   /* pg_dump or the read-back failed */
+#define BACKUP_DELETED "deleted"   /* removed by retention */
+
+/* One row of the catalog. Strings are owned by the struct. */
+struct backup_record {
+	int64_t id;
+	char *tenant_id;
+	char *schema;
+	char *file; /* absolute path of the dump */
+	int64_t job_id;
+	char *status;
+	int64_t size;	     /* bytes */
+	char *sha256;	     /* 64 hex digits, NULL if not known */
+	int64_t toc_entries; /* entries pg_restore --list printed */
+	double started_at;   /* wall seconds */
+	double duration_ms;  /* dump + read-back + hash */
+	double dump_ms;
+	double verify_ms;
+	double verified_at; /* wall seconds of the last read-back, or 0 */
+	char *error;
+	double deleted_at;
+};
+
+void backup_record_clear(struct backup_record *rec);
+
+/* ------------------------------------------------------------ catalog */
+
+/* Add a row (rec->id is set). */
+bool backup_catalog_add(struct ckpt *ckpt, struct backup_record *rec,
+			char **cause) MUST_CHECK;
+
+/* Find the backup of tenant_id that spec names: "" or "latest" for the
+ * newest verified one, a catalog id, or a file name in the tenant's
+ * directory. *found is false if there is none. */
+bool backup_catalog_find(struct ckpt *ckpt, const char *tenant_id,
+			 const char *spec, struct backup_record *out,
+			 bool *found, char **cause) MUST_CHECK;
+
+/* The catalog as a JSON array, newest first: every row of tenant_id (or of
+ * every tenant if NULL), at most limit rows. */
+bool backup_catalog_list(struct ckpt *ckpt, const char *tenant_id,
+			 unsigned limit, json_t **out, char **cause) MUST_CHECK;
+
+/* Retention for one tenant: of its verified backups, newest first, remove
+ * (file and status 'deleted') those past the newest `keep` (0: no limit)
+ * or older than max_age_ms (0: no limit) at now (wall seconds); the newest
+ * verified backup always stays. *removed gets the number removed. */
+bool backup_retention(struct ckpt *ckpt, const char *tenant_id, unsigned keep,
+		      int64_t max_age_ms, double now, unsigned *removed,
+		      char **cause) MUST_CHECK;
+
+/* ------------------------------------------------------------ operations */
+
+enum backup_kind {
+	BACKUP_MAKE,	/* dump schema `arg`, read it back, catalog it */
+	BACKUP_CHECK,	/* find backup `arg` of the tenant and read it back */
+	BACKUP_RESTORE, /* replace the tenant's schema with dump file `arg` */
+};
+
+/* What an operation needs from the daemon; strings are copied. */
+struct backup_request {
+	enum backup_kind kind;
+	struct event_base *base;
+	struct ckpt *ckpt;
+	const char *backup_dir;
+	unsigned keep; /* retention after BACKUP_MAKE */
+	int64_t max_age_ms;
+	char *const *env;   /* PG* settings for the children, or NULL */
+	int64_t timeout_ms; /* for each child, 0: none */
+	int64_t job_id;
+	const char *tenant_id;
+	const char *schema; /* the tenant's schema */
+	const char *arg;    /* see enum backup_kind */
+};
+
+/* How an operation ended. On success vars holds backup_file, backup_id,
+ * backup_sha256 and backup_size (BACKUP_MAKE and BACKUP_CHECK) and result
+ * what goes into the job's result; both are borrowed for the callback. */
+struct backup_result {
+	bool ok;
+	bool retry;	/* a failure worth another attempt */
+	bool cancelled; /* backup_cancel was called */
+	const char *error;
+	json_t *vars;
+	json_t *result;
+};
+
+typedef void (*backup_done_fn)(const struct backup_result *result, void *arg);
+
+/* Start an operation; done is called exactly once, from the loop (never
+ * from inside this call). */
+struct backup_op *backup_start(const struct backup_request *req,
+			       backup_done_fn done, void *arg);
+
+/* Stop the children of op (SIGTERM); done is still called, with
+ * cancelled set. */
+void backup_cancel(struct backup_op *op);
+
+/* The schema's pattern for pg_dump --schema: the name in double quotes,
+ * so that no character of it is a pattern character. */
+char *backup_schema_pattern(const char *schema);
+
+#endif
