@@ -83,9 +83,10 @@ static const struct command_help commands[] = {
 	  "Each schedule of the configuration with its cron expression, job,\n"
 	  "tenants, catch_up, and its last and next fire.\n",
 	  0, 0, false },
-	{ "backups", "backups [TENANT]", "the backups on disk",
-	  "The backups in backup_dir, or only those of TENANT. (Coming: a\n"
-	  "daemon without backups answers that the command is not available.)\n",
+	{ "backups", "backups [TENANT]", "the backups, of all tenants or one",
+	  "The backup catalog, newest first (at most 500): id, tenant, when,\n"
+	  "status (verified, failed or deleted by retention), size, how long\n"
+	  "it took, the job and the file. --json adds the sha256 and the path.\n",
 	  0, 1, false },
 	{ "reload", "reload", "reload the configuration and job definitions",
 	  "The same as SIGHUP. A bad configuration or job file is refused as a\n"
@@ -715,6 +716,40 @@ static void render_array(const json_t *array, const char *what)
 	}
 }
 
+/* Render the backups response: the columns people need (the checksum and
+ * the full path are in --json). */
+static void render_backups(const json_t *response)
+{
+	static const char *const keys[] = {
+		"id",	      "tenant_id", "created", "status", "size_bytes",
+		"duration_s", "job_id",	   "file",    "error",
+	};
+	static const char *const headers[] = {
+		"ID",	"TENANT", "CREATED", "STATUS", "SIZE",
+		"TOOK", "JOB",	  "FILE",    "ERROR",
+	};
+	const json_t *backups = json_object_get(response, "backups");
+	const json_t *backup;
+	struct table *table;
+	char *cells[ARRAY_SIZE(keys)];
+	size_t i;
+
+	if (!json_is_array(backups) || json_array_size(backups) == 0) {
+		printf("no backups\n");
+		return;
+	}
+	table = table_new(ARRAY_SIZE(headers), headers);
+	json_array_foreach(backups, i, backup) {
+		for (size_t c = 0; c < ARRAY_SIZE(keys); c++)
+			cells[c] = table_cell_for(
+				keys[c], json_object_get(backup, keys[c]));
+		table_add_row(table, (const char *const *)cells);
+		for (size_t c = 0; c < ARRAY_SIZE(keys); c++)
+			free(cells[c]);
+	}
+	print_table(table);
+}
+
 /* Render a response that holds a list (schedules, backups): the member
  * named like the command, else the first array member. */
 static bool render_list(const json_t *response, const char *command)
@@ -767,6 +802,9 @@ static void render(const char *command, json_t *response)
 		render_job(response);
 	else if (strcmp(command, "metrics") == 0)
 		render_metrics(response);
+	else if (strcmp(command, "backups") == 0 &&
+		 json_is_array(json_object_get(response, "backups")))
+		render_backups(response);
 	else if ((strcmp(command, "schedules") == 0 ||
 		  strcmp(command, "backups") == 0) &&
 		 render_list(response, command))

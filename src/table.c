@@ -127,7 +127,7 @@ static bool is_number(const char *text)
 }
 
 /* True if text is a size or duration as table_size() and
- * table_duration() write them: "1.2 MiB", "512 B", "3m12s", "0.4s". */
+ * table_duration() write them: "1.2 MiB", "512 B", "3m12s", "12ms". */
 static bool is_quantity(const char *text)
 {
 	const char *p = text;
@@ -143,7 +143,7 @@ static bool is_quantity(const char *text)
 	for (;;) {
 		if (*p == '\0' || strchr("dhms", *p) == NULL)
 			return false;
-		p++;
+		p += strncmp(p, "ms", 2) == 0 ? 2 : 1;
 		if (*p == '\0')
 			return true;
 		if (!isdigit((unsigned char)*p))
@@ -288,6 +288,8 @@ char *table_duration(double seconds)
 
 	if (!isfinite(seconds) || seconds < 0 || seconds > 1e15)
 		return xstrdup("-");
+	if (seconds > 0 && seconds < 0.0995)
+		return xasprintf("%.0fms", seconds * 1000);
 	if (seconds < 9.95 && seconds != floor(seconds))
 		return xasprintf("%.1fs", seconds);
 	n = (long)llround(seconds);
@@ -308,7 +310,8 @@ static bool key_ends_with(const char *key, const char *suffix)
 	return k > s && strcmp(key + k - s, suffix) == 0;
 }
 
-/* Whether the key's numbers are sizes (1), durations (2) or neither (0). */
+/* Whether the key's numbers are sizes (1), seconds (2), milliseconds (3)
+ * or none of these (0). */
 static int key_unit(const char *key)
 {
 	if (key == NULL)
@@ -317,6 +320,8 @@ static int key_unit(const char *key)
 		return 1;
 	if (key_ends_with(key, "_s") && !key_ends_with(key, "_per_s"))
 		return 2;
+	if (key_ends_with(key, "_ms"))
+		return 3;
 	return 0;
 }
 
@@ -329,6 +334,8 @@ char *table_cell_for(const char *key, const json_t *value)
 			return table_size(json_number_value(value));
 		case 2:
 			return table_duration(json_number_value(value));
+		case 3:
+			return table_duration(json_number_value(value) / 1000);
 		}
 	}
 	return table_cell(value);

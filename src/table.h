@@ -31,17 +31,17 @@ char *table_cell(const json_t *value);
  * negative or non-finite value. */
 char *table_size(double bytes);
 
-/* Seconds for people: "0.4s", "45s", "3m12s", "2h05m", "3d04h"; "-" for a
+/* Seconds for people: "12ms", "0.4s", "45s", "3m12s", "2h05m", "3d04h"; "-" for a
  * negative or non-finite value. */
 char *table_duration(double seconds);
 
 /* One cell for the value of key: numbers under a key ending in "_bytes"
- * as sizes, under one ending in "_s" (not "_per_s") as durations, the
- * rest as table_cell() does. */
+ * as sizes, under one ending in "_s" (not "_per_s") or "_ms" as durations,
+ * the rest as table_cell() does. */
 char *table_cell_for(const char *key, const json_t *value);
 
 /* A table from an array of objects with one column for each key of the
- * first object (headers upper-cased, without a "_bytes" or "_s" suffix;
+ * first object (headers upper-cased, without a "_bytes", "_s" or "_ms" suffix;
  * cells as table_cell_for() makes them). NULL if array is not an array
  * whose first element is an object. */
 struct table *table_from_json(const json_t *array);

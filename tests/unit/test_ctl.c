@@ -225,6 +225,7 @@ static void test_table_human(void)
 	is_human(table_size(-1), "-", "negative size");
 	is_human(table_duration(0), "0s", "duration 0");
 	is_human(table_duration(0.4), "0.4s", "duration under 10 s");
+	is_human(table_duration(0.012), "12ms", "duration under 0.1 s");
 	is_human(table_duration(45), "45s", "duration seconds");
 	is_human(table_duration(192), "3m12s", "duration minutes");
 	is_human(table_duration(7500), "2h05m", "duration hours");
@@ -236,6 +237,7 @@ static void test_table_human(void)
 	is_human(table_cell_for("size_bytes", n), "80.0 KiB", "*_bytes");
 	is_human(table_cell_for("eta_s", n), "22h45m", "*_s");
 	is_human(table_cell_for("rows_per_s", n), "81920", "*_per_s is a rate");
+	is_human(table_cell_for("dump_ms", n), "1m22s", "*_ms");
 	is_human(table_cell_for("bytes", n), "81920", "bare bytes kept");
 	is_human(table_cell_for("total_rows", n), "81920", "other key kept");
 	is_human(table_cell_for(NULL, n), "81920", "no key kept");
@@ -246,14 +248,14 @@ static void test_table_human(void)
 
 	json = json_loads("[{\"tenant\":\"acme\",\"size_bytes\":1258291,"
 			  "\"age_s\":192},{\"tenant\":\"globex\","
-			  "\"size_bytes\":512,\"age_s\":86400}]",
+			  "\"size_bytes\":512,\"age_s\":0.012}]",
 			  0, &error);
 	table = table_from_json(json);
 	text = table != NULL ? table_render(table) : NULL;
 	is_str(text,
 	       "TENANT     SIZE    AGE\n"
 	       "acme    1.2 MiB  3m12s\n"
-	       "globex    512 B  1d00h\n",
+	       "globex    512 B   12ms\n",
 	       "JSON table: sizes and durations, suffix dropped, right-aligned");
 	free(text);
 	table_free(table);
