@@ -225,6 +225,9 @@ static void lex_emit_param(struct sqlvars_lexer *lx, const char *name,
 		lx->params[lx->param_count++] = xstrndup(name, len);
 	}
 	snprintf(num, sizeof(num), "$%u", n + 1);
+	/* "a:x" must not become the identifier "a$1". */
+	if (lx->buf.len > 0 && ident_char(lx->buf.data[lx->buf.len - 1]))
+		buf_adds(&lx->buf, " ");
 	buf_adds(&lx->buf, num);
 	if (ident_char(lx->text[lx->pos]))
 		buf_adds(&lx->buf, " ");

@@ -132,6 +132,8 @@ static void test_params(void)
 	check_one("DO $$BEGIN x := 1; END$$", "DO $$BEGIN x := 1; END$$", "",
 		  "assignment in dollar quote");
 	check_one("SELECT f(a := 1)", "SELECT f(a := 1)", "", "named arg :=");
+	check_one("SELECT a:x, 1:y, \"q\":x", "SELECT a $1, 1 $2, \"q\"$1",
+		  "x=X,y=Y", "param right after an identifier or a number");
 	check_one("SELECT :'x'abc", "SELECT $1 abc", "x=X",
 		  "param followed by a word gets a space");
 }
