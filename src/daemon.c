@@ -45,14 +45,7 @@ static void dispatcher_state(struct pgconn *conn, bool connected, void *arg)
 	struct daemon *d = arg;
 
 	queue_on_connected(d->queue, connected);
-	if (connected && !d->stopping) {
-		/* Up as far as systemd needs: the control socket answers and
-		 * the queue installs the schema and claims from here on.
-		 * Repeated READY=1 after a reconnect is harmless. */
-		notify_ready();
-		notify_status("connected to the database; %u worker(s)",
-			      d->worker_count);
-	} else if (!connected && !d->stopping) {
+	if (!connected && !d->stopping) {
 		notify_status("database connection lost; reconnecting");
 	}
 	if (!connected)

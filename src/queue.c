@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "jobdef.h"
 #include "log.h"
+#include "notify.h"
 #include "pgconn.h"
 #include "runner.h"
 #include "schema.h"
@@ -629,6 +630,13 @@ static void queue_prune_checkpoints(struct queue *q)
 static void queue_set_ready(struct queue *q)
 {
 	q->ready = true;
+	if (!q->d->stopping) {
+		/* the schema is in place and claiming starts: ready for
+		 * systemd (again after a reconnect, which is harmless) */
+		notify_ready();
+		notify_status("claiming jobs; %u worker(s)",
+			      q->d->worker_count);
+	}
 	queue_heartbeat(q);
 	queue_rescue_cb(-1, 0, q);
 	queue_dispatch(q);
