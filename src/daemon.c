@@ -28,6 +28,7 @@
  * daemon within a second, and notices stay quiet. */
 #define CONNECTION_INIT_SQL                                                  \
 	"SET client_connection_check_interval = '1s';"                     \
+	"SET standard_conforming_strings = on;"                            \
 	"SET client_min_messages = warning;"
 
 unsigned daemon_busy_workers(const struct daemon *d)

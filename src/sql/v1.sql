@@ -95,9 +95,15 @@ BEGIN
 		USING ERRCODE = 'check_violation',
 		      HINT = 'for example ''{}'' or ''{"batch_size": "500"}''';
 	END IF;
-	SELECT string_agg(format('"%s"', key), ', ' ORDER BY key) INTO bad
-	  FROM jsonb_object_keys(NEW.args) AS key
-	 WHERE key NOT IN (SELECT a->>'name' FROM jsonb_array_elements(k.args) a);
+	SELECT string_agg(format('"%s"', left(key, 64)), ', ' ORDER BY key)
+		   FILTER (WHERE n <= 10)
+	       || CASE WHEN count(*) > 10 THEN format(' and %s more', count(*) - 10)
+		       ELSE '' END
+	  INTO bad
+	  FROM (SELECT key, row_number() OVER (ORDER BY key) AS n
+		  FROM jsonb_object_keys(NEW.args) AS key
+		 WHERE key NOT IN (SELECT a->>'name'
+				     FROM jsonb_array_elements(k.args) a)) unknown;
 	IF bad IS NOT NULL THEN
 		RAISE EXCEPTION 'pgtenantd: job kind "%" has no arg %', NEW.kind, bad
 		USING ERRCODE = 'check_violation',
