@@ -37,6 +37,14 @@
 #define SAVE_PROGRESS_SQL                                                    \
 	"SELECT pgtenantd.save_progress($1::bigint, $2, $3, $4::integer, "   \
 	"$5::jsonb, $6::jsonb)"
+/* Rows of a for_each step outside a transaction update the job row at most
+ * this often (SQLite gets every row); a row is redone at most once. */
+#define RUNNER_ROW_MIRROR_MS 1000
+
+/* The same for an update that commits alone: asynchronous commit. */
+#define SAVE_PROGRESS_ASYNC_SQL                                              \
+	"SELECT pgtenantd.save_progress_async($1::bigint, $2, $3, "          \
+	"$4::integer, $5::jsonb, $6::jsonb)"
 
 struct var {
 	char *name;
@@ -95,6 +103,7 @@ struct runner {
 
 	int64_t script_started_us; /* when the statements of a pass began */
 	int64_t script_us;	/* how long they took, once done */
+	int64_t mirrored_ms;	/* when progress was last sent to the row */
 };
 
 static void runner_enter_step(struct runner *r, bool resuming);
@@ -786,13 +795,15 @@ static void runner_mirror(struct runner *r, int step_index,
 	struct progress_params pp;
 
 	progress_params_make(r, step_index, &pp);
+	r->mirrored_ms = mono_ms();
 	m->r = r;
 	m->then = then;
 	m->commit = r->in_txn;
 	r->script_done = then;
 	r->busy = true;
-	pgconn_query(r->conn, SAVE_PROGRESS_SQL, 6, pp.values, runner_mirrored,
-		     m);
+	pgconn_query(r->conn,
+		     m->commit ? SAVE_PROGRESS_SQL : SAVE_PROGRESS_ASYNC_SQL, 6,
+		     pp.values, runner_mirrored, m);
 	progress_params_clear(&pp);
 }
 
@@ -940,6 +951,11 @@ static void runner_sql_ran(struct runner *r)
 		runner_collect(r);
 	if (r->each_rows != NULL) {
 		r->each_index++;
+		if (!last && !r->in_txn &&
+		    mono_ms() - r->mirrored_ms < RUNNER_ROW_MIRROR_MS) {
+			runner_sql_iteration(r);
+			return;
+		}
 		if (!last) {
 			runner_mirror(r, r->step_index, runner_sql_iteration);
 			return;
@@ -1608,6 +1624,7 @@ static void runner_enter_step(struct runner *r, bool resuming)
 
 	r->step = s;
 	r->step_started_ms = mono_ms();
+	r->mirrored_ms = r->step_started_ms;
 	job_set_context(r->job, s->name);
 	free(r->last_key);
 	r->last_key = s->start_key && s->start_key[0] ? xstrdup(s->start_key)

@@ -695,7 +695,7 @@ static json_t *sched_json(struct sched *s, const PGresult *rows)
 	for (unsigned i = 0; i < s->count; i++) {
 		struct sched_entry *e = &s->entries[i];
 		const struct schedule_config *conf = sched_conf(s, e);
-		int64_t last = e->last_fired;
+		int64_t last = e->last_fired, next;
 		json_t *last_jobs = e->last_jobs >= 0 ?
 					    json_integer(e->last_jobs) :
 					    json_null();
@@ -716,9 +716,13 @@ static json_t *sched_json(struct sched *s, const PGresult *rows)
 		}
 		if (last != 0)
 			sched_slot_text(e, last, last_text, sizeof(last_text));
-		if (e->ready && e->next != 0)
-			sched_slot_text(e, e->next, next_text,
-					sizeof(next_text));
+		/* another daemon may have fired slots this one has yet to
+		 * reach: the next fire is after those */
+		next = e->ready && e->next != 0 && e->next <= last ?
+			       sched_next_after(e, last) :
+			       e->next;
+		if (e->ready && next != 0)
+			sched_slot_text(e, next, next_text, sizeof(next_text));
 		json_array_append_new(
 			list,
 			json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, "
@@ -736,7 +740,7 @@ static json_t *sched_json(struct sched *s, const PGresult *rows)
 					      json_null(),
 				  "last_jobs", last_jobs, "last_fired_by", by,
 				  "next_fire",
-				  e->ready && e->next != 0 ?
+				  e->ready && next != 0 ?
 					  json_string(next_text) :
 					  json_null(),
 				  "fired_here", (int)e->fired, "error",

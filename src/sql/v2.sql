@@ -179,3 +179,18 @@ BEGIN
 	END IF;
 	RETURN 'archived';
 END $$;
+
+-- save_progress for an update that commits alone, after work that ran
+-- outside a transaction (VACUUM, a program, a for_each row): committed
+-- asynchronously. Losing the last such update in a crash only makes the
+-- job redo an idempotent step from its SQLite checkpoint, and the WAL
+-- flush it saves is most of the cost of a row of small work.
+CREATE FUNCTION pgtenantd.save_progress_async(p_id bigint, p_owner text,
+	p_step text, p_step_index integer, p_progress jsonb, p_result jsonb)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM set_config('synchronous_commit', 'off', true);
+	PERFORM pgtenantd.save_progress(p_id, p_owner, p_step, p_step_index,
+					p_progress, p_result);
+END $$;
