@@ -15,8 +15,8 @@
 #include "log.h"
 #include "util.h"
 
-#define CHILD_KILL_AFTER_MS 5000	/* SIGTERM, then SIGKILL this later */
-#define CHILD_DRAIN_GRACE_MS 2000	/* wait for EOF this long after exit */
+#define CHILD_KILL_AFTER_MS 5000  /* SIGTERM, then SIGKILL this later */
+#define CHILD_DRAIN_GRACE_MS 2000 /* wait for EOF this long after exit */
 #define CHILD_READ_CHUNK 65536
 #define CHILD_READS_PER_EVENT 16
 
@@ -24,9 +24,9 @@ extern char **environ;
 
 enum child_timer_phase {
 	CHILD_TIMER_NONE,
-	CHILD_TIMER_TIMEOUT,	/* timeout_ms running: then SIGTERM */
-	CHILD_TIMER_KILL,	/* SIGTERM sent: then SIGKILL */
-	CHILD_TIMER_DRAIN,	/* exited, pipes still open: then close */
+	CHILD_TIMER_TIMEOUT, /* timeout_ms running: then SIGTERM */
+	CHILD_TIMER_KILL,    /* SIGTERM sent: then SIGKILL */
+	CHILD_TIMER_DRAIN,   /* exited, pipes still open: then close */
 };
 
 /* One captured output stream of a child. */
@@ -34,8 +34,8 @@ struct child_stream {
 	struct child *child;
 	int fd;
 	struct event *ev;
-	bool keep_last;		/* stderr: keep the tail, else the head */
-	char *buf;		/* at most CHILD_*_KEEP bytes plus a NUL */
+	bool keep_last; /* stderr: keep the tail, else the head */
+	char *buf;	/* at most CHILD_*_KEEP bytes plus a NUL */
 	size_t len;
 	size_t limit;
 };
@@ -178,7 +178,8 @@ static void child_timer_cb(evutil_socket_t fd, short what, void *arg)
 	switch (child->phase) {
 	case CHILD_TIMER_TIMEOUT:
 		log_warning("%s (pid %ld) timed out after %lld ms: sending"
-			    " SIGTERM", child->name, (long)child->pid,
+			    " SIGTERM",
+			    child->name, (long)child->pid,
 			    (long long)child->timeout_ms);
 		child->timed_out = true;
 		child_kill(child, SIGTERM);
@@ -317,8 +318,10 @@ static char **child_environ(char *const env_extra[], char **cause)
 		const char *eq = strchr(env_extra[i], '=');
 
 		if (eq == NULL || eq == env_extra[i]) {
-			set_cause(cause, "bad environment entry '%s': not"
-				  " NAME=value", env_extra[i]);
+			set_cause(cause,
+				  "bad environment entry '%s': not"
+				  " NAME=value",
+				  env_extra[i]);
 			return NULL;
 		}
 		n_extra++;
@@ -539,10 +542,8 @@ struct child *child_spawn(struct event_base *base, char *const argv[],
 		log_error("%s: out of event structures", argv[0]);
 		abort();
 	}
-	child_stream_init(child, &child->out, fds[1], CHILD_STDOUT_KEEP,
-			  false);
-	child_stream_init(child, &child->err, fds[3], CHILD_STDERR_KEEP,
-			  true);
+	child_stream_init(child, &child->out, fds[1], CHILD_STDOUT_KEEP, false);
+	child_stream_init(child, &child->err, fds[3], CHILD_STDERR_KEEP, true);
 	LIST_INSERT_HEAD(&live_children, child, entry);
 	if (timeout_ms > 0)
 		child_timer_arm(child, CHILD_TIMER_TIMEOUT, timeout_ms);

@@ -12,13 +12,13 @@ struct event_base;
 struct child;
 
 #define CHILD_STDERR_KEEP (64 * 1024)	/* last bytes of stderr kept */
-#define CHILD_STDOUT_KEEP (1024 * 1024)	/* first bytes of stdout kept */
+#define CHILD_STDOUT_KEEP (1024 * 1024) /* first bytes of stdout kept */
 
 struct child_result {
 	pid_t pid;
-	int exit_code;		/* exit status, or -1 if killed by a signal */
-	int term_signal;	/* the signal, or 0 */
-	bool timed_out;		/* killed because timeout_ms passed */
+	int exit_code;		 /* exit status, or -1 if killed by a signal */
+	int term_signal;	 /* the signal, or 0 */
+	bool timed_out;		 /* killed because timeout_ms passed */
 	const char *stdout_text; /* NUL-terminated, valid during the callback */
 	size_t stdout_len;
 	const char *stderr_text;

@@ -35,7 +35,7 @@ struct ckpt {
 enum ckpt_param_type {
 	CKPT_PARAM_INT64,
 	CKPT_PARAM_DOUBLE,
-	CKPT_PARAM_TEXT,	/* a NULL text binds SQL NULL */
+	CKPT_PARAM_TEXT, /* a NULL text binds SQL NULL */
 };
 
 /* One value bound to a statement, named for error messages. */
@@ -98,8 +98,8 @@ static const char load_sql[] =
 	" FROM checkpoints WHERE job_id = ?1 AND step_index = ?2";
 
 /* Fill cause with a failure of sql, quoting it and SQLite's message. */
-static bool ckpt_sql_error(struct ckpt *ckpt, const char *what,
-			   const char *sql, char **cause)
+static bool ckpt_sql_error(struct ckpt *ckpt, const char *what, const char *sql,
+			   char **cause)
 {
 	return set_cause(cause, "checkpoint store %s: cannot %s \"%s\": %s",
 			 ckpt->db_path, what, sql, sqlite3_errmsg(ckpt->db));
@@ -183,8 +183,10 @@ static bool ckpt_sql_exec(struct ckpt *ckpt, const char *sql, char **cause)
 	char *msg = NULL;
 
 	if (sqlite3_exec(ckpt->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		set_cause(cause, "checkpoint store %s: cannot execute"
-			  " \"%s\": %s", ckpt->db_path, sql,
+		set_cause(cause,
+			  "checkpoint store %s: cannot execute"
+			  " \"%s\": %s",
+			  ckpt->db_path, sql,
 			  msg != NULL ? msg : sqlite3_errmsg(ckpt->db));
 		sqlite3_free(msg);
 		return false;
@@ -243,12 +245,15 @@ static bool ckpt_make_dir(const char *dir, char **cause)
 			int e = errno;
 
 			if (last)
-				set_cause(cause, "cannot create state_dir"
-					  " %s: %s", dir, strerror(e));
+				set_cause(cause,
+					  "cannot create state_dir"
+					  " %s: %s",
+					  dir, strerror(e));
 			else
-				set_cause(cause, "cannot create state_dir"
-					  " %s: %s: %s", dir, path,
-					  strerror(e));
+				set_cause(cause,
+					  "cannot create state_dir"
+					  " %s: %s: %s",
+					  dir, path, strerror(e));
 			free(path);
 			return false;
 		}
@@ -261,8 +266,10 @@ static bool ckpt_make_dir(const char *dir, char **cause)
 		return set_cause(cause, "cannot use state_dir %s: %s", dir,
 				 strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return set_cause(cause, "cannot use state_dir %s: not a"
-				 " directory", dir);
+		return set_cause(cause,
+				 "cannot use state_dir %s: not a"
+				 " directory",
+				 dir);
 	return true;
 }
 
@@ -286,8 +293,10 @@ static bool ckpt_lock(struct ckpt *ckpt, char **cause)
 			n = pread(ckpt->lock_fd, text, sizeof(text) - 1, 0);
 			text[n > 0 ? n : 0] = '\0';
 			text[strcspn(text, "\r\n")] = '\0';
-			set_cause(cause, "state_dir %s is in use by another"
-				  " pgtenantd (pid %s)", ckpt->state_dir,
+			set_cause(cause,
+				  "state_dir %s is in use by another"
+				  " pgtenantd (pid %s)",
+				  ckpt->state_dir,
 				  text[0] != '\0' ? text : "unknown");
 		} else {
 			set_cause(cause, "cannot lock %s: %s", path,
@@ -323,7 +332,8 @@ static bool ckpt_migrate(struct ckpt *ckpt, char **cause)
 	version = text != NULL ? atoi(text) : 0;
 	free(text);
 	if (version > newest) {
-		set_cause(cause, "checkpoint store %s has schema version %d,"
+		set_cause(cause,
+			  "checkpoint store %s has schema version %d,"
 			  " newer than this pgtenantd knows (%d)",
 			  ckpt->db_path, version, newest);
 		goto fail;
@@ -396,8 +406,10 @@ static bool ckpt_load_node_id(struct ckpt *ckpt, char **cause)
 		goto fail;
 	text = row ? sqlite3_column_text(stmt, 0) : NULL;
 	if (text == NULL || !ckpt_node_id_valid((const char *)text)) {
-		set_cause(cause, "checkpoint store %s: meta.node_id is not %d"
-			  " hex digits: '%s'", ckpt->db_path, CKPT_NODE_ID_LEN,
+		set_cause(cause,
+			  "checkpoint store %s: meta.node_id is not %d"
+			  " hex digits: '%s'",
+			  ckpt->db_path, CKPT_NODE_ID_LEN,
 			  text != NULL ? (const char *)text : "");
 		goto fail;
 	}
@@ -420,17 +432,18 @@ static bool ckpt_open_db(struct ckpt *ckpt, char **cause)
 			    NULL) != SQLITE_OK) {
 		return set_cause(cause, "cannot open checkpoint store %s: %s",
 				 ckpt->db_path,
-				 ckpt->db != NULL ? sqlite3_errmsg(ckpt->db)
-						  : "out of memory");
+				 ckpt->db != NULL ? sqlite3_errmsg(ckpt->db) :
+						    "out of memory");
 	}
 	sqlite3_extended_result_codes(ckpt->db, 1);
 	sqlite3_busy_timeout(ckpt->db, CKPT_BUSY_TIMEOUT_MS);
 	if (!ckpt_sql_text(ckpt, "PRAGMA journal_mode = WAL", &mode, cause))
 		return false;
 	if (mode == NULL || strcasecmp(mode, "wal") != 0) {
-		set_cause(cause, "checkpoint store %s: cannot switch to WAL"
-			  " mode (journal_mode is %s)", ckpt->db_path,
-			  mode != NULL ? mode : "unknown");
+		set_cause(cause,
+			  "checkpoint store %s: cannot switch to WAL"
+			  " mode (journal_mode is %s)",
+			  ckpt->db_path, mode != NULL ? mode : "unknown");
 		free(mode);
 		return false;
 	}
@@ -454,10 +467,8 @@ struct ckpt *ckpt_open(const char *state_dir, char **cause)
 	ckpt->lock_fd = -1;
 	ckpt->state_dir = xstrdup(state_dir);
 	ckpt->db_path = xasprintf("%s/%s", state_dir, CKPT_DB_NAME);
-	if (!ckpt_lock(ckpt, cause) ||
-	    !ckpt_open_db(ckpt, cause) ||
-	    !ckpt_migrate(ckpt, cause) ||
-	    !ckpt_load_node_id(ckpt, cause) ||
+	if (!ckpt_lock(ckpt, cause) || !ckpt_open_db(ckpt, cause) ||
+	    !ckpt_migrate(ckpt, cause) || !ckpt_load_node_id(ckpt, cause) ||
 	    !ckpt_sql_prepare(ckpt, save_sql, &ckpt->save_stmt, cause) ||
 	    !ckpt_sql_prepare(ckpt, load_sql, &ckpt->load_stmt, cause)) {
 		ckpt_close(ckpt);
@@ -531,9 +542,11 @@ bool ckpt_save(struct ckpt *ckpt, const struct ckpt_step *step, char **cause)
 		char *inner = *cause;
 
 		*cause = NULL;
-		set_cause(cause, "cannot save checkpoint of job %lld step %d"
-			  " (%s): %s", (long long)step->job_id,
-			  step->step_index, step->step_name,
+		set_cause(cause,
+			  "cannot save checkpoint of job %lld step %d"
+			  " (%s): %s",
+			  (long long)step->job_id, step->step_index,
+			  step->step_name,
 			  inner != NULL ? inner : "unknown error");
 		free(inner);
 	}
@@ -605,9 +618,8 @@ void ckpt_step_clear(struct ckpt_step *step)
 bool ckpt_forget(struct ckpt *ckpt, int64_t job_id, char **cause)
 {
 	static const char sql[] = "DELETE FROM checkpoints WHERE job_id = ?1";
-	const struct ckpt_param param = {
-		CKPT_PARAM_INT64, "job_id", job_id, 0, NULL
-	};
+	const struct ckpt_param param = { CKPT_PARAM_INT64, "job_id", job_id, 0,
+					  NULL };
 	sqlite3_stmt *stmt;
 	bool ok;
 

@@ -13,14 +13,14 @@ struct ckpt_step {
 	int64_t job_id;
 	int step_index;
 	char step_name[64];
-	char *last_key;		/* batch key or NULL; owned by the struct */
-	int64_t rows_done;	/* batch rows, or for_each rows done */
+	char *last_key;	   /* batch key or NULL; owned by the struct */
+	int64_t rows_done; /* batch rows, or for_each rows done */
 	int64_t batches;
 	int64_t batch_size;
-	bool done;		/* the step finished */
-	double started_at;	/* wall seconds */
+	bool done;	   /* the step finished */
+	double started_at; /* wall seconds */
 	double updated_at;
-	double elapsed_ms;	/* time spent in the step so far */
+	double elapsed_ms; /* time spent in the step so far */
 };
 
 /* Open (creating if needed) state_dir/pgtenantd.sqlite: WAL, busy timeout,

@@ -11,8 +11,8 @@
 enum schedule_tenants {
 	SCHEDULE_TENANTS_SEPARATE, /* every tenant with its own schema */
 	SCHEDULE_TENANTS_SHARED,   /* every tenant in the shared tables */
-	SCHEDULE_TENANTS_LIST,     /* the list in tenant_list */
-	SCHEDULE_TENANTS_QUERY,    /* the first column of tenant_query */
+	SCHEDULE_TENANTS_LIST,	   /* the list in tenant_list */
+	SCHEDULE_TENANTS_QUERY,	   /* the first column of tenant_query */
 	SCHEDULE_TENANTS_INACTIVE, /* pgtenantd.inactive_tenants(days), days
 				    * from args.inactive_days, default 90 */
 };
@@ -25,47 +25,47 @@ enum schedule_catch_up {
 
 struct schedule_config {
 	char *name;
-	char *cron;		/* five fields; checked by the scheduler */
-	char *job;		/* job kind */
+	char *cron; /* five fields; checked by the scheduler */
+	char *job;  /* job kind */
 	enum schedule_tenants tenants;
-	char **tenant_list;	/* SCHEDULE_TENANTS_LIST */
+	char **tenant_list; /* SCHEDULE_TENANTS_LIST */
 	unsigned tenant_list_count;
-	char *tenant_query;	/* SCHEDULE_TENANTS_QUERY */
-	char *args_json;	/* optional JSON object text, default "{}" */
+	char *tenant_query; /* SCHEDULE_TENANTS_QUERY */
+	char *args_json;    /* optional JSON object text, default "{}" */
 	enum schedule_catch_up catch_up; /* default latest */
-	unsigned line;		/* line of the entry in the file */
+	unsigned line;			 /* line of the entry in the file */
 };
 
 struct config {
-	char *path;		/* file it was loaded from */
+	char *path; /* file it was loaded from */
 
-	char *database;		/* libpq conninfo or URI; may be "" */
+	char *database; /* libpq conninfo or URI; may be "" */
 	char *state_dir;
 	char *control_socket;
 	unsigned control_socket_mode; /* default 0600 */
 	char *jobs_dir;
 	char *backup_dir;
-	char *pid_file;		/* NULL: none */
-	unsigned workers;	/* 1..64, default 2 */
+	char *pid_file;	  /* NULL: none */
+	unsigned workers; /* 1..64, default 2 */
 	enum log_level log_level;
 	enum log_format log_format; /* default LOG_FORMAT_TEXT */
-	bool listen;		/* use LISTEN/NOTIFY (default true) */
-	char *application_name;	/* default "pgtenantd" */
+	bool listen;		    /* use LISTEN/NOTIFY (default true) */
+	char *application_name;	    /* default "pgtenantd" */
 
 	/* durations in milliseconds */
-	int64_t poll_interval_ms;	/* default 5s */
-	int64_t lease_ms;		/* default 30s */
-	int64_t heartbeat_ms;		/* default lease / 3 */
-	int64_t retry_base_ms;		/* default 5s */
-	int64_t retry_max_ms;		/* default 10m */
-	int64_t reconnect_max_ms;	/* default 30s */
-	int64_t shutdown_timeout_ms;	/* default 30s */
-	int64_t batch_target_ms;	/* default 1s; job files may override */
+	int64_t poll_interval_ms;    /* default 5s */
+	int64_t lease_ms;	     /* default 30s */
+	int64_t heartbeat_ms;	     /* default lease / 3 */
+	int64_t retry_base_ms;	     /* default 5s */
+	int64_t retry_max_ms;	     /* default 10m */
+	int64_t reconnect_max_ms;    /* default 30s */
+	int64_t shutdown_timeout_ms; /* default 30s */
+	int64_t batch_target_ms;     /* default 1s; job files may override */
 
 	/* backup retention: only older verified backups are removed */
-	unsigned backup_keep;		/* newest N kept; 0: no count limit;
+	unsigned backup_keep;	   /* newest N kept; 0: no count limit;
 					 * default 7 */
-	int64_t backup_max_age_ms;	/* 0: no age limit; default 30d */
+	int64_t backup_max_age_ms; /* 0: no age limit; default 30d */
 
 	struct schedule_config *schedules;
 	unsigned schedule_count;

@@ -13,11 +13,12 @@ struct event_base;
 struct ctl_server;
 struct ctl_client;
 
-#define CTL_MAX_LINE (64 * 1024)	/* longer requests get an error */
+#define CTL_MAX_LINE (64 * 1024) /* longer requests get an error */
 #define CTL_MAX_CLIENTS 64
 #define CTL_MAX_ARGS 16
-#define CTL_IDLE_TIMEOUT_S 60		/* idle clients are closed */
-#define CTL_MAX_OUTPUT (4 * 1024 * 1024) /* unread output that closes a client */
+#define CTL_IDLE_TIMEOUT_S 60 /* idle clients are closed */
+#define CTL_MAX_OUTPUT \
+	(4 * 1024 * 1024) /* unread output that closes a client */
 
 /* A parsed request: "jobs running" or {"command":"jobs","args":["running"]}. */
 struct ctl_request {

@@ -55,33 +55,33 @@ static void cmd_status(struct daemon *d, struct ctl_client *client)
 		eta = json_object_get(progress, "eta_s");
 		json_array_append_new(
 			running,
-			json_pack("{s:I, s:s, s:s, s:i, s:s?, s:i, s:i, s:f, "
-				  "s:O?, s:o}",
-				  "id", (json_int_t)job->id, "kind", job->kind,
-				  "tenant_id", job->tenant_id, "worker",
-				  d->workers[i].index, "step",
-				  json_string_value(
-					  json_object_get(progress, "step")),
-				  "attempts", job->attempts, "max_attempts",
-				  job->max_attempts, "running_s",
-				  round((wall_seconds() - job->started_at) *
-					10) / 10,
-				  "eta_s", eta, "progress", progress));
+			json_pack(
+				"{s:I, s:s, s:s, s:i, s:s?, s:i, s:i, s:f, "
+				"s:O?, s:o}",
+				"id", (json_int_t)job->id, "kind", job->kind,
+				"tenant_id", job->tenant_id, "worker",
+				d->workers[i].index, "step",
+				json_string_value(
+					json_object_get(progress, "step")),
+				"attempts", job->attempts, "max_attempts",
+				job->max_attempts, "running_s",
+				round((wall_seconds() - job->started_at) * 10) /
+					10,
+				"eta_s", eta, "progress", progress));
 	}
 	ctl_reply(client,
 		  json_pack("{s:{s:s, s:s, s:i, s:s, s:I, s:b, s:b, s:b, s:b, "
 			    "s:i, s:i, s:i}, s:o}",
 			    "daemon", "id", d->owner, "host", d->host, "pid",
-			    (int)d->pid, "version", PACKAGE_VERSION,
-			    "uptime_s",
+			    (int)d->pid, "version", PACKAGE_VERSION, "uptime_s",
 			    (json_int_t)(wall_seconds() - d->started_at),
 			    "paused", d->paused, "stopping", d->stopping,
 			    "db_connected", pgconn_is_ready(d->dispatcher),
 			    "ready", queue_ready(d->queue), "workers",
 			    (int)d->worker_count, "busy",
 			    (int)daemon_busy_workers(d), "finishing",
-			    (int)queue_finishing(d->queue),
-			    "running", running));
+			    (int)queue_finishing(d->queue), "running",
+			    running));
 }
 
 /* A database query's rows as JSON text in column 0, answered under key. */
@@ -99,16 +99,17 @@ static void db_reply_result(const struct pgconn_result *r, void *arg)
 
 	if (r->error != NULL) {
 		ctl_reply_error(dr->client, "%s%s",
-				r->connection_lost ? "database unavailable: "
-						   : "",
+				r->connection_lost ? "database unavailable: " :
+						     "",
 				r->error);
 	} else if (dr->single && PQntuples(r->res) == 0) {
 		ctl_reply_error(dr->client, "no such job");
 	} else {
 		value = json_loads(PQgetvalue(r->res, 0, 0), 0, &jerr);
 		if (value == NULL)
-			ctl_reply_error(dr->client, "bad JSON from the "
-						    "database: %s",
+			ctl_reply_error(dr->client,
+					"bad JSON from the "
+					"database: %s",
 					jerr.text);
 		else
 			ctl_reply(dr->client,
@@ -145,15 +146,15 @@ static void cmd_jobs(struct daemon *d, struct ctl_client *client,
 	dr = xcalloc(1, sizeof(*dr));
 	dr->client = client;
 	dr->key = "jobs";
-	pgconn_query(d->dispatcher,
-		     "SELECT coalesce(json_agg(j ORDER BY j.id DESC), '[]') FROM"
-		     " (SELECT id, kind, tenant_id, state, step, attempts,"
-		     " max_attempts, priority, run_at, created_at, started_at,"
-		     " finished_at, last_error FROM pgtenantd.jobs"
-		     " WHERE $1::text IS NULL OR state = $1"
-		     " ORDER BY id DESC LIMIT " STRINGIFY(JOBS_LIST_LIMIT)
-		     ") j",
-		     1, params, db_reply_result, dr);
+	pgconn_query(
+		d->dispatcher,
+		"SELECT coalesce(json_agg(j ORDER BY j.id DESC), '[]') FROM"
+		" (SELECT id, kind, tenant_id, state, step, attempts,"
+		" max_attempts, priority, run_at, created_at, started_at,"
+		" finished_at, last_error FROM pgtenantd.jobs"
+		" WHERE $1::text IS NULL OR state = $1"
+		" ORDER BY id DESC LIMIT " STRINGIFY(JOBS_LIST_LIMIT) ") j",
+		1, params, db_reply_result, dr);
 }
 
 /* job ID: every column of one job. */
@@ -188,12 +189,12 @@ static void cancel_result(const char *state, const char *error, void *arg)
 	else
 		ctl_reply(client,
 			  json_pack("{s:s, s:s}", "state", state, "message",
-				    strcmp(state, "running") == 0
-					    ? "cancel requested; the job "
-					      "stops at its next safe point"
-				    : strcmp(state, "cancelled") == 0
-					    ? "cancelled"
-					    : "the job had already ended"));
+				    strcmp(state, "running") == 0 ?
+					    "cancel requested; the job "
+					    "stops at its next safe point" :
+				    strcmp(state, "cancelled") == 0 ?
+					    "cancelled" :
+					    "the job had already ended"));
 }
 
 /* cancel ID: flag the row (its daemon is notified) and stop it here. */

@@ -26,9 +26,9 @@
 
 /* Statement settings of every connection: orphaned backends notice a dead
  * daemon within a second, and notices stay quiet. */
-#define CONNECTION_INIT_SQL                                                  \
-	"SET client_connection_check_interval = '1s';"                     \
-	"SET standard_conforming_strings = on;"                            \
+#define CONNECTION_INIT_SQL                            \
+	"SET client_connection_check_interval = '1s';" \
+	"SET standard_conforming_strings = on;"        \
 	"SET client_min_messages = warning;"
 
 unsigned daemon_busy_workers(const struct daemon *d)
@@ -161,24 +161,28 @@ bool daemon_reload(struct daemon *d, char **message)
 
 	fresh = config_load(d->config_path, &cause);
 	if (fresh == NULL) {
-		set_cause(message, "reload refused, keeping the running "
-			  "configuration: %s", cause);
+		set_cause(message,
+			  "reload refused, keeping the running "
+			  "configuration: %s",
+			  cause);
 		free(cause);
 		return false;
 	}
 	defs = jobdefs_load_dir(fresh->jobs_dir, fresh->batch_target_ms,
 				&cause);
 	if (defs == NULL) {
-		set_cause(message, "reload refused, keeping the loaded job "
-			  "definitions: %s", cause);
+		set_cause(message,
+			  "reload refused, keeping the loaded job "
+			  "definitions: %s",
+			  cause);
 		free(cause);
 		config_free(fresh);
 		return false;
 	}
-	reload_note(&restart, "database", str_differs(old->database,
-						      fresh->database));
-	reload_note(&restart, "state_dir", str_differs(old->state_dir,
-						       fresh->state_dir));
+	reload_note(&restart, "database",
+		    str_differs(old->database, fresh->database));
+	reload_note(&restart, "state_dir",
+		    str_differs(old->state_dir, fresh->state_dir));
 	reload_note(&restart, "control_socket",
 		    str_differs(old->control_socket, fresh->control_socket));
 	reload_note(&restart, "workers", old->workers != fresh->workers);
@@ -210,10 +214,11 @@ bool daemon_reload(struct daemon *d, char **message)
 	sched_reload(d->sched);
 	if (queue_ready(d->queue))
 		queue_publish_kinds(d->queue);
-	set_cause(message, "reloaded: %u job kind(s) from %s%s%s%s", defs->count,
-		  old->jobs_dir, restart ? "; changed settings that need a "
-					   "restart: "
-					 : "",
+	set_cause(message, "reloaded: %u job kind(s) from %s%s%s%s",
+		  defs->count, old->jobs_dir,
+		  restart ? "; changed settings that need a "
+			    "restart: " :
+			    "",
 		  restart ? restart : "", "");
 	free(restart);
 	return true;
@@ -257,8 +262,8 @@ struct pgconn *daemon_connect(struct daemon *d, const char *name,
 }
 
 /* Create everything and start connecting. False with cause on failure. */
-bool daemon_init(struct daemon *d, struct config *config,
-		 struct jobdefs *defs, char **cause)
+bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
+		 char **cause)
 {
 	d->config = config;
 	d->jobdefs = defs;

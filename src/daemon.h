@@ -26,9 +26,9 @@ struct sched;
 /* One job slot with its own database connection. */
 struct worker {
 	struct daemon *daemon;
-	unsigned index;			/* 1-based, for names and logs */
+	unsigned index; /* 1-based, for names and logs */
 	struct pgconn *conn;
-	struct job *job;		/* NULL when idle */
+	struct job *job; /* NULL when idle */
 };
 
 struct daemon {
@@ -37,21 +37,21 @@ struct daemon {
 	struct config *config;
 	struct jobdefs *jobdefs;
 	struct ckpt *ckpt;
-	char owner[160];		/* "host:node_id", stored in jobs.owner */
+	char owner[160]; /* "host:node_id", stored in jobs.owner */
 	char host[64];
 	pid_t pid;
-	double started_at;		/* wall seconds */
+	double started_at; /* wall seconds */
 
-	struct pgconn *dispatcher;	/* LISTEN, claims, heartbeats, finishes */
+	struct pgconn *dispatcher; /* LISTEN, claims, heartbeats, finishes */
 	struct worker *workers;
 	unsigned worker_count;
 	struct queue *queue;
 	struct ctl_server *ctl;
-	struct sched *sched;		/* schedules (sched.c) */
+	struct sched *sched; /* schedules (sched.c) */
 	struct metrics metrics;
 
-	bool paused;			/* claiming stopped by `pause` */
-	bool stopping;			/* SIGTERM: hand jobs back and exit */
+	bool paused;   /* claiming stopped by `pause` */
+	bool stopping; /* SIGTERM: hand jobs back and exit */
 	bool foreground;
 	int exit_code;
 
@@ -61,9 +61,8 @@ struct daemon {
 
 /* Create everything (state_dir lock, control socket, connections) and
  * start connecting; takes ownership of config and defs. */
-bool daemon_init(struct daemon *d, struct config *config,
-		 struct jobdefs *defs, char **cause)
-	__attribute__((warn_unused_result));
+bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
+		 char **cause) __attribute__((warn_unused_result));
 
 /* Run the event loop until the daemon stops; returns the exit code. */
 int daemon_run(struct daemon *d);

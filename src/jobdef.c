@@ -886,12 +886,12 @@ static void jobdef_safety(struct jobdef_load *ld, unsigned i)
 					    "earlier step",
 					    rs->requires[k]);
 		else if (st->require_count < i)
-			st->requires[st->require_count++] = j;
+		st->requires[st->require_count++] = j;
 	}
 	if (rs->requires_count == 0 && st->destructive) {
 		for (unsigned j = 0; j < i; j++)
 			if (ld->raw->steps[j].verify != NULL)
-				st->requires[st->require_count++] = j;
+		st->requires[st->require_count++] = j;
 	}
 	if (st->destructive && st->require_count == 0)
 		jobdef_step_problem(ld, i,

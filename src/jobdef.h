@@ -9,78 +9,78 @@
 #include "sqlvars.h"
 
 enum step_type {
-	STEP_SQL,	/* run SQL, in a transaction or not, once or for_each */
-	STEP_BATCH,	/* keyset loop with a checkpoint after each batch */
-	STEP_VERIFY,	/* two queries whose results must be equal */
-	STEP_EXEC,	/* run a program as a child process */
-	STEP_BACKUP,	/* pg_dump a schema, read it back (backup.c) */
+	STEP_SQL,    /* run SQL, in a transaction or not, once or for_each */
+	STEP_BATCH,  /* keyset loop with a checkpoint after each batch */
+	STEP_VERIFY, /* two queries whose results must be equal */
+	STEP_EXEC,   /* run a program as a child process */
+	STEP_BACKUP, /* pg_dump a schema, read it back (backup.c) */
 	STEP_BACKUP_CHECK, /* find a backup and read it back again */
-	STEP_RESTORE,	/* replace the tenant's schema with a backup */
+	STEP_RESTORE,	   /* replace the tenant's schema with a backup */
 };
 
 struct jobdef_step {
 	char *name;
 	enum step_type type;
-	unsigned line;			/* line of the step in its file */
+	unsigned line; /* line of the step in its file */
 
-	bool retry;			/* default true; false: a failure is
+	bool retry;	    /* default true; false: a failure is
 					 * final, no further attempts */
-	bool destructive;		/* runs only if `requires` passed */
-	unsigned *requires;		/* indexes of earlier steps that must
+	bool destructive;   /* runs only if `requires` passed */
+	unsigned *requires; /* indexes of earlier steps that must
 					 * have passed in this job */
 	unsigned require_count;
 
-	bool has_when;			/* skip the step unless this is true */
+	bool has_when; /* skip the step unless this is true */
 	struct sqlvars_script when;
 
 	/* STEP_SQL */
-	struct sqlvars_script sql;	/* one or more statements */
-	bool transaction;		/* default true */
+	struct sqlvars_script sql; /* one or more statements */
+	bool transaction;	   /* default true */
 	bool has_for_each;
-	struct sqlvars_script for_each;	/* one statement */
+	struct sqlvars_script for_each; /* one statement */
 	char **for_each_vars;		/* its columns, usable as variables */
 	unsigned for_each_var_count;
-	char **set_vars;		/* columns of the last statement's first
+	char **set_vars; /* columns of the last statement's first
 					 * row that become variables */
 	unsigned set_var_count;
-	bool result;			/* merge that row into the job result */
+	bool result; /* merge that row into the job result */
 
 	/* STEP_BATCH */
-	struct sqlvars_script batch;	/* exactly one statement */
-	char *start_key;		/* default "" */
-	int64_t batch_size;		/* first batch, default 1000 */
-	int64_t min_batch_size;		/* default 1 */
-	int64_t max_batch_size;		/* default 100000 */
-	int64_t target_ms;		/* wanted time per batch */
+	struct sqlvars_script batch; /* exactly one statement */
+	char *start_key;	     /* default "" */
+	int64_t batch_size;	     /* first batch, default 1000 */
+	int64_t min_batch_size;	     /* default 1 */
+	int64_t max_batch_size;	     /* default 100000 */
+	int64_t target_ms;	     /* wanted time per batch */
 	bool has_total;
-	struct sqlvars_script total;	/* rows expected, for the ETA */
+	struct sqlvars_script total; /* rows expected, for the ETA */
 
 	/* STEP_VERIFY */
 	struct sqlvars_script expected;
 	struct sqlvars_script actual;
 
 	/* STEP_EXEC */
-	char **argv;			/* words may hold :name variables */
+	char **argv; /* words may hold :name variables */
 	unsigned argc;
-	int64_t timeout_ms;		/* 0: none; also for the backup types */
+	int64_t timeout_ms; /* 0: none; also for the backup types */
 
 	/* STEP_SQL with for_each */
-	char *collect;			/* result array: one object per row,
+	char *collect; /* result array: one object per row,
 					 * NULL: none */
 
 	/* STEP_BACKUP, STEP_BACKUP_CHECK, STEP_RESTORE */
-	char *target;			/* the schema, the backup, the file; a
+	char *target; /* the schema, the backup, the file; a
 					 * word that may hold :name variables */
 };
 
 struct jobdef_arg {
 	char *name;
-	char *default_value;		/* NULL: the arg is required */
+	char *default_value; /* NULL: the arg is required */
 	char *description;
 };
 
 struct jobdef {
-	char *kind;			/* the file's base name */
+	char *kind; /* the file's base name */
 	char *description;
 	char *file;
 	struct jobdef_arg *args;
@@ -111,7 +111,8 @@ extern const char *const jobdef_backup_vars[];
  * a duplicate step name, SQL that does not lex, or a variable that is
  * neither built in, a declared arg, nor set by an earlier step. */
 struct jobdefs *jobdefs_load_dir(const char *dir, int64_t default_target_ms,
-				 char **cause) __attribute__((warn_unused_result));
+				 char **cause)
+	__attribute__((warn_unused_result));
 
 /* Load one file (used by jobdefs_load_dir and the unit tests). */
 bool jobdef_load_file(const char *path, int64_t default_target_ms,

@@ -177,8 +177,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
-		printf("%s: configuration OK; %u job kind(s) in %s:", config_path,
-		       defs->count, config->jobs_dir);
+		printf("%s: configuration OK; %u job kind(s) in %s:",
+		       config_path, defs->count, config->jobs_dir);
 		for (unsigned i = 0; i < defs->count; i++)
 			printf(" %s", defs->defs[i].kind);
 		printf("\n");

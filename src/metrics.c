@@ -15,8 +15,9 @@
 static void metric(FILE *out, const char *name, const char *type,
 		   const char *help, double value)
 {
-	fprintf(out, "# HELP pgtenantd_%s %s\n# TYPE pgtenantd_%s %s\n"
-		     "pgtenantd_%s %.17g\n",
+	fprintf(out,
+		"# HELP pgtenantd_%s %s\n# TYPE pgtenantd_%s %s\n"
+		"pgtenantd_%s %.17g\n",
 		name, help, name, type, name, value);
 }
 
@@ -41,8 +42,7 @@ char *metrics_render(const struct daemon *d)
 	       "Connections re-made after a loss.", (double)reconnects);
 	metric(out, "paused", "gauge", "1 while claiming is paused.",
 	       d->paused);
-	metric(out, "workers", "gauge", "Configured workers.",
-	       d->worker_count);
+	metric(out, "workers", "gauge", "Configured workers.", d->worker_count);
 	metric(out, "workers_busy", "gauge", "Workers running a job.",
 	       daemon_busy_workers(d));
 	metric(out, "jobs_claimed_total", "counter", "Jobs claimed.",
@@ -74,8 +74,8 @@ char *metrics_render(const struct daemon *d)
 	       "Rows processed by batch steps.", (double)m->batch_rows);
 	metric(out, "claim_queries_total", "counter", "Claim queries sent.",
 	       (double)m->claim_queries);
-	metric(out, "notifications_total", "counter",
-	       "Notifications received.", (double)m->notifications);
+	metric(out, "notifications_total", "counter", "Notifications received.",
+	       (double)m->notifications);
 	metric(out, "polls_total", "counter", "Poll timer wake-ups.",
 	       (double)m->polls);
 	metric(out, "leases_rescued_total", "counter",

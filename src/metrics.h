@@ -9,11 +9,11 @@ struct daemon;
 struct metrics {
 	uint64_t jobs_claimed;
 	uint64_t jobs_succeeded;
-	uint64_t jobs_failed;		/* ended failed */
-	uint64_t jobs_retried;		/* attempt failed, queued again */
+	uint64_t jobs_failed;  /* ended failed */
+	uint64_t jobs_retried; /* attempt failed, queued again */
 	uint64_t jobs_cancelled;
-	uint64_t jobs_handed_back;	/* returned at shutdown */
-	uint64_t jobs_lost;		/* lease taken over by another daemon */
+	uint64_t jobs_handed_back; /* returned at shutdown */
+	uint64_t jobs_lost;	   /* lease taken over by another daemon */
 	uint64_t steps_done;
 	uint64_t batches_done;
 	uint64_t batch_rows;
@@ -22,7 +22,7 @@ struct metrics {
 	uint64_t polls;
 	uint64_t leases_rescued;
 	uint64_t ctl_requests;
-	double job_seconds_sum;		/* run time of ended jobs */
+	double job_seconds_sum; /* run time of ended jobs */
 	uint64_t job_seconds_count;
 };
 

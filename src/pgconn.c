@@ -11,11 +11,11 @@
 #include "util.h"
 
 enum pgconn_state {
-	PGCONN_DOWN,		/* waiting for the reconnect timer */
-	PGCONN_CONNECTING,	/* PQconnectPoll in progress */
-	PGCONN_INIT,		/* connected, running init_sql */
+	PGCONN_DOWN,	   /* waiting for the reconnect timer */
+	PGCONN_CONNECTING, /* PQconnectPoll in progress */
+	PGCONN_INIT,	   /* connected, running init_sql */
 	PGCONN_READY,
-	PGCONN_CLOSED,		/* freed by its owner, no reconnect */
+	PGCONN_CLOSED, /* freed by its owner, no reconnect */
 };
 
 struct pgstmt {
@@ -28,8 +28,8 @@ struct pgquery {
 	struct pgquery *next;
 	struct pgstmt *stmts;
 	int nstmts;
-	bool simple;		/* pgconn_exec: simple query protocol */
-	bool pipeline;		/* pgconn_transaction: one Sync for all */
+	bool simple;   /* pgconn_exec: simple query protocol */
+	bool pipeline; /* pgconn_transaction: one Sync for all */
 	pgconn_result_fn cb;
 	void *arg;
 };
@@ -48,16 +48,16 @@ struct pgconn {
 
 	enum pgconn_state state;
 	PGconn *pg;
-	struct event *io;		/* socket readiness */
-	short io_what;			/* events io is armed for */
-	struct event *timer;		/* reconnect delay or connect timeout */
-	struct event *deferred;		/* fails queries while not ready */
-	int failures;			/* consecutive failed connects */
+	struct event *io;	/* socket readiness */
+	short io_what;		/* events io is armed for */
+	struct event *timer;	/* reconnect delay or connect timeout */
+	struct event *deferred; /* fails queries while not ready */
+	int failures;		/* consecutive failed connects */
 	unsigned generation;
 	unsigned long reconnects;
 	char last_error[512];
 
-	struct pgquery *head, *tail;	/* head is in flight when sent */
+	struct pgquery *head, *tail; /* head is in flight when sent */
 	bool sent;
 	bool flushing;
 	PGresult *last_res;
@@ -111,7 +111,8 @@ static void pgconn_fail_all(struct pgconn *c, const char *why)
 {
 	struct pgquery *q;
 	struct pgconn_result r = {
-		.error = why, .connection_lost = true,
+		.error = why,
+		.connection_lost = true,
 	};
 
 	while ((q = c->head) != NULL) {
@@ -130,8 +131,9 @@ static void pgconn_deferred_cb(evutil_socket_t fd, short what, void *arg)
 	struct pgconn *c = arg;
 
 	if (c->state != PGCONN_READY && c->state != PGCONN_INIT)
-		pgconn_fail_all(c, c->last_error[0] ? c->last_error
-					: "not connected to the database");
+		pgconn_fail_all(c, c->last_error[0] ?
+					   c->last_error :
+					   "not connected to the database");
 	else if (!c->sent)
 		pgconn_send_next(c);
 }
@@ -141,7 +143,8 @@ static void pgconn_watch(struct pgconn *c, short what)
 {
 	int fd = PQsocket(c->pg);
 
-	if (c->io != NULL && (event_get_fd(c->io) != fd || c->io_what != what)) {
+	if (c->io != NULL &&
+	    (event_get_fd(c->io) != fd || c->io_what != what)) {
 		event_free(c->io);
 		c->io = NULL;
 	}
@@ -216,8 +219,8 @@ static void pgconn_lost(struct pgconn *c, const char *why)
 		log_warning("%s: database connection lost: %s", c->name,
 			    reason);
 	else if (c->failures == 0 || c->failures % 10 == 0)
-		log_warning("%s: cannot connect to the database: %s",
-			    c->name, reason);
+		log_warning("%s: cannot connect to the database: %s", c->name,
+			    reason);
 	evtimer_del(c->timer);
 	pgconn_close_pg(c);
 	pgconn_schedule_reconnect(c);
@@ -317,8 +320,7 @@ void pgconn_start(struct pgconn *c)
 {
 	const char *keys[] = { "dbname", "fallback_application_name", NULL,
 			       NULL };
-	const char *values[] = { c->conninfo, c->application_name, NULL,
-				 NULL };
+	const char *values[] = { c->conninfo, c->application_name, NULL, NULL };
 	struct timeval tv;
 
 	if (c->state == PGCONN_CLOSED || c->state == PGCONN_CONNECTING ||
@@ -387,7 +389,7 @@ static void pgconn_read_results(struct pgconn *c)
 		ExecStatusType st;
 
 		if (res == NULL && pipeline)
-			continue;	/* the end of one statement's results */
+			continue; /* the end of one statement's results */
 		if (res != NULL && pipeline &&
 		    (PQresultStatus(res) == PGRES_PIPELINE_SYNC ||
 		     PQresultStatus(res) == PGRES_PIPELINE_ABORTED)) {
@@ -404,8 +406,7 @@ static void pgconn_read_results(struct pgconn *c)
 		}
 		if (res == NULL) {
 			pgconn_complete(c);
-			if (c->state == PGCONN_READY ||
-			    c->state == PGCONN_INIT)
+			if (c->state == PGCONN_READY || c->state == PGCONN_INIT)
 				pgconn_send_next(c);
 			return;
 		}
@@ -418,8 +419,8 @@ static void pgconn_read_results(struct pgconn *c)
 
 				c->first_error =
 					xstrdup(pgconn_result_error(res));
-				snprintf(c->sqlstate, sizeof(c->sqlstate),
-					 "%s", code ? code : "");
+				snprintf(c->sqlstate, sizeof(c->sqlstate), "%s",
+					 code ? code : "");
 			}
 			PQclear(res);
 		} else if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT ||
@@ -559,8 +560,7 @@ void pgconn_transaction(struct pgconn *c, const struct pgconn_stmt *stmts,
 	struct pgquery *q = xcalloc(1, sizeof(*q));
 
 	for (int k = 0; k < n; k++)
-		pgquery_add(q, stmts[k].sql, stmts[k].nparams,
-			    stmts[k].values);
+		pgquery_add(q, stmts[k].sql, stmts[k].nparams, stmts[k].values);
 	q->pipeline = true;
 	q->cb = cb;
 	q->arg = arg;
@@ -577,15 +577,13 @@ struct pgconn *pgconn_new(struct event_base *base,
 	c->base = base;
 	c->conninfo = xstrdup(o->conninfo ? o->conninfo : "");
 	c->name = xstrdup(o->name ? o->name : "db");
-	c->application_name =
-		xstrdup(o->application_name ? o->application_name
-					    : "pgtenantd");
+	c->application_name = xstrdup(
+		o->application_name ? o->application_name : "pgtenantd");
 	c->init_sql = o->init_sql ? xstrdup(o->init_sql) : NULL;
-	c->reconnect_max_ms = o->reconnect_max_ms > 0 ? o->reconnect_max_ms
-						      : 30000;
-	c->connect_timeout_ms = o->connect_timeout_ms > 0
-					? o->connect_timeout_ms
-					: 10000;
+	c->reconnect_max_ms = o->reconnect_max_ms > 0 ? o->reconnect_max_ms :
+							30000;
+	c->connect_timeout_ms =
+		o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
 	c->on_state = on_state;
 	c->on_notify = on_notify;
 	c->arg = arg;
@@ -620,9 +618,9 @@ unsigned pgconn_pending(const struct pgconn *c)
 
 int pgconn_backend_pid(const struct pgconn *c)
 {
-	return c->state == PGCONN_READY || c->state == PGCONN_INIT
-		       ? PQbackendPID(c->pg)
-		       : 0;
+	return c->state == PGCONN_READY || c->state == PGCONN_INIT ?
+		       PQbackendPID(c->pg) :
+		       0;
 }
 
 unsigned pgconn_generation(const struct pgconn *c)
@@ -717,8 +715,7 @@ const char *pgconn_result_error(const PGresult *res)
 	}
 	snprintf(buf, sizeof(buf), "%s%s%s%s%s%s%s", code ? code : "",
 		 code ? ": " : "", msg, detail ? " (" : "",
-		 detail ? detail : "", detail ? ")" : "",
-		 hint ? "" : "");
+		 detail ? detail : "", detail ? ")" : "", hint ? "" : "");
 	if (hint != NULL) {
 		size_t n = strlen(buf);
 

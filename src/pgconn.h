@@ -22,26 +22,24 @@ struct pgconn;
  * only during the callback; NULL when the query failed. */
 struct pgconn_result {
 	PGresult *res;
-	const char *error;	/* NULL on success; the server's message */
-	const char *sqlstate;	/* SQLSTATE of the error, or NULL */
-	bool connection_lost;	/* not sent, or the connection broke */
-	double elapsed_ms;	/* from send to the last result */
+	const char *error;    /* NULL on success; the server's message */
+	const char *sqlstate; /* SQLSTATE of the error, or NULL */
+	bool connection_lost; /* not sent, or the connection broke */
+	double elapsed_ms;    /* from send to the last result */
 };
 
-typedef void (*pgconn_result_fn)(const struct pgconn_result *result,
-				 void *arg);
-typedef void (*pgconn_state_fn)(struct pgconn *conn, bool connected,
-				void *arg);
+typedef void (*pgconn_result_fn)(const struct pgconn_result *result, void *arg);
+typedef void (*pgconn_state_fn)(struct pgconn *conn, bool connected, void *arg);
 typedef void (*pgconn_notify_fn)(struct pgconn *conn, const char *channel,
 				 const char *payload, void *arg);
 
 struct pgconn_options {
-	const char *conninfo;		/* libpq conninfo or URI, may be "" */
-	const char *name;		/* for logs: "dispatcher", "worker 1" */
+	const char *conninfo; /* libpq conninfo or URI, may be "" */
+	const char *name;     /* for logs: "dispatcher", "worker 1" */
 	const char *application_name;
-	const char *init_sql;		/* run after each connect, may be NULL */
-	int64_t reconnect_max_ms;	/* cap of the reconnect backoff */
-	int64_t connect_timeout_ms;	/* 0: 10 s */
+	const char *init_sql;	    /* run after each connect, may be NULL */
+	int64_t reconnect_max_ms;   /* cap of the reconnect backoff */
+	int64_t connect_timeout_ms; /* 0: 10 s */
 };
 
 struct pgconn *pgconn_new(struct event_base *base,

@@ -253,7 +253,7 @@ static bool send_all(int fd, const char *path, const char *text)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
-			return true;	/* the daemon closed: read why */
+			return true; /* the daemon closed: read why */
 		if (n < 0) {
 			fprintf(stderr, "pgtenantctl: cannot send to %s: %s\n",
 				path, strerror(errno));

@@ -27,7 +27,7 @@ struct finishing {
 	struct finishing *next;
 	struct job *job;
 	char state[16];
-	json_t *result;		/* NULL: keep the row's */
+	json_t *result; /* NULL: keep the row's */
 	char *error;
 	int64_t retry_ms;
 	bool refund;
@@ -40,7 +40,7 @@ struct queue {
 	bool connected;
 	bool released;		/* jobs of an earlier run handed back */
 	bool ready;		/* schema installed, kinds published */
-	bool request_in_flight;	/* a finish_and_claim call */
+	bool request_in_flight; /* a finish_and_claim call */
 	bool dispatch_again;	/* something changed while it ran */
 	int asked;		/* jobs it asked for */
 	bool heartbeat_in_flight;
@@ -152,11 +152,11 @@ static void queue_fail_row(struct queue *q, const PGresult *res, int row,
 	char *text;
 
 	log_error("claimed job cannot run: %s", cause);
-	batch = json_pack("[{s:I, s:s, s:s, s:b}]", "id",
-			  (json_int_t)strtoll(PQgetvalue(res, row,
-							 PQfnumber(res, "id")),
-					      NULL, 10),
-			  "state", "failed", "error", cause, "unlock", 1);
+	batch = json_pack(
+		"[{s:I, s:s, s:s, s:b}]", "id",
+		(json_int_t)strtoll(PQgetvalue(res, row, PQfnumber(res, "id")),
+				    NULL, 10),
+		"state", "failed", "error", cause, "unlock", 1);
 	text = json_dumps(batch, JSON_COMPACT);
 	params[0] = q->d->owner;
 	params[1] = text;
@@ -248,9 +248,10 @@ static void queue_recorded(struct queue *q, const char *error)
 		if (!f->sent)
 			continue;
 		if (error != NULL)
-			job_log_error(job, "recording the end of the job "
-					   "failed (its lease will expire and "
-					   "it runs again): %s",
+			job_log_error(job,
+				      "recording the end of the job "
+				      "failed (its lease will expire and "
+				      "it runs again): %s",
 				      error);
 		else if (strcmp(f->state, "queued") != 0 &&
 			 strcmp(f->state, "lost") != 0 &&
@@ -273,8 +274,7 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 
 	q->request_in_flight = false;
 	if (r->connection_lost) {
-		for (struct finishing *f = q->finishing; f != NULL;
-		     f = f->next)
+		for (struct finishing *f = q->finishing; f != NULL; f = f->next)
 			f->sent = false;
 		return;
 	}
@@ -292,8 +292,8 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 	    q->finishing_count > 0) {
 		queue_dispatch(q);
 	} else if (q->asked > 0 && queue_free_workers(q) > 0) {
-		pgconn_query(d->dispatcher, "SELECT pgtenantd.next_due_in()",
-			     0, NULL, queue_due_result, q);
+		pgconn_query(d->dispatcher, "SELECT pgtenantd.next_due_in()", 0,
+			     NULL, queue_due_result, q);
 	}
 }
 
@@ -319,8 +319,7 @@ static json_t *queue_finish_batch(struct queue *q)
 		if (f->result != NULL)
 			json_object_set(e, "result", f->result);
 		if (f->error != NULL)
-			json_object_set_new(e, "error",
-					    json_string(f->error));
+			json_object_set_new(e, "error", json_string(f->error));
 		if (f->retry_ms > 0)
 			json_object_set_new(e, "retry_ms",
 					    json_integer(f->retry_ms));
@@ -402,9 +401,10 @@ void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
 						 d->config->retry_base_ms,
 						 d->config->retry_max_ms);
 			d->metrics.jobs_retried++;
-			job_log_warning(job, "attempt %d of %d failed, retry "
-					     "in %.1f s: %s", job->attempts,
-					job->max_attempts,
+			job_log_warning(job,
+					"attempt %d of %d failed, retry "
+					"in %.1f s: %s",
+					job->attempts, job->max_attempts,
 					(double)f->retry_ms / 1000.0,
 					error ? error : "");
 			break;
@@ -512,8 +512,7 @@ static void queue_heartbeat(struct queue *q)
 		len += (size_t)snprintf(ids + len, cap - len, "%s%" PRId64,
 					n++ ? "," : "", job->id);
 	}
-	for (const struct finishing *f = q->finishing; f != NULL;
-	     f = f->next) {
+	for (const struct finishing *f = q->finishing; f != NULL; f = f->next) {
 		if (len + 32 > cap)
 			ids = xrealloc(ids, cap *= 2);
 		len += (size_t)snprintf(ids + len, cap - len, "%s%" PRId64,
@@ -649,13 +648,15 @@ static void queue_released(const struct pgconn_result *r, void *arg)
 	if (r->error != NULL) {
 		if (!r->connection_lost)
 			log_error("handing back jobs of an earlier run failed: "
-				  "%s", r->error);
+				  "%s",
+				  r->error);
 		return;
 	}
 	q->released = true;
 	if (atoi(PQgetvalue(r->res, 0, 0)) > 0)
 		log_info("requeued %s job(s) an earlier run of this daemon "
-			 "left running", PQgetvalue(r->res, 0, 0));
+			 "left running",
+			 PQgetvalue(r->res, 0, 0));
 	queue_prune_checkpoints(q);
 	queue_set_ready(q);
 }
@@ -744,12 +745,12 @@ void queue_publish_kinds(struct queue *q)
 			json_array_append_new(steps,
 					      json_string(def->steps[s].name));
 		json_array_append_new(
-			kinds, json_pack("{s:s, s:s, s:o, s:o, s:s}", "kind",
-					 def->kind, "description",
-					 def->description ? def->description
-							  : "",
-					 "args", args, "steps", steps, "file",
-					 def->file));
+			kinds,
+			json_pack("{s:s, s:s, s:o, s:o, s:s}", "kind",
+				  def->kind, "description",
+				  def->description ? def->description : "",
+				  "args", args, "steps", steps, "file",
+				  def->file));
 	}
 	text = json_dumps(kinds, JSON_COMPACT);
 	params[0] = q->d->owner;
@@ -802,8 +803,7 @@ void queue_on_connected(struct queue *q, bool connected)
 	q->request_in_flight = false;
 	q->heartbeat_in_flight = false;
 	if (!connected) {
-		for (struct finishing *f = q->finishing; f != NULL;
-		     f = f->next)
+		for (struct finishing *f = q->finishing; f != NULL; f = f->next)
 			f->sent = false;
 		return;
 	}
@@ -814,8 +814,7 @@ void queue_on_connected(struct queue *q, bool connected)
 }
 
 /* A notification on the dispatcher connection. */
-void queue_on_notify(struct queue *q, const char *channel,
-		     const char *payload)
+void queue_on_notify(struct queue *q, const char *channel, const char *payload)
 {
 	q->d->metrics.notifications++;
 	if (strncmp(payload, "cancel:", 7) == 0) {
@@ -926,10 +925,10 @@ struct queue *queue_new(struct daemon *d)
 	int64_t rescue_ms = d->config->lease_ms / 2;
 
 	q->d = d;
-	q->poll_timer = queue_timer(q, d->config->poll_interval_ms,
-				    queue_poll_cb);
-	q->heartbeat_timer = queue_timer(q, d->config->heartbeat_ms,
-					 queue_heartbeat_cb);
+	q->poll_timer =
+		queue_timer(q, d->config->poll_interval_ms, queue_poll_cb);
+	q->heartbeat_timer =
+		queue_timer(q, d->config->heartbeat_ms, queue_heartbeat_cb);
 	q->rescue_timer = queue_timer(q, rescue_ms < 500 ? 500 : rescue_ms,
 				      queue_rescue_cb);
 	q->due_timer = evtimer_new(d->base, queue_due_cb, q);

@@ -15,11 +15,11 @@ struct job;
 /* How a job's run ended, as the runner reports it. */
 enum job_outcome {
 	JOB_SUCCEEDED,
-	JOB_FAILED_RETRY,	/* retry with backoff while attempts remain */
-	JOB_FAILED_FINAL,	/* fail now: verify mismatch, bad args */
+	JOB_FAILED_RETRY, /* retry with backoff while attempts remain */
+	JOB_FAILED_FINAL, /* fail now: verify mismatch, bad args */
 	JOB_CANCELLED,
-	JOB_HANDED_BACK,	/* shutdown: queued again, attempt refunded */
-	JOB_LOST,		/* another daemon owns it now: write nothing */
+	JOB_HANDED_BACK, /* shutdown: queued again, attempt refunded */
+	JOB_LOST,	 /* another daemon owns it now: write nothing */
 };
 
 struct queue *queue_new(struct daemon *d);
@@ -28,8 +28,7 @@ void queue_free(struct queue *q);
 /* The dispatcher connection came up or went down. */
 void queue_on_connected(struct queue *q, bool connected);
 /* A notification on the dispatcher connection. */
-void queue_on_notify(struct queue *q, const char *channel,
-		     const char *payload);
+void queue_on_notify(struct queue *q, const char *channel, const char *payload);
 
 /* Try to claim jobs now if workers are free (after a NOTIFY, a finished
  * job, resume). */

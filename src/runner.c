@@ -34,21 +34,21 @@
 /* save_progress raises this when the job is no longer ours. */
 #define LOST_SQLSTATE "PGT01"
 
-#define SAVE_PROGRESS_SQL                                                    \
-	"SELECT pgtenantd.save_progress($1::bigint, $2, $3, $4::integer, "   \
+#define SAVE_PROGRESS_SQL                                                  \
+	"SELECT pgtenantd.save_progress($1::bigint, $2, $3, $4::integer, " \
 	"$5::jsonb, $6::jsonb)"
 /* Rows of a for_each step outside a transaction update the job row at most
  * this often (SQLite gets every row); a row is redone at most once. */
 #define RUNNER_ROW_MIRROR_MS 1000
 
 /* The same for an update that commits alone: asynchronous commit. */
-#define SAVE_PROGRESS_ASYNC_SQL                                              \
-	"SELECT pgtenantd.save_progress_async($1::bigint, $2, $3, "          \
+#define SAVE_PROGRESS_ASYNC_SQL                                     \
+	"SELECT pgtenantd.save_progress_async($1::bigint, $2, $3, " \
 	"$4::integer, $5::jsonb, $6::jsonb)"
 
 struct var {
 	char *name;
-	char *value;	/* NULL: SQL NULL */
+	char *value; /* NULL: SQL NULL */
 };
 
 /* What the query in flight is for. */
@@ -67,15 +67,15 @@ struct runner {
 	int step_index;
 	int64_t step_started_ms;
 	bool in_txn;
-	bool busy;		/* a query or a child in flight */
+	bool busy; /* a query or a child in flight */
 	bool waiting_reconnect;
-	bool finished;		/* queue_job_done was called */
+	bool finished; /* queue_job_done was called */
 
 	/* running a script: statement by statement */
 	const struct sqlvars_script *script;
 	unsigned stmt;
 	void (*script_done)(struct runner *r);
-	json_t *last_row;	/* first row of the last statement, or NULL */
+	json_t *last_row; /* first row of the last statement, or NULL */
 
 	/* for_each */
 	PGresult *each_rows;
@@ -86,11 +86,11 @@ struct runner {
 	int64_t batch_size;
 	int64_t rows_done;
 	int64_t batches;
-	int64_t total_rows;	/* -1: unknown */
+	int64_t total_rows; /* -1: unknown */
 	int64_t batch_sent_ms;
-	double rate;		/* rows per second, smoothed */
-	int64_t batch_rows;	/* rows of the batch in flight */
-	char *batch_key;	/* key returned by the batch in flight */
+	double rate;	    /* rows per second, smoothed */
+	int64_t batch_rows; /* rows of the batch in flight */
+	char *batch_key;    /* key returned by the batch in flight */
 
 	/* verify */
 	json_t *expected;
@@ -102,8 +102,8 @@ struct runner {
 	struct backup_op *backup;
 
 	int64_t script_started_us; /* when the statements of a pass began */
-	int64_t script_us;	/* how long they took, once done */
-	int64_t mirrored_ms;	/* when progress was last sent to the row */
+	int64_t script_us;	   /* how long they took, once done */
+	int64_t mirrored_ms;	   /* when progress was last sent to the row */
 };
 
 static void runner_enter_step(struct runner *r, bool resuming);
@@ -119,7 +119,9 @@ static void runner_fail(struct runner *r, enum job_outcome outcome,
 void job_log(const struct job *job, int level, const char *fmt, ...)
 {
 	static const enum log_level levels[] = {
-		LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARNING,
+		LOG_LEVEL_DEBUG,
+		LOG_LEVEL_INFO,
+		LOG_LEVEL_WARNING,
 		LOG_LEVEL_ERROR,
 	};
 	va_list ap;
@@ -132,9 +134,9 @@ void job_log(const struct job *job, int level, const char *fmt, ...)
 /* Set the log context to the job and, if any, its step. */
 static void job_set_context(struct job *job, const char *step)
 {
-	snprintf(job->context, sizeof(job->context), "job %" PRId64 " %s %s%s%s",
-		 job->id, job->kind, job->tenant_id, step ? " step " : "",
-		 step ? step : "");
+	snprintf(job->context, sizeof(job->context),
+		 "job %" PRId64 " %s %s%s%s", job->id, job->kind,
+		 job->tenant_id, step ? " step " : "", step ? step : "");
 }
 
 /* Text of a column by name, or NULL if the column is missing or NULL. */
@@ -189,11 +191,15 @@ struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
 	    !tenant_schema_name(job->tenant_id, job->schema,
 				sizeof(job->schema), cause)) {
 		if (job->def == NULL)
-			set_cause(cause, "job %" PRId64 ": kind \"%s\" is not "
-				  "loaded here", job->id, job->kind);
+			set_cause(cause,
+				  "job %" PRId64 ": kind \"%s\" is not "
+				  "loaded here",
+				  job->id, job->kind);
 		else if (!json_is_object(job->args))
-			set_cause(cause, "job %" PRId64 ": args are not a "
-				  "JSON object", job->id);
+			set_cause(cause,
+				  "job %" PRId64 ": args are not a "
+				  "JSON object",
+				  job->id);
 		job_free(job);
 		return NULL;
 	}
@@ -310,20 +316,20 @@ static json_t *pg_value_json(const PGresult *res, int row, int col)
 	if (PQgetisnull(res, row, col))
 		return json_null();
 	switch (PQftype(res, col)) {
-	case 114:	/* json */
-	case 3802:	/* jsonb */
+	case 114:  /* json */
+	case 3802: /* jsonb */
 		j = json_loads(v, JSON_DECODE_ANY, &jerr);
 		return j ? j : json_string(v);
-	case 16:	/* bool */
+	case 16: /* bool */
 		return json_boolean(v[0] == 't');
-	case 20:	/* int8 */
-	case 21:	/* int2 */
-	case 23:	/* int4 */
-	case 26:	/* oid */
+	case 20: /* int8 */
+	case 21: /* int2 */
+	case 23: /* int4 */
+	case 26: /* oid */
 		return json_integer(strtoll(v, NULL, 10));
-	case 700:	/* float4 */
-	case 701:	/* float8 */
-	case 1700:	/* numeric */ {
+	case 700: /* float4 */
+	case 701: /* float8 */
+	case 1700: /* numeric */ {
 		long long ll = strtoll(v, &end, 10);
 
 		if (*end == '\0')
@@ -366,10 +372,10 @@ static json_t *rows_json(const PGresult *res)
 
 		for (int c = 0; c < PQnfields(res); c++)
 			json_array_append_new(
-				row, PQgetisnull(res, i, c)
-					     ? json_null()
-					     : json_string(
-						       PQgetvalue(res, i, c)));
+				row,
+				PQgetisnull(res, i, c) ?
+					json_null() :
+					json_string(PQgetvalue(res, i, c)));
 		json_array_append_new(rows, row);
 	}
 	return rows;
@@ -397,9 +403,9 @@ static json_t *runner_progress(struct runner *r, int step_index)
 				    json_real(round(elapsed * 1000) / 1000));
 		if (r->step->type == STEP_BATCH) {
 			json_object_set_new(p, "last_key",
-					    r->last_key
-						    ? json_string(r->last_key)
-						    : json_null());
+					    r->last_key ?
+						    json_string(r->last_key) :
+						    json_null());
 			json_object_set_new(p, "rows_done",
 					    json_integer(r->rows_done));
 			json_object_set_new(p, "batches",
@@ -417,8 +423,7 @@ static json_t *runner_progress(struct runner *r, int step_index)
 				if (r->total_rows > 0)
 					percent = 100.0 * (double)r->rows_done /
 						  (double)r->total_rows;
-				if (r->rate > 0 &&
-				    r->total_rows > r->rows_done)
+				if (r->rate > 0 && r->total_rows > r->rows_done)
 					json_object_set_new(
 						p, "eta_s",
 						json_integer((json_int_t)ceil(
@@ -467,8 +472,8 @@ static void runner_save_ckpt(struct runner *r, bool done)
 	cs.step_index = r->step_index;
 	snprintf(cs.step_name, sizeof(cs.step_name), "%s", r->step->name);
 	cs.last_key = r->last_key;
-	cs.rows_done = r->step->type == STEP_BATCH ? r->rows_done
-						   : r->each_index;
+	cs.rows_done = r->step->type == STEP_BATCH ? r->rows_done :
+						     r->each_index;
 	cs.batches = r->batches;
 	cs.batch_size = r->batch_size;
 	cs.done = done;
@@ -774,9 +779,9 @@ static void progress_params_make(struct runner *r, int step_index,
 	snprintf(pp->idx, sizeof(pp->idx), "%d", step_index);
 	pp->values[0] = pp->id;
 	pp->values[1] = job->daemon->owner;
-	pp->values[2] = step_index < (int)job->def->step_count
-				? job->def->steps[step_index].name
-				: NULL;
+	pp->values[2] = step_index < (int)job->def->step_count ?
+				job->def->steps[step_index].name :
+				NULL;
 	pp->values[3] = pp->idx;
 	pp->values[4] = pp->progress;
 	pp->values[5] = pp->result;
@@ -828,8 +833,8 @@ static bool runner_take_outputs(struct runner *r)
 			json_object_set_new(r->job->progress, "vars", vars);
 		}
 		for (unsigned i = 0; i < s->set_var_count; i++) {
-			json_t *v = json_object_get(r->last_row,
-						    s->set_vars[i]);
+			json_t *v =
+				json_object_get(r->last_row, s->set_vars[i]);
 			char *text;
 
 			if (v == NULL) {
@@ -1027,15 +1032,14 @@ static void runner_sql_fast(struct runner *r)
 			r->each_index++;
 		if (last)
 			runner_mark_passed(r);
-		progress_params_make(r, last ? r->step_index + 1
-					     : r->step_index,
-				     &pp);
+		progress_params_make(
+			r, last ? r->step_index + 1 : r->step_index, &pp);
 		stmts[n].sql = SAVE_PROGRESS_SQL;
 		stmts[n].nparams = 6;
 		stmts[n].values = pp.values;
 		r->busy = true;
-		pgconn_transaction(r->conn, stmts, (int)n + 1,
-				   runner_fast_done, r);
+		pgconn_transaction(r->conn, stmts, (int)n + 1, runner_fast_done,
+				   r);
 		progress_params_clear(&pp);
 	}
 	for (unsigned i = 0; i < k; i++) {
@@ -1077,10 +1081,10 @@ static void runner_sql_iteration(struct runner *r)
 				return;
 			}
 			var_set(r, s->for_each_vars[i],
-				PQgetisnull(r->each_rows, r->each_index, col)
-					? NULL
-					: PQgetvalue(r->each_rows,
-						     r->each_index, col));
+				PQgetisnull(r->each_rows, r->each_index, col) ?
+					NULL :
+					PQgetvalue(r->each_rows, r->each_index,
+						   col));
 		}
 	}
 	if (s->transaction && !s->result && s->set_var_count == 0 &&
@@ -1100,8 +1104,8 @@ static void runner_for_each_result(const struct pgconn_result *res, void *arg)
 		return;
 	if (r->each_rows != NULL)
 		PQclear(r->each_rows);
-	r->each_rows = PQcopyResult(res->res, PG_COPYRES_ATTRS |
-						      PG_COPYRES_TUPLES);
+	r->each_rows =
+		PQcopyResult(res->res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
 	runner_sql_iteration(r);
 }
 
@@ -1170,18 +1174,18 @@ static void runner_batch_result(const struct pgconn_result *res, void *arg)
 		runner_fail(r, JOB_FAILED_FINAL,
 			    "a batch statement must return one row (last_key, "
 			    "rows); it returned %d row(s) of %d column(s)",
-			    PQresultStatus(pr) == PGRES_TUPLES_OK
-				    ? PQntuples(pr)
-				    : 0,
+			    PQresultStatus(pr) == PGRES_TUPLES_OK ?
+				    PQntuples(pr) :
+				    0,
 			    PQnfields(pr));
 		return;
 	}
 	rows = PQgetisnull(pr, 0, 1) ? "0" : PQgetvalue(pr, 0, 1);
 	r->batch_rows = strtoll(rows, NULL, 10);
 	free(r->last_key);
-	r->last_key = r->batch_rows > 0 && !PQgetisnull(pr, 0, 0)
-			      ? xstrdup(PQgetvalue(pr, 0, 0))
-			      : NULL;
+	r->last_key = r->batch_rows > 0 && !PQgetisnull(pr, 0, 0) ?
+			      xstrdup(PQgetvalue(pr, 0, 0)) :
+			      NULL;
 	if (r->last_key == NULL && r->batch_key != NULL && r->batch_rows == 0)
 		r->last_key = xstrdup(r->batch_key);
 	r->rows_done += r->batch_rows;
@@ -1325,13 +1329,13 @@ static void runner_child_done(const struct child_result *cr, void *arg)
 	tail = stderr_tail(cr->stderr_text ? cr->stderr_text : "",
 			   cr->stderr_len);
 	if (cr->timed_out)
-		runner_fail(r, JOB_FAILED_RETRY, "%s timed out after %.0f ms%s%s",
-			    r->step->argv[0], cr->elapsed_ms,
-			    tail[0] ? ": " : "", tail);
+		runner_fail(r, JOB_FAILED_RETRY,
+			    "%s timed out after %.0f ms%s%s", r->step->argv[0],
+			    cr->elapsed_ms, tail[0] ? ": " : "", tail);
 	else if (cr->term_signal != 0)
-		runner_fail(r, JOB_FAILED_RETRY, "%s was killed by signal %d%s%s",
-			    r->step->argv[0], cr->term_signal,
-			    tail[0] ? ": " : "", tail);
+		runner_fail(r, JOB_FAILED_RETRY,
+			    "%s was killed by signal %d%s%s", r->step->argv[0],
+			    cr->term_signal, tail[0] ? ": " : "", tail);
 	else
 		runner_fail(r, JOB_FAILED_RETRY, "%s exited with status %d%s%s",
 			    r->step->argv[0], cr->exit_code,
@@ -1347,8 +1351,8 @@ static void runner_exec_step(struct runner *r)
 	char *cause = NULL;
 
 	for (unsigned i = 0; i < s->argc; i++) {
-		argv[i] = sqlvars_expand_word(s->argv[i], var_lookup, r,
-					      &cause);
+		argv[i] =
+			sqlvars_expand_word(s->argv[i], var_lookup, r, &cause);
 		if (argv[i] == NULL) {
 			for (unsigned k = 0; k < i; k++)
 				free(argv[k]);
@@ -1407,8 +1411,8 @@ static void runner_backup_done(const struct backup_result *br, void *arg)
 			runner_end(r, runner_interrupt_outcome(r), NULL);
 		else
 			runner_fail(r,
-				    br->retry ? JOB_FAILED_RETRY
-					      : JOB_FAILED_FINAL,
+				    br->retry ? JOB_FAILED_RETRY :
+						JOB_FAILED_FINAL,
 				    "%s", br->error);
 		return;
 	}
@@ -1444,9 +1448,9 @@ static void runner_backup_step(struct runner *r)
 		r->waiting_reconnect = true;
 		return;
 	}
-	req.kind = s->type == STEP_BACKUP	  ? BACKUP_MAKE
-		   : s->type == STEP_BACKUP_CHECK ? BACKUP_CHECK
-						  : BACKUP_RESTORE;
+	req.kind = s->type == STEP_BACKUP	? BACKUP_MAKE :
+		   s->type == STEP_BACKUP_CHECK ? BACKUP_CHECK :
+						  BACKUP_RESTORE;
 	req.base = d->base;
 	req.ckpt = d->ckpt;
 	req.backup_dir = d->config->backup_dir;
@@ -1501,8 +1505,8 @@ static void runner_checked_body(struct runner *r)
 			runner_fail(r, JOB_FAILED_FINAL,
 				    "refusing to run %s step: step \"%s\" has "
 				    "not passed in this job",
-				    r->step->destructive ? "a destructive"
-							 : "this",
+				    r->step->destructive ? "a destructive" :
+							   "this",
 				    r->job->def->steps[req].name);
 			return;
 		}
@@ -1518,9 +1522,9 @@ static void runner_when_result(const struct pgconn_result *res, void *arg)
 	if (!runner_query_ok(r, res))
 		return;
 	v = PQntuples(res->res) > 0 && PQnfields(res->res) > 0 &&
-			    !PQgetisnull(res->res, 0, 0)
-		    ? PQgetvalue(res->res, 0, 0)
-		    : "f";
+			    !PQgetisnull(res->res, 0, 0) ?
+		    PQgetvalue(res->res, 0, 0) :
+		    "f";
 	if (v[0] != 't') {
 		job_log_debug(r->job, "skipped: `when` is false");
 		runner_step_skipped(r);
@@ -1559,11 +1563,11 @@ static void runner_resume_batch(struct runner *r)
 
 		row_batches = json_integer_value(json_object_get(p, "batches"));
 		r->batches = row_batches;
-		r->rows_done = json_integer_value(json_object_get(p,
-								  "rows_done"));
-		r->last_key = json_is_string(key)
-				      ? xstrdup(json_string_value(key))
-				      : NULL;
+		r->rows_done =
+			json_integer_value(json_object_get(p, "rows_done"));
+		r->last_key = json_is_string(key) ?
+				      xstrdup(json_string_value(key)) :
+				      NULL;
 		if (json_integer_value(json_object_get(p, "batch_size")) > 0)
 			r->batch_size = json_integer_value(
 				json_object_get(p, "batch_size"));
@@ -1574,7 +1578,8 @@ static void runner_resume_batch(struct runner *r)
 		job_log_warning(r->job, "%s", cause);
 		free(cause);
 	}
-	if (found && !cs.done && (row_batches < 0 || cs.batches < row_batches)) {
+	if (found && !cs.done &&
+	    (row_batches < 0 || cs.batches < row_batches)) {
 		free(r->last_key);
 		r->last_key = cs.last_key ? xstrdup(cs.last_key) : NULL;
 		r->batches = cs.batches;
@@ -1585,7 +1590,8 @@ static void runner_resume_batch(struct runner *r)
 	if (found)
 		ckpt_step_clear(&cs);
 	if (r->batches > 0)
-		job_log_info(r->job, "resuming after batch %" PRId64
+		job_log_info(r->job,
+			     "resuming after batch %" PRId64
 			     " (last key \"%s\", %" PRId64 " rows done)",
 			     r->batches, r->last_key ? r->last_key : "",
 			     r->rows_done);
@@ -1627,8 +1633,8 @@ static void runner_enter_step(struct runner *r, bool resuming)
 	r->mirrored_ms = r->step_started_ms;
 	job_set_context(r->job, s->name);
 	free(r->last_key);
-	r->last_key = s->start_key && s->start_key[0] ? xstrdup(s->start_key)
-						      : NULL;
+	r->last_key = s->start_key && s->start_key[0] ? xstrdup(s->start_key) :
+							NULL;
 	r->rows_done = 0;
 	r->batches = 0;
 	r->batch_size = s->batch_size;
@@ -1645,11 +1651,11 @@ static void runner_enter_step(struct runner *r, bool resuming)
 		runner_resume_for_each(r);
 	job_log_debug(r->job, "step %d of %u (%s)", r->step_index + 1,
 		      r->job->def->step_count,
-		      s->type == STEP_SQL	? "sql"
-		      : s->type == STEP_BATCH	? "batch"
-		      : s->type == STEP_VERIFY ? "verify"
-		      : s->type == STEP_EXEC   ? "exec"
-					       : "backup");
+		      s->type == STEP_SQL    ? "sql" :
+		      s->type == STEP_BATCH  ? "batch" :
+		      s->type == STEP_VERIFY ? "verify" :
+		      s->type == STEP_EXEC   ? "exec" :
+					       "backup");
 	runner_restart_step(r);
 }
 

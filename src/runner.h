@@ -17,31 +17,31 @@ struct child;
 /* A claimed job, from its row in pgtenantd.jobs. */
 struct job {
 	struct daemon *daemon;
-	struct worker *worker;		/* NULL once the runner let go */
+	struct worker *worker; /* NULL once the runner let go */
 	int64_t id;
 	char *kind;
 	char *tenant_id;
 	char schema[64];
 	json_t *args;
-	int attempts;			/* including this one */
+	int attempts; /* including this one */
 	int max_attempts;
-	int step_index;			/* where to start / where it is */
-	json_t *progress;		/* mirrored to jobs.progress */
-	json_t *result;			/* mirrored to jobs.result */
-	json_t *passed;			/* names of the steps that completed
+	int step_index;	      /* where to start / where it is */
+	json_t *progress;     /* mirrored to jobs.progress */
+	json_t *result;	      /* mirrored to jobs.result */
+	json_t *passed;	      /* names of the steps that completed
 					 * (not skipped) in this job */
-	struct jobdefs *defs;		/* reference held while running */
+	struct jobdefs *defs; /* reference held while running */
 	const struct jobdef *def;
-	unsigned lock_generation;	/* dispatcher session holding the
+	unsigned lock_generation; /* dispatcher session holding the
 					 * tenant lock */
-	double started_at;		/* wall seconds of this run */
-	char context[192];		/* "job 42 tenant_stats acme step x" */
+	double started_at;	  /* wall seconds of this run */
+	char context[192];	  /* "job 42 tenant_stats acme step x" */
 
 	bool cancel_requested;
-	bool stop_requested;		/* shutdown */
-	bool lost;			/* lease gone: abandon quietly */
+	bool stop_requested; /* shutdown */
+	bool lost;	     /* lease gone: abandon quietly */
 
-	struct runner *runner;		/* step engine state, NULL when done */
+	struct runner *runner; /* step engine state, NULL when done */
 };
 
 /* Build a job from a claim_jobs row; NULL with cause if the row is unusable

@@ -66,8 +66,8 @@ static void schema_have_version(const struct pgconn_result *r, void *arg)
 	char *script, *next;
 
 	if (r->error != NULL) {
-		si->error = xasprintf("reading the pgtenantd schema version: %s",
-				      r->error);
+		si->error = xasprintf(
+			"reading the pgtenantd schema version: %s", r->error);
 		if (r->connection_lost)
 			schema_finish(si, false);
 		else

@@ -17,17 +17,17 @@
 /* One piece of a compiled statement: literal text, or an identifier
  * variable to quote and splice at run time. */
 struct sqlvars_piece {
-	char *text;		/* literal SQL (with $n already in it), or NULL */
-	char *ident_var;	/* variable name for :"name", or NULL */
+	char *text;	 /* literal SQL (with $n already in it), or NULL */
+	char *ident_var; /* variable name for :"name", or NULL */
 };
 
 /* A single statement, ready to bind. */
 struct sqlvars_stmt {
 	struct sqlvars_piece *pieces;
 	unsigned piece_count;
-	char **params;		/* variable name of $1, $2, ... */
+	char **params; /* variable name of $1, $2, ... */
 	unsigned param_count;
-	unsigned line;		/* 1-based line of the statement in the text */
+	unsigned line; /* 1-based line of the statement in the text */
 };
 
 /* Every variable name the statements use, identifier or parameter. */
@@ -64,8 +64,8 @@ bool sqlvars_bind(const struct sqlvars_stmt *stmt, sqlvars_lookup_fn lookup,
 /* Substitute :name (and :'name', :"name", all as plain text) in one argv
  * word of an exec step. Returns a new string, or NULL with cause if a
  * variable is unknown. No quoting: each word is one argv entry. */
-char *sqlvars_expand_word(const char *word, sqlvars_lookup_fn lookup,
-			  void *arg, char **cause);
+char *sqlvars_expand_word(const char *word, sqlvars_lookup_fn lookup, void *arg,
+			  char **cause);
 
 /* Call fn for each variable name in an exec argv word. */
 bool sqlvars_word_each_var(const char *word,

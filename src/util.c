@@ -13,7 +13,8 @@
 /* Print a message and abort: the daemon cannot go on without memory. */
 static void __attribute__((noreturn)) out_of_memory(size_t size)
 {
-	fprintf(stderr, "pgtenantd: out of memory allocating %zu bytes\n", size);
+	fprintf(stderr, "pgtenantd: out of memory allocating %zu bytes\n",
+		size);
 	abort();
 }
 
@@ -119,7 +120,7 @@ bool duration_parse(const char *text, int64_t *ms)
 		const char *suffix;
 		double ms;
 	} units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "ms", 1 },	  { "s", 1000 },     { "m", 60000 },
 		{ "h", 3600000 }, { "d", 86400000 }, { "", 1000 },
 	};
 	char *end;

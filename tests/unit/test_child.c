@@ -136,7 +136,8 @@ static void test_big_stderr(void)
 	char *argv[] = { "sh", "-c",
 			 "printf BEGIN >&2;"
 			 " head -c 300000 /dev/zero | tr '\\000' a >&2;"
-			 " printf END >&2", NULL };
+			 " printf END >&2",
+			 NULL };
 	struct capture c = { 0 };
 
 	ok(run(argv, NULL, 0, &c), "300 kB of stderr");
@@ -239,8 +240,8 @@ static void test_env(void)
 /* The child starts with a clean signal state, stdin and descriptors. */
 static void test_clean_state(void)
 {
-	char *sig_argv[] = { "grep", "-E", "^Sig(Blk|Ign)",
-			     "/proc/self/status", NULL };
+	char *sig_argv[] = { "grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status",
+			     NULL };
 	char *fd_argv[] = { "ls", "/proc/self/fd", NULL };
 	char *in_argv[] = { "cat", NULL };
 	struct capture c = { 0 };

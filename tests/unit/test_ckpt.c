@@ -115,11 +115,12 @@ static void check_round_trip(struct ckpt *ckpt, const char *last_key,
 	else
 		is_str(out.last_key, last_key, name);
 	ok(out.job_id == 42 && out.step_index == 3 &&
-	   strcmp(out.step_name, "copy_entities") == 0 &&
-	   out.rows_done == 123456789012LL && out.batches == 77 &&
-	   out.batch_size == 5000 && out.done &&
-	   out.started_at == 1700000000.25 &&
-	   out.updated_at == 1700000100.5 && out.elapsed_ms == 100250.75,
+		   strcmp(out.step_name, "copy_entities") == 0 &&
+		   out.rows_done == 123456789012LL && out.batches == 77 &&
+		   out.batch_size == 5000 && out.done &&
+		   out.started_at == 1700000000.25 &&
+		   out.updated_at == 1700000100.5 &&
+		   out.elapsed_ms == 100250.75,
 	   "every field round-trips");
 	ckpt_step_clear(&out);
 	ok(out.last_key == NULL, "clear frees last_key");
@@ -145,14 +146,15 @@ static void test_save_load(void)
 	}
 	check_round_trip(ckpt, NULL, "NULL");
 	check_round_trip(ckpt, "", "empty");
-	check_round_trip(ckpt, "it's \"quoted\"; DROP TABLE x; --",
-			 "quotes");
+	check_round_trip(ckpt, "it's \"quoted\"; DROP TABLE x; --", "quotes");
 	check_round_trip(ckpt, "tenant\xc3\xa9/42", "UTF-8");
 
 	ok(!ckpt_load(ckpt, 42, 4, &out, &found, &cause) && !found &&
-	   cause == NULL, "missing step: false, not found, no cause");
+		   cause == NULL,
+	   "missing step: false, not found, no cause");
 	ok(!ckpt_load(ckpt, 7, 0, &out, &found, &cause) && !found &&
-	   cause == NULL, "missing job: not found");
+		   cause == NULL,
+	   "missing job: not found");
 
 	step.job_id = 7;
 	snprintf(step.step_name, sizeof(step.step_name), "vacuum");
@@ -184,7 +186,8 @@ static void test_save_load(void)
 
 	ckpt = ckpt_open(dir, &cause);
 	ok(ckpt != NULL && ckpt_load(ckpt, 42, 3, &out, &found, &cause) &&
-	   found, "checkpoints survive reopen");
+		   found,
+	   "checkpoints survive reopen");
 	if (found)
 		ckpt_step_clear(&out);
 	ckpt_close(ckpt);
@@ -197,7 +200,8 @@ static void test_lock(void)
 {
 	char *dir = xasprintf("%s/state/sub", tmpdir);
 	char *want = xasprintf("state_dir %s is in use by another pgtenantd"
-			       " (pid %ld)", dir, (long)getpid());
+			       " (pid %ld)",
+			       dir, (long)getpid());
 	char *cause = NULL;
 	struct ckpt *first, *second;
 	int fds[2];

@@ -656,16 +656,17 @@ static void test_maintenance_steps(void)
 			 "    backup_check: ''\n"
 			 "  - name: put_back\n"
 			 "    restore: \":backup_file\"\n");
-	contains(cause, "a restore step overwrites a schema: it must be destructive: true",
-		 "a restore that is not destructive is refused");
+	contains(
+		cause,
+		"a restore step overwrites a schema: it must be destructive: true",
+		"a restore that is not destructive is refused");
 	free(cause);
 
-	cause = load_bad("backup_vars.yaml",
-			 "steps:\n"
-			 "  - name: early\n"
-			 "    sql: SELECT :'backup_file'\n"
-			 "  - name: dump\n"
-			 "    backup: \":nosuch\"\n");
+	cause = load_bad("backup_vars.yaml", "steps:\n"
+					     "  - name: early\n"
+					     "    sql: SELECT :'backup_file'\n"
+					     "  - name: dump\n"
+					     "    backup: \":nosuch\"\n");
 	contains(cause, "unknown variable 'backup_file' in sql",
 		 "backup variables exist only after a backup step");
 	contains(cause, "unknown variable 'nosuch' in backup",

@@ -30,23 +30,24 @@ static inline bool unit_ok(bool cond, const char *file, int line,
 #define ok(cond, name) unit_ok((cond), __FILE__, __LINE__, (name))
 
 /* String equality that prints both values on failure (NULL-safe). */
-#define is_str(got, want, name)                                              \
-	do {                                                                 \
-		const char *g_ = (got), *w_ = (want);                        \
-		bool same_ = (g_ == NULL && w_ == NULL) ||                   \
-			     (g_ != NULL && w_ != NULL && strcmp(g_, w_) == 0); \
-		if (!unit_ok(same_, __FILE__, __LINE__, (name)))             \
-			printf("#          got: '%s'\n#     expected: '%s'\n",  \
-			       g_ ? g_ : "(null)", w_ ? w_ : "(null)");      \
+#define is_str(got, want, name)                                                \
+	do {                                                                   \
+		const char *g_ = (got), *w_ = (want);                          \
+		bool same_ =                                                   \
+			(g_ == NULL && w_ == NULL) ||                          \
+			(g_ != NULL && w_ != NULL && strcmp(g_, w_) == 0);     \
+		if (!unit_ok(same_, __FILE__, __LINE__, (name)))               \
+			printf("#          got: '%s'\n#     expected: '%s'\n", \
+			       g_ ? g_ : "(null)", w_ ? w_ : "(null)");        \
 	} while (0)
 
 /* Integer equality that prints both values on failure. */
-#define is_int(got, want, name)                                              \
-	do {                                                                 \
-		long long g_ = (long long)(got), w_ = (long long)(want);     \
-		if (!unit_ok(g_ == w_, __FILE__, __LINE__, (name)))          \
-			printf("#          got: %lld\n#     expected: %lld\n",  \
-			       g_, w_);                                      \
+#define is_int(got, want, name)                                                \
+	do {                                                                   \
+		long long g_ = (long long)(got), w_ = (long long)(want);       \
+		if (!unit_ok(g_ == w_, __FILE__, __LINE__, (name)))            \
+			printf("#          got: %lld\n#     expected: %lld\n", \
+			       g_, w_);                                        \
 	} while (0)
 
 /* Substring check, for error messages. */
@@ -55,7 +56,7 @@ static inline bool unit_ok(bool cond, const char *file, int line,
 		const char *h_ = (haystack), *n_ = (needle);                 \
 		if (!unit_ok(h_ != NULL && strstr(h_, n_) != NULL, __FILE__, \
 			     __LINE__, (name)))                              \
-			printf("#     '%s'\n#     does not contain '%s'\n",     \
+			printf("#     '%s'\n#     does not contain '%s'\n",  \
 			       h_ ? h_ : "(null)", n_);                      \
 	} while (0)
 
