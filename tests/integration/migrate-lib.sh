@@ -1,0 +1,151 @@
+# migrate-lib.sh - shared tables, data and checks for the
+# migrate_to_separate_schema tests (sourced after lib.sh).
+#
+#   mig_schema                       the shared layout, empty
+#   mig_fill TENANT ENTITIES RELATIONS   rows of one tenant ('' = global)
+#   mig_snapshot TENANT              remember what the migration must produce
+#   mig_check_done TENANT SCHEMA WHAT    assert the state after a migration
+#   mig_insert TENANT ARGS_JSON      enqueue a migration (max_attempts 100)
+#
+# The data has what tends to break copies: the same ids in several tenants,
+# an empty id, ids with quotes, semicolons and non-ASCII letters, NULLs in
+# every nullable column, nested JSON, microsecond timestamps and odd floats.
+
+MIG_KIND=migrate_to_separate_schema
+
+# Create the shared tables as the application has them.
+mig_schema()
+{
+	sql "
+	CREATE TABLE public.graph_entities (
+		id text NOT NULL,
+		tenant_id text NOT NULL DEFAULT '',
+		entity_type text NOT NULL,
+		properties jsonb,
+		embedding bytea,
+		created_at timestamptz NOT NULL DEFAULT now(),
+		updated_at timestamptz NOT NULL DEFAULT now(),
+		PRIMARY KEY (id, tenant_id));
+	CREATE INDEX graph_entities_tenant_type ON public.graph_entities (tenant_id, entity_type);
+	CREATE TABLE public.graph_relations (
+		id text NOT NULL,
+		tenant_id text NOT NULL DEFAULT '',
+		relation_type text NOT NULL,
+		source_id text NOT NULL,
+		target_id text NOT NULL,
+		properties jsonb,
+		weight real DEFAULT 1.0,
+		created_at timestamptz NOT NULL DEFAULT now(),
+		updated_at timestamptz NOT NULL DEFAULT now(),
+		PRIMARY KEY (id, tenant_id));
+	CREATE INDEX graph_relations_tenant_source ON public.graph_relations (tenant_id, source_id);
+	-- A killed daemon's backend notices soon that its client is gone.
+	ALTER DATABASE $DB SET client_connection_check_interval = '100ms';
+	"
+}
+
+# Add N entities and M relations of a tenant: mig_fill TENANT N M.
+mig_fill()
+{
+	sql "
+	INSERT INTO public.graph_entities
+	SELECT CASE g WHEN 1 THEN '' WHEN 2 THEN 'it''s' WHEN 3 THEN 'semi;colon'
+		      WHEN 4 THEN 'ünï-çødé ✓' ELSE 'e' || lpad(g::text, 6, '0') END,
+	       :'t',
+	       (ARRAY['person', 'org', 'place'])[1 + g % 3],
+	       CASE WHEN g % 7 = 0 THEN NULL
+		    ELSE jsonb_build_object('n', g, 'name', 'name ' || g, 'tags',
+					    jsonb_build_array('a', g % 5, NULL),
+					    'nested', jsonb_build_object('x', g / 3.0)) END,
+	       CASE WHEN g % 11 = 0 THEN NULL
+		    ELSE decode(md5(:'t' || g) || md5(g || :'t'), 'hex') END,
+	       timestamptz '2021-03-04 05:06:07.123456+00' + g * interval '1 minute 0.000321 s',
+	       timestamptz '2022-01-01 00:00:00+00' + g * interval '17.654321 s'
+	  FROM generate_series(1, $2) g;
+	INSERT INTO public.graph_relations
+	SELECT CASE g WHEN 1 THEN '' WHEN 2 THEN 'r''q' ELSE 'r' || lpad(g::text, 6, '0') END,
+	       :'t',
+	       (ARRAY['knows', 'owns', 'near', 'likes'])[1 + g % 4],
+	       'e' || lpad((1 + g % $2)::text, 6, '0'),
+	       'e' || lpad((1 + (g * 7) % $2)::text, 6, '0'),
+	       CASE WHEN g % 5 = 0 THEN NULL ELSE jsonb_build_object('since', 2000 + g % 20) END,
+	       CASE WHEN g % 9 = 0 THEN NULL ELSE (g / 7.0)::real END,
+	       timestamptz '2021-05-06 07:08:09.987654+00' + g * interval '3.000123 s',
+	       timestamptz '2023-01-01 00:00:00+00' + g * interval '1.5 s'
+	  FROM generate_series(1, $3) g;
+	" -v t="$1"
+}
+
+# md5 over the text of every row of a query's result, in order.
+mig_md5()
+{
+	sql "SELECT coalesce(md5(string_agg(x::text, E'\n' ORDER BY n)), 'empty')
+	       FROM (SELECT row_number() OVER () AS n, q AS x FROM ($1) q) z" "${@:2}"
+}
+
+MIG_E_COLS="id, entity_type, properties, embedding, created_at, updated_at"
+MIG_R_COLS="id, relation_type, source_id, target_id, properties, weight, created_at, updated_at"
+
+# What a migration of TENANT must produce, from the shared tables now:
+# MIG_WANT_E / MIG_WANT_R (its rows without tenant_id) and MIG_OTHERS (the
+# other tenants' and the global rows).
+mig_snapshot()
+{
+	MIG_WANT_E=$(mig_md5 "SELECT $MIG_E_COLS FROM public.graph_entities WHERE tenant_id = :'t' ORDER BY id" -v t="$1")
+	MIG_WANT_R=$(mig_md5 "SELECT $MIG_R_COLS FROM public.graph_relations WHERE tenant_id = :'t' ORDER BY id" -v t="$1")
+	MIG_OTHERS=$(mig_others "$1")
+	MIG_WANT_NE=$(sql "SELECT count(*) FROM public.graph_entities WHERE tenant_id = :'t'" -v t="$1")
+	MIG_WANT_NR=$(sql "SELECT count(*) FROM public.graph_relations WHERE tenant_id = :'t'" -v t="$1")
+}
+
+# Fingerprint of every shared row that is not TENANT's.
+mig_others()
+{
+	echo "$(mig_md5 "SELECT g FROM public.graph_entities g WHERE tenant_id <> :'t' ORDER BY tenant_id, id" -v t="$1")/$(mig_md5 "SELECT g FROM public.graph_relations g WHERE tenant_id <> :'t' ORDER BY tenant_id, id" -v t="$1")"
+}
+
+# Fingerprint of all shared rows.
+mig_shared_all()
+{
+	echo "$(mig_md5 "SELECT g FROM public.graph_entities g ORDER BY tenant_id, id")/$(mig_md5 "SELECT g FROM public.graph_relations g ORDER BY tenant_id, id")"
+}
+
+# Enqueue a migration and print its id: mig_insert TENANT [ARGS_JSON].
+mig_insert()
+{
+	local args=${2:-}
+
+	[ -n "$args" ] || args='{}'
+	sql "INSERT INTO pgtenantd.jobs (kind, tenant_id, args, max_attempts)
+	     VALUES ('$MIG_KIND', :'t', :'a', 100) RETURNING id" -v t="$1" -v a="$args"
+}
+
+# Assert the state after TENANT's migration into SCHEMA (mig_snapshot
+# first): mig_check_done TENANT SCHEMA WHAT.
+mig_check_done()
+{
+	local t=$1 s=$2 what=$3
+	is "$(mig_md5 "SELECT $MIG_E_COLS FROM $s.graph_entities ORDER BY id")" "$MIG_WANT_E" \
+		"$what: $s.graph_entities holds exactly the tenant's former entities, every column equal"
+	is "$(mig_md5 "SELECT $MIG_R_COLS FROM $s.graph_relations ORDER BY id")" "$MIG_WANT_R" \
+		"$what: $s.graph_relations holds exactly the tenant's former relations, every column equal"
+	is "$(sql "SELECT (SELECT count(*) FROM $s.graph_entities) || '/' || (SELECT count(*) FROM $s.graph_relations)")" \
+		"$MIG_WANT_NE/$MIG_WANT_NR" "$what: $MIG_WANT_NE entities and $MIG_WANT_NR relations in $s"
+	is "$(sql "SELECT (SELECT count(*) FROM public.graph_entities WHERE tenant_id = :'t')
+		   + (SELECT count(*) FROM public.graph_relations WHERE tenant_id = :'t')" -v t="$t")" 0 \
+		"$what: no shared rows of the tenant are left"
+	is "$(mig_others "$t")" "$MIG_OTHERS" \
+		"$what: the other tenants' and the global shared rows are untouched"
+	is "$(sql "SELECT isolation_mode FROM public.tenant_metadata WHERE tenant_id = :'t'" -v t="$t")" \
+		separate_schema "$what: the config row says separate_schema"
+	is "$(sql "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes
+		    WHERE schemaname = '$s' AND indexname LIKE 'idx_%'")" \
+		"idx_${s}_entities_type,idx_${s}_relations_source,idx_${s}_relations_target,idx_${s}_relations_type" \
+		"$what: the application's indexes exist by their names"
+	is "$(sql "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name, ordinal_position)
+		    FROM information_schema.columns WHERE table_schema = '$s'")" \
+		"graph_entities.id,graph_entities.entity_type,graph_entities.properties,graph_entities.embedding,graph_entities.created_at,graph_entities.updated_at,graph_relations.id,graph_relations.relation_type,graph_relations.source_id,graph_relations.target_id,graph_relations.properties,graph_relations.weight,graph_relations.created_at,graph_relations.updated_at" \
+		"$what: the tenant's tables have the shared columns minus tenant_id"
+	is "$(sql "SELECT count(*) FROM pgtenantd.fences WHERE tenant_id = :'t'" -v t="$t")" 0 \
+		"$what: the fence is lifted"
+}

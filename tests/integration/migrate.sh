@@ -1,0 +1,97 @@
+# migrate.sh - migrate_to_separate_schema moves one tenant out of the shared
+# tables: its schema then holds exactly its former rows, the shared tables
+# the other tenants' and the global rows, the config row says
+# separate_schema; while it runs, writes to the tenant's shared rows are
+# refused with a message naming the job and other tenants write freely;
+# progress shows in the job row and in pgtenantctl status.
+. "$top_srcdir/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/migrate-lib.sh"
+require_pg
+make_env migrate
+
+mig_schema
+mig_fill acme-corp 300 600
+mig_fill beta 100 200
+mig_fill Zeta_9 40 30
+mig_fill '' 20 40
+mig_snapshot acme-corp
+
+write_config "$T/a.yaml"
+start_daemon "$T/a.yaml" "$T/a.log" || bail_out "the daemon did not start"
+is "$(sql "SELECT 'migrate_to_separate_schema' = ANY (SELECT kind FROM pgtenantd.job_kinds)")" t \
+	"the kind is published"
+
+# Slow batches (one page each, 100 ms) so that the test can act mid-copy.
+id=$(mig_insert acme-corp '{"batch_cap": "1", "test_sleep": "100"}')
+if ! ok "the copy of the entities gets going" \
+	wait_until "SELECT step = 'copy_entities' AND (progress->>'batches')::int >= 2
+		      FROM pgtenantd.jobs WHERE id = $id" 20; then
+	diag_job "$id"
+	bail_out "the job did not reach the copy"
+fi
+
+# ---- the fence
+err=$(sql_err "UPDATE public.graph_entities SET entity_type = 'x'
+		WHERE tenant_id = 'acme-corp' AND id = 'e000010'")
+like "$err" "tenant \"acme-corp\" is being migrated to its own schema by pgtenantd job $id" \
+	"an UPDATE of the tenant's shared rows is refused with a message naming the job"
+like "$err" "cancel_job\\($id\\)" "the message says how to cancel the job"
+like "$(sql_err "INSERT INTO public.graph_relations (id, tenant_id, relation_type, source_id, target_id)
+		  VALUES ('new', 'acme-corp', 'knows', 'e000001', 'e000002')")" \
+	"being migrated .* job $id" "an INSERT of a row of the tenant is refused"
+like "$(sql_err "DELETE FROM public.graph_entities WHERE tenant_id = 'acme-corp' AND id = 'e000011'")" \
+	"being migrated .* job $id" "a DELETE of the tenant's rows is refused"
+like "$(sql_err "UPDATE public.graph_relations SET tenant_id = 'beta' WHERE tenant_id = 'acme-corp' AND id = 'r000500'")" \
+	"being migrated .* job $id" "moving a row out of the tenant is refused"
+like "$(sql_err "TRUNCATE public.graph_relations")" "being migrated .* job $id" "TRUNCATE is refused"
+ok "other tenants write freely: UPDATE" \
+	sql "UPDATE public.graph_entities SET entity_type = 'changed' WHERE tenant_id = 'beta' AND id = 'e000010'"
+ok "other tenants write freely: INSERT" \
+	sql "INSERT INTO public.graph_entities (id, tenant_id, entity_type) VALUES ('during', 'beta', 'org')"
+ok "other tenants write freely: DELETE" \
+	sql "DELETE FROM public.graph_relations WHERE tenant_id = 'Zeta_9' AND id = 'r000007'"
+ok "the global namespace is written freely" \
+	sql "UPDATE public.graph_entities SET properties = '{\"g\": 1}' WHERE tenant_id = '' AND id = 'e000005'"
+MIG_OTHERS=$(mig_others acme-corp)	# what the others hold now
+
+# ---- progress
+p=$(sql "SELECT progress FROM pgtenantd.jobs WHERE id = $id")
+is "$(json_eval "$p" "(:'j')::jsonb->>'step' || ' ' || ((:'j')::jsonb->>'total_rows')")" \
+	"$(json_eval "$p" "CASE (:'j')::jsonb->>'step' WHEN 'copy_entities' THEN 'copy_entities 300'
+				ELSE 'copy_relations 600' END")" \
+	"progress: the total is the tenant's row count in the table being copied"
+is "$(json_eval "$p" "(:'j')::jsonb ?& ARRAY['rows_done', 'batches', 'step', 'steps_total']")" t \
+	"progress: rows done, batches, step and step count in the job row"
+st=$(ctl --json status)
+like "$st" '"copy_(entities|relations)"' "pgtenantctl status shows the step"
+like "$st" '"eta_s"|"rows_per_s"' "pgtenantctl status shows the rate or ETA"
+like "$(ctl status)" "migrate_to_separate_schema +acme-corp +copy_" "pgtenantctl status renders the job"
+
+if ! ok "the migration succeeds" wait_state "$id" succeeded 60; then
+	diag_job "$id"
+fi
+is "$(sql "SELECT attempts FROM pgtenantd.jobs WHERE id = $id")" 1 "in one attempt"
+mig_check_done acme-corp tenant_acme_corp "after the migration"
+is "$(sql "SELECT result->>'entities', result->>'relations', result->>'schema' FROM pgtenantd.jobs WHERE id = $id")" \
+	"300|600|tenant_acme_corp" "the result has the counts and the schema"
+is "$(sql "SELECT count(*) FROM pg_constraint WHERE connamespace = 'tenant_acme_corp'::regnamespace AND contype = 'p'")" 2 \
+	"both tenant tables have their primary key"
+like "$(sql "SELECT obj_description('tenant_acme_corp'::regnamespace, 'pg_namespace')")" \
+	"migrate_to_separate_schema job $id, tenant acme-corp" "the schema is marked as the job's"
+
+# ---- after: the fence is down
+ok "after the job, the tenant's shared rows can be written again" \
+	sql "INSERT INTO public.graph_entities (id, tenant_id, entity_type) VALUES ('after', 'acme-corp', 'org');
+	     DELETE FROM public.graph_entities WHERE id = 'after' AND tenant_id = 'acme-corp'"
+
+# A second tenant, at full speed.
+mig_snapshot Zeta_9
+id2=$(mig_insert Zeta_9)
+if ! ok "a second tenant migrates at full speed" wait_state "$id2" succeeded 30; then
+	diag_job "$id2"
+fi
+mig_check_done Zeta_9 tenant_zeta_9 "Zeta_9"
+is "$(sql "SELECT count(*) FROM public.tenant_metadata")" 2 "two config rows"
+
+ok "the daemon stops cleanly" stop_daemon "$DAEMON_PID"
+done_testing
