@@ -65,11 +65,9 @@ static void worker_state(struct pgconn *conn, bool connected, void *arg)
 {
 	struct worker *w = arg;
 
-	if (!connected)
-		return;
-	if (w->job != NULL)
-		runner_on_reconnect(w);
-	else
+	/* a job whose connection broke was handed back by its runner; the
+	 * worker is free to claim again */
+	if (connected)
 		queue_kick(w->daemon->queue);
 }
 

@@ -68,7 +68,6 @@ struct runner {
 	int64_t step_started_ms;
 	bool in_txn;
 	bool busy; /* a query or a child in flight */
-	bool waiting_reconnect;
 	bool finished; /* queue_job_done was called */
 
 	/* running a script: statement by statement */
@@ -590,6 +589,20 @@ static void runner_fail(struct runner *r, enum job_outcome outcome,
 	free(msg);
 }
 
+/* The worker's connection broke. What the runner remembers may be ahead of
+ * the database (a commit acknowledged under synchronous_commit = off can be
+ * lost in a server crash), so the job goes back to the queue without
+ * spending an attempt and resumes from its row, the earlier of row and
+ * SQLite, once claimed again. */
+static void runner_connection_lost(struct runner *r)
+{
+	job_log_warning(r->job, "database connection lost; handing the job "
+				"back to resume from its checkpoint");
+	runner_end(r, JOB_HANDED_BACK,
+		   "the database connection was lost during the step; the "
+		   "job resumes from its checkpoint");
+}
+
 /* Common handling of a query's error; true if the caller should go on. */
 static bool runner_query_ok(struct runner *r, const struct pgconn_result *res)
 {
@@ -602,10 +615,7 @@ static bool runner_query_ok(struct runner *r, const struct pgconn_result *res)
 			runner_end(r, runner_interrupt_outcome(r), NULL);
 			return false;
 		}
-		job_log_warning(r->job, "database connection lost; the step "
-					"resumes from its checkpoint after "
-					"reconnecting");
-		r->waiting_reconnect = true;
+		runner_connection_lost(r);
 		return false;
 	}
 	if (res->error != NULL) {
@@ -1316,7 +1326,7 @@ static void runner_child_done(const struct child_result *cr, void *arg)
 		job_log_debug(r->job, "%s finished in %.0f ms",
 			      r->step->argv[0], cr->elapsed_ms);
 		if (!pgconn_is_ready(r->conn)) {
-			r->waiting_reconnect = true;
+			runner_connection_lost(r);
 			return;
 		}
 		runner_step_done_autocommit(r);
@@ -1421,7 +1431,7 @@ static void runner_backup_done(const struct backup_result *br, void *arg)
 	if (br->result != NULL)
 		json_object_update(r->job->result, br->result);
 	if (!pgconn_is_ready(r->conn)) {
-		r->waiting_reconnect = true;
+		runner_connection_lost(r);
 		return;
 	}
 	runner_step_done_autocommit(r);
@@ -1445,7 +1455,7 @@ static void runner_backup_step(struct runner *r)
 	env = pgconn_child_env(r->conn);
 	if (env == NULL) {
 		free(arg);
-		r->waiting_reconnect = true;
+		runner_connection_lost(r);
 		return;
 	}
 	req.kind = s->type == STEP_BACKUP	? BACKUP_MAKE :
@@ -1533,10 +1543,9 @@ static void runner_when_result(const struct pgconn_result *res, void *arg)
 	runner_checked_body(r);
 }
 
-/* Start (or after a lost connection, restart) the current step. */
+/* Start the current step. */
 static void runner_restart_step(struct runner *r)
 {
-	r->waiting_reconnect = false;
 	if (runner_interrupted(r)) {
 		runner_finish(r, runner_interrupt_outcome(r), NULL);
 		return;
@@ -1712,10 +1721,6 @@ void runner_interrupt(struct job *job)
 
 	if (r == NULL)
 		return;
-	if (r->waiting_reconnect) {
-		runner_end(r, runner_interrupt_outcome(r), NULL);
-		return;
-	}
 	if (r->child != NULL) {
 		child_kill(r->child, SIGTERM);
 		return;
@@ -1727,17 +1732,4 @@ void runner_interrupt(struct job *job)
 	if (r->busy && !job->lost)
 		queue_cancel_backend(job->daemon->queue,
 				     pgconn_backend_pid(r->conn));
-}
-
-/* The worker connection came back after a loss: redo the current step. */
-void runner_on_reconnect(struct worker *worker)
-{
-	struct job *job = worker->job;
-	struct runner *r = job ? job->runner : NULL;
-
-	if (r == NULL || !r->waiting_reconnect)
-		return;
-	job_log_info(job, "reconnected; redoing the step from its "
-			  "checkpoint");
-	runner_restart_step(r);
 }

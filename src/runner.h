@@ -65,9 +65,6 @@ void runner_start(struct worker *worker, struct job *job);
  * lease; a statement or child in flight is interrupted. */
 void runner_interrupt(struct job *job);
 
-/* The worker connection came back after a loss: redo the current step. */
-void runner_on_reconnect(struct worker *worker);
-
 /* Progress for status: step name, percent (or -1), ETA seconds (or -1). */
 json_t *runner_status(const struct job *job);
 
