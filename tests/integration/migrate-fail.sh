@@ -16,18 +16,17 @@ mig_fill '' 10 10
 
 write_config "$T/a.yaml"
 start_daemon "$T/a.yaml" "$T/a.log" || bail_out "the daemon did not start"
-SLOW='{"batch_cap": "1", "test_sleep": "100"}'
+gate_hold || bail_out "could not take the test gate"
+SLOW="{\"batch_cap\": \"1\", \"test_gate\": \"$MIG_GATE\"}"
 
 # ---- a verify mismatch
 all_before=$(mig_shared_all)
 mig_snapshot acme-corp
 id=$(mig_insert acme-corp "$SLOW")
-if ! ok "verify: the job reaches the copy of the relations" \
-	wait_until "SELECT step = 'copy_relations' FROM pgtenantd.jobs WHERE id = $id" 30; then
-	diag_job "$id"
-fi
+ok "verify: the job reaches the copy of the relations" gate_to "$id" copy_relations
 ok "verify: the test alters one copied entity" \
 	sql "UPDATE tenant_acme_corp.graph_entities SET properties = '{\"tampered\": true}' WHERE id = 'e000005'"
+gate_release
 if ! ok "verify: the job fails" wait_state "$id" failed 30; then
 	diag_job "$id"
 fi
@@ -52,18 +51,16 @@ mig_check_done acme-corp tenant_acme_corp "verify, then again"
 # ---- cancel during the copy
 all_before=$(mig_shared_all)
 mig_snapshot beta
+gate_hold
 id=$(mig_insert beta "$SLOW")
-if ! ok "cancel: the copy gets going" \
-	wait_until "SELECT step = 'copy_entities' AND (progress->>'batches')::int >= 2
-		      FROM pgtenantd.jobs WHERE id = $id" 30; then
-	diag_job "$id"
-fi
+ok "cancel: the copy gets going" gate_to "$id" copy_entities 2
 like "$(sql_err "DELETE FROM public.graph_entities WHERE tenant_id = 'beta'")" "job $id" \
 	"cancel: the tenant is fenced during the copy"
 is "$(sql "SELECT pgtenantd.cancel_job($id)")" running "cancel: asked"
 if ! ok "cancel: the job is cancelled" wait_state "$id" cancelled 20; then
 	diag_job "$id"
 fi
+gate_release
 is "$(mig_shared_all)" "$all_before" "cancel: the shared data is untouched"
 ok "cancel: the fence is lifted" \
 	sql "UPDATE public.graph_entities SET updated_at = updated_at WHERE tenant_id = 'beta'"
@@ -76,14 +73,13 @@ fi
 mig_check_done beta tenant_beta "cancel, then again"
 
 # ---- a write that bypasses the fence (triggers off) during the delete
+gate_hold
 id=$(mig_insert gamma "$SLOW")
-if ! ok "bypass: the job reaches the delete" \
-	wait_until "SELECT step = 'delete_relations' FROM pgtenantd.jobs WHERE id = $id" 30; then
-	diag_job "$id"
-fi
+ok "bypass: the job reaches the delete" gate_to "$id" delete_relations 1
 ok "bypass: a session with triggers off inserts a row of the tenant" \
 	sql "SET session_replication_role = replica;
 	     INSERT INTO public.graph_entities (id, tenant_id, entity_type) VALUES ('sneaky', 'gamma', 'org')"
+gate_release
 if ! ok "bypass: the job fails" wait_state "$id" failed 30; then
 	diag_job "$id"
 fi

@@ -19,40 +19,29 @@ write_config "$T/b.yaml" "state_dir: $T/state-b" "control_socket: $T/b.sock"
 conf=$T/a.yaml
 start_daemon "$conf" "$T/a.log" || bail_out "the daemon did not start"
 
-# Every batch and step pauses 300 ms before it commits, a batch covers one
-# page: a kill shortly after a step (or batch) begins lands inside it.
-id=$(mig_insert acme-corp '{"batch_cap": "1", "test_sleep": "300"}')
+# The job stops at the test gate in every batch and step (before it
+# commits), so each kill lands inside the step it is meant for.
+gate_hold || bail_out "could not take the test gate"
+id=$(mig_insert acme-corp "{\"test_gate\": \"$MIG_GATE\", \"batch_cap\": \"1\"}")
 steps=$(sql "SELECT array_to_string(steps, ' ') FROM pgtenantd.job_kinds WHERE kind = '$MIG_KIND'")
 is "$steps" "preflight fence fence_settle create copy_entities copy_relations index analyze verify_entities verify_relations flip delete_relations delete_entities lift" \
 	"the steps are the ones this test kills in"
 
-# Kill the daemon once the job is inside step S (after B batches of it),
-# note where it was just before, and start a daemon again ($conf). (A step
-# whose statements were all sent may still commit after the kill.)
+# Let the job through the gate until it waits inside step S after N
+# batches (or for_each rows) of it, kill the daemon there, note where it
+# was, and start a daemon again ($conf).
 killed=()
 hook=
 kill_in()
 {
-	local step=$1 batches=${2:-0} idx where
-	idx=$(sql "SELECT array_position(steps, '$step') - 1 FROM pgtenantd.job_kinds WHERE kind = '$MIG_KIND'")
-	# Wait until the job is there or past it (a busy machine may let it
-	# slip by; the check of every step below says so then).
-	if ! wait_until "SELECT state NOT IN ('queued', 'running')
-			    OR (state = 'running'
-				AND (step_index > $idx
-				     OR (step_index = $idx
-					 AND coalesce((progress->>'batches')::int, 0) >= $batches)))
-			   FROM pgtenantd.jobs WHERE id = $id" 30 ||
-		[ "$(job_state "$id")" != running ]; then
-		diag "the job did not get into $step (after $batches batches)"
-		diag_job "$id"
-		return 1
-	fi
-	sleep 0.05
+	local where
+	gate_to "$id" "$1" "${2:-0}" || return 1
 	where=$(sql "SELECT coalesce(step, 'preflight') || coalesce(' batch ' || (progress->>'batches'), '')
+			    || coalesce(' row ' || (progress->>'for_each_done'), '')
 		       FROM pgtenantd.jobs WHERE id = $id")
 	kill_daemon "$DAEMON_PID"
 	killed+=("$where")
+	gate_empty || diag "a killed daemon's backend still waits at the gate"
 	[ -n "$hook" ] && $hook
 	hook=
 	start_daemon "$conf" "$T/${conf##*/}.log" || bail_out "the daemon did not restart"
@@ -79,7 +68,7 @@ redo_check()
 		 echo "ROLLBACK;"; } |
 		PGAPPNAME=pgt-test psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$DB" \
 			-v tenant_id=acme-corp -v schema=tenant_acme_corp -v job_id="$id" \
-			-v last_key="$node:$((page - 1))" -v batch_size=1 -v batch_cap=1 -v test_sleep=0 -f - 2>&1)
+			-v last_key="$node:$((page - 1))" -v batch_size=1 -v batch_cap=1 -v test_sleep=0 -v test_gate= -f - 2>&1)
 	is "$(echo "$out" | sed -n '1s/|.*//p;2p' | tr '\n' ' ')" "$node:$((page + 1)) 0 " \
 		"a copy batch one key behind the job row goes on from the row's position ($key), copying no row twice"
 }
@@ -96,8 +85,8 @@ conf=$T/b.yaml
 kill_in copy_entities 5
 kill_in copy_relations 0
 kill_in copy_relations 4
-kill_in index
-kill_in index
+kill_in index 0
+kill_in index 3
 kill_in analyze
 kill_in verify_entities
 kill_in verify_relations
@@ -107,8 +96,9 @@ kill_in delete_relations 4
 kill_in delete_entities 0
 kill_in delete_entities 3
 kill_in lift
+gate_release
 diag "killed in: $(printf '%s; ' "${killed[@]}")"
-got=$(printf '%s\n' "${killed[@]}" | sed 's/ batch.*//' | sort -u | tr '\n' ' ')
+got=$(printf '%s\n' "${killed[@]}" | sed 's/ batch.*//; s/ row.*//' | sort -u | tr '\n' ' ')
 want=$(printf '%s\n' $steps | sort -u | tr '\n' ' ')
 is "$got" "$want" "a kill landed in every step"
 

@@ -149,3 +149,84 @@ mig_check_done()
 	is "$(sql "SELECT count(*) FROM pgtenantd.fences WHERE tenant_id = :'t'" -v t="$t")" 0 \
 		"$what: the fence is lifted"
 }
+
+# ---- the test gate: a job run with {"test_gate": "$MIG_GATE"} waits in
+# every batch and step (before it commits) for a shared advisory lock that
+# the test holds exclusively in a session of its own, so the test can stop
+# the job inside exactly the step it wants:
+#   gate_hold                    take the lock (the job stops at its next pause)
+#   gate_wait                    wait until the job waits at the gate
+#   gate_pass                    let it through one pause (and take the lock
+#                                back once that step or batch committed)
+#   gate_release                 let it run freely
+MIG_GATE=pgt-migrate-test-gate
+MIG_GATE_LOCKS="SELECT count(*) FROM pg_locks
+		 WHERE locktype = 'advisory' AND mode = 'ShareLock' AND NOT granted"
+
+# Send SQL to the gate session and read N result lines (30 s at most).
+gate_send()
+{
+	local i line
+	printf '%s;\n' "$1" >&"${MIG_GATE_PSQL[1]}"
+	for ((i = 0; i < $2; i++)); do
+		read -r -t 30 line <&"${MIG_GATE_PSQL[0]}" || return 1
+	done
+}
+
+gate_hold()
+{
+	if [ -n "${MIG_GATE_PSQL_PID:-}" ]; then
+		gate_send "SELECT pg_advisory_lock(hashtext('$MIG_GATE'))" 1
+		return
+	fi
+	coproc MIG_GATE_PSQL {
+		PGAPPNAME=pgt-gate stdbuf -oL psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$DB" 2>&1
+	}
+	at_exit "kill ${MIG_GATE_PSQL_PID:-0} 2>/dev/null"
+	gate_send "SELECT pg_advisory_lock(hashtext('$MIG_GATE'))" 1
+}
+
+gate_wait()
+{
+	wait_until "SELECT ($MIG_GATE_LOCKS) > 0" "${1:-30}"
+}
+
+# True when no session (a killed daemon's left-over backend) waits at the gate.
+gate_empty()
+{
+	wait_until "SELECT ($MIG_GATE_LOCKS) = 0" "${1:-10}"
+}
+
+gate_pass()
+{
+	gate_send "SELECT pg_advisory_unlock(hashtext('$MIG_GATE')), pg_advisory_lock(hashtext('$MIG_GATE'))" 1
+}
+
+gate_release()
+{
+	gate_send "SELECT pg_advisory_unlock_all(), 1" 1
+}
+
+# Let job ID through the gate until it waits inside STEP after N batches
+# (or for_each rows) of it: gate_to ID STEP [N]. Fails if it went past.
+gate_to()
+{
+	local id=$1 step=$2 n=${3:-0} idx pos
+	idx=$(sql "SELECT array_position(steps, '$step') - 1 FROM pgtenantd.job_kinds WHERE kind = '$MIG_KIND'")
+	while :; do
+		if ! gate_wait; then
+			diag "job $id did not get to the gate (on the way to $step after $n)"
+			diag_job "$id"
+			return 1
+		fi
+		pos=$(sql "SELECT step_index - $idx, coalesce((progress->>'batches')::int,
+						      (progress->>'for_each_done')::int, 0)
+			     FROM pgtenantd.jobs WHERE id = $id")
+		if [ "${pos%|*}" -gt 0 ]; then
+			diag "job $id went past $step"
+			return 1
+		fi
+		[ "${pos%|*}" -eq 0 ] && [ "${pos#*|}" -ge "$n" ] && return 0
+		gate_pass || { diag "the gate did not let job $id through"; return 1; }
+	done
+}
