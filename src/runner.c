@@ -67,7 +67,7 @@ struct runner {
 	int step_index;
 	int64_t step_started_ms;
 	bool in_txn;
-	bool busy; /* a query or a child in flight */
+	bool busy;     /* a query or a child in flight */
 	bool finished; /* queue_job_done was called */
 
 	/* running a script: statement by statement */
