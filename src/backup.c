@@ -276,12 +276,10 @@ bool backup_catalog_list(struct ckpt *ckpt, const char *tenant_id,
 	return true;
 }
 
-/* Mark a row deleted. */
-static bool catalog_mark_deleted(struct ckpt *ckpt, int64_t id, double now,
-				 char **cause)
+/* Run an UPDATE of one backup that takes its id (?1) and a time (?2). */
+static bool catalog_update_at(struct ckpt *ckpt, const char *sql, int64_t id,
+			      double now, char **cause)
 {
-	static const char sql[] = "UPDATE backups SET status = 'deleted',"
-				  " deleted_at = ?2 WHERE id = ?1";
 	sqlite3_stmt *stmt;
 	bool ok;
 
@@ -296,24 +294,23 @@ static bool catalog_mark_deleted(struct ckpt *ckpt, int64_t id, double now,
 	return ok;
 }
 
+/* Note that a backup's file was removed at now. */
+static bool catalog_mark_deleted(struct ckpt *ckpt, int64_t id, double now,
+				 char **cause)
+{
+	return catalog_update_at(ckpt,
+				 "UPDATE backups SET status = 'deleted',"
+				 " deleted_at = ?2 WHERE id = ?1",
+				 id, now, cause);
+}
+
 /* Note that a backup was read back again at now. */
 static bool catalog_mark_checked(struct ckpt *ckpt, int64_t id, double now,
 				 char **cause)
 {
-	static const char sql[] =
-		"UPDATE backups SET verified_at = ?2 WHERE id = ?1";
-	sqlite3_stmt *stmt;
-	bool ok;
-
-	if (!catalog_prepare(ckpt, sql, &stmt, cause))
-		return false;
-	sqlite3_bind_int64(stmt, 1, id);
-	sqlite3_bind_double(stmt, 2, now);
-	ok = sqlite3_step(stmt) == SQLITE_DONE;
-	if (!ok)
-		catalog_error(ckpt, sql, cause);
-	sqlite3_finalize(stmt);
-	return ok;
+	return catalog_update_at(
+		ckpt, "UPDATE backups SET verified_at = ?2 WHERE id = ?1", id,
+		now, cause);
 }
 
 /* Retention for one tenant. */
