@@ -103,7 +103,7 @@ is "$(sql "SELECT string_agg(DISTINCT tenant_id, ',') FROM pgtenantd.jobs WHERE 
 read -r n span <<<"$(sql "SELECT count(*), extract(epoch FROM max(slot) - min(slot))::int / 900 + 1
 			 FROM pgtenantd.schedule_slots WHERE schedule = 'quarter'" | tr '|' ' ')"
 is "$n" "$span" "every quarter-hour slot fired ($n)"
-ok "the jobs ran" wait_until "SELECT count(*) = 0 FROM pgtenantd.jobs WHERE state NOT IN ('succeeded', 'queued')" 1
+ok "the jobs ran" wait_until "SELECT count(*) = 0 FROM pgtenantd.jobs WHERE state NOT IN ('succeeded', 'queued')" 30
 
 # Both daemons down for about 1.5 real seconds (12 simulated hours).
 last_hourly=$(sql "SELECT max(slot) FROM pgtenantd.schedule_slots WHERE schedule = 'hourly'")
