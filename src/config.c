@@ -264,28 +264,10 @@ static void problems_finish(struct problems *p, char **cause)
 /* Quote a value for a message: escaped, and shortened if very long. */
 static char *value_display(const char *value)
 {
-	size_t len = strlen(value);
-	size_t shown = len > VALUE_SHOWN_MAX ? VALUE_SHOWN_MAX : len;
-	char *out = xmalloc(shown * 4 + 8);
-	char *p = out;
+	char *inner = display_escape(value, VALUE_SHOWN_MAX, false);
+	char *out = xasprintf("\"%s\"", inner);
 
-	*p++ = '"';
-	for (size_t i = 0; i < shown; i++) {
-		unsigned char c = (unsigned char)value[i];
-
-		if (c == '"' || c == '\\') {
-			*p++ = '\\';
-			*p++ = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			p += sprintf(p, "\\x%02x", c);
-		} else {
-			*p++ = (char)c;
-		}
-	}
-	if (shown < len)
-		p = stpcpy(p, "...");
-	*p++ = '"';
-	*p = '\0';
+	free(inner);
 	return out;
 }
 

@@ -14,27 +14,7 @@
  * backslashes escaped, cut after DISPLAY_MAX bytes with "...". */
 static char *tenant_display(const char *id)
 {
-	size_t len = strlen(id);
-	size_t shown = len > DISPLAY_MAX ? DISPLAY_MAX : len;
-	char *out = xmalloc(shown * 4 + 4);
-	char *p = out;
-
-	for (size_t i = 0; i < shown; i++) {
-		unsigned char c = (unsigned char)id[i];
-
-		if (c == '"' || c == '\\') {
-			*p++ = '\\';
-			*p++ = (char)c;
-		} else if (c < 0x20 || c >= 0x7f) {
-			p += sprintf(p, "\\x%02x", c);
-		} else {
-			*p++ = (char)c;
-		}
-	}
-	if (shown < len)
-		p = stpcpy(p, "...");
-	*p = '\0';
-	return out;
+	return display_escape(id, DISPLAY_MAX, true);
 }
 
 /* Describe a single byte of an id for a message. */

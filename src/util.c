@@ -97,6 +97,32 @@ bool set_cause(char **cause, const char *fmt, ...)
 	return false;
 }
 
+/* Render text for an error message (see util.h). */
+char *display_escape(const char *text, size_t max, bool ascii_only)
+{
+	size_t len = strlen(text);
+	size_t shown = len > max ? max : len;
+	char *out = xmalloc(shown * 4 + 4);
+	char *p = out;
+
+	for (size_t i = 0; i < shown; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c == '"' || c == '\\') {
+			*p++ = '\\';
+			*p++ = (char)c;
+		} else if (c < 0x20 || c == 0x7f || (ascii_only && c > 0x7f)) {
+			p += sprintf(p, "\\x%02x", c);
+		} else {
+			*p++ = (char)c;
+		}
+	}
+	if (shown < len)
+		p = stpcpy(p, "...");
+	*p = '\0';
+	return out;
+}
+
 int64_t mono_ms(void)
 {
 	struct timespec ts;

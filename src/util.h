@@ -27,6 +27,11 @@ char *xvasprintf(const char *fmt, va_list ap);
 bool set_cause(char **cause, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Render text for an error message: quotes and backslashes escaped,
+ * control bytes (and, with ascii_only, every byte over 0x7e) as \xNN, cut
+ * after max bytes with "...". Returns a new string, without quotes around. */
+char *display_escape(const char *text, size_t max, bool ascii_only);
+
 /* Milliseconds on the monotonic clock. */
 int64_t mono_ms(void);
 /* Seconds since the epoch on the wall clock, with sub-second precision. */

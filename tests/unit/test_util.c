@@ -143,11 +143,35 @@ static void test_cause(void)
 	(void)r;
 }
 
+/* display_escape: what error messages show of hostile text. */
+static void test_display(void)
+{
+	char *out;
+
+	out = display_escape("plain", 10, true);
+	is_str(out, "plain", "plain text is shown as it is");
+	free(out);
+	out = display_escape("a\"b\\c\n\x7f", 20, false);
+	is_str(out, "a\\\"b\\\\c\\x0a\\x7f",
+	       "quotes and backslashes escaped, control bytes as \\xNN");
+	free(out);
+	out = display_escape("caf\xc3\xa9", 20, false);
+	is_str(out, "caf\xc3\xa9", "UTF-8 is kept unless ascii_only");
+	free(out);
+	out = display_escape("caf\xc3\xa9", 20, true);
+	is_str(out, "caf\\xc3\\xa9", "ascii_only escapes every non-ASCII byte");
+	free(out);
+	out = display_escape("abcdefghij", 4, true);
+	is_str(out, "abcd...", "long text is cut with ...");
+	free(out);
+}
+
 int main(void)
 {
 	test_duration();
 	test_backoff();
 	test_random();
 	test_cause();
+	test_display();
 	return done_testing();
 }
