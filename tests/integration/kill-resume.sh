@@ -9,12 +9,7 @@ require_pg
 make_env kill-resume
 
 # 200 keys, 10 a batch (fixed in batch_slow.yaml), 150 ms a batch: 3 s a job.
-sql "CREATE TABLE public.batch_src (k int PRIMARY KEY);
-     INSERT INTO public.batch_src SELECT generate_series(1, 200);
-     CREATE TABLE public.batch_log (
-	job_id bigint, from_key int, to_key int, n int,
-	at timestamptz NOT NULL DEFAULT clock_timestamp())" ||
-	bail_out "could not create the batch tables"
+make_batch_tables 200
 ARGS='{"ms": "150"}'
 
 # Check what batch_log says about job ID: every key done, at most one

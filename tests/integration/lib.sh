@@ -412,6 +412,18 @@ write_config()
 	printf '%s\n' "${lines[@]}" >"$file"
 }
 
+# The tables of the batch_slow test kind: public.batch_src with keys 1..N
+# and an empty public.batch_log; bails out if they cannot be made.
+make_batch_tables()
+{
+	sql "CREATE TABLE public.batch_src (k int PRIMARY KEY);
+	     INSERT INTO public.batch_src SELECT generate_series(1, $1);
+	     CREATE TABLE public.batch_log (
+		job_id bigint, from_key int, to_key int, n int,
+		at timestamptz NOT NULL DEFAULT clock_timestamp())" >/dev/null ||
+		bail_out "could not create the batch tables"
+}
+
 # Print the value of a top-level key of a config file written by write_config.
 config_value()
 {

@@ -27,12 +27,7 @@ eval "$pg_env"
 diag "own PostgreSQL at PGHOST=$PGHOST PGPORT=${PGPORT:-}"
 make_db
 
-sql "CREATE TABLE public.batch_src (k int PRIMARY KEY);
-     INSERT INTO public.batch_src SELECT generate_series(1, 200);
-     CREATE TABLE public.batch_log (
-	job_id bigint, from_key int, to_key int, n int,
-	at timestamptz NOT NULL DEFAULT clock_timestamp())" ||
-	bail_out "could not create the batch tables"
+make_batch_tables 200
 
 # A long poll interval, so that a job that runs at once after the outage
 # shows that the daemon LISTENs again; a lease that outlasts the restart.

@@ -39,13 +39,9 @@ show_memcheck()
 
 sql "CREATE TABLE public.test_runs (
 	job_id bigint, tenant_id text, started timestamptz, ended timestamptz,
-	app text, attempt int);
-     CREATE TABLE public.batch_src (k int PRIMARY KEY);
-     INSERT INTO public.batch_src SELECT generate_series(1, 50);
-     CREATE TABLE public.batch_log (
-	job_id bigint, from_key int, to_key int, n int,
-	at timestamptz NOT NULL DEFAULT clock_timestamp())" ||
+	app text, attempt int)" ||
 	bail_out "could not create the test tables"
+make_batch_tables 50
 
 # Everything is slower under valgrind: a longer lease and shutdown.
 write_config "$T/a.yaml" "lease: 10s" "heartbeat_interval: 1s" \
