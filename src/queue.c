@@ -55,6 +55,18 @@ struct queue {
 static void queue_dispatch(struct queue *q);
 static void queue_heartbeat(struct queue *q);
 
+/* ids as a PostgreSQL bigint[] literal ("{1,2,3}"), a new string. */
+static char *bigint_array(const int64_t *ids, unsigned n)
+{
+	char *out = xmalloc((size_t)n * 22 + 3), *p = out;
+
+	*p++ = '{';
+	for (unsigned i = 0; i < n; i++)
+		p += sprintf(p, "%s%" PRId64, i ? "," : "", ids[i]);
+	strcpy(p, "}");
+	return out;
+}
+
 /* Format ms as a PostgreSQL interval literal. */
 static void interval_text(char *buf, size_t len, int64_t ms)
 {
@@ -491,47 +503,35 @@ static void queue_heartbeat_result(const struct pgconn_result *r, void *arg)
 static void queue_heartbeat(struct queue *q)
 {
 	struct daemon *d = q->d;
-	size_t cap = 64, len = 0;
-	char *ids = xmalloc(cap);
-	char lease[48];
-	const char *params[3];
+	int64_t *ids;
 	unsigned n = 0;
+	char lease[48];
+	char *list;
+	const char *params[3];
 
-	if (!q->connected || q->heartbeat_in_flight) {
-		free(ids);
+	if (!q->connected || q->heartbeat_in_flight)
 		return;
-	}
-	len += (size_t)snprintf(ids, cap, "{");
-	for (unsigned i = 0; i < d->worker_count; i++) {
-		const struct job *job = d->workers[i].job;
-
-		if (job == NULL)
-			continue;
-		if (len + 32 > cap)
-			ids = xrealloc(ids, cap *= 2);
-		len += (size_t)snprintf(ids + len, cap - len, "%s%" PRId64,
-					n++ ? "," : "", job->id);
-	}
-	for (const struct finishing *f = q->finishing; f != NULL; f = f->next) {
-		if (len + 32 > cap)
-			ids = xrealloc(ids, cap *= 2);
-		len += (size_t)snprintf(ids + len, cap - len, "%s%" PRId64,
-					n++ ? "," : "", f->job->id);
-	}
-	snprintf(ids + len, cap - len, "}");
+	ids = xcalloc(d->worker_count + q->finishing_count + 1, sizeof(*ids));
+	for (unsigned i = 0; i < d->worker_count; i++)
+		if (d->workers[i].job != NULL)
+			ids[n++] = d->workers[i].job->id;
+	for (const struct finishing *f = q->finishing; f != NULL; f = f->next)
+		ids[n++] = f->job->id;
 	if (n == 0) {
 		free(ids);
 		return;
 	}
+	list = bigint_array(ids, n);
 	interval_text(lease, sizeof(lease), d->config->lease_ms);
 	params[0] = d->owner;
-	params[1] = ids;
+	params[1] = list;
 	params[2] = lease;
 	q->heartbeat_in_flight = true;
 	pgconn_query(d->dispatcher,
 		     "SELECT id, cancel_requested FROM pgtenantd.heartbeat("
 		     "$1, $2::bigint[], $3::interval)",
 		     3, params, queue_heartbeat_result, q);
+	free(list);
 	free(ids);
 }
 
@@ -596,7 +596,6 @@ static void queue_prune_checkpoints(struct queue *q)
 	int64_t *ids = NULL;
 	unsigned count = 0;
 	char *cause = NULL, *list;
-	size_t len = 2;
 	const char *params[1];
 
 	if (!ckpt_jobs(q->d->ckpt, &ids, &count, &cause)) {
@@ -608,13 +607,7 @@ static void queue_prune_checkpoints(struct queue *q)
 		free(ids);
 		return;
 	}
-	list = xmalloc(count * 24 + 3);
-	strcpy(list, "{");
-	len = 1;
-	for (unsigned i = 0; i < count; i++)
-		len += (size_t)sprintf(list + len, "%s%" PRId64, i ? "," : "",
-				       ids[i]);
-	strcpy(list + len, "}");
+	list = bigint_array(ids, count);
 	params[0] = list;
 	pgconn_query(q->d->dispatcher,
 		     "SELECT x FROM unnest($1::bigint[]) AS x WHERE NOT EXISTS"
