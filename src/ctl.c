@@ -3,6 +3,7 @@
 #include "ctl.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +24,8 @@
 #include "util.h"
 
 #define CTL_BACKLOG 64
+#define CTL_PEER_GROUPS_MAX 1024
+#define CTL_REFUSAL_LOG_MS 1000 /* at most one refused peer logged per second */
 #define NOT_AN_OBJECT "internal error: the response is not a JSON object"
 
 struct ctl_client {
@@ -30,8 +33,13 @@ struct ctl_client {
 	struct bufferevent *bev;   /* NULL once the connection is gone */
 	struct event_base *base;
 	struct event *resume; /* reads the next line after a reply */
+	struct event *idle;   /* closes it idle_ms after its last line */
 	TAILQ_ENTRY(ctl_client) entry;
 	unsigned id;
+	uid_t uid;	 /* the peer's, from SO_PEERCRED */
+	bool admin;	 /* root or the daemon's uid */
+	int64_t last_ms; /* mono_ms of the connect, last whole line or reply */
+	int64_t idle_ms; /* the server's idle timeout */
 	bool pending;	 /* the handler owes a reply */
 	bool eof;	 /* the peer has sent everything */
 	bool closing;	 /* close once the output is written */
@@ -48,10 +56,16 @@ struct ctl_server {
 	ino_t ino;
 	ctl_handler_fn handler;
 	void *arg;
+	struct ctl_options options; /* path unused; ids from below */
+	uid_t *allow_uids;	    /* owned copies of the options' ids */
+	gid_t *allow_gids;
+	uid_t self; /* the daemon's effective uid */
 	TAILQ_HEAD(, ctl_client) clients;
 	unsigned nclients;
 	unsigned next_id;
 	unsigned long requests;
+	int64_t refusal_logged_ms; /* mono_ms of the last refused peer logged */
+	unsigned refusals_unlogged;
 };
 
 /* Name a JSON value's type for error messages. */
@@ -82,6 +96,7 @@ static void client_free_deferred(evutil_socket_t fd, short what, void *arg)
 	struct ctl_client *client = arg;
 
 	event_free(client->resume);
+	event_free(client->idle);
 	free(client);
 }
 
@@ -108,6 +123,7 @@ static void client_disconnect(struct ctl_client *client)
 
 	if (client->bev == NULL)
 		return;
+	evtimer_del(client->idle);
 	bufferevent_free(client->bev);
 	client->bev = NULL;
 	if (server != NULL) {
@@ -120,26 +136,13 @@ static void client_disconnect(struct ctl_client *client)
 		client_schedule_free(client);
 }
 
-/* Write one response line; the reference to response is stolen. */
-static void client_send(struct ctl_client *client, json_t *response)
+/* The text of one response line, newline included; the reference to
+ * response is stolen. */
+static char *response_text(json_t *response)
 {
-	struct evbuffer *output;
 	json_t *line;
-	char *text;
+	char *text, *out;
 
-	if (client->bev == NULL) {
-		json_decref(response);
-		return;
-	}
-	output = bufferevent_get_output(client->bev);
-	if (evbuffer_get_length(output) > CTL_MAX_OUTPUT) {
-		log_warning("control client %u: more than %d bytes of unread "
-			    "output, closing it",
-			    client->id, CTL_MAX_OUTPUT);
-		json_decref(response);
-		client_disconnect(client);
-		return;
-	}
 	line = json_object();
 	if (json_is_object(response)) {
 		if (json_object_get(response, "ok") == NULL)
@@ -155,8 +158,32 @@ static void client_send(struct ctl_client *client, json_t *response)
 	if (text == NULL)
 		text = xstrdup("{\"ok\":false,\"error\":\"internal error: "
 			       "cannot encode the response\"}");
+	out = xasprintf("%s\n", text);
+	free(text);
+	return out;
+}
+
+/* Write one response line; the reference to response is stolen. */
+static void client_send(struct ctl_client *client, json_t *response)
+{
+	struct evbuffer *output;
+	char *text;
+
+	if (client->bev == NULL) {
+		json_decref(response);
+		return;
+	}
+	output = bufferevent_get_output(client->bev);
+	if (evbuffer_get_length(output) > CTL_MAX_OUTPUT) {
+		log_warning("control client %u: more than %d bytes of unread "
+			    "output, closing it",
+			    client->id, CTL_MAX_OUTPUT);
+		json_decref(response);
+		client_disconnect(client);
+		return;
+	}
+	text = response_text(response);
 	evbuffer_add(output, text, strlen(text));
-	evbuffer_add(output, "\n", 1);
 	free(text);
 }
 
@@ -229,6 +256,7 @@ static void client_process(struct ctl_client *client)
 				client->closing = true;
 			break;
 		}
+		client->last_ms = mono_ms();
 		if (len > 0 && line[len - 1] == '\r')
 			line[--len] = '\0';
 		if (len > CTL_MAX_LINE) {
@@ -266,7 +294,66 @@ static void client_written(struct bufferevent *bev, void *arg)
 		client_disconnect(client);
 }
 
-/* Event callback: end of input, an error or a timeout. */
+/* Close the connection at once (its slot is free on return), telling the
+ * peer why if no output is queued and the socket takes the line now. */
+static void __attribute__((format(printf, 2, 3)))
+client_close_now(struct ctl_client *client, const char *fmt, ...)
+{
+	va_list ap;
+	char *text;
+
+	if (client->bev == NULL)
+		return;
+	va_start(ap, fmt);
+	text = response_text(error_response(fmt, ap));
+	va_end(ap);
+	if (evbuffer_get_length(bufferevent_get_output(client->bev)) == 0 &&
+	    send(bufferevent_getfd(client->bev), text, strlen(text),
+		 MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("control client %u: cannot send its last line: %s",
+			  client->id, strerror(errno));
+	free(text);
+	client_disconnect(client);
+}
+
+/* Wake up in ms to check the idle timeout of client. */
+static void client_idle_arm(struct ctl_client *client, int64_t ms)
+{
+	const struct timeval tv = { (time_t)(ms / 1000),
+				    (suseconds_t)(ms % 1000 * 1000) };
+
+	evtimer_add(client->idle, &tv);
+}
+
+/* Timer callback: close a client that has sent no whole line (and got no
+ * reply) for the idle timeout. Bytes without a newline do not count, so
+ * trickling a byte now and then does not keep a slot. */
+static void client_idle_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_client *client = arg;
+	int64_t left;
+
+	if (client->bev == NULL)
+		return;
+	if (client->pending) {
+		client_idle_arm(client, client->idle_ms);
+		return;
+	}
+	left = client->last_ms + client->idle_ms - mono_ms();
+	if (left > 0) {
+		client_idle_arm(client, left);
+		return;
+	}
+	log_debug("control client %u: no whole request line for %" PRId64
+		  " ms, closing it",
+		  client->id, client->idle_ms);
+	client_close_now(client,
+			 "closing an idle connection: no whole request line "
+			 "for %" PRId64 " ms",
+			 client->idle_ms);
+}
+
+/* Event callback: end of input, an error or a write timeout. */
 static void client_event(struct bufferevent *bev, short events, void *arg)
 {
 	struct ctl_client *client = arg;
@@ -277,12 +364,9 @@ static void client_event(struct bufferevent *bev, short events, void *arg)
 		return;
 	}
 	if (events & BEV_EVENT_TIMEOUT) {
-		if (client->pending && (events & BEV_EVENT_READING)) {
-			bufferevent_enable(bev, EV_READ);
-			return;
-		}
-		log_debug("control client %u: idle for %d s, closing it",
-			  client->id, CTL_IDLE_TIMEOUT_S);
+		log_debug("control client %u: its output is not read, "
+			  "closing it",
+			  client->id);
 		client_disconnect(client);
 		return;
 	}
@@ -299,42 +383,195 @@ static void client_resume(evutil_socket_t fd, short what, void *arg)
 	client_process(arg);
 }
 
-/* Answer a connection over the limit with an error line and close it. */
-static void server_refuse(evutil_socket_t fd)
+/* Answer a connection with an error line (text: JSON-safe) and close it. */
+static void server_refuse(evutil_socket_t fd, const char *text)
 {
-	char line[128];
+	char line[512];
 	int n;
 
-	n = snprintf(line, sizeof(line),
-		     "{\"ok\":false,\"error\":\"too many control clients "
-		     "(at most %d)\"}\n",
-		     CTL_MAX_CLIENTS);
-	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	n = snprintf(line, sizeof(line), "{\"ok\":false,\"error\":\"%s\"}\n",
+		     text);
+	if (n > 0 && (size_t)n < sizeof(line) &&
+	    send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("control socket: cannot refuse a client: %s",
 			  strerror(errno));
 	evutil_closesocket(fd);
 }
 
-/* Accept callback: set up a client for a new connection. */
+enum ctl_peer ctl_peer_class(const struct ctl_options *options, uid_t self,
+			     uid_t uid, const gid_t *gids, size_t ngids)
+{
+	if (uid == 0 || uid == self)
+		return CTL_PEER_ADMIN;
+	for (unsigned i = 0; i < options->allow_uid_count; i++) {
+		if (options->allow_uids[i] == uid)
+			return CTL_PEER_ALLOWED;
+	}
+	for (unsigned i = 0; i < options->allow_gid_count; i++) {
+		for (size_t j = 0; j < ngids; j++) {
+			if (options->allow_gids[i] == gids[j])
+				return CTL_PEER_ALLOWED;
+		}
+	}
+	return CTL_PEER_REFUSED;
+}
+
+/* The peer's uid, pid and groups (its gid first, then the supplementary
+ * groups where the kernel tells them); false if the kernel does not say.
+ * *gids is allocated. */
+static bool peer_credentials(int fd, uid_t *uid, pid_t *pid, gid_t **gids,
+			     size_t *ngids)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	*gids = NULL;
+	*ngids = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+	    len != sizeof(cred))
+		return false;
+	*uid = cred.uid;
+	*pid = cred.pid;
+	*gids = xcalloc(1, sizeof(**gids));
+	(*gids)[0] = cred.gid;
+	*ngids = 1;
+#ifdef SO_PEERGROUPS
+	{
+		gid_t *more = xcalloc(CTL_PEER_GROUPS_MAX, sizeof(*more));
+		socklen_t size = CTL_PEER_GROUPS_MAX * sizeof(*more);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, more, &size) ==
+			    0 &&
+		    size > 0) {
+			size_t n = size / sizeof(*more);
+
+			*gids = xrealloc(*gids, (n + 1) * sizeof(**gids));
+			memcpy(*gids + 1, more, n * sizeof(*more));
+			*ngids = n + 1;
+		}
+		free(more);
+	}
+#endif
+	return true;
+}
+
+/* Log a refused peer, at most once per CTL_REFUSAL_LOG_MS: a local user
+ * who may reach the socket must not flood the log. */
+static void server_log_refusal(struct ctl_server *server, uid_t uid, pid_t pid)
+{
+	int64_t now = mono_ms();
+
+	if (now - server->refusal_logged_ms < CTL_REFUSAL_LOG_MS &&
+	    server->refusal_logged_ms != 0) {
+		server->refusals_unlogged++;
+		return;
+	}
+	log_warning("control socket %s: refused a client with uid %u (pid "
+		    "%ld): not root, not the daemon's user, not in "
+		    "control_allow_users or control_allow_groups "
+		    "(%u more refused since the last such message)",
+		    server->path, (unsigned)uid, (long)pid,
+		    server->refusals_unlogged);
+	server->refusal_logged_ms = now;
+	server->refusals_unlogged = 0;
+}
+
+/* The client that had no whole line for the longest time and owes no
+ * answer, preferring those that are not admins; NULL if none. */
+static struct ctl_client *server_idlest(struct ctl_server *server)
+{
+	struct ctl_client *client, *best = NULL;
+
+	TAILQ_FOREACH(client, &server->clients, entry) {
+		if (client->pending)
+			continue;
+		if (best == NULL || (best->admin && !client->admin) ||
+		    (best->admin == client->admin &&
+		     client->last_ms < best->last_ms))
+			best = client;
+	}
+	return best;
+}
+
+/* Make room for a new client: true if a slot is free or an admin's
+ * connection freed one by closing the idlest client. */
+static bool server_make_room(struct ctl_server *server, bool admin, uid_t uid)
+{
+	struct ctl_client *victim;
+
+	if (server->nclients < server->options.max_clients)
+		return true;
+	victim = admin ? server_idlest(server) : NULL;
+	if (victim == NULL) {
+		log_warning("control socket %s: refusing a client (uid %u), "
+			    "%u are connected already",
+			    server->path, (unsigned)uid, server->nclients);
+		return false;
+	}
+	log_warning("control socket %s: all %u client slots are in use; "
+		    "closing client %u (uid %u, no whole line for %" PRId64
+		    " ms) to serve an administrator's connection",
+		    server->path, server->options.max_clients, victim->id,
+		    (unsigned)victim->uid, mono_ms() - victim->last_ms);
+	client_close_now(victim,
+			 "too many control clients (at most %u): this idle "
+			 "connection was closed to make room for an "
+			 "administrator",
+			 server->options.max_clients);
+	return server->nclients < server->options.max_clients;
+}
+
+/* Accept callback: check the peer and set up a client for it. */
 static void server_accept(struct evconnlistener *listener, evutil_socket_t fd,
 			  struct sockaddr *sa, int socklen, void *arg)
 {
 	struct ctl_server *server = arg;
 	struct ctl_client *client;
-	const struct timeval idle = { CTL_IDLE_TIMEOUT_S, 0 };
+	const struct timeval write_limit = {
+		(time_t)(server->options.idle_timeout_ms / 1000),
+		(suseconds_t)(server->options.idle_timeout_ms % 1000 * 1000)
+	};
+	enum ctl_peer peer;
+	char text[160];
+	gid_t *gids;
+	size_t ngids;
+	uid_t uid;
+	pid_t pid;
 
-	if (server->nclients >= CTL_MAX_CLIENTS) {
-		log_warning("control socket %s: refusing a client, %u are "
-			    "connected already",
-			    server->path, server->nclients);
-		server_refuse(fd);
+	if (!peer_credentials(fd, &uid, &pid, &gids, &ngids)) {
+		log_warning("control socket %s: refusing a client whose "
+			    "credentials the kernel does not tell: %s",
+			    server->path, strerror(errno));
+		server_refuse(fd, "cannot check the credentials of this "
+				  "connection");
+		return;
+	}
+	peer = ctl_peer_class(&server->options, server->self, uid, gids, ngids);
+	free(gids);
+	if (peer == CTL_PEER_REFUSED) {
+		server_log_refusal(server, uid, pid);
+		snprintf(text, sizeof(text),
+			 "uid %u may not use this control socket (see "
+			 "control_allow_users and control_allow_groups in the "
+			 "daemon's configuration)",
+			 (unsigned)uid);
+		server_refuse(fd, text);
+		return;
+	}
+	if (!server_make_room(server, peer == CTL_PEER_ADMIN, uid)) {
+		snprintf(text, sizeof(text),
+			 "too many control clients (at most %u)",
+			 server->options.max_clients);
+		server_refuse(fd, text);
 		return;
 	}
 	client = xcalloc(1, sizeof(*client));
 	client->bev =
 		bufferevent_socket_new(server->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	client->resume = event_new(server->base, -1, 0, client_resume, client);
-	if (client->bev == NULL || client->resume == NULL) {
+	client->idle = evtimer_new(server->base, client_idle_check, client);
+	if (client->bev == NULL || client->resume == NULL ||
+	    client->idle == NULL) {
 		log_error("control socket %s: cannot set up a client",
 			  server->path);
 		if (client->bev != NULL)
@@ -343,20 +580,30 @@ static void server_accept(struct evconnlistener *listener, evutil_socket_t fd,
 			evutil_closesocket(fd);
 		if (client->resume != NULL)
 			event_free(client->resume);
+		if (client->idle != NULL)
+			event_free(client->idle);
 		free(client);
 		return;
 	}
 	client->server = server;
 	client->base = server->base;
 	client->id = ++server->next_id;
+	client->uid = uid;
+	client->admin = peer == CTL_PEER_ADMIN;
+	client->idle_ms = server->options.idle_timeout_ms;
+	client->last_ms = mono_ms();
 	bufferevent_setcb(client->bev, client_read, client_written,
 			  client_event, client);
 	bufferevent_setwatermark(client->bev, EV_READ, 0, CTL_MAX_LINE + 2);
-	bufferevent_set_timeouts(client->bev, &idle, &idle);
+	/* the read side is client_idle_check's: bytes are not a line */
+	bufferevent_set_timeouts(client->bev, NULL, &write_limit);
 	bufferevent_enable(client->bev, EV_READ);
+	client_idle_arm(client, client->idle_ms);
 	TAILQ_INSERT_TAIL(&server->clients, client, entry);
 	server->nclients++;
-	log_debug("control client %u: connected", client->id);
+	log_debug("control client %u: connected (uid %u, pid %ld%s)",
+		  client->id, (unsigned)uid, (long)pid,
+		  client->admin ? ", admin" : "");
 }
 
 /* Accept error callback: pause accepting for a second (out of descriptors,
@@ -516,16 +763,38 @@ static void ignore_sigpipe(void)
 	}
 }
 
-/* Bind the control socket and start accepting clients. */
-struct ctl_server *ctl_listen(struct event_base *base, const char *path,
-			      unsigned mode, ctl_handler_fn handler, void *arg,
-			      char **cause)
+/* Copy n ids (n may be 0). */
+static void *ids_copy(const void *ids, size_t n, size_t size)
 {
+	void *copy;
+
+	if (n == 0 || ids == NULL)
+		return NULL;
+	copy = xcalloc(n, size);
+	memcpy(copy, ids, n * size);
+	return copy;
+}
+
+/* Bind the control socket and start accepting clients. */
+struct ctl_server *ctl_listen_with(struct event_base *base,
+				   const struct ctl_options *options,
+				   ctl_handler_fn handler, void *arg,
+				   char **cause)
+{
+	const char *path = options->path;
+	unsigned mode = options->mode;
 	struct sockaddr_un sun;
 	struct ctl_server *server;
 	struct stat st;
 	int fd;
 
+	if (mode & 0007) {
+		set_cause(
+			cause,
+			"control socket mode %04o lets every user of the host connect; use at most 0660 and name who else may connect in control_allow_users or control_allow_groups",
+			mode & 07777);
+		return NULL;
+	}
 	if (path == NULL || *path == '\0') {
 		set_cause(cause, "control socket path is empty");
 		return NULL;
@@ -549,6 +818,23 @@ struct ctl_server *ctl_listen(struct event_base *base, const char *path,
 	server->ino = st.st_ino;
 	server->handler = handler;
 	server->arg = arg;
+	server->options = *options;
+	server->options.path = NULL;
+	if (server->options.max_clients == 0)
+		server->options.max_clients = CTL_MAX_CLIENTS;
+	if (server->options.idle_timeout_ms <= 0)
+		server->options.idle_timeout_ms = CTL_IDLE_TIMEOUT_MS;
+	server->allow_uids = ids_copy(options->allow_uids,
+				      options->allow_uid_count, sizeof(uid_t));
+	server->allow_gids = ids_copy(options->allow_gids,
+				      options->allow_gid_count, sizeof(gid_t));
+	server->options.allow_uids = server->allow_uids;
+	server->options.allow_gids = server->allow_gids;
+	if (server->allow_uids == NULL)
+		server->options.allow_uid_count = 0;
+	if (server->allow_gids == NULL)
+		server->options.allow_gid_count = 0;
+	server->self = geteuid();
 	TAILQ_INIT(&server->clients);
 	server->retry = evtimer_new(base, server_retry, server);
 	server->listener = evconnlistener_new(
@@ -565,15 +851,31 @@ struct ctl_server *ctl_listen(struct event_base *base, const char *path,
 		if (server->retry != NULL)
 			event_free(server->retry);
 		unlink(path);
+		free(server->allow_uids);
+		free(server->allow_gids);
 		free(server->path);
 		free(server);
 		return NULL;
 	}
 	evconnlistener_set_error_cb(server->listener, server_accept_error);
 	ignore_sigpipe();
-	log_info("control socket listening on %s (mode %04o)", path,
-		 mode & 07777);
+	log_info("control socket listening on %s (mode %04o, at most %u "
+		 "clients, %u more users and %u groups allowed besides root "
+		 "and uid %u)",
+		 path, mode & 07777, server->options.max_clients,
+		 server->options.allow_uid_count,
+		 server->options.allow_gid_count, (unsigned)server->self);
 	return server;
+}
+
+/* Bind the control socket with the default limits, for admins only. */
+struct ctl_server *ctl_listen(struct event_base *base, const char *path,
+			      unsigned mode, ctl_handler_fn handler, void *arg,
+			      char **cause)
+{
+	const struct ctl_options options = { .path = path, .mode = mode };
+
+	return ctl_listen_with(base, &options, handler, arg, cause);
 }
 
 /* Stop accepting, close every client and remove the socket file if it is
@@ -596,12 +898,15 @@ void ctl_close(struct ctl_server *server)
 		client->freeing = true;
 		client_disconnect(client);
 		event_free(client->resume);
+		event_free(client->idle);
 		free(client);
 	}
 	if (lstat(server->path, &st) == 0 && st.st_dev == server->dev &&
 	    st.st_ino == server->ino && unlink(server->path) != 0)
 		log_warning("cannot remove control socket %s: %s", server->path,
 			    strerror(errno));
+	free(server->allow_uids);
+	free(server->allow_gids);
 	free(server->path);
 	free(server);
 }
@@ -765,6 +1070,7 @@ void ctl_reply(struct ctl_client *client, json_t *response)
 		return;
 	}
 	client->pending = false;
+	client->last_ms = mono_ms();
 	if (client->bev == NULL) {
 		json_decref(response);
 		client_schedule_free(client);

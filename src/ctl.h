@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -14,9 +16,9 @@ struct ctl_server;
 struct ctl_client;
 
 #define CTL_MAX_LINE (64 * 1024) /* longer requests get an error */
-#define CTL_MAX_CLIENTS 64
+#define CTL_MAX_CLIENTS 64	 /* default of control_max_clients */
 #define CTL_MAX_ARGS 16
-#define CTL_IDLE_TIMEOUT_S 60 /* idle clients are closed */
+#define CTL_IDLE_TIMEOUT_MS 60000 /* default of control_idle_timeout */
 #define CTL_MAX_OUTPUT \
 	(4 * 1024 * 1024) /* unread output that closes a client */
 
@@ -34,12 +36,46 @@ struct ctl_request {
 typedef void (*ctl_handler_fn)(struct ctl_client *client,
 			       const struct ctl_request *request, void *arg);
 
-/* Bind path (replacing a stale socket file, refusing one a live daemon
- * answers on), chmod it to mode, and start accepting. NULL with cause on
- * failure. */
+/* Where the socket is and who may use it. Root and the daemon's own uid
+ * (the "admins") may always connect; other peers only if their uid is in
+ * allow_uids or one of their groups in allow_gids. */
+struct ctl_options {
+	const char *path;
+	unsigned mode;		 /* of the socket file; "other" bits refused */
+	unsigned max_clients;	 /* 0: CTL_MAX_CLIENTS */
+	int64_t idle_timeout_ms; /* since the last whole line or reply; 0:
+				  * CTL_IDLE_TIMEOUT_MS */
+	const uid_t *allow_uids; /* may be NULL */
+	unsigned allow_uid_count;
+	const gid_t *allow_gids; /* may be NULL */
+	unsigned allow_gid_count;
+};
+
+/* What a peer may do, by its credentials. */
+enum ctl_peer {
+	CTL_PEER_REFUSED, /* closed with an error line */
+	CTL_PEER_ALLOWED, /* served while a client slot is free */
+	CTL_PEER_ADMIN,	  /* root or the daemon's uid: served even when
+			   * every slot is taken (the idlest client makes room) */
+};
+
+/* Bind options->path (replacing a stale socket file, refusing one a live
+ * daemon answers on), chmod it to options->mode, and start accepting. NULL
+ * with cause on failure. */
+struct ctl_server *
+ctl_listen_with(struct event_base *base, const struct ctl_options *options,
+		ctl_handler_fn handler, void *arg, char **cause)
+	__attribute__((warn_unused_result));
+
+/* ctl_listen_with() with the defaults: admins only, CTL_MAX_CLIENTS,
+ * CTL_IDLE_TIMEOUT_MS. */
 struct ctl_server *ctl_listen(struct event_base *base, const char *path,
 			      unsigned mode, ctl_handler_fn handler, void *arg,
 			      char **cause) __attribute__((warn_unused_result));
+
+/* Classify a peer of a server run by uid self from its uid and groups. */
+enum ctl_peer ctl_peer_class(const struct ctl_options *options, uid_t self,
+			     uid_t uid, const gid_t *gids, size_t ngids);
 
 /* Stop accepting, close every client, unlink the socket file. */
 void ctl_close(struct ctl_server *server);

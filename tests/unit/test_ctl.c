@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -553,10 +555,15 @@ static void *client_main(void *arg)
 	}
 	ok(line != NULL && strstr(line, "\"ok\":true") != NULL,
 	   "CTL_MAX_CLIENTS clients served");
+	/* finding 12: this process is the server's own uid, an admin */
 	many[CTL_MAX_CLIENTS] = conn_open();
-	line = conn_line(many[CTL_MAX_CLIENTS]);
-	contains(line, "too many control clients", "one more is refused");
-	ok(conn_closed(many[CTL_MAX_CLIENTS]), "refused client is closed");
+	line = conn_ask(many[CTL_MAX_CLIENTS], "ping\n");
+	contains(line, "\"ok\":true",
+		 "finding 12: an admin is served when every slot is taken");
+	line = conn_line(many[0]);
+	contains(line, "closed to make room for an administrator",
+		 "finding 12: ... the idlest client made room, and was told");
+	ok(conn_closed(many[0]), "finding 12: ... and closed");
 	for (int i = 0; i <= CTL_MAX_CLIENTS; i++)
 		conn_close(many[i]);
 	ok(wait_idle(), "many clients let go");
@@ -701,12 +708,296 @@ static void test_counters(const char *dir)
 	event_base_free(base);
 }
 
+/* finding 12: who may connect, by uid and groups. */
+static void test_peer_class(void)
+{
+	const uid_t uids[] = { 1001 };
+	const gid_t gids[] = { 2002 };
+	const struct ctl_options none = { 0 };
+	const struct ctl_options some = { .allow_uids = uids,
+					  .allow_uid_count = 1,
+					  .allow_gids = gids,
+					  .allow_gid_count = 1 };
+	const gid_t plain[] = { 100 }, member[] = { 100, 2002 };
+
+	is_int(ctl_peer_class(&none, 500, 0, plain, 1), CTL_PEER_ADMIN,
+	       "finding 12: root is an admin");
+	is_int(ctl_peer_class(&none, 500, 500, plain, 1), CTL_PEER_ADMIN,
+	       "finding 12: the daemon's uid is an admin");
+	is_int(ctl_peer_class(&none, 500, 1001, member, 2), CTL_PEER_REFUSED,
+	       "finding 12: another uid is refused by default");
+	is_int(ctl_peer_class(&some, 500, 1001, plain, 1), CTL_PEER_ALLOWED,
+	       "finding 12: a listed uid is allowed");
+	is_int(ctl_peer_class(&some, 500, 1002, member, 2), CTL_PEER_ALLOWED,
+	       "finding 12: a member of a listed group is allowed");
+	is_int(ctl_peer_class(&some, 500, 1002, plain, 1), CTL_PEER_REFUSED,
+	       "finding 12: anybody else is refused");
+	is_int(ctl_peer_class(&some, 500, 1002, NULL, 0), CTL_PEER_REFUSED,
+	       "finding 12: no groups, not listed: refused");
+}
+
+/* finding 12: a socket mode with "other" bits is refused. */
+static void test_listen_mode(const char *dir)
+{
+	struct event_base *base = event_base_new();
+	struct ctl_server *server;
+	char *path = xasprintf("%s/mode.sock", dir), *cause = NULL;
+	struct stat st;
+
+	server = ctl_listen(base, path, 0666, handler, NULL, &cause);
+	ok(server == NULL, "finding 12: mode 0666 refused");
+	contains(cause, "lets every user of the host connect",
+		 "finding 12: mode 0666: says why");
+	server = ctl_listen(base, path, 0604, handler, NULL, &cause);
+	ok(server == NULL, "finding 12: mode 0604 refused");
+	ok(stat(path, &st) != 0, "finding 12: no socket file left behind");
+	free(cause);
+	free(path);
+	event_base_free(base);
+}
+
+/* The limits test: a small server with a short idle timeout. */
+#define LIMIT_CLIENTS 3
+#define LIMIT_IDLE_MS 400
+
+struct limits_state {
+	struct event_base *base;
+	const char *path;      /* admins only, LIMIT_CLIENTS */
+	const char *open_path; /* uid 65534 allowed, one client */
+	bool as_root;	       /* may fork a child of another uid */
+	atomic_bool done;
+};
+
+static struct limits_state lim;
+
+/* Connect to path; -1 on failure. */
+static int raw_connect(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	strcpy(sun.sun_path, path);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* In a child of uid 65534 (group 0, so that a 0660 socket lets it in):
+ * connect to path, send "ping", and report the first line on the pipe.
+ * No malloc: the parent has other threads. */
+static void child_ask(const char *path, int report)
+{
+	char buf[512];
+	ssize_t n = 0, got;
+	int fd;
+
+	if (setgroups(0, NULL) != 0 || setgid(0) != 0 || setuid(65534) != 0)
+		_exit(3);
+	fd = raw_connect(path);
+	if (fd < 0) {
+		if (write(report, "(connect failed)", 16) < 0)
+			_exit(4);
+		_exit(0);
+	}
+	if (send(fd, "ping\n", 5, MSG_NOSIGNAL) < 0) {
+		/* the server may have closed already: read its line */
+	}
+	while ((size_t)n < sizeof(buf) - 1 &&
+	       (got = read(fd, buf + n, sizeof(buf) - 1 - (size_t)n)) > 0) {
+		n += got;
+		if (memchr(buf, '\n', (size_t)n) != NULL)
+			break;
+	}
+	if (n > 0 && write(report, buf, (size_t)n) < 0)
+		_exit(4);
+	_exit(0);
+}
+
+/* Run child_ask in a child and return its line (static storage). */
+static const char *other_uid_asks(const char *path)
+{
+	static char line[512];
+	int fds[2], status;
+	ssize_t n, len = 0;
+	pid_t pid;
+
+	if (pipe(fds) != 0)
+		return NULL;
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		child_ask(path, fds[1]);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], line + len, sizeof(line) - 1 - (size_t)len)) >
+	       0)
+		len += n;
+	close(fds[0]);
+	line[len] = '\0';
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		return NULL;
+	return line;
+}
+
+/* The client side of the limits test. */
+static void *limits_main(void *arg)
+{
+	struct conn *trickler, *talker, *many[LIMIT_CLIENTS + 1];
+	const char *line;
+	int64_t t0, gone_ms = -1;
+	bool talked = true;
+	int fd;
+
+	state.path = lim.path;
+	trickler = conn_open();
+	talker = conn_open();
+	t0 = mono_ms();
+	/* a byte every 100 ms for 1.5 s: more often than the idle timeout,
+	 * but never a whole line */
+	for (int i = 0; i < 15; i++) {
+		struct pollfd pfd = { .fd = trickler->fd, .events = POLLIN };
+
+		if (send(trickler->fd, "p", 1, MSG_NOSIGNAL) < 0 && i < 3)
+			printf("# trickle %d: %s\n", i, strerror(errno));
+		line = conn_ask(talker, "ping\n");
+		talked = talked && line != NULL && strstr(line, "\"ok\":true");
+		if (gone_ms < 0 && poll(&pfd, 1, 0) == 1)
+			gone_ms = mono_ms() - t0;
+		usleep(100000);
+	}
+	printf("# the trickler was closed after %lld ms\n", (long long)gone_ms);
+	ok(gone_ms >= LIMIT_IDLE_MS - 50 && gone_ms < 1200,
+	   "finding 12: a client trickling a byte every 100 ms without a "
+	   "newline is closed after the idle timeout (400 ms)");
+	line = conn_line(trickler);
+	contains(line, "closing an idle connection",
+		 "finding 12: ... with an error line that says why");
+	ok(conn_closed(trickler), "finding 12: ... and disconnected");
+	ok(talked, "finding 12: a client sending whole lines as often stays");
+	conn_close(trickler);
+	conn_close(talker);
+	ok(wait_idle(), "limits: clients let go");
+
+	for (int i = 0; i < LIMIT_CLIENTS; i++) {
+		many[i] = conn_open();
+		line = conn_ask(many[i], "ping\n");
+		usleep(20000);
+	}
+	/* many[1] is the idlest: many[0] speaks again */
+	line = conn_ask(many[0], "ping\n");
+	ok(line != NULL && strstr(line, "\"ok\":true"),
+	   "limits: every slot taken");
+	many[LIMIT_CLIENTS] = conn_open();
+	line = conn_ask(many[LIMIT_CLIENTS], "ping\n");
+	contains(line, "\"ok\":true",
+		 "finding 12: with every slot taken, an admin is served");
+	line = conn_line(many[1]);
+	contains(line, "make room for an administrator",
+		 "finding 12: ... the client idle longest made room");
+	line = conn_ask(many[0], "ping\n");
+	contains(line, "\"ok\":true", "finding 12: ... the others stay");
+
+	if (lim.as_root) {
+		line = other_uid_asks(lim.path);
+		contains(line, "uid 65534 may not use this control socket",
+			 "finding 12: a peer of another uid is refused");
+		/* the open server has one slot, taken by an admin */
+		fd = raw_connect(lim.open_path);
+		usleep(50000);
+		line = other_uid_asks(lim.open_path);
+		contains(line, "too many control clients (at most 1)",
+			 "finding 12: an allowed non-admin takes no slot "
+			 "from others");
+		close(fd);
+		usleep(50000);
+		line = other_uid_asks(lim.open_path);
+		contains(line, "\"ok\":true",
+			 "finding 12: an allowed uid is served");
+	} else {
+		printf("ok %d - # SKIP peers of another uid need root\n",
+		       ++unit_count);
+	}
+	for (int i = 0; i <= LIMIT_CLIENTS; i++)
+		conn_close(many[i]);
+	atomic_store(&lim.done, true);
+	return NULL;
+}
+
+/* Timer callback: stop the limits loop when its client is done. */
+static void limits_done(evutil_socket_t fd, short what, void *arg)
+{
+	if (atomic_load(&lim.done))
+		event_base_loopbreak(lim.base);
+}
+
+/* finding 12: idle timeout from the last whole line, a slot for an admin
+ * when all are taken, peer credentials. */
+static void test_limits(const char *dir)
+{
+	const uid_t nobody[] = { 65534 };
+	struct ctl_options options = { .mode = 0600,
+				       .max_clients = LIMIT_CLIENTS,
+				       .idle_timeout_ms = LIMIT_IDLE_MS };
+	struct ctl_options open_options = { .mode = 0660,
+					    .max_clients = 1,
+					    .allow_uids = nobody,
+					    .allow_uid_count = 1 };
+	const struct timeval tick_tv = { 0, 10000 }, limit = { 60, 0 };
+	struct ctl_server *server, *open_server;
+	struct event *tick, *watchdog;
+	char *path, *open_path, *cause = NULL;
+	pthread_t thread;
+
+	path = xasprintf("%s/limits.sock", dir);
+	open_path = xasprintf("%s/open.sock", dir);
+	lim.base = event_base_new();
+	lim.path = path;
+	lim.open_path = open_path;
+	lim.as_root = geteuid() == 0;
+	/* the child of uid 65534 must reach the sockets */
+	if (lim.as_root && chmod(dir, 0711) != 0)
+		lim.as_root = false;
+	options.path = path;
+	open_options.path = open_path;
+	options.mode = 0660; /* group 0 lets the child past the file mode */
+	server = ctl_listen_with(lim.base, &options, handler, NULL, &cause);
+	open_server =
+		ctl_listen_with(lim.base, &open_options, handler, NULL, &cause);
+	ok(server != NULL && open_server != NULL, "limits: servers bind");
+	if (server == NULL || open_server == NULL) {
+		printf("# %s\n", cause);
+		free(cause);
+		return;
+	}
+	state.server = server;
+	tick = event_new(lim.base, -1, EV_PERSIST, limits_done, NULL);
+	event_add(tick, &tick_tv);
+	watchdog = evtimer_new(lim.base, limits_done, NULL);
+	event_add(watchdog, &limit);
+	pthread_create(&thread, NULL, limits_main, NULL);
+	event_base_dispatch(lim.base);
+	pthread_join(thread, NULL);
+	ok(atomic_load(&lim.done), "limits: client thread finished in time");
+	ctl_close(server);
+	ctl_close(open_server);
+	state.server = NULL;
+	event_free(tick);
+	event_free(watchdog);
+	event_base_dispatch(lim.base);
+	event_base_free(lim.base);
+	free(path);
+	free(open_path);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test_ctl.XXXXXX";
 
 	signal(SIGPIPE, SIG_IGN);
-	log_set_level(LOG_LEVEL_ERROR);
+	log_set_level(getenv("CTL_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR);
 	test_parse();
 	test_table();
 	test_table_human();
@@ -714,8 +1005,11 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
+	test_peer_class();
 	test_bind(dir);
+	test_listen_mode(dir);
 	test_counters(dir);
+	test_limits(dir);
 	test_server(dir);
 	rmdir(dir);
 	return done_testing();
