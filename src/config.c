@@ -2,13 +2,18 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <cyaml/cyaml.h>
+#include <libpq-fe.h>
 #include <yaml.h>
 
 #include "cron.h"
@@ -25,6 +30,8 @@
 #define BACKUP_KEEP_DEFAULT 7
 #define BACKUP_KEEP_MAX 100000
 #define VALUE_SHOWN_MAX 60
+#define CONTROL_MAX_CLIENTS_DEFAULT 64
+#define CONTROL_MAX_CLIENTS_MAX 4096
 
 /* The file as libcyaml reads it: every key optional, values unchecked. */
 struct raw_schedule {
@@ -39,6 +46,12 @@ struct raw_config {
 	char *state_dir;
 	char *control_socket;
 	char *control_socket_mode;
+	char **control_allow_users;
+	unsigned control_allow_users_count;
+	char **control_allow_groups;
+	unsigned control_allow_groups_count;
+	int64_t *control_max_clients;
+	char *control_idle_timeout;
 	char *jobs_dir;
 	char *backup_dir;
 	char *pid_file;
@@ -85,12 +98,28 @@ static const cyaml_schema_value_t schedule_schema = {
 			    schedule_fields),
 };
 
+static const cyaml_schema_value_t name_schema = {
+	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
+};
+
 static const cyaml_schema_field_t config_fields[] = {
 	RAW_STRING("database", 0, struct raw_config, database),
 	RAW_STRING("state_dir", 0, struct raw_config, state_dir),
 	RAW_STRING("control_socket", 0, struct raw_config, control_socket),
 	RAW_STRING("control_socket_mode", 0, struct raw_config,
 		   control_socket_mode),
+	CYAML_FIELD_SEQUENCE("control_allow_users",
+			     CYAML_FLAG_POINTER_NULL | OPT, struct raw_config,
+			     control_allow_users, &name_schema, 0,
+			     CYAML_UNLIMITED),
+	CYAML_FIELD_SEQUENCE("control_allow_groups",
+			     CYAML_FLAG_POINTER_NULL | OPT, struct raw_config,
+			     control_allow_groups, &name_schema, 0,
+			     CYAML_UNLIMITED),
+	CYAML_FIELD_INT_PTR("control_max_clients", CYAML_FLAG_POINTER | OPT,
+			    struct raw_config, control_max_clients),
+	RAW_STRING("control_idle_timeout", 0, struct raw_config,
+		   control_idle_timeout),
 	RAW_STRING("jobs_dir", 0, struct raw_config, jobs_dir),
 	RAW_STRING("backup_dir", 0, struct raw_config, backup_dir),
 	RAW_STRING("pid_file", CYAML_FLAG_POINTER_NULL_STR, struct raw_config,
@@ -177,6 +206,10 @@ static const struct {
 	{ "backup_max_age", offsetof(struct raw_config, backup_max_age),
 	  offsetof(struct config, backup_max_age_ms), 30LL * 86400 * 1000, 0,
 	  "0s" },
+	{ "control_idle_timeout",
+	  offsetof(struct raw_config, control_idle_timeout),
+	  offsetof(struct config, control_idle_timeout_ms), 60000, 100,
+	  "100ms" },
 };
 
 /* One problem found while validating, kept to be sorted by line. */
@@ -922,7 +955,107 @@ static void validate_mode(struct problems *p, const char *text,
 			    text);
 		return;
 	}
+	if ((mode & 0007) != 0) {
+		problem_add(
+			p, key,
+			"%s lets every user of the host connect (\"other\" bits %03lo); use \"0600\" or \"0660\" and name who else may connect in control_allow_users or control_allow_groups",
+			text, mode & 0007);
+		return;
+	}
 	config->control_socket_mode = (unsigned)mode;
+}
+
+/* True if text is a decimal id that fits in an unsigned int below the
+ * "no id" value (unsigned)-1. */
+static bool id_parse(const char *text, unsigned *id)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*text < '0' || *text > '9')
+		return false;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno != 0 || *end != '\0' || v >= (unsigned)-1)
+		return false;
+	*id = (unsigned)v;
+	return true;
+}
+
+/* Resolve control_allow_users (names or uids) and control_allow_groups
+ * (names or gids). */
+static void validate_control_access(struct problems *p,
+				    const struct raw_config *raw,
+				    struct config *config)
+{
+	unsigned n = raw->control_allow_users_count, id;
+	char *key, *shown;
+
+	config->control_allow_uids =
+		xcalloc(n + 1, sizeof(*config->control_allow_uids));
+	for (unsigned i = 0; i < n; i++) {
+		const char *name = raw->control_allow_users[i];
+		const struct passwd *pw;
+
+		if (id_parse(name, &id)) {
+			config->control_allow_uids
+				[config->control_allow_uid_count++] = (uid_t)id;
+			continue;
+		}
+		pw = *name != '\0' ? getpwnam(name) : NULL;
+		if (pw != NULL) {
+			config->control_allow_uids
+				[config->control_allow_uid_count++] =
+				pw->pw_uid;
+			continue;
+		}
+		key = xasprintf("control_allow_users[%u]", i);
+		shown = value_display(name);
+		problem_add(p, key,
+			    "%s is neither a user of this host nor a uid",
+			    shown);
+		free(shown);
+		free(key);
+	}
+	n = raw->control_allow_groups_count;
+	config->control_allow_gids =
+		xcalloc(n + 1, sizeof(*config->control_allow_gids));
+	for (unsigned i = 0; i < n; i++) {
+		const char *name = raw->control_allow_groups[i];
+		const struct group *gr;
+
+		if (id_parse(name, &id)) {
+			config->control_allow_gids
+				[config->control_allow_gid_count++] = (gid_t)id;
+			continue;
+		}
+		gr = *name != '\0' ? getgrnam(name) : NULL;
+		if (gr != NULL) {
+			config->control_allow_gids
+				[config->control_allow_gid_count++] =
+				gr->gr_gid;
+			continue;
+		}
+		key = xasprintf("control_allow_groups[%u]", i);
+		shown = value_display(name);
+		problem_add(p, key,
+			    "%s is neither a group of this host nor a gid",
+			    shown);
+		free(shown);
+		free(key);
+	}
+	config->control_max_clients = CONTROL_MAX_CLIENTS_DEFAULT;
+	if (raw->control_max_clients != NULL) {
+		if (*raw->control_max_clients < 1 ||
+		    *raw->control_max_clients > CONTROL_MAX_CLIENTS_MAX)
+			problem_add(p, "control_max_clients",
+				    "%lld is out of range; use 1 to %d",
+				    (long long)*raw->control_max_clients,
+				    CONTROL_MAX_CLIENTS_MAX);
+		else
+			config->control_max_clients =
+				(unsigned)*raw->control_max_clients;
+	}
 }
 
 /* Parse a YAML-style boolean written as text. */
@@ -1002,6 +1135,7 @@ static void validate_settings(struct problems *p, const struct raw_config *raw,
 	if (raw->pid_file != NULL)
 		config->pid_file = xstrdup(raw->pid_file);
 	validate_mode(p, raw->control_socket_mode, config);
+	validate_control_access(p, raw, config);
 
 	config->workers = 2;
 	if (raw->workers != NULL) {
@@ -1124,6 +1258,66 @@ static bool document_load(const char *path, yaml_document_t *doc, char **cause)
 	return good;
 }
 
+/* True if a libpq conninfo string or URI holds a password. */
+static bool conninfo_has_password(const char *database)
+{
+	PQconninfoOption *options;
+	const char *at, *colon, *scheme;
+	bool found = false;
+
+	options = PQconninfoParse(database, NULL);
+	if (options != NULL) {
+		for (PQconninfoOption *o = options; o->keyword != NULL; o++) {
+			if (strcmp(o->keyword, "password") == 0 &&
+			    o->val != NULL && *o->val != '\0')
+				found = true;
+		}
+		PQconninfoFree(options);
+		return found;
+	}
+	/* libpq cannot parse it (the daemon will say so): look for the
+	 * forms a password takes */
+	if (strcasestr(database, "password") != NULL)
+		return true;
+	scheme = strstr(database, "://");
+	if (scheme == NULL)
+		return false;
+	at = strchr(scheme + 3, '@');
+	colon = strchr(scheme + 3, ':');
+	return at != NULL && colon != NULL && colon < at;
+}
+
+char *config_secret_warning(const char *path, unsigned mode,
+			    const char *database)
+{
+	const char *who;
+
+	if ((mode & 0044) == 0 || database == NULL ||
+	    !conninfo_has_password(database))
+		return NULL;
+	who = (mode & 0004) != 0 ?
+		      ((mode & 0040) != 0 ? "group and others" : "others") :
+		      "its group";
+	return xasprintf(
+		"%s holds the database password and is readable by %s (mode %04o): run chmod 600 %s (the daemon's user must own it), or keep the password in a .pgpass file (passfile=)",
+		path, who, mode & 07777, path);
+}
+
+/* Warn if the file holds a password that others may read. */
+static void secret_check(const struct config *config)
+{
+	struct stat st;
+	char *warning;
+
+	if (stat(config->path, &st) != 0)
+		return;
+	warning = config_secret_warning(config->path, (unsigned)st.st_mode,
+					config->database);
+	if (warning != NULL)
+		log_warning("%s", warning);
+	free(warning);
+}
+
 /* Load path with libcyaml, then validate every setting. */
 struct config *config_load(const char *path, char **cause)
 {
@@ -1188,6 +1382,7 @@ struct config *config_load(const char *path, char **cause)
 		config_free(config);
 		return NULL;
 	}
+	secret_check(config);
 	return config;
 }
 
@@ -1199,6 +1394,8 @@ void config_free(struct config *config)
 	free(config->database);
 	free(config->state_dir);
 	free(config->control_socket);
+	free(config->control_allow_uids);
+	free(config->control_allow_gids);
 	free(config->jobs_dir);
 	free(config->backup_dir);
 	free(config->pid_file);

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "log.h"
 
@@ -42,7 +43,15 @@ struct config {
 	char *database; /* libpq conninfo or URI; may be "" */
 	char *state_dir;
 	char *control_socket;
-	unsigned control_socket_mode; /* default 0600 */
+	unsigned control_socket_mode; /* default 0600; no "other" bits */
+	/* who may use the control socket besides root and the daemon's
+	 * own uid, resolved from control_allow_users/_groups */
+	uid_t *control_allow_uids;
+	unsigned control_allow_uid_count;
+	gid_t *control_allow_gids;
+	unsigned control_allow_gid_count;
+	unsigned control_max_clients;	 /* default 64 */
+	int64_t control_idle_timeout_ms; /* default 60s */
 	char *jobs_dir;
 	char *backup_dir;
 	char *pid_file;	  /* NULL: none */
@@ -78,5 +87,12 @@ struct config *config_load(const char *path, char **cause)
 	__attribute__((warn_unused_result));
 
 void config_free(struct config *config);
+
+/* The warning for a configuration file of the given st_mode whose
+ * database setting holds a password (password= or a URI's user:password@)
+ * when group or others may read it; NULL if there is nothing to say.
+ * config_load logs it. */
+char *config_secret_warning(const char *path, unsigned mode,
+			    const char *database);
 
 #endif

@@ -150,6 +150,22 @@ static void daemon_swap_schedules(struct config *old, struct config *fresh)
 	fresh->schedule_count = count;
 }
 
+/* True if the control socket's mode, limits or allowed peers changed:
+ * ctl_listen_with took them at start. */
+static bool control_access_differs(const struct config *a,
+				   const struct config *b)
+{
+	return a->control_socket_mode != b->control_socket_mode ||
+	       a->control_max_clients != b->control_max_clients ||
+	       a->control_idle_timeout_ms != b->control_idle_timeout_ms ||
+	       a->control_allow_uid_count != b->control_allow_uid_count ||
+	       a->control_allow_gid_count != b->control_allow_gid_count ||
+	       memcmp(a->control_allow_uids, b->control_allow_uids,
+		      a->control_allow_uid_count * sizeof(uid_t)) != 0 ||
+	       memcmp(a->control_allow_gids, b->control_allow_gids,
+		      a->control_allow_gid_count * sizeof(gid_t)) != 0;
+}
+
 /* Reload the configuration and the job definitions. */
 bool daemon_reload(struct daemon *d, char **message)
 {
@@ -183,6 +199,10 @@ bool daemon_reload(struct daemon *d, char **message)
 		    str_differs(old->state_dir, fresh->state_dir));
 	reload_note(&restart, "control_socket",
 		    str_differs(old->control_socket, fresh->control_socket));
+	reload_note(
+		&restart,
+		"control_socket_mode, control_allow_*, control_max_clients, control_idle_timeout",
+		control_access_differs(old, fresh));
 	reload_note(&restart, "workers", old->workers != fresh->workers);
 	reload_note(&restart, "lease", old->lease_ms != fresh->lease_ms);
 	reload_note(&restart, "poll_interval",
@@ -263,6 +283,17 @@ struct pgconn *daemon_connect(struct daemon *d, const char *name,
 bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 		 char **cause)
 {
+	const struct ctl_options ctl_options = {
+		.path = config->control_socket,
+		.mode = config->control_socket_mode,
+		.max_clients = config->control_max_clients,
+		.idle_timeout_ms = config->control_idle_timeout_ms,
+		.allow_uids = config->control_allow_uids,
+		.allow_uid_count = config->control_allow_uid_count,
+		.allow_gids = config->control_allow_gids,
+		.allow_gid_count = config->control_allow_gid_count,
+	};
+
 	d->config = config;
 	d->jobdefs = defs;
 	d->pid = getpid();
@@ -283,9 +314,8 @@ bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 	if (d->base == NULL)
 		return set_cause(cause, "cannot create the event loop");
 	child_init(d->base);
-	d->ctl = ctl_listen(d->base, config->control_socket,
-			    config->control_socket_mode, ctlcmd_handle, d,
-			    cause);
+	d->ctl =
+		ctl_listen_with(d->base, &ctl_options, ctlcmd_handle, d, cause);
 	if (d->ctl == NULL)
 		return false;
 

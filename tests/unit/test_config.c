@@ -503,6 +503,140 @@ static void test_socket_mode(void)
 	free(path);
 }
 
+/* finding 12: who may use the control socket, how many at once, for how
+ * long; a world-accessible mode is refused. */
+static void test_control_access(void)
+{
+	char *path, *cause = NULL;
+	struct config *c;
+
+	cause = refused("mode-world.yaml", "control_socket_mode: \"0666\"\n",
+			&path);
+	check_problem(cause, path, 1, "control_socket_mode",
+		      "lets every user of the host connect",
+		      "finding 12: mode 0666");
+	free(cause);
+	free(path);
+	cause = refused("mode-other-read.yaml",
+			"control_socket_mode: \"0604\"\n", &path);
+	check_problem(cause, path, 1, "control_socket_mode",
+		      "\"other\" bits 004", "finding 12: mode 0604");
+	free(cause);
+	free(path);
+	cause = refused("mode-other-x.yaml", "control_socket_mode: \"0601\"\n",
+			&path);
+	check_problem(cause, path, 1, "control_socket_mode", "lets every user",
+		      "finding 12: mode 0601");
+	free(cause);
+	free(path);
+
+	cause = NULL;
+	path = write_yaml("control.yaml", "control_socket_mode: \"0660\"\n"
+					  "control_allow_users: [root, 4242]\n"
+					  "control_allow_groups:\n"
+					  "  - root\n"
+					  "  - \"77\"\n"
+					  "control_max_clients: 5\n"
+					  "control_idle_timeout: 2s\n");
+	c = config_load(path, &cause);
+	ok(c != NULL, "finding 12: control access settings load");
+	if (c == NULL)
+		printf("# %s\n", cause);
+	if (c != NULL) {
+		is_int(c->control_allow_uid_count, 2, "two users allowed");
+		is_int(c->control_allow_uids[0], 0, "root by name is uid 0");
+		is_int(c->control_allow_uids[1], 4242, "a uid as a number");
+		is_int(c->control_allow_gid_count, 2, "two groups allowed");
+		is_int(c->control_allow_gids[0], 0, "group root is gid 0");
+		is_int(c->control_allow_gids[1], 77, "a gid as a string");
+		is_int(c->control_max_clients, 5, "control_max_clients");
+		is_int(c->control_idle_timeout_ms, 2000,
+		       "control_idle_timeout");
+	}
+	config_free(c);
+	free(path);
+
+	path = write_yaml("control-defaults.yaml", "workers: 1\n");
+	c = config_load(path, &cause);
+	ok(c != NULL, "control defaults load");
+	if (c != NULL) {
+		is_int(c->control_allow_uid_count, 0,
+		       "finding 12: by default nobody else is allowed");
+		is_int(c->control_allow_gid_count, 0, "... no group either");
+		is_int(c->control_max_clients, 64, "64 clients by default");
+		is_int(c->control_idle_timeout_ms, 60000,
+		       "60 s idle timeout by default");
+	}
+	config_free(c);
+	free(path);
+	free(cause);
+
+	cause = refused("control-bad.yaml",
+			"control_allow_users:\n"
+			"  - root\n"
+			"  - no-such-user-pgt\n"
+			"control_allow_groups: [no-such-group-pgt]\n"
+			"control_max_clients: 0\n"
+			"control_idle_timeout: 10ms\n",
+			&path);
+	check_problem(cause, path, 3, "control_allow_users[1]",
+		      "neither a user of this host nor a uid", "unknown user");
+	check_problem(cause, path, 4, "control_allow_groups[0]",
+		      "neither a group of this host nor a gid",
+		      "unknown group");
+	check_problem(cause, path, 5, "control_max_clients", "out of range",
+		      "no client slots");
+	check_problem(cause, path, 6, "control_idle_timeout", "too short",
+		      "idle timeout too short");
+	free(cause);
+	free(path);
+	cause = refused("control-scalar.yaml", "control_allow_users: root\n",
+			&path);
+	contains(cause, "control_allow_users", "a user not in a list: named");
+	free(cause);
+	free(path);
+}
+
+/* finding 15: a config file with a password that others may read. */
+static void test_secret_warning(void)
+{
+	char *w;
+
+	w = config_secret_warning("/etc/p.yaml", 0100644,
+				  "host=db password=s3cret dbname=x");
+	contains(w, "/etc/p.yaml holds the database password",
+		 "finding 15: password= in a 0644 file: warned, file named");
+	contains(w, "readable by group and others (mode 0644)",
+		 "finding 15: ... says who may read it and the mode");
+	contains(w, "chmod 600 /etc/p.yaml", "finding 15: ... and the fix");
+	free(w);
+	w = config_secret_warning("/etc/p.yaml", 0100640,
+				  "postgresql://app:s3cret@db/x");
+	contains(w, "readable by its group (mode 0640)",
+		 "finding 15: a URI's password in a 0640 file: warned");
+	free(w);
+	w = config_secret_warning("/etc/p.yaml", 0100604,
+				  "host=db password = 's3 cret'");
+	contains(w, "readable by others (mode 0604)",
+		 "finding 15: password = '...' with blanks: warned");
+	free(w);
+	w = config_secret_warning("/etc/p.yaml", 0100644,
+				  "postgresql://db/x?password=s3cret");
+	ok(w != NULL, "finding 15: a URI's password parameter: warned");
+	free(w);
+	ok(config_secret_warning("/etc/p.yaml", 0100600,
+				 "host=db password=s3cret") == NULL,
+	   "finding 15: mode 0600: no warning");
+	ok(config_secret_warning("/etc/p.yaml", 0100644,
+				 "host=db dbname=x user=app") == NULL,
+	   "finding 15: no password: no warning");
+	ok(config_secret_warning("/etc/p.yaml", 0100644,
+				 "postgresql://app@db/x") == NULL,
+	   "finding 15: a URI without a password: no warning");
+	ok(config_secret_warning("/etc/p.yaml", 0100644, "") == NULL,
+	   "finding 15: an empty database: no warning");
+}
+
 /* Several problems are all reported, one per line, in file order. */
 static void test_many_problems(void)
 {
@@ -791,6 +925,8 @@ int main(void)
 	test_workers();
 	test_tenants();
 	test_socket_mode();
+	test_control_access();
+	test_secret_warning();
 	test_many_problems();
 	test_maintenance();
 	test_unreadable();
