@@ -6,6 +6,7 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,37 @@ enum {
 	EXIT_DAEMON_ERROR = 1,
 	EXIT_USAGE = 2,
 };
+
+/* Print to fp what fmt makes, with every control character escaped
+ * (table_escape) but newlines and tabs: the daemon's answers carry text
+ * from job rows, which anyone who may enqueue can write, and an escape
+ * sequence in it must not reach the terminal. */
+static void __attribute__((format(printf, 2, 3)))
+say(FILE *fp, const char *fmt, ...)
+{
+	va_list ap;
+	char *text, *safe;
+
+	va_start(ap, fmt);
+	text = xvasprintf(fmt, ap);
+	va_end(ap);
+	safe = table_escape(text, true);
+	fputs(safe, fp);
+	free(safe);
+	free(text);
+}
+
+/* Print the daemon's JSON answer as it is, but with the characters a
+ * terminal acts on that JSON may leave raw (C1 controls, DEL) written as
+ * \u escapes: the same JSON. */
+static void print_json_line(const char *line)
+{
+	char *safe = table_json_escape(line);
+
+	fputs(safe, stdout);
+	fputc('\n', stdout);
+	free(safe);
+}
 
 /* Set by SIGINT or SIGTERM while watching. */
 static volatile sig_atomic_t interrupted;
@@ -128,13 +160,12 @@ static const struct command_help *command_find(const char *name)
 /* Print the help of one command to fp. */
 static void command_usage(FILE *fp, const struct command_help *c)
 {
-	fprintf(fp,
-		"Usage: pgtenantctl [-s SOCKET] [--json] [-t SECONDS] %s\n\n",
-		c->usage);
-	fprintf(fp, "%c%s.\n", c->summary[0] - 'a' + 'A', c->summary + 1);
+	say(fp, "Usage: pgtenantctl [-s SOCKET] [--json] [-t SECONDS] %s\n\n",
+	    c->usage);
+	say(fp, "%c%s.\n", c->summary[0] - 'a' + 'A', c->summary + 1);
 	if (*c->details != '\0')
-		fprintf(fp, "\n%s", c->details);
-	fprintf(fp, "\n%s", exit_status_text);
+		say(fp, "\n%s", c->details);
+	say(fp, "\n%s", exit_status_text);
 }
 
 /* Print the help text to fp. */
@@ -157,11 +188,11 @@ static void usage(FILE *fp)
 	      "socket.\n\nOptions:\n",
 	      fp);
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++)
-		fprintf(fp, "  %-24s  %s\n", options[i][0], options[i][1]);
+		say(fp, "  %-24s  %s\n", options[i][0], options[i][1]);
 	fputs("\nCommands:\n", fp);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(fp, "  %-24s  %s\n", commands[i].usage,
-			commands[i].summary);
+		say(fp, "  %-24s  %s\n", commands[i].usage,
+		    commands[i].summary);
 	fputs("\n'pgtenantctl help COMMAND' or 'pgtenantctl COMMAND --help' "
 	      "says more.\nSizes (*_bytes) and durations (*_s) are written for "
 	      "people; --json\nprints the daemon's answer as it is.\n\n",
@@ -179,9 +210,8 @@ static char *build_request(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		value = json_string(argv[i]);
 		if (value == NULL) {
-			fprintf(stderr,
-				"pgtenantctl: argument %d is not valid UTF-8\n",
-				i);
+			say(stderr,
+			    "pgtenantctl: argument %d is not valid UTF-8\n", i);
 			json_decref(args);
 			return NULL;
 		}
@@ -189,8 +219,8 @@ static char *build_request(int argc, char **argv)
 	}
 	value = json_string(argv[0]);
 	if (value == NULL) {
-		fprintf(stderr, "pgtenantctl: the command is not valid "
-				"UTF-8\n");
+		say(stderr, "pgtenantctl: the command is not valid "
+			    "UTF-8\n");
 		json_decref(args);
 		return NULL;
 	}
@@ -213,10 +243,10 @@ static int connect_socket(const char *path)
 	int fd;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr,
-			"pgtenantctl: control socket path %s is too "
-			"long (at most %zu bytes)\n",
-			path, sizeof(sun.sun_path) - 1);
+		say(stderr,
+		    "pgtenantctl: control socket path %s is too "
+		    "long (at most %zu bytes)\n",
+		    path, sizeof(sun.sun_path) - 1);
 		return -1;
 	}
 	memset(&sun, 0, sizeof(sun));
@@ -224,18 +254,18 @@ static int connect_socket(const char *path)
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		fprintf(stderr, "pgtenantctl: cannot create a socket: %s\n",
-			strerror(errno));
+		say(stderr, "pgtenantctl: cannot create a socket: %s\n",
+		    strerror(errno));
 		return -1;
 	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
 		int err = errno;
 
-		fprintf(stderr, "pgtenantctl: cannot connect to %s: %s%s\n",
-			path, strerror(err),
-			err == ENOENT || err == ECONNREFUSED ?
-				" (is pgtenantd running?)" :
-				"");
+		say(stderr, "pgtenantctl: cannot connect to %s: %s%s\n", path,
+		    strerror(err),
+		    err == ENOENT || err == ECONNREFUSED ?
+			    " (is pgtenantd running?)" :
+			    "");
 		close(fd);
 		return -1;
 	}
@@ -255,8 +285,8 @@ static bool send_all(int fd, const char *path, const char *text)
 		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
 			return true; /* the daemon closed: read why */
 		if (n < 0) {
-			fprintf(stderr, "pgtenantctl: cannot send to %s: %s\n",
-				path, strerror(errno));
+			say(stderr, "pgtenantctl: cannot send to %s: %s\n",
+			    path, strerror(errno));
 			return false;
 		}
 		done += (size_t)n;
@@ -291,18 +321,18 @@ static char *read_line(int fd, const char *path, int64_t timeout_ms)
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0) {
-			fprintf(stderr, "pgtenantctl: cannot wait for %s: %s\n",
-				path, strerror(errno));
+			say(stderr, "pgtenantctl: cannot wait for %s: %s\n",
+			    path, strerror(errno));
 			goto fail;
 		}
 		if (rc == 0)
 			continue;
 		if (size - len < 4096) {
 			if (size >= MAX_RESPONSE) {
-				fprintf(stderr,
-					"pgtenantctl: the response "
-					"from %s is longer than %d bytes\n",
-					path, MAX_RESPONSE);
+				say(stderr,
+				    "pgtenantctl: the response "
+				    "from %s is longer than %d bytes\n",
+				    path, MAX_RESPONSE);
 				goto fail;
 			}
 			size *= 2;
@@ -312,16 +342,15 @@ static char *read_line(int fd, const char *path, int64_t timeout_ms)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr,
-				"pgtenantctl: cannot read from %s: %s\n", path,
-				strerror(errno));
+			say(stderr, "pgtenantctl: cannot read from %s: %s\n",
+			    path, strerror(errno));
 			goto fail;
 		}
 		if (n == 0) {
-			fprintf(stderr,
-				"pgtenantctl: %s closed the connection "
-				"without a response\n",
-				path);
+			say(stderr,
+			    "pgtenantctl: %s closed the connection "
+			    "without a response\n",
+			    path);
 			goto fail;
 		}
 		newline = memchr(buf + len, '\n', (size_t)n);
@@ -334,8 +363,8 @@ static char *read_line(int fd, const char *path, int64_t timeout_ms)
 		}
 	}
 timeout:
-	fprintf(stderr, "pgtenantctl: no response from %s within %.3g s\n",
-		path, timeout_ms / 1000.0);
+	say(stderr, "pgtenantctl: no response from %s within %.3g s\n", path,
+	    timeout_ms / 1000.0);
 fail:
 	free(buf);
 	return NULL;
@@ -410,7 +439,7 @@ static char *format_time(const json_t *value)
 /* Print "key:" padded to width, then the value. */
 static void print_field(int width, const char *key, const char *value)
 {
-	printf("%s:%*s %s\n", key, width - (int)strlen(key), "", value);
+	say(stdout, "%s:%*s %s\n", key, width - (int)strlen(key), "", value);
 }
 
 /* Print "key: value" for a JSON value if it is there, humanized by key. */
@@ -430,7 +459,7 @@ static void print_table(struct table *table)
 {
 	char *text = table_render(table);
 
-	fputs(text, stdout);
+	say(stdout, "%s", text);
 	free(text);
 	table_free(table);
 }
@@ -591,10 +620,10 @@ static void render_status(const json_t *response)
 	if (!json_is_array(running))
 		return;
 	if (json_array_size(running) == 0) {
-		printf("\nno running jobs\n");
+		say(stdout, "\nno running jobs\n");
 		return;
 	}
-	printf("\n");
+	say(stdout, "\n");
 	print_table(running_table(running, false));
 }
 
@@ -611,7 +640,7 @@ static void render_jobs(const json_t *response)
 	size_t i;
 
 	if (!json_is_array(jobs) || json_array_size(jobs) == 0) {
-		printf("no jobs\n");
+		say(stdout, "no jobs\n");
 		return;
 	}
 	table = table_new(ARRAY_SIZE(headers), headers);
@@ -655,10 +684,10 @@ static void render_fields_at(const json_t *object, int indent, int depth)
 	json_object_foreach((json_t *)object, key, value) {
 		if (depth == 0 && strcmp(key, "ok") == 0)
 			continue;
-		printf("%*s", indent, "");
+		say(stdout, "%*s", indent, "");
 		if (json_is_object(value) && json_object_size(value) > 0 &&
 		    depth < 2) {
-			printf("%s:\n", key);
+			say(stdout, "%s:\n", key);
 			render_fields_at(value, indent + 2, depth + 1);
 		} else {
 			print_json_field(width, key, value);
@@ -689,7 +718,7 @@ static void render_metrics(const json_t *response)
 	if (text == NULL)
 		return;
 	len = strlen(text);
-	fputs(text, stdout);
+	say(stdout, "%s", text);
 	if (len > 0 && text[len - 1] != '\n')
 		putchar('\n');
 }
@@ -703,7 +732,7 @@ static void render_array(const json_t *array, const char *what)
 	size_t i;
 
 	if (json_array_size(array) == 0) {
-		printf("no %s\n", what);
+		say(stdout, "no %s\n", what);
 		return;
 	}
 	table = table_from_json(array);
@@ -713,7 +742,7 @@ static void render_array(const json_t *array, const char *what)
 	}
 	json_array_foreach(array, i, item) {
 		text = table_cell(item);
-		printf("%s\n", text);
+		say(stdout, "%s\n", text);
 		free(text);
 	}
 }
@@ -737,7 +766,7 @@ static void render_backups(const json_t *response)
 	size_t i;
 
 	if (!json_is_array(backups) || json_array_size(backups) == 0) {
-		printf("no backups\n");
+		say(stdout, "no backups\n");
 		return;
 	}
 	table = table_new(ARRAY_SIZE(headers), headers);
@@ -783,9 +812,9 @@ static void render_other(json_t *response)
 
 	message = json_string_value(json_object_get(response, "message"));
 	if (message != NULL)
-		printf("ok: %s\n", message);
+		say(stdout, "ok: %s\n", message);
 	else
-		printf("ok\n");
+		say(stdout, "ok\n");
 	rest = json_deep_copy(response);
 	json_object_del(rest, "ok");
 	json_object_del(rest, "message");
@@ -860,8 +889,8 @@ static int fetch(const char *path, int64_t timeout_ms, int argc, char **argv,
 		return EXIT_USAGE;
 	*response = json_loads(*line, 0, &error);
 	if (!json_is_object(*response)) {
-		fprintf(stderr, "pgtenantctl: bad response from %s: %s\n", path,
-			*response == NULL ? error.text : "not a JSON object");
+		say(stderr, "pgtenantctl: bad response from %s: %s\n", path,
+		    *response == NULL ? error.text : "not a JSON object");
 		json_decref(*response);
 		*response = NULL;
 		free(*line);
@@ -877,10 +906,10 @@ static int daemon_error(const json_t *response)
 	const char *text =
 		json_string_value(json_object_get(response, "error"));
 
-	fprintf(stderr, "pgtenantctl: %s\n",
-		text != NULL ? text :
-			       "the daemon answered with an error but gave no "
-			       "message");
+	say(stderr, "pgtenantctl: %s\n",
+	    text != NULL ? text :
+			   "the daemon answered with an error but gave no "
+			   "message");
 	return EXIT_DAEMON_ERROR;
 }
 
@@ -922,17 +951,18 @@ static void watch_draw(const json_t *response, int64_t interval_ms)
 	char *host = table_cell(json_object_get(daemon, "host"));
 	char *pid = table_cell(json_object_get(daemon, "pid"));
 
-	printf("pgtenantd on %s (pid %s): %s, database %s, workers %s, up %s\n",
-	       host, pid, state ? state : "-", db ? db : "-",
-	       workers ? workers : "-", uptime);
+	say(stdout,
+	    "pgtenantd on %s (pid %s): %s, database %s, workers %s, up %s\n",
+	    host, pid, state ? state : "-", db ? db : "-",
+	    workers ? workers : "-", uptime);
 	free(workers);
 	free(uptime);
 	free(host);
 	free(pid);
 	if (!json_is_array(running) || json_array_size(running) == 0)
-		printf("\nno running jobs\n");
+		say(stdout, "\nno running jobs\n");
 	else {
-		printf("\n");
+		say(stdout, "\n");
 		print_table(running_table(running, true));
 	}
 	(void)interval_ms;
@@ -948,11 +978,11 @@ static void watch_line(const json_t *response, const char *stamp)
 	char *workers = daemon_workers(daemon);
 	size_t i;
 
-	printf("%s %s, workers %s:", stamp, state ? state : "-",
-	       workers ? workers : "-");
+	say(stdout, "%s %s, workers %s:", stamp, state ? state : "-",
+	    workers ? workers : "-");
 	free(workers);
 	if (!json_is_array(running) || json_array_size(running) == 0)
-		printf(" no running jobs");
+		say(stdout, " no running jobs");
 	json_array_foreach(running, i, job) {
 		char *id = table_cell(json_object_get(job, "id"));
 		char *kind = table_cell(json_object_get(job, "kind"));
@@ -962,8 +992,8 @@ static void watch_line(const json_t *response, const char *stamp)
 			format_progress(json_object_get(job, "progress"));
 		char *eta = format_eta(job);
 
-		printf("%s job %s %s %s step %s %s eta %s", i > 0 ? ";" : "",
-		       id, kind, tenant, step, progress, eta);
+		say(stdout, "%s job %s %s %s step %s %s eta %s",
+		    i > 0 ? ";" : "", id, kind, tenant, step, progress, eta);
 		free(id);
 		free(kind);
 		free(tenant);
@@ -971,7 +1001,7 @@ static void watch_line(const json_t *response, const char *stamp)
 		free(progress);
 		free(eta);
 	}
-	printf("\n");
+	say(stdout, "\n");
 }
 
 /* watch [INTERVAL] [COUNT]: ask for status again and again. */
@@ -989,20 +1019,20 @@ static int cmd_watch(const char *path, int64_t timeout_ms, bool json_output,
 
 	if (argc > 1 && (!duration_parse(argv[1], &interval_ms) ||
 			 interval_ms < WATCH_MIN_INTERVAL_MS)) {
-		fprintf(stderr,
-			"pgtenantctl: bad interval \"%s\": give e.g. \"2\", "
-			"\"500ms\" or \"5s\" (at least 100ms)\n",
-			argv[1]);
+		say(stderr,
+		    "pgtenantctl: bad interval \"%s\": give e.g. \"2\", "
+		    "\"500ms\" or \"5s\" (at least 100ms)\n",
+		    argv[1]);
 		return EXIT_USAGE;
 	}
 	if (argc > 2) {
 		errno = 0;
 		count = strtol(argv[2], &end, 10);
 		if (errno != 0 || end == argv[2] || *end != '\0' || count < 1) {
-			fprintf(stderr,
-				"pgtenantctl: bad count \"%s\": give a number "
-				"of refreshes, at least 1\n",
-				argv[2]);
+			say(stderr,
+			    "pgtenantctl: bad count \"%s\": give a number "
+			    "of refreshes, at least 1\n",
+			    argv[2]);
 			return EXIT_USAGE;
 		}
 	}
@@ -1014,11 +1044,13 @@ static int cmd_watch(const char *path, int64_t timeout_ms, bool json_output,
 
 	while (!interrupted) {
 		now_text(stamp, sizeof(stamp));
-		if (tty)
-			printf("\033[H\033[2J"
-			       "Every %.3gs: pgtenantctl status   %s   "
-			       "(Ctrl-C to stop)\n\n",
-			       interval_ms / 1000.0, stamp);
+		if (tty) {
+			fputs("\033[H\033[2J", stdout); /* ours: clear */
+			say(stdout,
+			    "Every %.3gs: pgtenantctl status   %s   "
+			    "(Ctrl-C to stop)\n\n",
+			    interval_ms / 1000.0, stamp);
+		}
 		fflush(stdout);
 		status = fetch(path, timeout_ms, 1, status_argv, &line,
 			       &response);
@@ -1028,7 +1060,7 @@ static int cmd_watch(const char *path, int64_t timeout_ms, bool json_output,
 			break;
 		}
 		if (status == EXIT_OK && json_output) {
-			printf("%s\n", line);
+			print_json_line(line);
 			if (!json_is_true(json_object_get(response, "ok")))
 				status = daemon_error(response);
 		} else if (status == EXIT_OK &&
@@ -1039,7 +1071,7 @@ static int cmd_watch(const char *path, int64_t timeout_ms, bool json_output,
 		} else if (status == EXIT_OK) {
 			watch_line(response, stamp);
 		} else if (!tty) {
-			printf("%s no answer from %s\n", stamp, path);
+			say(stdout, "%s no answer from %s\n", stamp, path);
 		}
 		json_decref(response);
 		free(line);
@@ -1063,10 +1095,10 @@ static int cmd_help(int argc, char **argv)
 	}
 	c = command_find(argv[1]);
 	if (c == NULL) {
-		fprintf(stderr,
-			"pgtenantctl: no help for \"%s\": not a command; see "
-			"'pgtenantctl --help'\n",
-			argv[1]);
+		say(stderr,
+		    "pgtenantctl: no help for \"%s\": not a command; see "
+		    "'pgtenantctl --help'\n",
+		    argv[1]);
 		return EXIT_USAGE;
 	}
 	command_usage(stdout, c);
@@ -1118,10 +1150,10 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			if (!parse_timeout(optarg, &timeout_ms)) {
-				fprintf(stderr,
-					"pgtenantctl: bad timeout "
-					"\"%s\": give seconds, 0 for none\n",
-					optarg);
+				say(stderr,
+				    "pgtenantctl: bad timeout "
+				    "\"%s\": give seconds, 0 for none\n",
+				    optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -1129,15 +1161,15 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		case 'V':
-			printf("pgtenantctl %s\n", PACKAGE_VERSION);
+			say(stdout, "pgtenantctl %s\n", PACKAGE_VERSION);
 			return EXIT_OK;
 		default:
-			fprintf(stderr, "Try 'pgtenantctl --help'.\n");
+			say(stderr, "Try 'pgtenantctl --help'.\n");
 			return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "pgtenantctl: no command given\n");
+		say(stderr, "pgtenantctl: no command given\n");
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -1148,10 +1180,10 @@ int main(int argc, char **argv)
 		return cmd_help(argc, argv);
 	if (wants_help(argc, argv)) {
 		if (c == NULL) {
-			fprintf(stderr,
-				"pgtenantctl: unknown command \"%s\"; see "
-				"'pgtenantctl --help'\n",
-				argv[0]);
+			say(stderr,
+			    "pgtenantctl: unknown command \"%s\"; see "
+			    "'pgtenantctl --help'\n",
+			    argv[0]);
 			return EXIT_USAGE;
 		}
 		command_usage(stdout, c);
@@ -1159,11 +1191,11 @@ int main(int argc, char **argv)
 	}
 	nargs = argc - 1;
 	if (c != NULL && (nargs < c->min_args || nargs > c->max_args)) {
-		fprintf(stderr, "pgtenantctl: %s: %s\nusage: pgtenantctl %s\n",
-			c->name,
-			nargs < c->min_args ? "missing argument" :
-					      "too many arguments",
-			c->usage);
+		say(stderr, "pgtenantctl: %s: %s\nusage: pgtenantctl %s\n",
+		    c->name,
+		    nargs < c->min_args ? "missing argument" :
+					  "too many arguments",
+		    c->usage);
 		return EXIT_USAGE;
 	}
 	if (strcmp(argv[0], "watch") == 0)
@@ -1173,7 +1205,7 @@ int main(int argc, char **argv)
 	if (status != EXIT_OK)
 		return status;
 	if (json_output)
-		printf("%s\n", line);
+		print_json_line(line);
 	if (json_is_true(json_object_get(response, "ok"))) {
 		if (!json_output)
 			render(argv[0], response);
@@ -1183,8 +1215,8 @@ int main(int argc, char **argv)
 	json_decref(response);
 	free(line);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "pgtenantctl: cannot write the output: %s\n",
-			strerror(errno));
+		say(stderr, "pgtenantctl: cannot write the output: %s\n",
+		    strerror(errno));
 		return EXIT_USAGE;
 	}
 	return status;

@@ -1,4 +1,5 @@
-/* table.c - plain-text tables for people, from strings or JSON arrays. */
+/* table.c - plain-text tables for people, from strings or JSON arrays, and
+ * text made safe for a terminal. */
 #include "table.h"
 
 #include <ctype.h>
@@ -30,32 +31,145 @@ static size_t text_width(const char *text)
 	return width;
 }
 
-/* A copy of text fit for one cell: control characters become spaces and
- * text longer than TABLE_MAX_CELL characters ends with an ellipsis. */
+/* The length of the valid UTF-8 sequence at s (1 to 4) and its code
+ * point; 0 if s does not start one (a stray continuation byte, an overlong
+ * form, a surrogate, past U+10FFFF, or cut short). */
+static size_t utf8_decode(const unsigned char *s, unsigned *cp)
+{
+	size_t n;
+	unsigned v, min;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2, v = s[0] & 0x1f, min = 0x80;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3, v = s[0] & 0x0f, min = 0x800;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4, v = s[0] & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (s[i] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+/* True for the code points above 0x7f that a terminal acts on or that
+ * reorder what is shown: C1 controls and bidirectional formatting. */
+static bool is_hidden_control(unsigned cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069);
+}
+
+char *table_escape(const char *text, bool keep_layout)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t len = strlen(text), i = 0, n;
+	char *out = xmalloc(len * 6 + 1), *p = out;
+	unsigned cp;
+
+	while (i < len) {
+		unsigned char c = s[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			if (keep_layout && (c == '\n' || c == '\t'))
+				*p++ = (char)c;
+			else
+				p += sprintf(p, "\\x%02x", c);
+			i++;
+			continue;
+		}
+		n = utf8_decode(s + i, &cp);
+		if (n == 0) {
+			p += sprintf(p, "\\x%02x", c);
+			i++;
+		} else if (is_hidden_control(cp)) {
+			p += sprintf(p, "\\u%04x", cp);
+			i += n;
+		} else {
+			memcpy(p, s + i, n);
+			p += n;
+			i += n;
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+char *table_json_escape(const char *json)
+{
+	const unsigned char *s = (const unsigned char *)json;
+	size_t len = strlen(json), i = 0, n;
+	char *out = xmalloc(len * 6 + 1), *p = out;
+	unsigned cp;
+
+	while (i < len) {
+		n = utf8_decode(s + i, &cp);
+		if (n == 0) {
+			/* not UTF-8, so not JSON: show the byte, not act on it */
+			p += sprintf(p, "\\x%02x", s[i]);
+			i++;
+		} else if (cp == 0x7f || is_hidden_control(cp) ||
+			   (cp < 0x20 && cp != '\n' && cp != '\t' &&
+			    cp != '\r' && cp != ' ')) {
+			/* raw only inside strings in valid JSON */
+			p += sprintf(p, "\\u%04x", cp);
+			i += n;
+		} else {
+			memcpy(p, s + i, n);
+			p += n;
+			i += n;
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+/* A copy of text fit for one cell: newlines, tabs and carriage returns
+ * as spaces, other control characters escaped, and text longer than
+ * TABLE_MAX_CELL characters ending with an ellipsis. */
 static char *cell_copy(const char *text)
 {
 	size_t len, width = 0, i;
-	char *copy;
+	char *copy, *safe, *flat;
 
 	if (text == NULL)
 		return xstrdup("-");
-	len = strlen(text);
+	flat = xstrdup(text);
+	for (char *q = flat; *q != '\0'; q++) {
+		if (*q == '\n' || *q == '\t' || *q == '\r')
+			*q = ' ';
+	}
+	safe = table_escape(flat, false);
+	free(flat);
+	len = strlen(safe);
 	copy = xmalloc(len + sizeof("…"));
 	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)text[i];
+		unsigned char c = (unsigned char)safe[i];
 
 		if ((c & 0xc0) != 0x80) {
 			if (width == TABLE_MAX_CELL - 1 &&
-			    text_width(text + i) > 1)
+			    text_width(safe + i) > 1)
 				break;
 			width++;
 		}
-		copy[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+		copy[i] = (char)c;
 	}
 	if (i < len)
 		strcpy(copy + i, "…");
 	else
 		copy[i] = '\0';
+	free(safe);
 	return copy;
 }
 

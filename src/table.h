@@ -1,7 +1,10 @@
 /* table.h - plain-text tables for people: columns sized to their widest
- * cell, long cells shortened with an ellipsis. Used by pgtenantctl. */
+ * cell, long cells shortened with an ellipsis, and text made safe for a
+ * terminal. Used by pgtenantctl. */
 #ifndef PGT_TABLE_H
 #define PGT_TABLE_H
+
+#include <stdbool.h>
 
 #include <jansson.h>
 
@@ -14,7 +17,7 @@ struct table *table_new(unsigned ncols, const char *const *headers);
 void table_free(struct table *table);
 
 /* Append a row of ncols cells (copied); a NULL cell prints as "-".
- * Control characters in cells print as spaces. */
+ * Control characters in cells are escaped as table_escape() does. */
 void table_add_row(struct table *table, const char *const *cells);
 unsigned table_rows(const struct table *table);
 
@@ -45,5 +48,18 @@ char *table_cell_for(const char *key, const json_t *value);
  * cells as table_cell_for() makes them). NULL if array is not an array
  * whose first element is an object. */
 struct table *table_from_json(const json_t *array);
+
+/* Text that is safe to print on a terminal: every C0 control character
+ * (with keep_layout, all but newline and tab), DEL and byte that is not
+ * part of valid UTF-8 as "\xNN", every C1 control (U+0080..U+009F) and
+ * bidirectional override or isolate as "\uNNNN". No escape sequence
+ * (ESC, CSI, OSC) gets through. A new string. */
+char *table_escape(const char *text, bool keep_layout);
+
+/* A JSON text with the characters that JSON may leave raw but a terminal
+ * would act on (DEL, C1 controls, bidirectional overrides) written as
+ * "\uNNNN" escapes: the same JSON value, safe to print. json must be valid
+ * UTF-8 JSON (C0 controls are escaped in it already). A new string. */
+char *table_json_escape(const char *json);
 
 #endif

@@ -204,6 +204,88 @@ static void test_table(void)
 	free(cell);
 }
 
+/* Check one escaped text and free it. */
+static void is_escaped(char *got, const char *want, const char *name)
+{
+	is_str(got, want, name);
+	free(got);
+}
+
+/* True if text holds a byte a terminal acts on: C0 but newline, DEL, or
+ * the UTF-8 of a C1 control. */
+static bool has_raw_control(const char *text)
+{
+	for (const unsigned char *s = (const unsigned char *)text; *s; s++) {
+		if ((*s < 0x20 && *s != '\n') || *s == 0x7f ||
+		    (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f))
+			return true;
+	}
+	return false;
+}
+
+/* finding 13: control characters never reach the terminal raw. */
+static void test_escape(void)
+{
+	const char *hostile = "a\x1b]0;pwned\x07"
+			      "b\x1b[2Jc";
+	const char *row[] = { "1", hostile };
+	static const char *const headers[] = { "ID", "NOTE\x1b[1m" };
+	json_error_t error;
+	json_t *json, *back;
+	struct table *table;
+	char *text, *fixed;
+
+	is_escaped(table_escape(hostile, true), "a\\x1b]0;pwned\\x07b\\x1b[2Jc",
+		   "finding 13: ESC ]0;title BEL and ESC [2J escaped");
+	is_escaped(table_escape("x\xc2\x9b"
+				"2Jy\xc2\x9d"
+				"z",
+				true),
+		   "x\\u009b2Jy\\u009dz",
+		   "finding 13: C1 CSI and OSC (UTF-8) escaped");
+	is_escaped(table_escape("del\x7f cr\r bs\b", true),
+		   "del\\x7f cr\\x0d bs\\x08",
+		   "finding 13: DEL, CR and backspace escaped");
+	is_escaped(table_escape("raw\x9b\xff\xc0\xaf", true),
+		   "raw\\x9b\\xff\\xc0\\xaf",
+		   "finding 13: bytes that are not UTF-8 escaped (8-bit CSI)");
+	is_escaped(table_escape("l1\nl2\tx", true), "l1\nl2\tx",
+		   "finding 13: newline and tab kept for the layout");
+	is_escaped(table_escape("l1\nl2\tx", false), "l1\\x0al2\\x09x",
+		   "finding 13: ... escaped without it");
+	is_escaped(table_escape("caf\xc3\xa9 \xe2\x80\xae \xf0\x9f\x98\x80",
+				true),
+		   "caf\xc3\xa9 \\u202e \xf0\x9f\x98\x80",
+		   "finding 13: UTF-8 kept, a bidi override escaped");
+	is_escaped(table_escape("", true), "", "empty text");
+
+	table = table_new(2, headers);
+	table_add_row(table, row);
+	text = table_render(table);
+	ok(!has_raw_control(text), "finding 13: no raw control in a table");
+	contains(text, "a\\x1b]0;pwned\\x07b", "finding 13: cell escaped");
+	contains(text, "NOTE\\x1b[1m", "finding 13: header escaped");
+	free(text);
+	table_free(table);
+
+	text = xstrdup("{\"k\\u001b\":\"x\xc2\x9by\x7f\\\\\xc2\x85\","
+		       "\"e\":\"\\u001b[2J\"}");
+	fixed = table_json_escape(text);
+	is_str(fixed,
+	       "{\"k\\u001b\":\"x\\u009by\\u007f\\\\\\u0085\","
+	       "\"e\":\"\\u001b[2J\"}",
+	       "finding 13: --json: C1 and DEL as \\u escapes");
+	ok(!has_raw_control(fixed), "finding 13: --json: no raw control");
+	json = json_loads(text, 0, &error);
+	back = json_loads(fixed, 0, &error);
+	ok(json != NULL && back != NULL && json_equal(json, back),
+	   "finding 13: --json: the same JSON value");
+	json_decref(json);
+	json_decref(back);
+	free(text);
+	free(fixed);
+}
+
 /* Check one humanized cell and free it. */
 static void is_human(char *got, const char *want, const char *name)
 {
@@ -1001,6 +1083,7 @@ int main(void)
 	test_parse();
 	test_table();
 	test_table_human();
+	test_escape();
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
 		return 1;
