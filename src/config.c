@@ -958,7 +958,7 @@ static void validate_mode(struct problems *p, const char *text,
 	if ((mode & 0007) != 0) {
 		problem_add(
 			p, key,
-			"%s lets every user of the host connect (\"other\" bits %03lo); use \"0600\" or \"0660\" and name who else may connect in control_allow_users or control_allow_groups",
+			"\"%s\" lets every user of the host connect (\"other\" bits %03lo); use \"0600\" or \"0660\" and name who else may connect in control_allow_users or control_allow_groups",
 			text, mode & 0007);
 		return;
 	}
