@@ -123,8 +123,9 @@ static const struct command_help commands[] = {
 	{ "reload", "reload", "reload the configuration and job definitions",
 	  "The same as SIGHUP. A bad configuration or job file is refused as a\n"
 	  "whole and the old one stays; the answer says why. Settings that\n"
-	  "need a restart (database, state_dir, control_socket, workers, lease,\n"
-	  "poll_interval, listen) are named, not applied.\n",
+	  "need a restart (database, state_dir, control_socket and the other\n"
+	  "control_* settings, workers, lease, poll_interval, listen) are\n"
+	  "named, not applied.\n",
 	  0, 0, false },
 	{ "metrics", "metrics", "metrics in the Prometheus text format", "",
 	  0, 0, false },
