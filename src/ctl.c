@@ -25,7 +25,9 @@
 
 #define CTL_BACKLOG 64
 #define CTL_PEER_GROUPS_MAX 1024
-#define CTL_REFUSAL_LOG_MS 1000 /* at most one refused peer logged per second */
+#define CTL_REFUSAL_LOG_MS \
+	1000 /* at most one refusal or eviction logged
+				 * per second */
 #define NOT_AN_OBJECT "internal error: the response is not a JSON object"
 
 struct ctl_client {
@@ -66,6 +68,8 @@ struct ctl_server {
 	unsigned long requests;
 	int64_t refusal_logged_ms; /* mono_ms of the last refused peer logged */
 	unsigned refusals_unlogged;
+	int64_t eviction_logged_ms; /* the same for clients closed for room */
+	unsigned evictions_unlogged;
 };
 
 /* Name a JSON value's type for error messages. */
@@ -347,10 +351,11 @@ static void client_idle_check(evutil_socket_t fd, short what, void *arg)
 	log_debug("control client %u: no whole request line for %" PRId64
 		  " ms, closing it",
 		  client->id, client->idle_ms);
-	client_close_now(client,
-			 "closing an idle connection: no whole request line "
-			 "for %" PRId64 " ms",
-			 client->idle_ms);
+	client_close_now(
+		client,
+		"closing an idle connection: no whole request line for %" PRId64
+		" ms",
+		client->idle_ms);
 }
 
 /* Event callback: end of input, an error or a write timeout. */
@@ -364,9 +369,9 @@ static void client_event(struct bufferevent *bev, short events, void *arg)
 		return;
 	}
 	if (events & BEV_EVENT_TIMEOUT) {
-		log_debug("control client %u: its output is not read, "
-			  "closing it",
-			  client->id);
+		log_debug(
+			"control client %u: its output is not read, closing it",
+			client->id);
 		client_disconnect(client);
 		return;
 	}
@@ -466,12 +471,10 @@ static void server_log_refusal(struct ctl_server *server, uid_t uid, pid_t pid)
 		server->refusals_unlogged++;
 		return;
 	}
-	log_warning("control socket %s: refused a client with uid %u (pid "
-		    "%ld): not root, not the daemon's user, not in "
-		    "control_allow_users or control_allow_groups "
-		    "(%u more refused since the last such message)",
-		    server->path, (unsigned)uid, (long)pid,
-		    server->refusals_unlogged);
+	log_warning(
+		"control socket %s: refused a client with uid %u (pid %ld): not root, not the daemon's user, not in control_allow_users or control_allow_groups (%u more refused since the last such message)",
+		server->path, (unsigned)uid, (long)pid,
+		server->refusals_unlogged);
 	server->refusal_logged_ms = now;
 	server->refusals_unlogged = 0;
 }
@@ -503,21 +506,28 @@ static bool server_make_room(struct ctl_server *server, bool admin, uid_t uid)
 		return true;
 	victim = admin ? server_idlest(server) : NULL;
 	if (victim == NULL) {
-		log_warning("control socket %s: refusing a client (uid %u), "
-			    "%u are connected already",
-			    server->path, (unsigned)uid, server->nclients);
+		log_warning(
+			"control socket %s: refusing a client (uid %u), %u are connected already",
+			server->path, (unsigned)uid, server->nclients);
 		return false;
 	}
-	log_warning("control socket %s: all %u client slots are in use; "
-		    "closing client %u (uid %u, no whole line for %" PRId64
-		    " ms) to serve an administrator's connection",
-		    server->path, server->options.max_clients, victim->id,
-		    (unsigned)victim->uid, mono_ms() - victim->last_ms);
-	client_close_now(victim,
-			 "too many control clients (at most %u): this idle "
-			 "connection was closed to make room for an "
-			 "administrator",
-			 server->options.max_clients);
+	if (server->eviction_logged_ms != 0 &&
+	    mono_ms() - server->eviction_logged_ms < CTL_REFUSAL_LOG_MS) {
+		server->evictions_unlogged++;
+	} else {
+		log_warning(
+			"control socket %s: all %u client slots are in use; closing client %u (uid %u, no whole line for %" PRId64
+			" ms) to serve an administrator's connection (%u more closed so since the last such message)",
+			server->path, server->options.max_clients, victim->id,
+			(unsigned)victim->uid, mono_ms() - victim->last_ms,
+			server->evictions_unlogged);
+		server->eviction_logged_ms = mono_ms();
+		server->evictions_unlogged = 0;
+	}
+	client_close_now(
+		victim,
+		"too many control clients (at most %u): this idle connection was closed to make room for an administrator",
+		server->options.max_clients);
 	return server->nclients < server->options.max_clients;
 }
 
@@ -539,22 +549,21 @@ static void server_accept(struct evconnlistener *listener, evutil_socket_t fd,
 	pid_t pid;
 
 	if (!peer_credentials(fd, &uid, &pid, &gids, &ngids)) {
-		log_warning("control socket %s: refusing a client whose "
-			    "credentials the kernel does not tell: %s",
-			    server->path, strerror(errno));
-		server_refuse(fd, "cannot check the credentials of this "
-				  "connection");
+		log_warning(
+			"control socket %s: refusing a client whose credentials the kernel does not tell: %s",
+			server->path, strerror(errno));
+		server_refuse(
+			fd, "cannot check the credentials of this connection");
 		return;
 	}
 	peer = ctl_peer_class(&server->options, server->self, uid, gids, ngids);
 	free(gids);
 	if (peer == CTL_PEER_REFUSED) {
 		server_log_refusal(server, uid, pid);
-		snprintf(text, sizeof(text),
-			 "uid %u may not use this control socket (see "
-			 "control_allow_users and control_allow_groups in the "
-			 "daemon's configuration)",
-			 (unsigned)uid);
+		snprintf(
+			text, sizeof(text),
+			"uid %u may not use this control socket (see control_allow_users and control_allow_groups in the daemon's configuration)",
+			(unsigned)uid);
 		server_refuse(fd, text);
 		return;
 	}
@@ -859,12 +868,11 @@ struct ctl_server *ctl_listen_with(struct event_base *base,
 	}
 	evconnlistener_set_error_cb(server->listener, server_accept_error);
 	ignore_sigpipe();
-	log_info("control socket listening on %s (mode %04o, at most %u "
-		 "clients, %u more users and %u groups allowed besides root "
-		 "and uid %u)",
-		 path, mode & 07777, server->options.max_clients,
-		 server->options.allow_uid_count,
-		 server->options.allow_gid_count, (unsigned)server->self);
+	log_info(
+		"control socket listening on %s (mode %04o, at most %u clients, %u more users and %u groups allowed besides root and uid %u)",
+		path, mode & 07777, server->options.max_clients,
+		server->options.allow_uid_count,
+		server->options.allow_gid_count, (unsigned)server->self);
 	return server;
 }
 
