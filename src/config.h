@@ -45,6 +45,7 @@ struct config {
 	unsigned control_socket_mode; /* default 0600 */
 	char *jobs_dir;
 	char *backup_dir;
+	char *restore_role; /* "" (default): the tenant schema's owner */
 	char *pid_file;	  /* NULL: none */
 	unsigned workers; /* 1..64, default 2 */
 	enum log_level log_level;
