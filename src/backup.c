@@ -1246,8 +1246,13 @@ static bool restore_child_failed(struct backup_op *op,
 		return false;
 	what = op->cancelled ? xstrdup("cancelled") :
 			       child_outcome(program, cr);
-	backup_fail(op, !op->cancelled, "restore of %s into schema %s: %s",
-		    op->arg, op->schema, what);
+	/* the restore's own refusals (restore_prologue, restore_check) are
+	 * final: another attempt would refuse again */
+	backup_fail(op,
+		    !op->cancelled &&
+			    strstr(what, "ERROR:  restore of schema ") == NULL,
+		    "restore of %s into schema %s: %s", op->arg, op->schema,
+		    what);
 	free(what);
 	return true;
 }
