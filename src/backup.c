@@ -497,7 +497,11 @@ struct backup_op {
 	char sha256[BACKUP_SHA256_LEN + 1];
 	char *hash_error;
 
-	struct backup_record rec; /* BACKUP_CHECK: the backup found */
+	struct backup_record rec; /* BACKUP_CHECK, BACKUP_RESTORE: the backup */
+	char *restore_role;	  /* "" for the schema's owner */
+	char *dump_owner;	  /* the schema's owner in the dump's TOC */
+	int dump_fd;		  /* BACKUP_RESTORE: the dump, open, or -1 */
+	int script_fd; /* BACKUP_RESTORE: the unlinked script, or -1 */
 };
 
 static void backup_begin_cb(evutil_socket_t fd, short what, void *arg);
@@ -530,6 +534,12 @@ static void backup_op_free(struct backup_op *op)
 	free(op->list_error);
 	free(op->hash_error);
 	backup_record_clear(&op->rec);
+	free(op->restore_role);
+	free(op->dump_owner);
+	if (op->dump_fd >= 0)
+		close(op->dump_fd);
+	if (op->script_fd >= 0)
+		close(op->script_fd);
 	free(op);
 }
 
@@ -924,11 +934,12 @@ static void backup_check_read_back_done(struct backup_op *op)
 			    op->hash_error);
 		return;
 	}
-	if (op->rec.sha256 != NULL && strcmp(op->rec.sha256, op->sha256) != 0) {
+	if (op->rec.sha256 == NULL || strcmp(op->rec.sha256, op->sha256) != 0) {
 		backup_fail(
 			op, false,
 			"backup %s has changed since it was made: its sha256 is %s, the catalog has %s",
-			op->rec.file, op->sha256, op->rec.sha256);
+			op->rec.file, op->sha256,
+			op->rec.sha256 ? op->rec.sha256 : "none");
 		return;
 	}
 	if (!op->toc_has_schema) {
@@ -952,7 +963,7 @@ static void backup_check(struct backup_op *op)
 {
 	struct backup_record *rec = &op->rec;
 	bool found = false;
-	char *cause = NULL, *path;
+	char *cause = NULL;
 	struct stat st;
 
 	if (!backup_catalog_find(op->ckpt, op->tenant_id, op->arg, rec, &found,
@@ -961,23 +972,8 @@ static void backup_check(struct backup_op *op)
 		free(cause);
 		return;
 	}
-	if (!found && op->arg[0] != '\0' && strcmp(op->arg, "latest") != 0 &&
-	    !all_digits(op->arg) && strchr(op->arg, '/') == NULL &&
-	    op->arg[0] != '.') {
-		/* a dump put there by hand or by a daemon on another host */
-		path = xasprintf("%s/%s", op->dir, op->arg);
-		if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-			found = true;
-			rec->tenant_id = xstrdup(op->tenant_id);
-			rec->schema = xstrdup(op->schema);
-			rec->file = path;
-			rec->status = xstrdup(BACKUP_VERIFIED);
-			rec->size = st.st_size;
-			rec->started_at = (double)st.st_mtime;
-		} else {
-			free(path);
-		}
-	}
+	/* a file in the directory without a catalog row is never used: a
+	 * dump is code, and only the daemon's own verified ones are trusted */
 	if (!found) {
 		if (op->arg[0] == '\0' || strcmp(op->arg, "latest") == 0)
 			backup_fail(op, false,
@@ -986,7 +982,7 @@ static void backup_check(struct backup_op *op)
 		else
 			backup_fail(
 				op, false,
-				"tenant %s has no backup '%s' (give a catalog id or a file name in %s)",
+				"tenant %s has no backup '%s' in its catalog (give a catalog id or the file name of a backup this daemon made in %s; files without a catalog row are never used)",
 				op->tenant_id, op->arg, op->dir);
 		return;
 	}
@@ -1008,49 +1004,297 @@ static void backup_check(struct backup_op *op)
 
 /* --- BACKUP_RESTORE */
 
+/* The TOC entry types a tenant schema made of tables needs; anything else
+ * in a dump refuses its restore (doc/maintenance.md lists them). Longer
+ * names first: a type is matched as a prefix followed by a space. */
+static const char *const toc_allowed_types[] = {
+	"TABLE DATA",	"TABLE ATTACH", "TABLE",	 "SEQUENCE OWNED BY",
+	"SEQUENCE SET", "SEQUENCE",	"FK CONSTRAINT", "CHECK CONSTRAINT",
+	"CONSTRAINT",	"INDEX ATTACH", "INDEX",	 "DEFAULT",
+	"STATISTICS",	"COMMENT",	"ACL",		 "SCHEMA",
+};
+
+/* If text starts with word and a space, the text after them, else NULL. */
+static const char *skip_word(const char *text, const char *end,
+			     const char *word)
+{
+	size_t n = strlen(word);
+
+	if ((size_t)(end - text) > n && strncmp(text, word, n) == 0 &&
+	    text[n] == ' ')
+		return text + n + 1;
+	return NULL;
+}
+
+/* Check one TOC line "ID; CATALOG OID TYPE NAMESPACE TAG OWNER". */
+static bool toc_line_ok(const char *line, const char *end, const char *schema,
+			char **owner)
+{
+	const char *p = memchr(line, ';', (size_t)(end - line)), *rest;
+	const char *type = NULL;
+
+	if (p == NULL || p + 1 >= end || p[1] != ' ')
+		return false;
+	p += 2;
+	for (int field = 0; field < 2; field++) { /* catalog oid, object oid */
+		p += strspn(p, "0123456789");
+		if (p >= end || *p != ' ')
+			return false;
+		p++;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(toc_allowed_types) && type == NULL;
+	     i++) {
+		rest = skip_word(p, end, toc_allowed_types[i]);
+		if (rest != NULL)
+			type = toc_allowed_types[i];
+	}
+	if (type == NULL)
+		return false;
+	if (strcmp(type, "SCHEMA") == 0) {
+		/* SCHEMA - <schema> <owner> */
+		rest = skip_word(rest, end, "-");
+		if (rest == NULL)
+			return false;
+		if (skip_word(rest, end, schema) == NULL &&
+		    !((size_t)(end - rest) == strlen(schema) &&
+		      strncmp(rest, schema, strlen(schema)) == 0))
+			return false;
+		rest = skip_word(rest, end, schema);
+		if (owner != NULL) {
+			free(*owner);
+			*owner = rest != NULL ?
+					 xstrndup(rest, (size_t)(end - rest)) :
+					 xstrdup("");
+		}
+		return true;
+	}
+	if ((strcmp(type, "COMMENT") == 0 || strcmp(type, "ACL") == 0) &&
+	    skip_word(rest, end, "-") != NULL) {
+		/* COMMENT - SCHEMA <schema> <owner>: about the schema itself */
+		rest = skip_word(skip_word(rest, end, "-"), end, "SCHEMA");
+		return rest != NULL &&
+		       (skip_word(rest, end, schema) != NULL ||
+			((size_t)(end - rest) == strlen(schema) &&
+			 strncmp(rest, schema, strlen(schema)) == 0));
+	}
+	return skip_word(rest, end, schema) != NULL;
+}
+
+/* Check that a dump's TOC holds only the tenant schema's own objects. */
+bool backup_toc_check(const char *toc, const char *schema, char **owner,
+		      char **cause)
+{
+	const char *line = toc != NULL ? toc : "";
+	unsigned schemas = 0;
+
+	if (owner != NULL)
+		*owner = NULL;
+	while (*line != '\0') {
+		const char *end = strchrnul(line, '\n');
+		char *shown;
+
+		if (*line != ';' && end > line) {
+			if (!toc_line_ok(line, end, schema, owner)) {
+				shown = xstrndup(line, (size_t)(end - line));
+				set_cause(
+					cause,
+					"the dump holds an entry that is not a table, sequence, index, constraint, comment or grant of schema %s: '%s' (a dump is code: only the entry types of doc/maintenance.md are restored)",
+					schema, shown);
+				free(shown);
+				goto refused;
+			}
+			if (strstr(line, " SCHEMA - ") != NULL &&
+			    strstr(line, " SCHEMA - ") < end)
+				schemas++;
+		}
+		line = *end != '\0' ? end + 1 : end;
+	}
+	if (schemas != 1) {
+		set_cause(cause,
+			  "the dump holds %u entries for schema %s, not one",
+			  schemas, schema);
+		goto refused;
+	}
+	return true;
+refused:
+	if (owner != NULL) {
+		free(*owner);
+		*owner = NULL;
+	}
+	return false;
+}
+
+/* The SQL psql runs before the dump's: as the daemon's role, pick the
+ * restore role, refuse a superuser, replace the schema by an empty one
+ * owned by that role, and become it for the rest of the transaction. The
+ * values come from psql variables (-v), never from the text. */
+static const char restore_prologue[] =
+	"SET search_path = pg_catalog, pg_temp;\n"
+	"SELECT pg_catalog.set_config('pgtenantd.restore_schema', :'schema', false),\n"
+	"       pg_catalog.set_config('pgtenantd.restore_role', :'restore_role', false),\n"
+	"       pg_catalog.set_config('pgtenantd.restore_dump_owner', :'dump_owner', false);\n"
+	"DO $pgt$\n"
+	"DECLARE\n"
+	"  s text := pg_catalog.current_setting('pgtenantd.restore_schema');\n"
+	"  r text := pg_catalog.current_setting('pgtenantd.restore_role');\n"
+	"  how text := 'restore_role';\n"
+	"BEGIN\n"
+	"  IF r = '' THEN\n"
+	"    SELECT pg_catalog.pg_get_userbyid(n.nspowner) INTO r\n"
+	"      FROM pg_catalog.pg_namespace n WHERE n.nspname = s;\n"
+	"    how := 'the owner of schema ' || s;\n"
+	"    IF r IS NULL THEN\n"
+	"      r := pg_catalog.current_setting('pgtenantd.restore_dump_owner');\n"
+	"      how := 'the owner of schema ' || s || ' in the dump';\n"
+	"    END IF;\n"
+	"  END IF;\n"
+	"  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN\n"
+	"    RAISE EXCEPTION 'restore of schema % refused: its restore role ''%'' (%) does not exist; set restore_role to a role that is not a superuser', s, r, how;\n"
+	"  END IF;\n"
+	"  IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = r) THEN\n"
+	"    RAISE EXCEPTION 'restore of schema % refused: its restore role % (%) is a superuser, and a dump is code that runs with the rights of the role restoring it; set restore_role to a role that is not a superuser', s, r, how;\n"
+	"  END IF;\n"
+	"  EXECUTE pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', s);\n"
+	"  EXECUTE pg_catalog.format('CREATE SCHEMA %I AUTHORIZATION %I', s, r);\n"
+	"  EXECUTE pg_catalog.format('SET ROLE %I', r);\n"
+	"END\n"
+	"$pgt$;\n";
+
+/* The SQL psql runs after the dump's pre-data section (tables, types of
+ * columns, defaults, CHECK constraints: nothing of it has run yet) and
+ * again at the end: every object this transaction created may depend on
+ * built-in objects, members of extensions and the schema's own types
+ * only, so that loading the data runs no function that anyone but a
+ * superuser wrote (such a function could RESET ROLE). */
+static const char restore_check[] =
+	"SELECT pg_catalog.set_config('pgtenantd.restore_schema', :'schema', false);\n"
+	"DO $pgt$\n"
+	"DECLARE\n"
+	"  s text := pg_catalog.current_setting('pgtenantd.restore_schema');\n"
+	"  bad text;\n"
+	"BEGIN\n"
+	"  SELECT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid)\n"
+	"         || ' depends on '\n"
+	"         || pg_catalog.pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid)\n"
+	"    INTO bad\n"
+	"    FROM pg_catalog.pg_depend d\n"
+	"   WHERE d.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id())\n"
+	"     AND d.refclassid NOT IN ('pg_catalog.pg_class'::pg_catalog.regclass,\n"
+	"                              'pg_catalog.pg_namespace'::pg_catalog.regclass,\n"
+	"                              'pg_catalog.pg_constraint'::pg_catalog.regclass,\n"
+	"                              'pg_catalog.pg_attrdef'::pg_catalog.regclass)\n"
+	"     AND d.refobjid >= 16384\n"
+	"     AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e\n"
+	"                      WHERE e.classid = d.refclassid AND e.objid = d.refobjid\n"
+	"                        AND e.deptype = 'e')\n"
+	"     AND NOT (d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass\n"
+	"              AND EXISTS (SELECT FROM pg_catalog.pg_type t\n"
+	"                           JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace\n"
+	"                          WHERE t.oid = d.refobjid AND n.nspname = s\n"
+	"                            AND t.typtype IN ('c', 'b') AND (t.typrelid <> 0 OR t.typelem <> 0)))\n"
+	"   LIMIT 1;\n"
+	"  IF bad IS NOT NULL THEN\n"
+	"    RAISE EXCEPTION 'restore of schema % refused: % (a function, operator or type that is not built in nor part of an extension; a dump is code: see doc/maintenance.md)', s, bad;\n"
+	"  END IF;\n"
+	"END\n"
+	"$pgt$;\n";
+
+/* Append text to the restore script. */
+static bool script_append(struct backup_op *op, const char *text)
+{
+	size_t n = strlen(text);
+
+	while (n > 0) {
+		ssize_t w = write(op->script_fd, text, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		text += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* Start a child of the restore that reads the dump on stdin (from its
+ * start) and writes its stdout to the script, or captures it (-1). */
+static bool restore_spawn(struct backup_op *op, char **argv, int in_fd,
+			  int out_fd, child_done_fn done, char **cause)
+{
+	if (lseek(in_fd, 0, SEEK_SET) != 0)
+		return set_cause(cause, "cannot rewind %s: %s", op->arg,
+				 strerror(errno));
+	op->children[0] = child_spawn_fds(op->base, argv, op->env, in_fd,
+					  out_fd, op->timeout_ms, done, op,
+					  cause);
+	if (op->children[0] == NULL)
+		return false;
+	op->running++;
+	return true;
+}
+
+/* Fail a restore step after a child: cancelled, or how the child ended. */
+static bool restore_child_failed(struct backup_op *op,
+				 const struct child_result *cr,
+				 const char *program)
+{
+	char *what;
+
+	backup_child_ended(op, 0);
+	if (!op->cancelled && child_succeeded(cr))
+		return false;
+	what = op->cancelled ? xstrdup("cancelled") :
+			       child_outcome(program, cr);
+	/* the restore's own refusals (restore_prologue, restore_check) are
+	 * final: another attempt would refuse again */
+	backup_fail(op,
+		    !op->cancelled &&
+			    strstr(what, "ERROR:  restore of schema ") == NULL,
+		    "restore of %s into schema %s: %s", op->arg, op->schema,
+		    what);
+	free(what);
+	return true;
+}
+
 static void backup_restored(const struct child_result *cr, void *arg)
 {
 	struct backup_op *op = arg;
-	char *what;
 	json_t *result;
 
-	backup_child_ended(op, 0);
-	unlink(op->tmp);
-	if (op->cancelled || !child_succeeded(cr)) {
-		what = op->cancelled ? xstrdup("cancelled") :
-				       child_outcome("psql", cr);
-		backup_fail(op, true,
-			    "restore of %s into schema %s (rolled back): %s",
-			    op->arg, op->schema, what);
-		free(what);
+	if (restore_child_failed(op, cr, "psql (rolled back)"))
 		return;
-	}
-	log_info("restored tenant %s's schema %s from %s in %lld ms",
-		 op->tenant_id, op->schema, op->arg,
-		 (long long)(mono_ms() - op->started_ms));
-	result = json_pack("{s:{s:s, s:s, s:I}}", "restore", "file", op->arg,
-			   "schema", op->schema, "duration_ms",
+	log_info(
+		"restored tenant %s's schema %s from %s (sha256 %.12s...) in %lld ms",
+		op->tenant_id, op->schema, op->arg, op->rec.sha256,
+		(long long)(mono_ms() - op->started_ms));
+	result = json_pack("{s:{s:s, s:s, s:s, s:I}}", "restore", "file",
+			   op->arg, "schema", op->schema, "sha256",
+			   op->rec.sha256, "duration_ms",
 			   (json_int_t)(mono_ms() - op->started_ms));
 	backup_finish(op, true, false, NULL, NULL, result);
 }
 
-static void backup_script_written(const struct child_result *cr, void *arg)
+/* The script is complete: psql runs it from stdin in one transaction. */
+static void restore_rest_written(const struct child_result *cr, void *arg)
 {
 	struct backup_op *op = arg;
-	char *what, *quoted, *drop, *cause = NULL;
+	char *schema_v, *role_v, *owner_v, *cause = NULL;
 	bool started;
 
-	backup_child_ended(op, 0);
-	if (op->cancelled || !child_succeeded(cr)) {
-		what = op->cancelled ? xstrdup("cancelled") :
-				       child_outcome("pg_restore", cr);
-		unlink(op->tmp);
-		backup_fail(op, true, "restore of %s: %s", op->arg, what);
-		free(what);
+	if (restore_child_failed(op, cr, "pg_restore"))
+		return;
+	if (!script_append(op, restore_check)) {
+		backup_fail(
+			op, true,
+			"restore of %s: cannot write the restore script: %s",
+			op->arg, strerror(errno));
 		return;
 	}
-	quoted = sql_quote_ident(op->schema);
-	drop = xasprintf("DROP SCHEMA IF EXISTS %s CASCADE", quoted);
+	schema_v = xasprintf("schema=%s", op->schema);
+	role_v = xasprintf("restore_role=%s", op->restore_role);
+	owner_v = xasprintf("dump_owner=%s",
+			    op->dump_owner ? op->dump_owner : "");
 	{
 		char *argv[] = { "psql",
 				 "-X",
@@ -1058,31 +1302,194 @@ static void backup_script_written(const struct child_result *cr, void *arg)
 				 "-v",
 				 "ON_ERROR_STOP=1",
 				 "--single-transaction",
-				 "-c",
-				 drop,
+				 "-v",
+				 schema_v,
+				 "-v",
+				 role_v,
+				 "-v",
+				 owner_v,
 				 "-f",
-				 op->tmp,
+				 "-",
 				 NULL };
 
-		started = backup_spawn(op, 0, argv, backup_restored, &cause);
+		started = restore_spawn(op, argv, op->script_fd, -1,
+					backup_restored, &cause);
 	}
-	free(quoted);
-	free(drop);
+	free(schema_v);
+	free(role_v);
+	free(owner_v);
 	if (!started) {
-		unlink(op->tmp);
 		backup_fail(op, true, "restore of %s: %s", op->arg, cause);
 		free(cause);
 	}
 }
 
-/* Check that the file lies in the tenant's directory, then turn it into
- * SQL with pg_restore; psql then runs DROP SCHEMA and that SQL in one
- * transaction, so the schema is either the old one or the backup's. */
+/* Run pg_restore for one part of the dump, its SQL appended to the
+ * script: only the schema's objects, no owners, no grants. */
+static bool restore_part(struct backup_op *op, bool pre_data,
+			 child_done_fn done, char **cause)
+{
+	char *schema_opt = xasprintf("--schema=%s", op->schema);
+	char *pre[] = { "pg_restore", "--section=pre-data", schema_opt,
+			"--no-owner", "--no-privileges",    "--file=-",
+			NULL };
+	char *rest[] = { "pg_restore",
+			 "--section=data",
+			 "--section=post-data",
+			 schema_opt,
+			 "--no-owner",
+			 "--no-privileges",
+			 "--file=-",
+			 NULL };
+	off_t end = lseek(op->script_fd, 0, SEEK_END);
+	bool ok;
+
+	if (end < 0)
+		ok = set_cause(cause, "cannot seek in the restore script: %s",
+			       strerror(errno));
+	else
+		ok = restore_spawn(op, pre_data ? pre : rest, op->dump_fd,
+				   op->script_fd, done, cause);
+	free(schema_opt);
+	return ok;
+}
+
+static void restore_pre_written(const struct child_result *cr, void *arg)
+{
+	struct backup_op *op = arg;
+	char *cause = NULL;
+
+	if (restore_child_failed(op, cr, "pg_restore"))
+		return;
+	if (!script_append(op, restore_check)) {
+		backup_fail(
+			op, true,
+			"restore of %s: cannot write the restore script: %s",
+			op->arg, strerror(errno));
+		return;
+	}
+	if (!restore_part(op, false, restore_rest_written, &cause)) {
+		backup_fail(op, true, "restore of %s: %s", op->arg, cause);
+		free(cause);
+	}
+}
+
+/* The TOC was listed: check it, then write the script. The script is an
+ * unlinked file, so nobody can change it between here and psql. */
+static void restore_listed(const struct child_result *cr, void *arg)
+{
+	struct backup_op *op = arg;
+	char *cause = NULL, *path;
+
+	if (restore_child_failed(op, cr, "pg_restore --list"))
+		return;
+	if (!backup_toc_check(cr->stdout_text, op->schema, &op->dump_owner,
+			      &cause)) {
+		backup_fail(op, false, "restore of %s refused: %s", op->arg,
+			    cause);
+		free(cause);
+		return;
+	}
+	path = xasprintf("%s/.restore-j%" PRId64 "-XXXXXX" BACKUP_RESTORE_EXT,
+			 op->dir, op->job_id);
+	op->script_fd = mkostemps(path, strlen(BACKUP_RESTORE_EXT), O_CLOEXEC);
+	if (op->script_fd < 0) {
+		backup_fail(op, true, "restore of %s: cannot create %s: %s",
+			    op->arg, path, strerror(errno));
+		free(path);
+		return;
+	}
+	unlink(path);
+	free(path);
+	if (!script_append(op, restore_prologue)) {
+		backup_fail(
+			op, true,
+			"restore of %s: cannot write the restore script: %s",
+			op->arg, strerror(errno));
+		return;
+	}
+	if (!restore_part(op, true, restore_pre_written, &cause)) {
+		backup_fail(op, true, "restore of %s: %s", op->arg, cause);
+		free(cause);
+	}
+}
+
+/* The open dump was hashed: it must be the catalog's, then list its TOC. */
+static void restore_hashed(const struct child_result *cr, void *arg)
+{
+	struct backup_op *op = arg;
+	const char *out = cr->stdout_text ? cr->stdout_text : "";
+	char *list_argv[] = { "pg_restore", "--list", NULL };
+	char *cause = NULL;
+
+	if (restore_child_failed(op, cr, "sha256sum"))
+		return;
+	if (strspn(out, "0123456789abcdef") != BACKUP_SHA256_LEN) {
+		backup_fail(op, true,
+			    "restore of %s: sha256sum printed no hash",
+			    op->arg);
+		return;
+	}
+	if (strncmp(out, op->rec.sha256, BACKUP_SHA256_LEN) != 0 ||
+	    strlen(op->rec.sha256) != BACKUP_SHA256_LEN) {
+		backup_fail(
+			op, false,
+			"restore of %s refused: the file has changed since it was verified: the catalog has sha256 %s, the file now has %.64s",
+			op->arg, op->rec.sha256, out);
+		return;
+	}
+	if (!restore_spawn(op, list_argv, op->dump_fd, -1, restore_listed,
+			   &cause)) {
+		backup_fail(op, true, "restore of %s: %s", op->arg, cause);
+		free(cause);
+	}
+}
+
+/* Find the catalog row of the file a restore names. */
+static bool catalog_find_file(struct ckpt *ckpt, const char *tenant_id,
+			      const char *file, struct backup_record *out,
+			      bool *found, char **cause)
+{
+	static const char sql[] = "SELECT " BACKUP_COLUMNS " FROM backups"
+				  " WHERE tenant_id = ?1 AND file = ?2"
+				  " ORDER BY id DESC LIMIT 1";
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*found = false;
+	memset(out, 0, sizeof(*out));
+	if (!catalog_prepare(ckpt, sql, &stmt, cause))
+		return false;
+	bind_text(stmt, 1, tenant_id);
+	bind_text(stmt, 2, file);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		catalog_row(stmt, out);
+		*found = true;
+	} else if (rc != SQLITE_DONE) {
+		catalog_error(ckpt, sql, cause);
+		sqlite3_finalize(stmt);
+		return false;
+	}
+	sqlite3_finalize(stmt);
+	return true;
+}
+
+/* Restore only a catalogued, verified backup of the tenant's schema,
+ * re-hashed right before use, whose TOC holds only that schema's tables
+ * and their parts. The file is opened once: the hash, the TOC and the SQL
+ * all come from that one open file. psql then runs, in one transaction,
+ * the prologue (as the daemon: a fresh schema owned by the restore role,
+ * then SET ROLE to it), the pre-data SQL, the dependency check, the data
+ * and post-data SQL and the check again. */
 static void backup_restore(struct backup_op *op)
 {
-	char real_dir[PATH_MAX], real_file[PATH_MAX], *file_opt, *cause = NULL;
+	char real_dir[PATH_MAX], real_file[PATH_MAX], *cause = NULL;
+	char *hash_argv[] = { "sha256sum", NULL };
+	struct backup_record *rec = &op->rec;
+	bool found = false;
+	struct stat st;
 	size_t n;
-	bool started;
 
 	if (realpath(op->dir, real_dir) == NULL ||
 	    realpath(op->arg, real_file) == NULL) {
@@ -1098,17 +1505,42 @@ static void backup_restore(struct backup_op *op)
 			op->arg, op->tenant_id, op->dir);
 		return;
 	}
-	op->tmp = xasprintf("%s/.restore-j%" PRId64 BACKUP_RESTORE_EXT, op->dir,
-			    op->job_id);
-	file_opt = xasprintf("--file=%s", op->tmp);
-	{
-		char *argv[] = { "pg_restore", file_opt, real_file, NULL };
-
-		started = backup_spawn(op, 0, argv, backup_script_written,
-				       &cause);
+	if (!catalog_find_file(op->ckpt, op->tenant_id, op->arg, rec, &found,
+			       &cause)) {
+		backup_fail(op, true, "%s", cause);
+		free(cause);
+		return;
 	}
-	free(file_opt);
-	if (!started) {
+	if (!found) {
+		backup_fail(
+			op, false,
+			"restore of %s refused: the file has no row in tenant %s's backup catalog; only backups this daemon made and verified are restored",
+			op->arg, op->tenant_id);
+		return;
+	}
+	if (strcmp(rec->status, BACKUP_VERIFIED) != 0 || rec->sha256 == NULL ||
+	    strcmp(rec->schema, op->schema) != 0) {
+		backup_fail(
+			op, false,
+			"restore of %s refused: backup %" PRId64
+			" of the catalog is %s, of schema %s, sha256 %s; only a verified backup of schema %s with a hash is restored",
+			op->arg, rec->id, rec->status, rec->schema,
+			rec->sha256 ? rec->sha256 : "unknown", op->schema);
+		return;
+	}
+	op->dump_fd = open(op->arg, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (op->dump_fd < 0 || fstat(op->dump_fd, &st) != 0 ||
+	    !S_ISREG(st.st_mode)) {
+		backup_fail(
+			op, false,
+			"restore of %s: cannot open it as a regular file: %s",
+			op->arg,
+			op->dump_fd < 0 ? strerror(errno) :
+					  "not a regular file");
+		return;
+	}
+	if (!restore_spawn(op, hash_argv, op->dump_fd, -1, restore_hashed,
+			   &cause)) {
 		backup_fail(op, true, "restore of %s: %s", op->arg, cause);
 		free(cause);
 	}
@@ -1177,6 +1609,9 @@ struct backup_op *backup_start(const struct backup_request *req,
 	op->tenant_id = xstrdup(req->tenant_id);
 	op->schema = xstrdup(req->schema);
 	op->arg = xstrdup(req->arg ? req->arg : "");
+	op->restore_role = xstrdup(req->restore_role ? req->restore_role : "");
+	op->dump_fd = -1;
+	op->script_fd = -1;
 	op->done = done;
 	op->done_arg = arg;
 	op->started_ms = mono_ms();

@@ -2,8 +2,10 @@
  * child process, written under backup_dir/<tenant>/ to a temporary name,
  * read back with pg_restore --list, hashed (sha256), renamed into place
  * and recorded in a catalog in the SQLite state store; retention by count
- * and age; re-verification of a chosen backup; restore with pg_restore and
- * psql in one transaction. The step engine runs these as the `backup`,
+ * and age; re-verification of a chosen backup; restore of a catalogued,
+ * re-hashed backup whose TOC holds only the tenant schema's tables, with
+ * pg_restore and psql in one transaction as a role that is not a
+ * superuser. The step engine runs these as the `backup`,
  * `backup_check` and `restore` step types. */
 #ifndef PGT_BACKUP_H
 #define PGT_BACKUP_H
@@ -92,8 +94,10 @@ struct backup_request {
 	int64_t timeout_ms; /* for each child, 0: none */
 	int64_t job_id;
 	const char *tenant_id;
-	const char *schema; /* the tenant's schema */
-	const char *arg;    /* see enum backup_kind */
+	const char *schema;	  /* the tenant's schema */
+	const char *arg;	  /* see enum backup_kind */
+	const char *restore_role; /* BACKUP_RESTORE: NULL or "" for the
+				   * schema's owner (never a superuser) */
 };
 
 /* How an operation ended. On success vars holds backup_file, backup_id,
@@ -118,6 +122,19 @@ struct backup_op *backup_start(const struct backup_request *req,
 /* Stop the children of op (SIGTERM); done is still called, with
  * cancelled set. */
 void backup_cancel(struct backup_op *op);
+
+/* Check a dump's TOC (what pg_restore --list printed) before a restore:
+ * one SCHEMA entry for schema, and otherwise only entries of the types a
+ * schema of tables needs (TABLE, TABLE DATA, TABLE ATTACH, SEQUENCE,
+ * SEQUENCE OWNED BY, SEQUENCE SET, DEFAULT, CONSTRAINT, CHECK CONSTRAINT,
+ * FK CONSTRAINT, INDEX, INDEX ATTACH, STATISTICS, COMMENT, ACL) in that
+ * namespace; COMMENT and ACL on the schema itself too. Anything else
+ * (FUNCTION, PROCEDURE, AGGREGATE, OPERATOR, TYPE, DOMAIN, VIEW, TRIGGER,
+ * RULE, POLICY, EXTENSION, CAST, EVENT TRIGGER, another namespace...)
+ * refuses it: cause quotes the first such entry. *owner (if not NULL) gets
+ * the schema's owner named in its entry, or NULL on failure. */
+bool backup_toc_check(const char *toc, const char *schema, char **owner,
+		      char **cause) MUST_CHECK;
 
 /* The schema's pattern for pg_dump --schema: the name in double quotes,
  * so that no character of it is a pattern character. */

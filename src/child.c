@@ -308,20 +308,28 @@ void child_init(struct event_base *base)
 	sigchld_base = base;
 }
 
-/* Build the child's environment: ours, with env_extra overriding. */
+/* True if entry ("NAME=value" or "NAME") sets or unsets the variable of
+ * the environment entry var ("NAME=value"). */
+static bool child_env_names(const char *entry, const char *var)
+{
+	size_t n = strcspn(entry, "=");
+
+	return strncmp(entry, var, n) == 0 && var[n] == '=';
+}
+
+/* Build the child's environment: ours, with env_extra overriding ("NAME"
+ * alone removes NAME). */
 static char **child_environ(char *const env_extra[], char **cause)
 {
 	size_t n_env = 0, n_extra = 0, n = 0;
 	char **envp;
 
 	for (size_t i = 0; env_extra != NULL && env_extra[i] != NULL; i++) {
-		const char *eq = strchr(env_extra[i], '=');
-
-		if (eq == NULL || eq == env_extra[i]) {
-			set_cause(cause,
-				  "bad environment entry '%s': not"
-				  " NAME=value",
-				  env_extra[i]);
+		if (env_extra[i][0] == '\0' || env_extra[i][0] == '=') {
+			set_cause(
+				cause,
+				"bad environment entry '%s': not NAME=value or NAME",
+				env_extra[i]);
 			return NULL;
 		}
 		n_extra++;
@@ -330,12 +338,10 @@ static char **child_environ(char *const env_extra[], char **cause)
 		n_env++;
 	envp = xcalloc(n_env + n_extra + 1, sizeof(*envp));
 	for (size_t i = 0; i < n_env; i++) {
-		const char *eq = strchr(environ[i], '=');
-		size_t len = eq != NULL ? (size_t)(eq - environ[i]) + 1 : 0;
 		bool overridden = false;
 
-		for (size_t j = 0; j < n_extra && len != 0; j++) {
-			if (strncmp(env_extra[j], environ[i], len) == 0) {
+		for (size_t j = 0; j < n_extra; j++) {
+			if (child_env_names(env_extra[j], environ[i])) {
 				overridden = true;
 				break;
 			}
@@ -344,9 +350,39 @@ static char **child_environ(char *const env_extra[], char **cause)
 			envp[n++] = environ[i];
 	}
 	for (size_t j = 0; j < n_extra; j++)
-		envp[n++] = env_extra[j];
+		if (strchr(env_extra[j], '=') != NULL)
+			envp[n++] = env_extra[j];
 	envp[n] = NULL;
 	return envp;
+}
+
+/* The environment that gives a child the connection settings in opts. */
+char **child_conninfo_env(const PQconninfoOption *opts)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	for (const PQconninfoOption *o = opts; o != NULL && o->keyword != NULL;
+	     o++)
+		n++;
+	env = xcalloc(n + 1, sizeof(*env));
+	for (const PQconninfoOption *o = opts; o != NULL && o->keyword != NULL;
+	     o++) {
+		bool dup = false;
+
+		if (o->envvar == NULL || o->envvar[0] == '\0')
+			continue;
+		for (const PQconninfoOption *p = opts; p < o && !dup; p++)
+			dup = p->envvar != NULL &&
+			      strcmp(p->envvar, o->envvar) == 0;
+		if (dup)
+			continue;
+		env[k++] = o->val != NULL && o->val[0] != '\0' ?
+				   xasprintf("%s=%s", o->envvar, o->val) :
+				   xstrdup(o->envvar);
+	}
+	env[k] = NULL;
+	return env;
 }
 
 /* Move *fd above the standard descriptors so dup2 onto 0-2 is safe. */
@@ -434,6 +470,8 @@ static void child_stream_init(struct child *child, struct child_stream *s,
 	s->keep_last = keep_last;
 	s->buf = xmalloc(limit + 1);
 	s->len = 0;
+	if (fd < 0)
+		return; /* not captured: it goes where the caller said */
 	s->ev = event_new(child->base, fd, EV_READ | EV_PERSIST,
 			  child_stream_cb, s);
 	if (s->ev == NULL || event_add(s->ev, NULL) != 0) {
@@ -447,6 +485,16 @@ static void child_stream_init(struct child *child, struct child_stream *s,
 struct child *child_spawn(struct event_base *base, char *const argv[],
 			  char *const env_extra[], int64_t timeout_ms,
 			  child_done_fn done, void *arg, char **cause)
+{
+	return child_spawn_fds(base, argv, env_extra, -1, -1, timeout_ms, done,
+			       arg, cause);
+}
+
+/* Start argv[0] with the given stdin and stdout, or /dev/null and a pipe. */
+struct child *child_spawn_fds(struct event_base *base, char *const argv[],
+			      char *const env_extra[], int stdin_fd,
+			      int stdout_fd, int64_t timeout_ms,
+			      child_done_fn done, void *arg, char **cause)
 {
 	/* null, out[2], err[2], status[2] */
 	int fds[7] = { -1, -1, -1, -1, -1, -1, -1 };
@@ -472,20 +520,34 @@ struct child *child_spawn(struct event_base *base, char *const argv[],
 	if (envp == NULL)
 		return NULL;
 
-	fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	fds[0] = stdin_fd >= 0 ?
+			 fcntl(stdin_fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1) :
+			 open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (fds[0] < 0) {
-		set_cause(cause, "cannot run %s: /dev/null: %s", argv[0],
+		set_cause(cause, "cannot run %s: its standard input: %s",
+			  argv[0], strerror(errno));
+		goto fail;
+	}
+	if (stdout_fd >= 0) {
+		fds[2] = fcntl(stdout_fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+		if (fds[2] < 0) {
+			set_cause(cause,
+				  "cannot run %s: its standard output: %s",
+				  argv[0], strerror(errno));
+			goto fail;
+		}
+	} else if (pipe2(fds + 1, O_CLOEXEC) != 0) {
+		set_cause(cause, "cannot run %s: pipe: %s", argv[0],
 			  strerror(errno));
 		goto fail;
 	}
-	if (pipe2(fds + 1, O_CLOEXEC) != 0 || pipe2(fds + 3, O_CLOEXEC) != 0 ||
-	    pipe2(fds + 5, O_CLOEXEC) != 0) {
+	if (pipe2(fds + 3, O_CLOEXEC) != 0 || pipe2(fds + 5, O_CLOEXEC) != 0) {
 		set_cause(cause, "cannot run %s: pipe: %s", argv[0],
 			  strerror(errno));
 		goto fail;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
-		if (!child_fd_above_stdio(&fds[i], cause))
+		if (fds[i] >= 0 && !child_fd_above_stdio(&fds[i], cause))
 			goto fail;
 	}
 
@@ -523,7 +585,7 @@ struct child *child_spawn(struct event_base *base, char *const argv[],
 	free(envp);
 	envp = NULL;
 
-	if (fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0 ||
+	if ((fds[1] >= 0 && fcntl(fds[1], F_SETFL, O_NONBLOCK) != 0) ||
 	    fcntl(fds[3], F_SETFL, O_NONBLOCK) != 0)
 		log_warning("%s: cannot make its pipes non-blocking: %s",
 			    argv[0], strerror(errno));

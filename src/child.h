@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <libpq-fe.h>
+
 struct event_base;
 struct child;
 
@@ -32,7 +34,8 @@ typedef void (*child_done_fn)(const struct child_result *result, void *arg);
 void child_init(struct event_base *base);
 
 /* Start argv[0] (searched in PATH) with argv, the daemon's environment plus
- * env_extra ("NAME=value" strings, NULL-terminated, may be NULL), stdin
+ * env_extra ("NAME=value" strings, NULL-terminated, may be NULL; a bare
+ * "NAME" removes NAME from the child's environment), stdin
  * from /dev/null. done is called exactly once, on the loop, after the
  * process exited and its output was drained. timeout_ms 0 means none; on
  * timeout the child gets SIGTERM, then SIGKILL 5 s later. Returns NULL with
@@ -41,6 +44,27 @@ struct child *child_spawn(struct event_base *base, char *const argv[],
 			  char *const env_extra[], int64_t timeout_ms,
 			  child_done_fn done, void *arg, char **cause)
 	__attribute__((warn_unused_result));
+
+/* child_spawn with the child's stdin read from stdin_fd and its stdout
+ * written to stdout_fd (not captured: stdout_text is then empty); -1 for
+ * /dev/null and a captured pipe. The descriptors are duplicated, the
+ * caller keeps its own; a shared file offset is the caller's business. */
+struct child *child_spawn_fds(struct event_base *base, char *const argv[],
+			      char *const env_extra[], int stdin_fd,
+			      int stdout_fd, int64_t timeout_ms,
+			      child_done_fn done, void *arg, char **cause)
+	__attribute__((warn_unused_result));
+
+/* The environment entries that give a child the connection settings opts
+ * (from PQconninfo() of a live connection): "ENVVAR=value" for every
+ * option with an environment variable and a value (the password too: it
+ * never goes into argv), and a bare "ENVVAR" for every other one, which
+ * child_spawn removes from the daemon's environment so that a stale PG*
+ * variable cannot contradict the connection. NULL-terminated, for
+ * env_extra; the caller frees each string and the array. Options without
+ * an environment variable (keepalives*, fallback_application_name) are
+ * not passed. */
+char **child_conninfo_env(const PQconninfoOption *opts);
 
 /* Send sig to the child (e.g. on cancel). done is still called later. */
 void child_kill(struct child *child, int sig);

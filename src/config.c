@@ -54,6 +54,7 @@ struct raw_config {
 	char *control_idle_timeout;
 	char *jobs_dir;
 	char *backup_dir;
+	char *restore_role;
 	char *pid_file;
 	int64_t *workers;
 	char *log_level;
@@ -122,6 +123,7 @@ static const cyaml_schema_field_t config_fields[] = {
 		   control_idle_timeout),
 	RAW_STRING("jobs_dir", 0, struct raw_config, jobs_dir),
 	RAW_STRING("backup_dir", 0, struct raw_config, backup_dir),
+	RAW_STRING("restore_role", 0, struct raw_config, restore_role),
 	RAW_STRING("pid_file", CYAML_FLAG_POINTER_NULL_STR, struct raw_config,
 		   pid_file),
 	CYAML_FIELD_INT_PTR("workers", CYAML_FLAG_POINTER | OPT,
@@ -174,6 +176,8 @@ static const struct {
 	{ "backup_dir", offsetof(struct raw_config, backup_dir),
 	  offsetof(struct config, backup_dir), "/var/lib/pgtenantd/backups",
 	  false },
+	{ "restore_role", offsetof(struct raw_config, restore_role),
+	  offsetof(struct config, restore_role), "", true },
 	{ "application_name", offsetof(struct raw_config, application_name),
 	  offsetof(struct config, application_name), "pgtenantd", false },
 };
@@ -1398,6 +1402,7 @@ void config_free(struct config *config)
 	free(config->control_allow_gids);
 	free(config->jobs_dir);
 	free(config->backup_dir);
+	free(config->restore_role);
 	free(config->pid_file);
 	free(config->application_name);
 	for (unsigned i = 0; i < config->schedule_count; i++)

@@ -54,8 +54,9 @@ struct config {
 	int64_t control_idle_timeout_ms; /* default 60s */
 	char *jobs_dir;
 	char *backup_dir;
-	char *pid_file;	  /* NULL: none */
-	unsigned workers; /* 1..64, default 2 */
+	char *restore_role; /* "" (default): the tenant schema's owner */
+	char *pid_file;	    /* NULL: none */
+	unsigned workers;   /* 1..64, default 2 */
 	enum log_level log_level;
 	enum log_format log_format; /* default LOG_FORMAT_TEXT */
 	bool listen;		    /* use LISTEN/NOTIFY (default true) */

@@ -222,6 +222,9 @@ bool daemon_reload(struct daemon *d, char **message)
 	swap = old->backup_dir;
 	old->backup_dir = fresh->backup_dir;
 	fresh->backup_dir = swap;
+	swap = old->restore_role;
+	old->restore_role = fresh->restore_role;
+	fresh->restore_role = swap;
 	daemon_swap_schedules(old, fresh);
 	old->backup_keep = fresh->backup_keep;
 	old->backup_max_age_ms = fresh->backup_max_age_ms;

@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 
+#include "child.h"
 #include "log.h"
 #include "util.h"
 
@@ -643,28 +644,20 @@ const char *pgconn_last_error(const struct pgconn *c)
 	return c->last_error;
 }
 
-/* Environment that points a child process at the same database. */
+/* Environment that points a child process at the same database with
+ * every setting of the live connection, TLS included (child.h). */
 char **pgconn_child_env(const struct pgconn *c)
 {
+	PQconninfoOption *opts;
 	char **env;
-	int n = 0;
-	const char *host;
 
 	if (c->pg == NULL || c->state != PGCONN_READY)
 		return NULL;
-	env = xcalloc(6, sizeof(char *));
-	host = PQhost(c->pg);
-	if (host != NULL && host[0] != '\0')
-		env[n++] = xasprintf("PGHOST=%s", host);
-	if (PQport(c->pg) != NULL && PQport(c->pg)[0] != '\0')
-		env[n++] = xasprintf("PGPORT=%s", PQport(c->pg));
-	if (PQdb(c->pg) != NULL)
-		env[n++] = xasprintf("PGDATABASE=%s", PQdb(c->pg));
-	if (PQuser(c->pg) != NULL)
-		env[n++] = xasprintf("PGUSER=%s", PQuser(c->pg));
-	if (PQpass(c->pg) != NULL && PQpass(c->pg)[0] != '\0')
-		env[n++] = xasprintf("PGPASSWORD=%s", PQpass(c->pg));
-	env[n] = NULL;
+	opts = PQconninfo(c->pg);
+	if (opts == NULL)
+		return NULL;
+	env = child_conninfo_env(opts);
+	PQconninfoFree(opts);
 	return env;
 }
 

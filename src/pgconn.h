@@ -91,9 +91,10 @@ const char *pgconn_name(const struct pgconn *conn);
 const char *pgconn_last_error(const struct pgconn *conn);
 
 /* Environment for a child process that should reach the same database:
- * PGHOST, PGPORT, PGDATABASE, PGUSER and PGPASSWORD as "NAME=value"
- * strings, NULL-terminated; free with pgconn_env_free. NULL if not
- * connected. */
+ * every setting of the live connection (PQconninfo) through its PG*
+ * variable, TLS, timeouts and password included, and the daemon's own
+ * PG* variables of unset options removed (child_conninfo_env in
+ * child.h); free with pgconn_env_free. NULL if not connected. */
 char **pgconn_child_env(const struct pgconn *conn);
 void pgconn_env_free(char **env);
 

@@ -1466,6 +1466,7 @@ static void runner_backup_step(struct runner *r)
 	req.backup_dir = d->config->backup_dir;
 	req.keep = d->config->backup_keep;
 	req.max_age_ms = d->config->backup_max_age_ms;
+	req.restore_role = d->config->restore_role;
 	req.env = env;
 	req.timeout_ms = s->timeout_ms;
 	req.job_id = job->id;

@@ -6,6 +6,8 @@
 # table dropped and another added, the restore job brings back every row
 # of every table exactly; a backup changed on disk or not in the catalog is
 # refused and the schema left alone; retention keeps backup_keep backups.
+# The restore runs as the schema's owner, a role that is not a superuser
+# (security-restore.sh has the refusals of finding 2).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_pg
 make_env maint-backup
@@ -20,7 +22,12 @@ exec "$real_pg_dump" "\$@"
 EOF
 chmod +x "$T/bin/pg_dump"
 
-sql "CREATE SCHEMA tenant_acme;
+# The restore runs as the schema's owner, never as a superuser: the
+# tenant's schema belongs to a role of its own.
+OWNER=pgt_mb_owner_$$
+psql -X -q -d "$DB" -c "CREATE ROLE $OWNER" || bail_out "could not create role $OWNER"
+at_exit "psql -X -q -d \"\$DB\" -c 'DROP OWNED BY $OWNER'; psql -X -q -d \"\$DB\" -c 'DROP ROLE $OWNER'"
+sql "CREATE SCHEMA tenant_acme AUTHORIZATION $OWNER;
 CREATE TABLE tenant_acme.graph_entities (
 	id text PRIMARY KEY, entity_type text, properties jsonb, embedding bytea,
 	created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now());

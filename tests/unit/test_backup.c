@@ -190,34 +190,40 @@ static void setup(void)
 		"fail) echo 'pg_dump: error: connection refused' >&2; exit 2;;\n"
 		"garbage) echo 'not a dump' > \"$f\";;\n"
 		"other) echo 'PGDMP tenant_other' > \"$f\";;\n"
+		"function) printf 'PGDMP %%s\\nFUNCTION\\n' \"$s\" > \"$f\";;\n"
 		"slow) echo 'PGDMP '\"$s\" > \"$f\"; exec sleep 30;;\n"
 		"*) echo 'PGDMP '\"$s\" > \"$f\"; echo \"$@\" > %s/dump.args;;\n"
 		"esac\n",
 		tmpdir, tmpdir);
 	write_script("pg_dump", path);
 	free(path);
+	/* pg_restore --list reads the file it is given, or stdin (as the
+	 * restore runs it); a second line "FUNCTION" in a dump lists a
+	 * function of the schema. Other runs print their section on stdout. */
 	path = xasprintf(
 		"#!/bin/sh\n"
 		"if [ \"$1\" = --list ]; then\n"
-		"  read -r magic schema < \"$2\" || exit 1\n"
+		"  if [ -n \"$2\" ]; then exec < \"$2\"; fi\n"
+		"  read -r magic schema || exit 1\n"
+		"  read -r extra\n"
 		"  if [ \"$magic\" != PGDMP ]; then\n"
 		"    echo 'pg_restore: error: input file does not appear to be a valid archive' >&2; exit 1\n"
 		"  fi\n"
 		"  echo ';'; echo '; Archive created at 2024-01-01'\n"
-		"  echo \"5; 2615 16390 SCHEMA - $schema root\"\n"
-		"  echo \"214; 1259 16391 TABLE $schema graph_entities root\"\n"
+		"  echo \"5; 2615 16390 SCHEMA - $schema alice\"\n"
+		"  [ \"$extra\" = FUNCTION ] && echo \"221; 1255 16388 FUNCTION $schema ok(integer) alice\"\n"
+		"  echo \"214; 1259 16391 TABLE $schema graph_entities alice\"\n"
 		"  exit 0\n"
 		"fi\n"
-		"for a; do case $a in --file=*) f=${a#--file=};; esac; done\n"
-		"echo '-- restore script' > \"$f\"\n"
-		"echo \"$@\" > %s/restore.args\n",
+		"read -r magic schema || exit 1\n"
+		"echo \"-- restore script $1\"\n"
+		"echo \"$@\" >> %s/restore.args\n",
 		tmpdir);
 	write_script("pg_restore", path);
 	free(path);
 	path = xasprintf("#!/bin/sh\n"
 			 "for a; do printf '%%s|' \"$a\"; done > %s/psql.args\n"
-			 "[ -f \"$7\" ] || [ -f \"${9}\" ] || exit 5\n"
-			 "cp \"${9}\" %s/psql.script\n",
+			 "cat > %s/psql.script\n",
 			 tmpdir, tmpdir);
 	write_script("psql", path);
 	free(path);
@@ -410,10 +416,98 @@ static void test_check(void)
 	free(cause);
 }
 
+/* Replace the catalog hash of backup file by a wrong one: as if the file
+ * had been changed after it was verified. */
+static void file_append(const char *file, const char *text)
+{
+	FILE *f = fopen(file, "a");
+
+	if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
+		perror(file);
+		exit(99);
+	}
+}
+
+/* Finding 2: the TOC of a dump holds only the schema's tables. */
+static void test_toc_check(void)
+{
+	static const char head[] = ";\n; Archive created at 2024-01-01\n;\n"
+				   "6; 2615 16387 SCHEMA - tenant_x alice\n";
+	static const char *const good[] = {
+		"3389; 0 0 COMMENT - SCHEMA tenant_x alice",
+		"219; 1259 16414 TABLE tenant_x p alice",
+		"3390; 0 0 ACL tenant_x TABLE p alice",
+		"3392; 0 0 COMMENT tenant_x COLUMN t.v alice",
+		"215; 1259 16389 SEQUENCE tenant_x t_id_seq alice",
+		"3395; 0 0 SEQUENCE OWNED BY tenant_x t_id_seq alice",
+		"3223; 0 0 TABLE ATTACH tenant_x p1 alice",
+		"3224; 2604 16393 DEFAULT tenant_x t id alice",
+		"3382; 0 16417 TABLE DATA tenant_x p1 alice",
+		"3396; 0 0 SEQUENCE SET tenant_x t_id_seq alice",
+		"3229; 2606 16397 CONSTRAINT tenant_x t t_pkey alice",
+		"3228; 2606 16396 CHECK CONSTRAINT tenant_x t c2 alice",
+		"3231; 1259 16420 INDEX tenant_x p_k_idx alice",
+		"3233; 0 0 INDEX ATTACH tenant_x p1_k_idx alice",
+		"3234; 3381 16412 STATISTICS tenant_x st alice",
+		"3235; 2606 16402 FK CONSTRAINT tenant_x u u_id_fkey alice",
+	};
+	static const char *const bad[] = {
+		"221; 1255 16388 FUNCTION tenant_x ok(integer) alice",
+		"222; 1255 16389 PROCEDURE tenant_x p() alice",
+		"223; 1255 16390 AGGREGATE tenant_x agg(integer) alice",
+		"224; 2617 16391 OPERATOR tenant_x === alice",
+		"862; 1247 16426 DOMAIN tenant_x d alice",
+		"859; 1247 16423 TYPE tenant_x mood alice",
+		"218; 1259 16408 VIEW tenant_x vv alice",
+		"3300; 2620 16500 TRIGGER tenant_x t tr alice",
+		"3301; 2618 16501 RULE tenant_x t r alice",
+		"3302; 3256 16502 POLICY tenant_x t p alice",
+		"2060; 826 16413 DEFAULT ACL tenant_x DEFAULT PRIVILEGES FOR TABLES alice",
+		"10; 3079 16384 EXTENSION - hstore",
+		"11; 2605 16385 CAST - CAST (integer AS text)",
+		"12; 3466 16386 EVENT TRIGGER - et alice",
+		"213; 1259 16395 TABLE public graph_entities alice",
+		"214; 1259 16396 TABLE tenant_xy t alice",
+		"3391; 0 0 COMMENT - SCHEMA public alice",
+		"7; 2615 16388 SCHEMA - public alice",
+		"garbage",
+	};
+	char *toc, *owner = (char *)"x", *cause = NULL, *want;
+
+	toc = xasprintf("%s", head);
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		char *next = xasprintf("%s%s\n", toc, good[i]);
+
+		free(toc);
+		toc = next;
+	}
+	ok(backup_toc_check(toc, "tenant_x", &owner, &cause),
+	   "a schema of tables, sequences, constraints, indexes, comments and grants passes the TOC check");
+	is_str(owner, "alice", "the schema's owner is taken from its entry");
+	free(owner);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *t = xasprintf("%s%s\n%s", head, bad[i], good[1]);
+		char *name = xasprintf("refused: %s", bad[i]);
+
+		ok(!backup_toc_check(t, "tenant_x", &owner, &cause), name);
+		want = xasprintf("'%s'", bad[i]);
+		contains(cause, want, "the cause quotes the entry");
+		ok(owner == NULL, "and gives no owner");
+		free(want);
+		free(name);
+		free(t);
+	}
+	ok(!backup_toc_check(toc + strlen(head), "tenant_x", NULL, &cause),
+	   "a TOC without the schema's entry is refused");
+	contains(cause, "0 entries for schema tenant_x", "saying so");
+	free(toc);
+	free(cause);
+}
+
 static void test_restore(void)
 {
 	struct outcome o = { 0 };
-	char *file, *args, *text, *outside;
+	char *file, *args, *text, *outside, *planted, *want;
 	FILE *f;
 
 	fake_mode("ok");
@@ -421,24 +515,52 @@ static void test_restore(void)
 	file = xstrdup(var_str(&o, "backup_file") ? var_str(&o, "backup_file") :
 						    "?");
 	outcome_clear(&o);
+	args = xasprintf("%s/restore.args", tmpdir);
+	unlink(args);
 	run_op(BACKUP_RESTORE, "acme", file, 0, &o, false);
 	ok(o.ok, "a restore succeeds");
+	text = slurp(args);
+	contains(
+		text,
+		"--section=pre-data --schema=tenant_acme --no-owner --no-privileges --file=-\n",
+		"pg_restore writes the pre-data SQL of the schema only, without owners and grants");
+	contains(
+		text,
+		"--section=data --section=post-data --schema=tenant_acme --no-owner --no-privileges --file=-\n",
+		"then the rest");
+	free(text);
+	free(args);
 	args = xasprintf("%s/psql.args", tmpdir);
 	text = slurp(args);
 	contains(
 		text,
-		"--single-transaction|-c|DROP SCHEMA IF EXISTS \"tenant_acme\" CASCADE|-f|",
-		"psql drops the schema and runs the script in one transaction");
+		"--single-transaction|-v|schema=tenant_acme|-v|restore_role=|-v|dump_owner=alice|-f|-|",
+		"psql runs the script from stdin in one transaction, with the schema, the restore role and the dump's owner");
 	free(text);
 	free(args);
 	args = xasprintf("%s/psql.script", tmpdir);
 	text = slurp(args);
-	is_str(text, "-- restore script\n", "the script is pg_restore's");
+	contains(text, "CREATE SCHEMA %I AUTHORIZATION %I",
+		 "the script creates the schema for the restore role");
+	contains(text, "is a superuser", "refusing a superuser");
+	contains(text, "SET ROLE %I", "and becomes that role");
+	contains(text, "-- restore script --section=pre-data\n",
+		 "then has pg_restore's pre-data SQL");
+	contains(text, "pg_catalog.pg_depend",
+		 "then the check of what it depends on");
+	contains(text, "-- restore script --section=data\n",
+		 "then the data and post-data SQL");
+	ok(strstr(text, "SET ROLE") < strstr(text, "-- restore script") &&
+		   strstr(text, "--section=pre-data") <
+			   strstr(text, "pg_catalog.pg_depend") &&
+		   strstr(text, "pg_catalog.pg_depend") <
+			   strstr(text, "--section=data"),
+	   "in that order");
 	free(text);
 	free(args);
 	args = xasprintf("%s/acme", backup_dir);
 	is_int(count_files(args, ".sql"), 0,
-	       "the script is removed afterwards");
+	       "no script is left in the directory");
 	free(args);
 	ok(json_object_get(o.result, "restore") != NULL,
 	   "the result has the restore");
@@ -454,6 +576,56 @@ static void test_restore(void)
 	contains(o.error, "is not a backup of tenant acme", "saying so");
 	outcome_clear(&o);
 	free(outside);
+
+	/* finding 2: a file planted in the directory, without a catalog row */
+	planted = xasprintf("%s/acme/planted.dump", backup_dir);
+	file_append(planted, "PGDMP tenant_acme\n");
+	run_op(BACKUP_RESTORE, "acme", planted, 0, &o, false);
+	ok(!o.ok && !o.retry,
+	   "finding 2: a dump without a catalog row is refused by the restore");
+	contains(o.error, "has no row in tenant acme's backup catalog",
+		 "saying so");
+	outcome_clear(&o);
+	run_op(BACKUP_CHECK, "acme", "planted.dump", 0, &o, false);
+	ok(!o.ok && !o.retry, "and by backup_check");
+	contains(o.error, "has no backup 'planted.dump' in its catalog",
+		 "saying so");
+	outcome_clear(&o);
+	free(planted);
+
+	/* finding 2: changed after it was verified */
+	file_append(file, "changed\n");
+	run_op(BACKUP_RESTORE, "acme", file, 0, &o, false);
+	ok(!o.ok && !o.retry,
+	   "finding 2: a dump changed after it was verified is refused");
+	want = xasprintf(
+		"restore of %s refused: the file has changed since it was verified: the catalog has sha256 ",
+		file);
+	contains(o.error, want, "naming the file and the catalog's hash");
+	contains(o.error, ", the file now has ", "and the file's");
+	free(want);
+	outcome_clear(&o);
+
+	/* finding 2: a catalogued dump with a function in the schema */
+	fake_mode("function");
+	run_op(BACKUP_MAKE, "acme", "tenant_acme", 0, &o, false);
+	ok(o.ok, "a dump with a function is backed up");
+	free(file);
+	file = xstrdup(var_str(&o, "backup_file") ? var_str(&o, "backup_file") :
+						    "?");
+	outcome_clear(&o);
+	args = xasprintf("%s/psql.args", tmpdir);
+	unlink(args);
+	run_op(BACKUP_RESTORE, "acme", file, 0, &o, false);
+	ok(!o.ok && !o.retry,
+	   "finding 2: but its restore is refused by the TOC check");
+	contains(o.error,
+		 "'221; 1255 16388 FUNCTION tenant_acme ok(integer) alice'",
+		 "naming the entry");
+	ok(access(args, F_OK) != 0, "psql never ran");
+	free(args);
+	outcome_clear(&o);
+	fake_mode("ok");
 	free(file);
 }
 
@@ -493,7 +665,19 @@ static void test_retention(void)
 			    &cause),
 	   "retention by age runs");
 	is_int(removed, 1, "it removes the verified backup older than 30 days");
-	ok(access("/nonexistent", F_OK) != 0, "-");
+	{
+		struct backup_record rec;
+		bool found = false;
+
+		ok(backup_catalog_find(ckpt, "ret", "b3.dump", &rec, &found,
+				       &cause) &&
+			   found,
+		   "its catalog row stays");
+		is_str(found ? rec.status : NULL, "deleted", "marked deleted");
+		ok(found && rec.deleted_at == now, "at the time of the run");
+		if (found)
+			backup_record_clear(&rec);
+	}
 	{
 		char *f3 = xasprintf("%s/b3.dump", dir),
 		     *f4 = xasprintf("%s/b4.dump", dir);
@@ -549,6 +733,7 @@ int main(void)
 	test_make();
 	test_make_failures();
 	test_check();
+	test_toc_check();
 	test_restore();
 	test_retention();
 	ckpt_close(ckpt);

@@ -201,7 +201,7 @@ static void test_not_found(void)
 {
 	char *argv[] = { "pg_dumpx", "--version", NULL };
 	char *path[] = { "/nonexistent/dir/prog", NULL };
-	char *bad_env[] = { "NOEQUALS", NULL };
+	char *bad_env[] = { "=NONAME", NULL };
 	struct capture c = { 0 };
 	char *cause = NULL;
 	struct child *child;
@@ -218,7 +218,7 @@ static void test_not_found(void)
 
 	child = child_spawn(base, argv, bad_env, 0, capture_done, &c, &cause);
 	ok(child == NULL, "a bad environment entry is refused");
-	contains(cause, "NOEQUALS", "cause names the entry");
+	contains(cause, "=NONAME", "cause names the entry");
 	is_int(c.calls, 0, "done is not called for a child that never ran");
 	free(cause);
 }
@@ -235,6 +235,109 @@ static void test_env(void)
 	ok(run(argv, env, 0, &c), "sh with env_extra");
 	is_str(c.out, "bar baz|new|kept\n", "env_extra set and overriding");
 	capture_clear(&c);
+}
+
+/* A bare NAME in env_extra removes the daemon's variable of that name. */
+static void test_env_unset(void)
+{
+	char *argv[] = { "sh", "-c", "echo \"${PGT_GONE-unset}|$PGT_GONEX\"",
+			 NULL };
+	char *env[] = { "PGT_GONE", NULL };
+	struct capture c = { 0 };
+
+	setenv("PGT_GONE", "stale", 1);
+	setenv("PGT_GONEX", "kept", 1);
+	ok(run(argv, env, 0, &c), "sh with a bare name in env_extra");
+	is_str(c.out, "unset|kept\n",
+	       "the variable is removed, a longer name is kept");
+	capture_clear(&c);
+}
+
+/* Finding 8: every connection option with a PG* variable reaches the
+ * child, TLS and timeouts included; unset ones are removed. */
+static void test_conninfo_env(void)
+{
+	PQconninfoOption opts[] = {
+		{ .keyword = "host", .envvar = "PGHOST", .val = "db.example" },
+		{ .keyword = "password",
+		  .envvar = "PGPASSWORD",
+		  .val = "s3cret" },
+		{ .keyword = "sslmode",
+		  .envvar = "PGSSLMODE",
+		  .val = "verify-full" },
+		{ .keyword = "sslrootcert",
+		  .envvar = "PGSSLROOTCERT",
+		  .val = "/etc/ca.pem" },
+		{ .keyword = "connect_timeout",
+		  .envvar = "PGCONNECT_TIMEOUT",
+		  .val = "7" },
+		{ .keyword = "application_name",
+		  .envvar = "PGAPPNAME",
+		  .val = "app" },
+		{ .keyword = "sslcert", .envvar = "PGSSLCERT", .val = NULL },
+		{ .keyword = "options", .envvar = "PGOPTIONS", .val = "" },
+		{ .keyword = "keepalives", .envvar = NULL, .val = "1" },
+		{ .keyword = "fallback_application_name",
+		  .envvar = NULL,
+		  .val = "pgtenantd" },
+		{ .keyword = NULL },
+	};
+	char **env = child_conninfo_env(opts);
+	char *joined = xstrdup("");
+	size_t n = 0;
+
+	for (; env[n] != NULL; n++) {
+		char *next = xasprintf("%s%s;", joined, env[n]);
+
+		free(joined);
+		joined = next;
+		free(env[n]);
+	}
+	free(env);
+	is_str(joined,
+	       "PGHOST=db.example;PGPASSWORD=s3cret;PGSSLMODE=verify-full;"
+	       "PGSSLROOTCERT=/etc/ca.pem;PGCONNECT_TIMEOUT=7;PGAPPNAME=app;"
+	       "PGSSLCERT;PGOPTIONS;",
+	       "set options become PG* variables, unset ones are removed, those without a variable are left out");
+	is_int((int)n, 8, "one entry per option with a variable");
+	free(joined);
+	env = child_conninfo_env(NULL);
+	ok(env[0] == NULL, "no options, no entries");
+	free(env);
+}
+
+/* stdin and stdout can be the caller's descriptors. */
+static void test_fds(void)
+{
+	char in_path[] = "/tmp/pgt-child-in-XXXXXX";
+	char out_path[] = "/tmp/pgt-child-out-XXXXXX";
+	int in = mkstemp(in_path), out = mkstemp(out_path);
+	char *argv[] = { "sh", "-c", "tr a-z A-Z; echo err >&2", NULL };
+	struct capture c = { 0 };
+	struct capture *caps[] = { &c };
+	char buf[64] = "";
+	char *cause = NULL;
+	struct child *child;
+	ssize_t n;
+
+	unlink(in_path);
+	unlink(out_path);
+	ok(in >= 0 && out >= 0 && write(in, "hello\n", 6) == 6 &&
+		   lseek(in, 0, SEEK_SET) == 0,
+	   "two temporary files");
+	child = child_spawn_fds(base, argv, NULL, in, out, 0, capture_done, &c,
+				&cause);
+	ok(child != NULL && wait_for(caps, 1, 15000),
+	   "sh with our stdin and stdout");
+	is_str(c.out, "", "stdout is not captured");
+	is_str(c.err, "err\n", "stderr still is");
+	n = pread(out, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	is_str(buf, "HELLO\n", "the child read our stdin and wrote our stdout");
+	capture_clear(&c);
+	free(cause);
+	close(in);
+	close(out);
 }
 
 /* The child starts with a clean signal state, stdin and descriptors. */
@@ -374,6 +477,9 @@ int main(void)
 	test_timeout();
 	test_not_found();
 	test_env();
+	test_env_unset();
+	test_conninfo_env();
+	test_fds();
 	test_clean_state();
 	test_kill();
 	test_two();
