@@ -89,11 +89,14 @@ COMMENT ON COLUMN pgtenantd.job_kinds.enqueue_role IS
 	'a role must be a member of this one to enqueue the kind (the table owner and superusers always may)';
 
 -- Tenants are told apart by schema name: the twin check and the "tenant
--- has a running job" test look rows up by it.
+-- has a running job" test look rows up by it. The indexes and the queries
+-- that use them spell out pgtenantd.tenant_schema's expression: with its
+-- pinned search_path the function is not inlined, and calling it per row
+-- costs more than the rest of an INSERT.
 CREATE INDEX jobs_tenant_schema_idx
-	ON pgtenantd.jobs (pgtenantd.tenant_schema(tenant_id));
+	ON pgtenantd.jobs (('tenant_' || lower(replace(tenant_id, '-', '_'))), tenant_id);
 CREATE INDEX jobs_running_schema_idx
-	ON pgtenantd.jobs (pgtenantd.tenant_schema(tenant_id))
+	ON pgtenantd.jobs (('tenant_' || lower(replace(tenant_id, '-', '_'))))
 	WHERE state = 'running';
 DROP INDEX pgtenantd.jobs_running_tenant_idx;
 
@@ -118,7 +121,8 @@ CREATE FUNCTION pgtenantd.insert_facts(p_id bigint, p_tenant_id text,
 	OUT twin text)
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
-	schema_name text := pgtenantd.tenant_schema(p_tenant_id);
+	-- pgtenantd.tenant_schema(p_tenant_id), spelled out as in the indexes
+	schema_name text := 'tenant_' || lower(replace(p_tenant_id, '-', '_'));
 BEGIN
 	id_fresh := true;
 	IF p_check_id THEN
@@ -128,11 +132,24 @@ BEGIN
 			id_fresh := false;	-- no id drawn in this session
 		END;
 	END IF;
-	max_args_bytes := pgtenantd.setting_bigint('max_args_bytes', 65536);
-	SELECT j.tenant_id INTO twin FROM pgtenantd.jobs j
-	 WHERE pgtenantd.tenant_schema(j.tenant_id) = schema_name
-	   AND j.tenant_id <> p_tenant_id AND j.id <> p_id
-	 LIMIT 1;
+	SELECT CASE WHEN s.value ~ '^[0-9]{1,18}$' THEN s.value::bigint END
+	  INTO max_args_bytes
+	  FROM pgtenantd.settings s WHERE s.key = 'max_args_bytes';
+	max_args_bytes := coalesce(max_args_bytes, 65536);
+	-- two short scans of jobs_tenant_schema_idx: however many jobs the
+	-- tenant has, only the first row on each side of p_tenant_id is read
+	-- (the ORDER BY keeps a generic plan from trying a sequential scan)
+	twin := coalesce(
+		(SELECT j.tenant_id FROM pgtenantd.jobs j
+		  WHERE 'tenant_' || lower(replace(j.tenant_id, '-', '_')) = schema_name
+		    AND j.tenant_id < p_tenant_id AND j.id <> p_id
+		  ORDER BY 'tenant_' || lower(replace(j.tenant_id, '-', '_')), j.tenant_id
+		  LIMIT 1),
+		(SELECT j.tenant_id FROM pgtenantd.jobs j
+		  WHERE 'tenant_' || lower(replace(j.tenant_id, '-', '_')) = schema_name
+		    AND j.tenant_id > p_tenant_id AND j.id <> p_id
+		  ORDER BY 'tenant_' || lower(replace(j.tenant_id, '-', '_')), j.tenant_id
+		  LIMIT 1));
 	IF twin IS NOT NULL THEN
 		RETURN;
 	END IF;
@@ -144,7 +161,7 @@ BEGIN
 		IF NOT EXISTS (SELECT FROM public.tenant_metadata m
 				WHERE m.tenant_id::text = p_tenant_id) THEN
 			SELECT m.tenant_id::text INTO twin FROM public.tenant_metadata m
-			 WHERE pgtenantd.tenant_schema(m.tenant_id::text) = schema_name
+			 WHERE 'tenant_' || lower(replace(m.tenant_id::text, '-', '_')) = schema_name
 			 LIMIT 1;
 		END IF;
 	END IF;
@@ -230,7 +247,7 @@ BEGIN
 		USING ERRCODE = 'check_violation',
 		      HINT = 'a tenant id is 1-255 characters of A-Z, a-z, 0-9, _ and -';
 	END IF;
-	schema_name := pgtenantd.tenant_schema(NEW.tenant_id);
+	schema_name := 'tenant_' || lower(replace(NEW.tenant_id, '-', '_'));	-- tenant_schema()
 	IF octet_length(schema_name) > 63 THEN
 		RAISE EXCEPTION 'pgtenantd: tenant id "%" makes the schema name "%" of % bytes, over PostgreSQL''s 63-byte identifier limit',
 			left(NEW.tenant_id, 80), left(schema_name, 80), octet_length(schema_name)
@@ -408,14 +425,16 @@ BEGIN
 	PERFORM set_config('synchronous_commit', 'off', true);
 	LOOP
 		window_rows := 0;
-		FOR r IN SELECT j.id, pgtenantd.tenant_schema(j.tenant_id) AS tschema
+		-- 'tenant_' || ...: pgtenantd.tenant_schema, spelled out to use
+		-- jobs_running_schema_idx
+		FOR r IN SELECT j.id, 'tenant_' || lower(replace(j.tenant_id, '-', '_')) AS tschema
 			   FROM pgtenantd.jobs j
 			  WHERE j.state = 'queued' AND j.run_at <= clock_timestamp()
 			    AND j.kind = ANY (p_kinds)
-			    AND pgtenantd.tenant_schema(j.tenant_id) <> ALL (seen)
+			    AND 'tenant_' || lower(replace(j.tenant_id, '-', '_')) <> ALL (seen)
 			    AND NOT EXISTS (SELECT 1 FROM pgtenantd.jobs o
-					     WHERE pgtenantd.tenant_schema(o.tenant_id)
-						   = pgtenantd.tenant_schema(j.tenant_id)
+					     WHERE 'tenant_' || lower(replace(o.tenant_id, '-', '_'))
+						   = 'tenant_' || lower(replace(j.tenant_id, '-', '_'))
 					       AND o.state = 'running')
 			  ORDER BY j.priority DESC, j.run_at, j.id
 			  LIMIT 32
@@ -509,11 +528,14 @@ RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
 	result_bytes bigint := octet_length(p_result::text);
-	max_result bigint := pgtenantd.setting_bigint('max_result_bytes', 1048576);
+	max_result bigint;
 BEGIN
-	IF result_bytes > max_result THEN
+	SELECT CASE WHEN s.value ~ '^[0-9]{1,18}$' THEN s.value::bigint END
+	  INTO max_result
+	  FROM pgtenantd.settings s WHERE s.key = 'max_result_bytes';
+	IF result_bytes > coalesce(max_result, 1048576) THEN
 		p_result := jsonb_build_object('truncated', true,
-			'bytes', result_bytes, 'limit', max_result);
+			'bytes', result_bytes, 'limit', coalesce(max_result, 1048576));
 	END IF;
 	UPDATE pgtenantd.jobs
 	   SET step = p_step, step_index = p_step_index, progress = p_progress,
