@@ -894,6 +894,7 @@ void queue_on_connected(struct queue *q, bool connected)
 	q->ready = false;
 	q->request_in_flight = false;
 	q->heartbeat_in_flight = false;
+	q->heartbeat_again = false;
 	if (!connected) {
 		for (struct finishing *f = q->finishing; f != NULL; f = f->next)
 			f->sent = false;
