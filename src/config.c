@@ -41,6 +41,13 @@ struct raw_schedule {
 	char *catch_up;
 };
 
+/* limits: the size limits (bytes). */
+struct raw_limits {
+	int64_t *args_bytes;
+	int64_t *result_bytes;
+	int64_t *error_bytes;
+};
+
 struct raw_config {
 	char *database;
 	char *state_dir;
@@ -73,6 +80,7 @@ struct raw_config {
 	char *backup_max_age;
 	struct raw_schedule *schedules;
 	unsigned schedules_count;
+	struct raw_limits *limits;
 };
 
 #define OPT CYAML_FLAG_OPTIONAL
@@ -101,6 +109,16 @@ static const cyaml_schema_value_t schedule_schema = {
 
 static const cyaml_schema_value_t name_schema = {
 	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
+};
+
+static const cyaml_schema_field_t limits_fields[] = {
+	CYAML_FIELD_INT_PTR("args_bytes", CYAML_FLAG_POINTER | OPT,
+			    struct raw_limits, args_bytes),
+	CYAML_FIELD_INT_PTR("result_bytes", CYAML_FLAG_POINTER | OPT,
+			    struct raw_limits, result_bytes),
+	CYAML_FIELD_INT_PTR("error_bytes", CYAML_FLAG_POINTER | OPT,
+			    struct raw_limits, error_bytes),
+	CYAML_FIELD_END
 };
 
 static const cyaml_schema_field_t config_fields[] = {
@@ -148,6 +166,8 @@ static const cyaml_schema_field_t config_fields[] = {
 	CYAML_FIELD_SEQUENCE("schedules", CYAML_FLAG_POINTER_NULL | OPT,
 			     struct raw_config, schedules, &schedule_schema, 0,
 			     CYAML_UNLIMITED),
+	CYAML_FIELD_MAPPING_PTR("limits", CYAML_FLAG_POINTER_NULL | OPT,
+				struct raw_config, limits, limits_fields),
 	CYAML_FIELD_END
 };
 
@@ -1223,6 +1243,50 @@ static void validate_settings(struct problems *p, const struct raw_config *raw,
 			    (long long)config->retry_base_ms);
 }
 
+/* limits: each size in bytes, within its range, else its default. */
+static void validate_limits(struct problems *p, const struct raw_limits *raw,
+			    struct config *config)
+{
+	static const struct {
+		const char *key;
+		size_t raw;
+		size_t out;
+		int64_t fallback;
+		int64_t min;
+		int64_t max;
+	} keys[] = {
+		{ "limits.args_bytes", offsetof(struct raw_limits, args_bytes),
+		  offsetof(struct config, args_bytes), 65536, 256, 67108864 },
+		{ "limits.result_bytes",
+		  offsetof(struct raw_limits, result_bytes),
+		  offsetof(struct config, result_bytes), 1048576, 256,
+		  67108864 },
+		{ "limits.error_bytes",
+		  offsetof(struct raw_limits, error_bytes),
+		  offsetof(struct config, error_bytes), 65536, 256, 16777216 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const int64_t *v =
+			raw == NULL ? NULL :
+				      *(int64_t *const *)((const char *)raw +
+							  keys[i].raw);
+		int64_t *out = (int64_t *)((char *)config + keys[i].out);
+
+		*out = keys[i].fallback;
+		if (v == NULL)
+			continue;
+		if (*v < keys[i].min || *v > keys[i].max)
+			problem_add(
+				p, keys[i].key,
+				"%lld is out of range; use %lld to %lld bytes",
+				(long long)*v, (long long)keys[i].min,
+				(long long)keys[i].max);
+		else
+			*out = *v;
+	}
+}
+
 /* Free a schedule entry's contents. */
 static void schedule_clear(struct schedule_config *sc)
 {
@@ -1369,6 +1433,7 @@ struct config *config_load(const char *path, char **cause)
 	config = xcalloc(1, sizeof(*config));
 	config->path = xstrdup(path);
 	validate_settings(&p, r, config);
+	validate_limits(&p, r->limits, config);
 	root = yaml_document_get_root_node(&doc);
 	schedules = node_get(&doc, root, "schedules");
 	config->schedule_count = r->schedules_count;

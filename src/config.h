@@ -79,6 +79,11 @@ struct config {
 
 	struct schedule_config *schedules;
 	unsigned schedule_count;
+
+	/* limits: sizes in bytes */
+	int64_t args_bytes;   /* a job's args as JSON text; default 64 KiB */
+	int64_t result_bytes; /* a job's result as JSON text; default 1 MiB */
+	int64_t error_bytes;  /* a job's last_error; default 64 KiB */
 };
 
 /* Load and validate path. On failure returns NULL and sets cause to one

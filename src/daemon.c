@@ -228,6 +228,9 @@ bool daemon_reload(struct daemon *d, char **message)
 	daemon_swap_schedules(old, fresh);
 	old->backup_keep = fresh->backup_keep;
 	old->backup_max_age_ms = fresh->backup_max_age_ms;
+	old->args_bytes = fresh->args_bytes; /* to pgtenantd.settings below */
+	old->result_bytes = fresh->result_bytes;
+	old->error_bytes = fresh->error_bytes;
 	config_free(fresh);
 
 	jobdefs_unref(d->jobdefs);

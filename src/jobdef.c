@@ -3,6 +3,7 @@
  * by file, line and step. */
 #include "jobdef.h"
 
+#include <ctype.h>
 #include <cyaml/cyaml.h>
 #include <dirent.h>
 #include <errno.h>
@@ -80,6 +81,7 @@ struct raw_arg {
 
 struct raw_file {
 	char *description;
+	char *enqueue_role;
 	struct raw_arg *args;
 	unsigned args_count;
 	struct raw_step *steps;
@@ -155,6 +157,7 @@ static const cyaml_schema_value_t raw_arg_entry = {
 
 static const cyaml_schema_field_t raw_file_fields[] = {
 	RAW_STRING("description", struct raw_file, description),
+	RAW_STRING("enqueue_role", struct raw_file, enqueue_role),
 	CYAML_FIELD_SEQUENCE("args", OPT, struct raw_file, args,
 			     &raw_arg_entry, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_SEQUENCE("steps", OPT, struct raw_file, steps,
@@ -1058,6 +1061,41 @@ static char *jobdef_kind_of(const char *path)
 }
 
 /* Load one file. */
+/* The role whose members may enqueue the kind: enqueue_role, else
+ * JOBDEF_ROLE_OPERATE for a kind with a destructive step and for
+ * migrate_to_separate_schema, else JOBDEF_ROLE_ENQUEUE. */
+static void jobdef_enqueue_role(struct jobdef_load *ld)
+{
+	const char *role = ld->raw->enqueue_role;
+	struct jobdef *def = ld->def;
+	size_t len;
+
+	if (role == NULL) {
+		bool operate =
+			strcmp(def->kind, "migrate_to_separate_schema") == 0;
+
+		for (unsigned i = 0; i < def->step_count; i++)
+			operate = operate || def->steps[i].destructive;
+		def->enqueue_role = xstrdup(operate ? JOBDEF_ROLE_OPERATE :
+						      JOBDEF_ROLE_ENQUEUE);
+		return;
+	}
+	len = strlen(role);
+	if (len == 0 || len > 63 ||
+	    strspn(role, "abcdefghijklmnopqrstuvwxyz0123456789_$") != len ||
+	    isdigit((unsigned char)role[0]) || role[0] == '$') {
+		char *shown = display_escape(role, 64, true);
+
+		jobdef_key_problem(
+			ld, "enqueue_role",
+			"'%s' is not a role name (1 to 63 bytes of a-z, 0-9, _ and $, not starting with a digit)",
+			shown);
+		free(shown);
+		return;
+	}
+	def->enqueue_role = xstrdup(role);
+}
+
 bool jobdef_load_file(const char *path, int64_t default_target_ms,
 		      struct jobdef *out, char **cause)
 {
@@ -1121,6 +1159,7 @@ bool jobdef_load_file(const char *path, int64_t default_target_ms,
 		}
 		for (unsigned i = 0; i < raw->steps_count; i++)
 			jobdef_step(&ld, i, default_target_ms);
+		jobdef_enqueue_role(&ld);
 	}
 	if (raw != NULL)
 		cyaml_free(&config, &raw_file_schema, raw, 0);
@@ -1171,6 +1210,7 @@ void jobdef_clear(struct jobdef *def)
 	free(def->args);
 	free(def->kind);
 	free(def->description);
+	free(def->enqueue_role);
 	free(def->file);
 	memset(def, 0, sizeof(*def));
 }

@@ -79,9 +79,14 @@ struct jobdef_arg {
 	char *description;
 };
 
+/* The group roles that enqueue_role defaults to (see jobdef_load_file). */
+#define JOBDEF_ROLE_ENQUEUE "pgtenantd_enqueue"
+#define JOBDEF_ROLE_OPERATE "pgtenantd_operate"
+
 struct jobdef {
 	char *kind; /* the file's base name */
 	char *description;
+	char *enqueue_role; /* members of this role may enqueue the kind */
 	char *file;
 	struct jobdef_arg *args;
 	unsigned arg_count;

@@ -44,6 +44,7 @@ struct queue {
 	bool dispatch_again;	/* something changed while it ran */
 	int asked;		/* jobs it asked for */
 	bool heartbeat_in_flight;
+	bool heartbeat_again; /* a cancel notification came meanwhile */
 	struct event *poll_timer;
 	struct event *due_timer;
 	struct event *heartbeat_timer;
@@ -155,20 +156,38 @@ static void queue_row_failed(const struct pgconn_result *r, void *arg)
 		log_error("recording a failed claim: %s", r->error);
 }
 
+/* error cut to at most max bytes (at a UTF-8 character boundary), saying
+ * so at its end; a new string. */
+static char *queue_cut_error(const char *error, int64_t max)
+{
+	size_t len = strlen(error), keep;
+	char note[64];
+
+	if ((int64_t)len <= max)
+		return xstrdup(error);
+	snprintf(note, sizeof(note), "... (truncated, %zu bytes)", len);
+	keep = (size_t)max > strlen(note) ? (size_t)max - strlen(note) : 0;
+	while (keep > 0 && ((unsigned char)error[keep] & 0xc0) == 0x80)
+		keep--;
+	return xasprintf("%.*s%s", (int)keep, error, note);
+}
+
 /* A claimed row that cannot run here (its args are unusable): fail it. */
 static void queue_fail_row(struct queue *q, const PGresult *res, int row,
 			   const char *cause)
 {
 	json_t *batch;
 	const char *params[2];
-	char *text;
+	char *text, *cut;
 
 	log_error("claimed job cannot run: %s", cause);
+	cut = queue_cut_error(cause, q->d->config->error_bytes);
 	batch = json_pack(
 		"[{s:I, s:s, s:s, s:b}]", "id",
 		(json_int_t)strtoll(PQgetvalue(res, row, PQfnumber(res, "id")),
 				    NULL, 10),
-		"state", "failed", "error", cause, "unlock", 1);
+		"state", "failed", "error", cut, "unlock", 1);
+	free(cut);
 	text = json_dumps(batch, JSON_COMPACT);
 	params[0] = q->d->owner;
 	params[1] = text;
@@ -225,10 +244,25 @@ static void queue_start_row(struct queue *q, const PGresult *res, int row)
 {
 	struct daemon *d = q->d;
 	char *cause = NULL;
-	struct job *job = job_from_row(d, res, row, &cause);
+	int args_col = PQfnumber(res, "args");
+	struct job *job;
 	struct worker *w;
 
 	d->metrics.jobs_claimed++;
+	/* claim_jobs fails such a job itself; this guards a limit lowered
+	 * between the database's check and here */
+	if (args_col >= 0 &&
+	    PQgetlength(res, row, args_col) > d->config->args_bytes) {
+		cause = xasprintf(
+			"job %s: args of %d bytes are over the limit of %lld bytes (limits: args_bytes): the job was not run",
+			PQgetvalue(res, row, PQfnumber(res, "id")),
+			PQgetlength(res, row, args_col),
+			(long long)d->config->args_bytes);
+		queue_fail_row(q, res, row, cause);
+		free(cause);
+		return;
+	}
+	job = job_from_row(d, res, row, &cause);
 	if (job == NULL) {
 		queue_fail_row(q, res, row, cause);
 		free(cause);
@@ -385,6 +419,28 @@ static void queue_dispatch(struct queue *q)
 	free(kinds);
 }
 
+/* job's result for its row: itself, or if its JSON text is over max
+ * bytes, an object that says how big it was (a new reference). */
+static json_t *queue_cut_result(struct job *job, int64_t max)
+{
+	char *text;
+	size_t len;
+
+	if (job->result == NULL)
+		return NULL;
+	text = json_dumps(job->result, JSON_COMPACT);
+	len = text != NULL ? strlen(text) : 0;
+	free(text);
+	if ((int64_t)len <= max)
+		return json_incref(job->result);
+	job_log_warning(
+		job,
+		"result of %zu bytes is over the limit of %lld bytes (limits: result_bytes): recorded as truncated",
+		len, (long long)max);
+	return json_pack("{s:b, s:I, s:I}", "truncated", 1, "bytes",
+			 (json_int_t)len, "limit", (json_int_t)max);
+}
+
 /* The runner is done with job: record the outcome, free the worker. */
 void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
 		    const char *error)
@@ -398,11 +454,12 @@ void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
 		job->worker = NULL;
 	}
 	f->job = job;
-	f->error = error ? xstrdup(error) : NULL;
+	f->error = error ? queue_cut_error(error, d->config->error_bytes) :
+			   NULL;
 	switch (outcome) {
 	case JOB_SUCCEEDED:
 		strcpy(f->state, "succeeded");
-		f->result = json_incref(job->result);
+		f->result = queue_cut_result(job, d->config->result_bytes);
 		d->metrics.jobs_succeeded++;
 		job_log_info(job, "succeeded in %.3f s", seconds);
 		break;
@@ -424,7 +481,7 @@ void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
 		/* fall through */
 	case JOB_FAILED_FINAL:
 		strcpy(f->state, "failed");
-		f->result = json_incref(job->result);
+		f->result = queue_cut_result(job, d->config->result_bytes);
 		d->metrics.jobs_failed++;
 		job_log_error(job, "failed after %d attempt%s: %s",
 			      job->attempts, job->attempts == 1 ? "" : "s",
@@ -471,6 +528,11 @@ static void queue_heartbeat_result(const struct pgconn_result *r, void *arg)
 			log_error("renewing leases failed: %s", r->error);
 		return;
 	}
+	if (q->heartbeat_again) {
+		/* the row may have changed after this one was sent */
+		q->heartbeat_again = false;
+		queue_heartbeat(q);
+	}
 	rows = PQntuples(r->res);
 	for (unsigned i = 0; i < d->worker_count; i++) {
 		struct job *job = d->workers[i].job;
@@ -509,8 +571,12 @@ static void queue_heartbeat(struct queue *q)
 	char *list;
 	const char *params[3];
 
-	if (!q->connected || q->heartbeat_in_flight)
+	if (!q->connected)
 		return;
+	if (q->heartbeat_in_flight) {
+		q->heartbeat_again = true;
+		return;
+	}
 	ids = xcalloc(d->worker_count + q->finishing_count + 1, sizeof(*ids));
 	for (unsigned i = 0; i < d->worker_count; i++)
 		if (d->workers[i].job != NULL)
@@ -695,8 +761,8 @@ static void queue_relock(struct queue *q)
 	params[0] = text;
 	pgconn_query(d->dispatcher,
 		     "SELECT pg_try_advisory_lock(" TENANT_LOCK_CLASS
-		     ", hashtext(t)) FROM jsonb_array_elements_text($1::jsonb)"
-		     " AS t",
+		     ", hashtext(pgtenantd.tenant_schema(t)))"
+		     " FROM jsonb_array_elements_text($1::jsonb) AS t",
 		     1, params, queue_relocked, q);
 	free(text);
 	json_decref(tenants);
@@ -711,6 +777,37 @@ static void queue_published(const struct pgconn_result *r, void *arg)
 	}
 	log_debug("published %s job kind(s) to pgtenantd.job_kinds",
 		  PQgetvalue(r->res, 0, 0));
+}
+
+static void queue_setup_done(const struct pgconn_result *r, void *arg)
+{
+	if (r->error != NULL) {
+		if (!r->connection_lost)
+			log_error("writing limits and grants failed: %s",
+				  r->error);
+		return;
+	}
+	if (!PQgetisnull(r->res, 0, 0) && PQgetvalue(r->res, 0, 0)[0] != '\0')
+		log_warning(
+			"the group roles %s do not exist, so no role can be granted what they give: a superuser creates them with etc/pgtenantd-setup.sql (see README, Roles)",
+			PQgetvalue(r->res, 0, 0));
+}
+
+/* Write the configured limits to pgtenantd.settings and (re)grant the
+ * schema's objects to the group roles. */
+static void queue_setup(struct queue *q)
+{
+	const struct config *c = q->d->config;
+	char args[24], result[24], error[24];
+	const char *params[3] = { args, result, error };
+
+	snprintf(args, sizeof(args), "%lld", (long long)c->args_bytes);
+	snprintf(result, sizeof(result), "%lld", (long long)c->result_bytes);
+	snprintf(error, sizeof(error), "%lld", (long long)c->error_bytes);
+	pgconn_query(q->d->dispatcher,
+		     "SELECT pgtenantd.daemon_setup($1::bigint, $2::bigint, "
+		     "$3::bigint)",
+		     3, params, queue_setup_done, q);
 }
 
 /* Publish the loaded job kinds to pgtenantd.job_kinds. */
@@ -739,11 +836,12 @@ void queue_publish_kinds(struct queue *q)
 					      json_string(def->steps[s].name));
 		json_array_append_new(
 			kinds,
-			json_pack("{s:s, s:s, s:o, s:o, s:s}", "kind",
+			json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "kind",
 				  def->kind, "description",
 				  def->description ? def->description : "",
 				  "args", args, "steps", steps, "file",
-				  def->file));
+				  def->file, "enqueue_role",
+				  def->enqueue_role));
 	}
 	text = json_dumps(kinds, JSON_COMPACT);
 	params[0] = q->d->owner;
@@ -753,6 +851,7 @@ void queue_publish_kinds(struct queue *q)
 		     queue_published, q);
 	free(text);
 	json_decref(kinds);
+	queue_setup(q);
 }
 
 /* The schema is in place: publish kinds, then hand back or re-lock. */
@@ -795,6 +894,7 @@ void queue_on_connected(struct queue *q, bool connected)
 	q->ready = false;
 	q->request_in_flight = false;
 	q->heartbeat_in_flight = false;
+	q->heartbeat_again = false;
 	if (!connected) {
 		for (struct finishing *f = q->finishing; f != NULL; f = f->next)
 			f->sent = false;
@@ -811,9 +911,10 @@ void queue_on_notify(struct queue *q, const char *channel, const char *payload)
 {
 	q->d->metrics.notifications++;
 	if (strncmp(payload, "cancel:", 7) == 0) {
-		int64_t id = strtoll(payload + 7, NULL, 10);
-
-		queue_cancel(q, id);
+		/* anyone may send this: it only makes the heartbeat read the
+		 * rows' cancel_requested now, which decides */
+		if (queue_find_job(q, strtoll(payload + 7, NULL, 10)) != NULL)
+			queue_heartbeat(q);
 		return;
 	}
 	queue_dispatch(q);

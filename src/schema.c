@@ -12,6 +12,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 #include "sql/v1.inc"
 	, /* each file is one string */
 #include "sql/v2.inc"
+	,
+#include "sql/v3.inc"
 };
 
 struct schema_install {

@@ -763,6 +763,56 @@ static void test_maintenance(void)
 	free(path);
 }
 
+/* limits: sizes with defaults and ranges (issue 10, finding 11). */
+static void test_limits(void)
+{
+	char *path, *cause = NULL;
+	struct config *c;
+
+	path = write_yaml("limits.yaml", "limits:\n"
+					 "  args_bytes: 1000\n"
+					 "  error_bytes: 4096\n");
+	c = config_load(path, &cause);
+	ok(c != NULL, "limits load");
+	if (c != NULL) {
+		is_int(c->args_bytes, 1000, "limits.args_bytes");
+		is_int(c->result_bytes, 1048576,
+		       "limits.result_bytes defaults to 1 MiB");
+		is_int(c->error_bytes, 4096, "limits.error_bytes");
+	} else {
+		printf("# %s\n", cause);
+	}
+	config_free(c);
+	free(path);
+	free(cause);
+
+	path = write_yaml("limits-default.yaml", "workers: 1\n");
+	c = config_load(path, NULL);
+	ok(c != NULL && c->args_bytes == 65536 && c->result_bytes == 1048576 &&
+		   c->error_bytes == 65536,
+	   "limits default to 64 KiB, 1 MiB and 64 KiB");
+	config_free(c);
+	free(path);
+
+	cause = refused("limits-bad.yaml",
+			"limits:\n"
+			"  args_bytes: 10\n"
+			"  result_bytes: 1000000000\n",
+			&path);
+	check_problem(cause, path, 2, "limits.args_bytes",
+		      "10 is out of range; use 256 to 67108864 bytes",
+		      "args_bytes below 256");
+	check_problem(cause, path, 3, "limits.result_bytes", "out of range",
+		      "result_bytes above 64 MiB");
+	free(cause);
+	free(path);
+	cause = refused("limits-unknown.yaml", "limits:\n  errors: 1\n", &path);
+	check_problem(cause, path, 2, "limits.errors", "unknown key",
+		      "an unknown key in limits");
+	free(cause);
+	free(path);
+}
+
 /* Malformed YAML, duplicate keys and a missing file. */
 static void test_unreadable(void)
 {
@@ -929,6 +979,7 @@ int main(void)
 	test_secret_warning();
 	test_many_problems();
 	test_maintenance();
+	test_limits();
 	test_unreadable();
 	test_example();
 	test_yamlpos();

@@ -541,6 +541,55 @@ static void test_shipped(void)
 	free(dir);
 }
 
+/* enqueue_role: given, or by the default rule; checked as a role name
+ * (issue 10, finding 3). */
+static void test_enqueue_role(void)
+{
+	const char *top = getenv("top_srcdir");
+	char *dir = xasprintf("%s/jobs", top != NULL ? top : "..");
+	struct jobdefs *defs = jobdefs_load_dir(dir, 1000, NULL);
+	const char *expect[][2] = {
+		{ "tenant_stats", "pgtenantd_enqueue" },
+		{ "vacuum", "pgtenantd_enqueue" },
+		{ "backup", "pgtenantd_enqueue" },
+		{ "drop_tenant", "pgtenantd_operate" },
+		{ "restore", "pgtenantd_operate" },
+		{ "migrate_to_separate_schema", "pgtenantd_operate" },
+	};
+	struct jobdef def;
+	char *path, *cause;
+
+	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+		const struct jobdef *d = jobdefs_find(defs, expect[i][0]);
+		char *label = xasprintf("%s: enqueue_role %s", expect[i][0],
+					expect[i][1]);
+
+		is_str(d != NULL ? d->enqueue_role : NULL, expect[i][1], label);
+		free(label);
+	}
+	jobdefs_unref(defs);
+	free(dir);
+
+	path = write_file(tmp_dir, "own_role.yaml",
+			  "enqueue_role: app_maint\n"
+			  "steps:\n  - name: a\n    sql: SELECT 1\n");
+	ok(jobdef_load_file(path, 1000, &def, NULL),
+	   "enqueue_role: app_maint loads");
+	is_str(def.enqueue_role, "app_maint", "... and is kept");
+	jobdef_clear(&def);
+	unlink(path);
+	free(path);
+
+	cause = load_bad("bad_role.yaml",
+			 "enqueue_role: \"Robert'); DROP\"\n"
+			 "steps:\n  - name: a\n    sql: SELECT 1\n");
+	contains(
+		cause,
+		"bad_role.yaml:1: key \"enqueue_role\": 'Robert'); DROP' is not a role name",
+		"a bad enqueue_role names file, line and key");
+	free(cause);
+}
+
 /* retry, destructive and requires: the safety keys every step may have. */
 static void test_safety(void)
 {
@@ -699,6 +748,7 @@ int main(void)
 	test_dir();
 	test_shipped();
 	test_safety();
+	test_enqueue_role();
 	test_maintenance_steps();
 	rmdir(tmp_dir);
 	return done_testing();
