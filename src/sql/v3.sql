@@ -99,6 +99,10 @@ CREATE INDEX jobs_running_schema_idx
 	ON pgtenantd.jobs (('tenant_' || lower(replace(tenant_id, '-', '_'))))
 	WHERE state = 'running';
 DROP INDEX pgtenantd.jobs_running_tenant_idx;
+-- fire_slot skips a tenant that still has a queued or running job of the
+-- schedule's kind.
+CREATE INDEX jobs_active_tenant_kind_idx ON pgtenantd.jobs (tenant_id, kind)
+	WHERE state IN ('queued', 'running');
 
 -- ------------------------------------------------------ the INSERT checks
 -- true if current_user is a member of the role p_role (false if there is
@@ -598,6 +602,15 @@ BEGIN
 		 WHERE t ~ '^[A-Za-z0-9_-]{1,255}$'
 		   AND octet_length(pgtenantd.tenant_schema(t)) <= 63) x
 	 WHERE (SELECT f.twin FROM pgtenantd.insert_facts(0, t, false) f) IS NULL
+	   -- A tenant whose job from an earlier slot of this schedule is
+	   -- still queued or running gets none for this slot: slots that
+	   -- come faster than the jobs end must not pile up jobs (a second
+	   -- drop_tenant of the same tenant, say).
+	   AND NOT EXISTS (SELECT FROM pgtenantd.jobs j
+			    WHERE j.tenant_id = x.t AND j.kind = p_kind
+			      AND j.state IN ('queued', 'running')
+			      AND j.dedupe_key LIKE replace(replace(replace(p_schedule,
+				  '\', '\\'), '%', '\%'), '_', '\_') || ':%')
 	 ORDER BY t
 	ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL
 		AND state IN ('queued', 'running') DO NOTHING;
