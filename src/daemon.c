@@ -41,10 +41,31 @@ unsigned daemon_busy_workers(const struct daemon *d)
 	return n;
 }
 
+/* Say so, once, when the daemon's role is a superuser: job SQL, the code
+ * of the tables it writes (triggers) and the restored dumps then run with
+ * every right in the cluster. */
+static void daemon_check_superuser(struct daemon *d, struct pgconn *conn)
+{
+	const char *su = pgconn_parameter(conn, "is_superuser");
+	const char *role = pgconn_parameter(conn, "session_authorization");
+	char *shown;
+
+	if (d->superuser_warned || su == NULL || strcmp(su, "on") != 0)
+		return;
+	d->superuser_warned = true;
+	shown = display_escape(role ? role : "?", 64, false);
+	log_warning(
+		"connected to the database as superuser '%s': job SQL and trigger code of the tables jobs write run with every right in the cluster; run pgtenantd as a dedicated role that is not a superuser (README.md, \"Running with least privilege\")",
+		shown);
+	free(shown);
+}
+
 static void dispatcher_state(struct pgconn *conn, bool connected, void *arg)
 {
 	struct daemon *d = arg;
 
+	if (connected)
+		daemon_check_superuser(d, conn);
 	queue_on_connected(d->queue, connected);
 	if (!connected && !d->stopping) {
 		notify_status("database connection lost; reconnecting");

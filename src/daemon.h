@@ -53,6 +53,7 @@ struct daemon {
 	bool paused;   /* claiming stopped by `pause` */
 	bool stopping; /* SIGTERM: hand jobs back and exit */
 	bool foreground;
+	bool superuser_warned; /* the superuser warning was logged */
 	int exit_code;
 
 	struct event *sig_term, *sig_int, *sig_hup;

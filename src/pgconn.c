@@ -67,6 +67,13 @@ struct pgconn {
 	int64_t sent_at;
 };
 
+/* Run first on every connection, before the owner's init_sql and any
+ * query: built-in names resolve from pg_catalog and nothing another role
+ * created (a public.format, a temporary table) shadows them, as pg_dump
+ * does. A failure here resets the connection, so no query ever runs on a
+ * session without it. */
+#define PGCONN_SESSION_SQL "SET search_path = pg_catalog, pg_temp;"
+
 static void pgconn_io_cb(evutil_socket_t fd, short what, void *arg);
 static void pgconn_send_next(struct pgconn *c);
 static void pgconn_lost(struct pgconn *c, const char *why);
@@ -264,6 +271,8 @@ static void pgconn_init_done(const struct pgconn_result *r, void *arg)
 /* PQconnectPoll reached CONNECTION_OK. */
 static void pgconn_connected(struct pgconn *c)
 {
+	struct pgquery *q;
+
 	evtimer_del(c->timer);
 	PQsetnonblocking(c->pg, 1);
 	PQsetNoticeProcessor(c->pg, pgconn_notice, c);
@@ -276,25 +285,17 @@ static void pgconn_connected(struct pgconn *c)
 		"connected to the database (backend pid %d)",
 		PQbackendPID(c->pg));
 	pgconn_watch(c, EV_READ);
-	if (c->init_sql != NULL) {
-		struct pgquery *q = xcalloc(1, sizeof(*q));
-
-		c->state = PGCONN_INIT;
-		pgquery_add(q, c->init_sql, 0, NULL);
-		q->simple = true;
-		q->cb = pgconn_init_done;
-		q->arg = c;
-		q->next = c->head;
-		c->head = q;
-		if (c->tail == NULL)
-			c->tail = q;
-		pgconn_send_next(c);
-	} else {
-		c->state = PGCONN_READY;
-		if (c->on_state != NULL)
-			c->on_state(c, true, c->arg);
-		pgconn_send_next(c);
-	}
+	q = xcalloc(1, sizeof(*q));
+	c->state = PGCONN_INIT;
+	pgquery_add(q, c->init_sql, 0, NULL);
+	q->simple = true;
+	q->cb = pgconn_init_done;
+	q->arg = c;
+	q->next = c->head;
+	c->head = q;
+	if (c->tail == NULL)
+		c->tail = q;
+	pgconn_send_next(c);
 }
 
 /* Advance the non-blocking connection handshake. */
@@ -580,7 +581,8 @@ struct pgconn *pgconn_new(struct event_base *base,
 	c->name = xstrdup(o->name ? o->name : "db");
 	c->application_name = xstrdup(
 		o->application_name ? o->application_name : "pgtenantd");
-	c->init_sql = o->init_sql ? xstrdup(o->init_sql) : NULL;
+	c->init_sql = xasprintf("%s%s", PGCONN_SESSION_SQL,
+				o->init_sql ? o->init_sql : "");
 	c->reconnect_max_ms = o->reconnect_max_ms > 0 ? o->reconnect_max_ms :
 							30000;
 	c->connect_timeout_ms =
@@ -615,6 +617,14 @@ unsigned pgconn_pending(const struct pgconn *c)
 	for (const struct pgquery *q = c->head; q != NULL; q = q->next)
 		n++;
 	return n;
+}
+
+const char *pgconn_parameter(const struct pgconn *c, const char *name)
+{
+	if (c->pg == NULL ||
+	    (c->state != PGCONN_READY && c->state != PGCONN_INIT))
+		return NULL;
+	return PQparameterStatus(c->pg, name);
 }
 
 int pgconn_backend_pid(const struct pgconn *c)

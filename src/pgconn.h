@@ -5,7 +5,10 @@
  * PQgetResult, and hands every notification to a callback. Queries queue
  * up and go one at a time. When the connection breaks, every pending query
  * fails with connection_lost and the connection is re-made with backoff
- * and jitter; the owner hears about both through the state callback. */
+ * and jitter; the owner hears about both through the state callback.
+ * Every session runs with search_path = pg_catalog, pg_temp, set right
+ * after each connect before anything else: SQL sent through here must
+ * schema-qualify what is not built in. */
 #ifndef PGT_PGCONN_H
 #define PGT_PGCONN_H
 
@@ -81,6 +84,10 @@ void pgconn_reset(struct pgconn *conn, const char *why);
 bool pgconn_is_ready(const struct pgconn *conn);
 /* Queries queued or in flight. */
 unsigned pgconn_pending(const struct pgconn *conn);
+/* A parameter the server reported for the current connection
+ * (PQparameterStatus: "is_superuser", "session_authorization",
+ * "server_version"), or NULL when not connected or not reported. */
+const char *pgconn_parameter(const struct pgconn *conn, const char *name);
 /* The server process id of the current connection, or 0. */
 int pgconn_backend_pid(const struct pgconn *conn);
 /* Increases by one on every successful connect. */
