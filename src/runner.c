@@ -148,7 +148,10 @@ static const char *row_value(const PGresult *res, int row, const char *col)
 	return PQgetvalue(res, row, n);
 }
 
-/* Build a job from a claim_jobs row. */
+/* Build a job from a claim_jobs row. The row's step and progress are
+ * taken only as resume_parse checked them against the kind; a row that
+ * does not hold what save_progress wrote fails the job (the caller fails
+ * it, the attempt spent at claim stays spent). */
 struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
 			 char **cause)
 {
@@ -158,26 +161,20 @@ struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
 	json_error_t jerr;
 
 	job->daemon = d;
-	job->id = strtoll(row_value(res, row, "id"), NULL, 10);
-	job->kind = xstrdup(row_value(res, row, "kind"));
-	job->tenant_id = xstrdup(row_value(res, row, "tenant_id"));
-	job->attempts = atoi(row_value(res, row, "attempts"));
-	job->max_attempts = atoi(row_value(res, row, "max_attempts"));
-	v = row_value(res, row, "step_index");
-	job->step_index = v ? atoi(v) : 0;
+	v = row_value(res, row, "id");
+	job->id = v ? strtoll(v, NULL, 10) : 0;
+	v = row_value(res, row, "kind");
+	job->kind = xstrdup(v ? v : "");
+	v = row_value(res, row, "tenant_id");
+	job->tenant_id = xstrdup(v ? v : "");
+	v = row_value(res, row, "attempts");
+	job->attempts = v ? atoi(v) : 0;
+	v = row_value(res, row, "max_attempts");
+	job->max_attempts = v ? atoi(v) : 1;
 	job->started_at = wall_seconds();
 	job_set_context(job, NULL);
 	v = row_value(res, row, "args");
 	job->args = json_loads(v ? v : "{}", 0, &jerr);
-	v = row_value(res, row, "progress");
-	job->progress = v ? json_loads(v, 0, &jerr) : NULL;
-	if (job->progress == NULL)
-		job->progress = json_object();
-	job->passed = json_incref(json_object_get(job->progress, "passed"));
-	if (!json_is_array(job->passed)) {
-		json_decref(job->passed);
-		job->passed = json_array();
-	}
 	v = row_value(res, row, "result");
 	job->result = v ? json_loads(v, 0, &jerr) : NULL;
 	if (!json_is_object(job->result)) {
@@ -186,24 +183,41 @@ struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
 	}
 	job->defs = jobdefs_ref(d->jobdefs);
 	job->def = jobdefs_find(job->defs, job->kind);
-	if (job->def == NULL || !json_is_object(job->args) ||
-	    !tenant_schema_name(job->tenant_id, job->schema,
-				sizeof(job->schema), cause)) {
-		if (job->def == NULL)
-			set_cause(cause,
-				  "job %" PRId64 ": kind \"%s\" is not "
-				  "loaded here",
-				  job->id, job->kind);
-		else if (!json_is_object(job->args))
-			set_cause(cause,
-				  "job %" PRId64 ": args are not a "
-				  "JSON object",
-				  job->id);
-		job_free(job);
-		return NULL;
+	if (job->def == NULL) {
+		set_cause(cause,
+			  "job %" PRId64 ": kind \"%s\" is not loaded here",
+			  job->id, job->kind);
+		goto bad;
 	}
+	if (!json_is_object(job->args)) {
+		set_cause(cause, "job %" PRId64 ": args are not a JSON object",
+			  job->id);
+		goto bad;
+	}
+	if (!tenant_schema_name(job->tenant_id, job->schema,
+				sizeof(job->schema), cause))
+		goto bad;
+	if (!resume_parse(job->def, row_value(res, row, "step"),
+			  row_value(res, row, "step_index"),
+			  row_value(res, row, "progress"), &job->resume,
+			  cause)) {
+		char *full = xasprintf("job %" PRId64 ": %s", job->id,
+				       cause && *cause ? *cause : "bad row");
+
+		set_cause(cause, "%s", full);
+		free(full);
+		goto bad;
+	}
+	job->step_index = job->resume.step_index;
+	job->progress = job->resume.progress;
+	job->passed = job->resume.passed;
+	job->resume.progress = NULL;
+	job->resume.passed = NULL;
 	job->lock_generation = pgconn_generation(d->dispatcher);
 	return job;
+bad:
+	job_free(job);
+	return NULL;
 }
 
 void job_free(struct job *job)
@@ -216,6 +230,7 @@ void job_free(struct job *job)
 	json_decref(job->progress);
 	json_decref(job->result);
 	json_decref(job->passed);
+	resume_clear(&job->resume);
 	if (job->defs != NULL)
 		jobdefs_unref(job->defs);
 	free(job);
@@ -260,7 +275,9 @@ static char *json_var_text(const json_t *value)
 	return json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
-/* Built-ins, args (or their defaults) and vars set by finished steps. */
+/* Vars set by finished steps, args (or their defaults) and built-ins, in
+ * that order so that a built-in always wins (resume_parse already refuses
+ * progress vars that name an arg or a built-in). */
 static void runner_init_vars(struct runner *r)
 {
 	struct job *job = r->job;
@@ -270,18 +287,12 @@ static void runner_init_vars(struct runner *r)
 	json_t *vars, *value;
 	const char *key;
 
-	var_set(r, "tenant_id", job->tenant_id);
-	var_set(r, "schema", job->schema);
-	snprintf(buf, sizeof(buf), "%" PRId64, job->id);
-	var_set(r, "job_id", buf);
-	var_set(r, "kind", job->kind);
-	snprintf(buf, sizeof(buf), "%d", job->attempts);
-	var_set(r, "attempt", buf);
-	text = json_dumps(job->args, JSON_COMPACT);
-	var_set(r, "args", text);
-	free(text);
-	var_set(r, "backup_dir", config->backup_dir);
-	var_set(r, "state_dir", config->state_dir);
+	vars = json_object_get(job->progress, "vars");
+	json_object_foreach(vars, key, value) {
+		text = json_var_text(value);
+		var_set(r, key, text);
+		free(text);
+	}
 	for (unsigned i = 0; i < job->def->arg_count; i++) {
 		const struct jobdef_arg *arg = &job->def->args[i];
 
@@ -294,12 +305,18 @@ static void runner_init_vars(struct runner *r)
 			var_set(r, arg->name, arg->default_value);
 		}
 	}
-	vars = json_object_get(job->progress, "vars");
-	json_object_foreach(vars, key, value) {
-		text = json_var_text(value);
-		var_set(r, key, text);
-		free(text);
-	}
+	var_set(r, "tenant_id", job->tenant_id);
+	var_set(r, "schema", job->schema);
+	snprintf(buf, sizeof(buf), "%" PRId64, job->id);
+	var_set(r, "job_id", buf);
+	var_set(r, "kind", job->kind);
+	snprintf(buf, sizeof(buf), "%d", job->attempts);
+	var_set(r, "attempt", buf);
+	text = json_dumps(job->args, JSON_COMPACT);
+	var_set(r, "args", text);
+	free(text);
+	var_set(r, "backup_dir", config->backup_dir);
+	var_set(r, "state_dir", config->state_dir);
 }
 
 /* ------------------------------------------------------------ results */
@@ -824,6 +841,18 @@ static void runner_mirror(struct runner *r, int step_index,
 
 /* ------------------------------------------------------------ steps */
 
+/* The job progress's vars object, made if there is none yet. */
+static json_t *runner_progress_vars(struct runner *r)
+{
+	json_t *vars = json_object_get(r->job->progress, "vars");
+
+	if (!json_is_object(vars)) {
+		vars = json_object();
+		json_object_set_new(r->job->progress, "vars", vars);
+	}
+	return vars;
+}
+
 /* Take the last row's `set` columns as variables and its `result`. */
 static bool runner_take_outputs(struct runner *r)
 {
@@ -837,11 +866,7 @@ static bool runner_take_outputs(struct runner *r)
 				    "`set`");
 			return false;
 		}
-		vars = json_object_get(r->job->progress, "vars");
-		if (vars == NULL) {
-			vars = json_object();
-			json_object_set_new(r->job->progress, "vars", vars);
-		}
+		vars = runner_progress_vars(r);
 		for (unsigned i = 0; i < s->set_var_count; i++) {
 			json_t *v =
 				json_object_get(r->last_row, s->set_vars[i]);
@@ -890,7 +915,8 @@ static bool runner_has_passed(const struct runner *r, unsigned index)
 	json_t *v;
 
 	json_array_foreach(r->job->passed, i, v)
-		if (strcmp(json_string_value(v), name) == 0)
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), name) == 0)
 			return true;
 	return false;
 }
@@ -993,6 +1019,7 @@ static void runner_fast_undo(struct runner *r, bool last)
 	if (r->each_rows != NULL)
 		r->each_index--;
 	if (last && n > 0 &&
+	    json_is_string(json_array_get(r->job->passed, n - 1)) &&
 	    strcmp(json_string_value(json_array_get(r->job->passed, n - 1)),
 		   r->step->name) == 0)
 		json_array_remove(r->job->passed, n - 1);
@@ -1394,14 +1421,10 @@ static void runner_exec_step(struct runner *r)
 /* Variables a step produced: for the later steps and the job row. */
 static void runner_set_outputs(struct runner *r, json_t *values)
 {
-	json_t *vars = json_object_get(r->job->progress, "vars"), *v;
+	json_t *vars = runner_progress_vars(r), *v;
 	const char *key;
 	char *text;
 
-	if (vars == NULL) {
-		vars = json_object();
-		json_object_set_new(r->job->progress, "vars", vars);
-	}
 	json_object_foreach(values, key, v) {
 		text = json_var_text(v);
 		var_set(r, key, text);
