@@ -1380,6 +1380,29 @@ static void runner_child_done(const struct child_result *cr, void *arg)
 	free(tail);
 }
 
+/* Whether argument i of an exec step, as the file writes it and as
+ * expanded, would turn a variable's value into an option: the expansion
+ * starts with '-' where the word does not, and no literal "--" came
+ * before it. Fills cause then. */
+static bool exec_arg_is_option(const struct jobdef_step *s, unsigned i,
+			       const char *expanded, char **cause)
+{
+	char *shown;
+
+	if (i == 0 || expanded[0] != '-' || s->argv[i][0] == '-')
+		return false;
+	for (unsigned k = 1; k < i; k++)
+		if (strcmp(s->argv[k], "--") == 0)
+			return false;
+	shown = display_escape(expanded, 80, false);
+	set_cause(
+		cause,
+		"argument %u of %s ('%s' from '%s') starts with '-' and would be taken as an option; refusing to run it (put \"--\" before it if the program takes one)",
+		i, s->argv[0], shown, s->argv[i]);
+	free(shown);
+	return true;
+}
+
 static void runner_exec_step(struct runner *r)
 {
 	const struct jobdef_step *s = r->step;
@@ -1390,6 +1413,11 @@ static void runner_exec_step(struct runner *r)
 	for (unsigned i = 0; i < s->argc; i++) {
 		argv[i] =
 			sqlvars_expand_word(s->argv[i], var_lookup, r, &cause);
+		if (argv[i] != NULL &&
+		    exec_arg_is_option(s, i, argv[i], &cause)) {
+			free(argv[i]);
+			argv[i] = NULL;
+		}
 		if (argv[i] == NULL) {
 			for (unsigned k = 0; k < i; k++)
 				free(argv[k]);

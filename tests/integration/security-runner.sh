@@ -100,5 +100,16 @@ ok "finding 4: a job after the poison rows runs" wait_state "$id" succeeded 10
 ok "finding 4: the daemon is still running at the end" daemons_alive
 unlike "$(cat "$T/a.log")" "AddressSanitizer|runtime error|Segmentation" "finding 4: no memory error in the log"
 
+# ---------------------------------------------------------------- finding 14
+id=$(insert_job exec_echo -x)
+ok "finding 14: an exec step whose variable would become an option fails" wait_state "$id" failed 10 || diag_job "$id"
+like "$(sql "SELECT last_error FROM pgtenantd.jobs WHERE id = $id")" \
+	"argument 4 of sh \\('-x' from ':tenant_id'\\) starts with '-' and would be taken as an option" \
+	"finding 14: the message names the argument and the value"
+is "$(sql "SELECT attempts FROM pgtenantd.jobs WHERE id = $id")" 1 "finding 14: at once, without retries"
+unlike "$(cat "$T/a.log")" "hi from .* for tenant -x" "finding 14: the program did not run"
+id=$(insert_job exec_echo plain-tenant)
+ok "finding 14: the same step with an ordinary tenant id runs" wait_state "$id" succeeded 10 || diag_job "$id"
+
 ok "SIGTERM: the daemon exits with status 0" stop_daemon "$DAEMON_PID"
 done_testing
