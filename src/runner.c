@@ -4,8 +4,11 @@
  * Every step ends with the job row's progress (step_index past the step)
  * written in the same transaction as the step's work where there is one;
  * batch steps write it with every batch. SQLite gets the same checkpoint
- * right after each commit. On resume the earlier of the two wins, so a
- * crash can redo at most the last batch and never skip one. */
+ * right after each commit. On resume the row is the authority for
+ * transactional work (SQLite may only hold the position back; ahead of the
+ * row it is a commit the database lost), so a crash can redo at most the
+ * last batch and never skip one; work outside a transaction resumes from
+ * the earlier of the two. */
 #include "runner.h"
 
 #include <inttypes.h>
@@ -89,6 +92,8 @@ struct runner {
 	int64_t batch_sent_ms;
 	double rate;	    /* rows per second, smoothed */
 	int64_t batch_rows; /* rows of the batch in flight */
+	bool sweep;	    /* a resumed delete step: one more pass from
+					 * the start before it ends */
 	char *batch_key;    /* key returned by the batch in flight */
 
 	/* verify */
@@ -1190,7 +1195,18 @@ static void runner_batch_committed(struct runner *r)
 	if (size > r->step->max_batch_size)
 		size = r->step->max_batch_size;
 	r->batch_size = size;
-	if (r->batch_rows == 0 || r->last_key == NULL) {
+	if ((r->batch_rows == 0 || r->last_key == NULL) && r->sweep) {
+		/* Resumed from a checkpoint: if it was ahead of what the
+		 * database kept, the ranges before it still hold rows. */
+		job_log_info(
+			r->job,
+			"resumed delete step: one more pass from the start");
+		r->sweep = false;
+		free(r->last_key);
+		r->last_key = r->step->start_key && r->step->start_key[0] ?
+				      xstrdup(r->step->start_key) :
+				      NULL;
+	} else if (r->batch_rows == 0 || r->last_key == NULL) {
 		runner_step_done_autocommit(r);
 		return;
 	}
@@ -1607,80 +1623,100 @@ static void runner_restart_step(struct runner *r)
 		runner_checked_body(r);
 }
 
-/* Where a batch step stands by the job row and by SQLite: the earlier. */
-static void runner_resume_batch(struct runner *r)
+/* The local checkpoint of the current step, if any and not done. */
+static bool runner_load_ckpt(struct runner *r, struct ckpt_step *cs)
 {
-	json_t *p = r->job->progress;
-	struct ckpt_step cs = { 0 };
 	bool found = false;
 	char *cause = NULL;
-	int64_t row_batches = -1;
 
-	if (json_integer_value(json_object_get(p, "step_index")) ==
-		    r->step_index &&
-	    json_object_get(p, "batches") != NULL) {
-		json_t *key = json_object_get(p, "last_key");
-
-		row_batches = json_integer_value(json_object_get(p, "batches"));
-		r->batches = row_batches;
-		r->rows_done =
-			json_integer_value(json_object_get(p, "rows_done"));
-		r->last_key = json_is_string(key) ?
-				      xstrdup(json_string_value(key)) :
-				      NULL;
-		if (json_integer_value(json_object_get(p, "batch_size")) > 0)
-			r->batch_size = json_integer_value(
-				json_object_get(p, "batch_size"));
-	}
-	if (!ckpt_load(r->job->daemon->ckpt, r->job->id, r->step_index, &cs,
+	memset(cs, 0, sizeof(*cs));
+	if (!ckpt_load(r->job->daemon->ckpt, r->job->id, r->step_index, cs,
 		       &found, &cause) &&
 	    cause != NULL) {
 		job_log_warning(r->job, "%s", cause);
 		free(cause);
 	}
-	if (found && !cs.done &&
-	    (row_batches < 0 || cs.batches < row_batches)) {
-		free(r->last_key);
-		r->last_key = cs.last_key ? xstrdup(cs.last_key) : NULL;
-		r->batches = cs.batches;
-		r->rows_done = cs.rows_done;
-		if (cs.batch_size > 0)
-			r->batch_size = cs.batch_size;
+	if (found && cs->done) {
+		ckpt_step_clear(cs);
+		found = false;
 	}
-	if (found)
+	return found;
+}
+
+/* Where a batch step stands. Each batch commits with the job row's
+ * counters, so the row is the authority and a row at the step without
+ * counters is the step's start. SQLite is written after the commit: it may
+ * hold the position back (a crash between the two), never ahead; ahead of
+ * the row it is a commit that the database lost (synchronous_commit = off,
+ * failover to an asynchronous standby), which is done again. */
+static void runner_resume_batch(struct runner *r)
+{
+	const struct resume_point *rp = &r->job->resume;
+	struct ckpt_step cs;
+
+	if (rp->has_batch) {
+		free(r->last_key);
+		r->last_key = rp->last_key ? xstrdup(rp->last_key) : NULL;
+		r->batches = rp->batches;
+		r->rows_done = rp->rows_done;
+		if (rp->batch_size > 0)
+			r->batch_size = rp->batch_size;
+	}
+	if (runner_load_ckpt(r, &cs)) {
+		if (cs.batches < r->batches) {
+			free(r->last_key);
+			r->last_key = cs.last_key ? xstrdup(cs.last_key) : NULL;
+			r->batches = cs.batches;
+			r->rows_done = cs.rows_done;
+			if (cs.batch_size > 0)
+				r->batch_size = cs.batch_size;
+		} else if (cs.batches > r->batches) {
+			job_log_warning(
+				r->job,
+				"the local checkpoint (batch %" PRId64
+				") is ahead of the job row (batch %" PRId64
+				"): the database lost commits; resuming from the job row",
+				cs.batches, r->batches);
+		}
 		ckpt_step_clear(&cs);
-	if (r->batches > 0)
+	}
+	if (r->batches > 0) {
+		r->sweep = r->step->destructive;
 		job_log_info(r->job,
 			     "resuming after batch %" PRId64
 			     " (last key \"%s\", %" PRId64 " rows done)",
 			     r->batches, r->last_key ? r->last_key : "",
 			     r->rows_done);
+	}
 }
 
-/* Where a for_each step stands: the earlier of row and SQLite. */
+/* Where a for_each step stands. In a transaction each row commits with
+ * the job row's position, which is then the authority as for batches (no
+ * position: the step's start; SQLite only ever holds it back). Outside one
+ * the row is mirrored lazily and asynchronously while the work itself
+ * (VACUUM, say) cannot be lost, so SQLite wins when the row has no
+ * position and the earlier of the two wins otherwise. */
 static void runner_resume_for_each(struct runner *r)
 {
-	json_t *p = r->job->progress;
-	struct ckpt_step cs = { 0 };
-	bool found = false;
-	char *cause = NULL;
-	int64_t done = -1;
+	const struct resume_point *rp = &r->job->resume;
+	struct ckpt_step cs;
+	int64_t done = rp->has_for_each	    ? rp->for_each_done :
+		       r->step->transaction ? 0 :
+					      -1;
 
-	if (json_integer_value(json_object_get(p, "step_index")) ==
-		    r->step_index &&
-	    json_object_get(p, "for_each_done") != NULL)
-		done = json_integer_value(json_object_get(p, "for_each_done"));
-	if (!ckpt_load(r->job->daemon->ckpt, r->job->id, r->step_index, &cs,
-		       &found, &cause) &&
-	    cause != NULL) {
-		job_log_warning(r->job, "%s", cause);
-		free(cause);
-	}
-	if (found && !cs.done && (done < 0 || cs.rows_done < done))
-		done = cs.rows_done;
-	if (found)
+	if (runner_load_ckpt(r, &cs)) {
+		if (done < 0 || cs.rows_done < done)
+			done = cs.rows_done;
+		else if (cs.rows_done > done && r->step->transaction)
+			job_log_warning(
+				r->job,
+				"the local checkpoint (row %" PRId64
+				") is ahead of the job row (row %" PRId64
+				"): the database lost commits; resuming from the job row",
+				cs.rows_done, done);
 		ckpt_step_clear(&cs);
-	r->each_index = done > 0 ? (int)done : 0;
+	}
+	r->each_index = done > 0 && done < INT32_MAX ? (int)done : 0;
 }
 
 /* Set up the step at r->step_index and run it. */
@@ -1700,6 +1736,7 @@ static void runner_enter_step(struct runner *r, bool resuming)
 	r->batch_size = s->batch_size;
 	r->total_rows = -1;
 	r->rate = 0;
+	r->sweep = false;
 	r->each_index = 0;
 	if (r->each_rows != NULL) {
 		PQclear(r->each_rows);
