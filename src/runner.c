@@ -4,8 +4,11 @@
  * Every step ends with the job row's progress (step_index past the step)
  * written in the same transaction as the step's work where there is one;
  * batch steps write it with every batch. SQLite gets the same checkpoint
- * right after each commit. On resume the earlier of the two wins, so a
- * crash can redo at most the last batch and never skip one. */
+ * right after each commit. On resume the row is the authority for
+ * transactional work (SQLite may only hold the position back; ahead of the
+ * row it is a commit the database lost), so a crash can redo at most the
+ * last batch and never skip one; work outside a transaction resumes from
+ * the earlier of the two. */
 #include "runner.h"
 
 #include <inttypes.h>
@@ -89,6 +92,8 @@ struct runner {
 	int64_t batch_sent_ms;
 	double rate;	    /* rows per second, smoothed */
 	int64_t batch_rows; /* rows of the batch in flight */
+	bool sweep;	    /* a resumed delete step: one more pass from
+					 * the start before it ends */
 	char *batch_key;    /* key returned by the batch in flight */
 
 	/* verify */
@@ -148,7 +153,10 @@ static const char *row_value(const PGresult *res, int row, const char *col)
 	return PQgetvalue(res, row, n);
 }
 
-/* Build a job from a claim_jobs row. */
+/* Build a job from a claim_jobs row. The row's step and progress are
+ * taken only as resume_parse checked them against the kind; a row that
+ * does not hold what save_progress wrote fails the job (the caller fails
+ * it, the attempt spent at claim stays spent). */
 struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
 			 char **cause)
 {
@@ -158,26 +166,20 @@ struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
 	json_error_t jerr;
 
 	job->daemon = d;
-	job->id = strtoll(row_value(res, row, "id"), NULL, 10);
-	job->kind = xstrdup(row_value(res, row, "kind"));
-	job->tenant_id = xstrdup(row_value(res, row, "tenant_id"));
-	job->attempts = atoi(row_value(res, row, "attempts"));
-	job->max_attempts = atoi(row_value(res, row, "max_attempts"));
-	v = row_value(res, row, "step_index");
-	job->step_index = v ? atoi(v) : 0;
+	v = row_value(res, row, "id");
+	job->id = v ? strtoll(v, NULL, 10) : 0;
+	v = row_value(res, row, "kind");
+	job->kind = xstrdup(v ? v : "");
+	v = row_value(res, row, "tenant_id");
+	job->tenant_id = xstrdup(v ? v : "");
+	v = row_value(res, row, "attempts");
+	job->attempts = v ? atoi(v) : 0;
+	v = row_value(res, row, "max_attempts");
+	job->max_attempts = v ? atoi(v) : 1;
 	job->started_at = wall_seconds();
 	job_set_context(job, NULL);
 	v = row_value(res, row, "args");
 	job->args = json_loads(v ? v : "{}", 0, &jerr);
-	v = row_value(res, row, "progress");
-	job->progress = v ? json_loads(v, 0, &jerr) : NULL;
-	if (job->progress == NULL)
-		job->progress = json_object();
-	job->passed = json_incref(json_object_get(job->progress, "passed"));
-	if (!json_is_array(job->passed)) {
-		json_decref(job->passed);
-		job->passed = json_array();
-	}
 	v = row_value(res, row, "result");
 	job->result = v ? json_loads(v, 0, &jerr) : NULL;
 	if (!json_is_object(job->result)) {
@@ -186,24 +188,41 @@ struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
 	}
 	job->defs = jobdefs_ref(d->jobdefs);
 	job->def = jobdefs_find(job->defs, job->kind);
-	if (job->def == NULL || !json_is_object(job->args) ||
-	    !tenant_schema_name(job->tenant_id, job->schema,
-				sizeof(job->schema), cause)) {
-		if (job->def == NULL)
-			set_cause(cause,
-				  "job %" PRId64 ": kind \"%s\" is not "
-				  "loaded here",
-				  job->id, job->kind);
-		else if (!json_is_object(job->args))
-			set_cause(cause,
-				  "job %" PRId64 ": args are not a "
-				  "JSON object",
-				  job->id);
-		job_free(job);
-		return NULL;
+	if (job->def == NULL) {
+		set_cause(cause,
+			  "job %" PRId64 ": kind \"%s\" is not loaded here",
+			  job->id, job->kind);
+		goto bad;
 	}
+	if (!json_is_object(job->args)) {
+		set_cause(cause, "job %" PRId64 ": args are not a JSON object",
+			  job->id);
+		goto bad;
+	}
+	if (!tenant_schema_name(job->tenant_id, job->schema,
+				sizeof(job->schema), cause))
+		goto bad;
+	if (!resume_parse(job->def, row_value(res, row, "step"),
+			  row_value(res, row, "step_index"),
+			  row_value(res, row, "progress"), &job->resume,
+			  cause)) {
+		char *full = xasprintf("job %" PRId64 ": %s", job->id,
+				       cause && *cause ? *cause : "bad row");
+
+		set_cause(cause, "%s", full);
+		free(full);
+		goto bad;
+	}
+	job->step_index = job->resume.step_index;
+	job->progress = job->resume.progress;
+	job->passed = job->resume.passed;
+	job->resume.progress = NULL;
+	job->resume.passed = NULL;
 	job->lock_generation = pgconn_generation(d->dispatcher);
 	return job;
+bad:
+	job_free(job);
+	return NULL;
 }
 
 void job_free(struct job *job)
@@ -216,6 +235,7 @@ void job_free(struct job *job)
 	json_decref(job->progress);
 	json_decref(job->result);
 	json_decref(job->passed);
+	resume_clear(&job->resume);
 	if (job->defs != NULL)
 		jobdefs_unref(job->defs);
 	free(job);
@@ -260,7 +280,9 @@ static char *json_var_text(const json_t *value)
 	return json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
-/* Built-ins, args (or their defaults) and vars set by finished steps. */
+/* Vars set by finished steps, args (or their defaults) and built-ins, in
+ * that order so that a built-in always wins (resume_parse already refuses
+ * progress vars that name an arg or a built-in). */
 static void runner_init_vars(struct runner *r)
 {
 	struct job *job = r->job;
@@ -270,18 +292,12 @@ static void runner_init_vars(struct runner *r)
 	json_t *vars, *value;
 	const char *key;
 
-	var_set(r, "tenant_id", job->tenant_id);
-	var_set(r, "schema", job->schema);
-	snprintf(buf, sizeof(buf), "%" PRId64, job->id);
-	var_set(r, "job_id", buf);
-	var_set(r, "kind", job->kind);
-	snprintf(buf, sizeof(buf), "%d", job->attempts);
-	var_set(r, "attempt", buf);
-	text = json_dumps(job->args, JSON_COMPACT);
-	var_set(r, "args", text);
-	free(text);
-	var_set(r, "backup_dir", config->backup_dir);
-	var_set(r, "state_dir", config->state_dir);
+	vars = json_object_get(job->progress, "vars");
+	json_object_foreach(vars, key, value) {
+		text = json_var_text(value);
+		var_set(r, key, text);
+		free(text);
+	}
 	for (unsigned i = 0; i < job->def->arg_count; i++) {
 		const struct jobdef_arg *arg = &job->def->args[i];
 
@@ -294,12 +310,18 @@ static void runner_init_vars(struct runner *r)
 			var_set(r, arg->name, arg->default_value);
 		}
 	}
-	vars = json_object_get(job->progress, "vars");
-	json_object_foreach(vars, key, value) {
-		text = json_var_text(value);
-		var_set(r, key, text);
-		free(text);
-	}
+	var_set(r, "tenant_id", job->tenant_id);
+	var_set(r, "schema", job->schema);
+	snprintf(buf, sizeof(buf), "%" PRId64, job->id);
+	var_set(r, "job_id", buf);
+	var_set(r, "kind", job->kind);
+	snprintf(buf, sizeof(buf), "%d", job->attempts);
+	var_set(r, "attempt", buf);
+	text = json_dumps(job->args, JSON_COMPACT);
+	var_set(r, "args", text);
+	free(text);
+	var_set(r, "backup_dir", config->backup_dir);
+	var_set(r, "state_dir", config->state_dir);
 }
 
 /* ------------------------------------------------------------ results */
@@ -824,6 +846,18 @@ static void runner_mirror(struct runner *r, int step_index,
 
 /* ------------------------------------------------------------ steps */
 
+/* The job progress's vars object, made if there is none yet. */
+static json_t *runner_progress_vars(struct runner *r)
+{
+	json_t *vars = json_object_get(r->job->progress, "vars");
+
+	if (!json_is_object(vars)) {
+		vars = json_object();
+		json_object_set_new(r->job->progress, "vars", vars);
+	}
+	return vars;
+}
+
 /* Take the last row's `set` columns as variables and its `result`. */
 static bool runner_take_outputs(struct runner *r)
 {
@@ -837,11 +871,7 @@ static bool runner_take_outputs(struct runner *r)
 				    "`set`");
 			return false;
 		}
-		vars = json_object_get(r->job->progress, "vars");
-		if (vars == NULL) {
-			vars = json_object();
-			json_object_set_new(r->job->progress, "vars", vars);
-		}
+		vars = runner_progress_vars(r);
 		for (unsigned i = 0; i < s->set_var_count; i++) {
 			json_t *v =
 				json_object_get(r->last_row, s->set_vars[i]);
@@ -890,7 +920,8 @@ static bool runner_has_passed(const struct runner *r, unsigned index)
 	json_t *v;
 
 	json_array_foreach(r->job->passed, i, v)
-		if (strcmp(json_string_value(v), name) == 0)
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), name) == 0)
 			return true;
 	return false;
 }
@@ -993,6 +1024,7 @@ static void runner_fast_undo(struct runner *r, bool last)
 	if (r->each_rows != NULL)
 		r->each_index--;
 	if (last && n > 0 &&
+	    json_is_string(json_array_get(r->job->passed, n - 1)) &&
 	    strcmp(json_string_value(json_array_get(r->job->passed, n - 1)),
 		   r->step->name) == 0)
 		json_array_remove(r->job->passed, n - 1);
@@ -1163,7 +1195,18 @@ static void runner_batch_committed(struct runner *r)
 	if (size > r->step->max_batch_size)
 		size = r->step->max_batch_size;
 	r->batch_size = size;
-	if (r->batch_rows == 0 || r->last_key == NULL) {
+	if ((r->batch_rows == 0 || r->last_key == NULL) && r->sweep) {
+		/* Resumed from a checkpoint: if it was ahead of what the
+		 * database kept, the ranges before it still hold rows. */
+		job_log_info(
+			r->job,
+			"resumed delete step: one more pass from the start");
+		r->sweep = false;
+		free(r->last_key);
+		r->last_key = r->step->start_key && r->step->start_key[0] ?
+				      xstrdup(r->step->start_key) :
+				      NULL;
+	} else if (r->batch_rows == 0 || r->last_key == NULL) {
 		runner_step_done_autocommit(r);
 		return;
 	}
@@ -1353,6 +1396,29 @@ static void runner_child_done(const struct child_result *cr, void *arg)
 	free(tail);
 }
 
+/* Whether argument i of an exec step, as the file writes it and as
+ * expanded, would turn a variable's value into an option: the expansion
+ * starts with '-' where the word does not, and no literal "--" came
+ * before it. Fills cause then. */
+static bool exec_arg_is_option(const struct jobdef_step *s, unsigned i,
+			       const char *expanded, char **cause)
+{
+	char *shown;
+
+	if (i == 0 || expanded[0] != '-' || s->argv[i][0] == '-')
+		return false;
+	for (unsigned k = 1; k < i; k++)
+		if (strcmp(s->argv[k], "--") == 0)
+			return false;
+	shown = display_escape(expanded, 80, false);
+	set_cause(
+		cause,
+		"argument %u of %s ('%s' from '%s') starts with '-' and would be taken as an option; refusing to run it (put \"--\" before it if the program takes one)",
+		i, s->argv[0], shown, s->argv[i]);
+	free(shown);
+	return true;
+}
+
 static void runner_exec_step(struct runner *r)
 {
 	const struct jobdef_step *s = r->step;
@@ -1363,6 +1429,11 @@ static void runner_exec_step(struct runner *r)
 	for (unsigned i = 0; i < s->argc; i++) {
 		argv[i] =
 			sqlvars_expand_word(s->argv[i], var_lookup, r, &cause);
+		if (argv[i] != NULL &&
+		    exec_arg_is_option(s, i, argv[i], &cause)) {
+			free(argv[i]);
+			argv[i] = NULL;
+		}
 		if (argv[i] == NULL) {
 			for (unsigned k = 0; k < i; k++)
 				free(argv[k]);
@@ -1394,14 +1465,10 @@ static void runner_exec_step(struct runner *r)
 /* Variables a step produced: for the later steps and the job row. */
 static void runner_set_outputs(struct runner *r, json_t *values)
 {
-	json_t *vars = json_object_get(r->job->progress, "vars"), *v;
+	json_t *vars = runner_progress_vars(r), *v;
 	const char *key;
 	char *text;
 
-	if (vars == NULL) {
-		vars = json_object();
-		json_object_set_new(r->job->progress, "vars", vars);
-	}
 	json_object_foreach(values, key, v) {
 		text = json_var_text(v);
 		var_set(r, key, text);
@@ -1557,80 +1624,100 @@ static void runner_restart_step(struct runner *r)
 		runner_checked_body(r);
 }
 
-/* Where a batch step stands by the job row and by SQLite: the earlier. */
-static void runner_resume_batch(struct runner *r)
+/* The local checkpoint of the current step, if any and not done. */
+static bool runner_load_ckpt(struct runner *r, struct ckpt_step *cs)
 {
-	json_t *p = r->job->progress;
-	struct ckpt_step cs = { 0 };
 	bool found = false;
 	char *cause = NULL;
-	int64_t row_batches = -1;
 
-	if (json_integer_value(json_object_get(p, "step_index")) ==
-		    r->step_index &&
-	    json_object_get(p, "batches") != NULL) {
-		json_t *key = json_object_get(p, "last_key");
-
-		row_batches = json_integer_value(json_object_get(p, "batches"));
-		r->batches = row_batches;
-		r->rows_done =
-			json_integer_value(json_object_get(p, "rows_done"));
-		r->last_key = json_is_string(key) ?
-				      xstrdup(json_string_value(key)) :
-				      NULL;
-		if (json_integer_value(json_object_get(p, "batch_size")) > 0)
-			r->batch_size = json_integer_value(
-				json_object_get(p, "batch_size"));
-	}
-	if (!ckpt_load(r->job->daemon->ckpt, r->job->id, r->step_index, &cs,
+	memset(cs, 0, sizeof(*cs));
+	if (!ckpt_load(r->job->daemon->ckpt, r->job->id, r->step_index, cs,
 		       &found, &cause) &&
 	    cause != NULL) {
 		job_log_warning(r->job, "%s", cause);
 		free(cause);
 	}
-	if (found && !cs.done &&
-	    (row_batches < 0 || cs.batches < row_batches)) {
-		free(r->last_key);
-		r->last_key = cs.last_key ? xstrdup(cs.last_key) : NULL;
-		r->batches = cs.batches;
-		r->rows_done = cs.rows_done;
-		if (cs.batch_size > 0)
-			r->batch_size = cs.batch_size;
+	if (found && cs->done) {
+		ckpt_step_clear(cs);
+		found = false;
 	}
-	if (found)
+	return found;
+}
+
+/* Where a batch step stands. Each batch commits with the job row's
+ * counters, so the row is the authority and a row at the step without
+ * counters is the step's start. SQLite is written after the commit: it may
+ * hold the position back (a crash between the two), never ahead; ahead of
+ * the row it is a commit that the database lost (synchronous_commit = off,
+ * failover to an asynchronous standby), which is done again. */
+static void runner_resume_batch(struct runner *r)
+{
+	const struct resume_point *rp = &r->job->resume;
+	struct ckpt_step cs;
+
+	if (rp->has_batch) {
+		free(r->last_key);
+		r->last_key = rp->last_key ? xstrdup(rp->last_key) : NULL;
+		r->batches = rp->batches;
+		r->rows_done = rp->rows_done;
+		if (rp->batch_size > 0)
+			r->batch_size = rp->batch_size;
+	}
+	if (runner_load_ckpt(r, &cs)) {
+		if (cs.batches < r->batches) {
+			free(r->last_key);
+			r->last_key = cs.last_key ? xstrdup(cs.last_key) : NULL;
+			r->batches = cs.batches;
+			r->rows_done = cs.rows_done;
+			if (cs.batch_size > 0)
+				r->batch_size = cs.batch_size;
+		} else if (cs.batches > r->batches) {
+			job_log_warning(
+				r->job,
+				"the local checkpoint (batch %" PRId64
+				") is ahead of the job row (batch %" PRId64
+				"): the database lost commits; resuming from the job row",
+				cs.batches, r->batches);
+		}
 		ckpt_step_clear(&cs);
-	if (r->batches > 0)
+	}
+	if (r->batches > 0) {
+		r->sweep = r->step->destructive;
 		job_log_info(r->job,
 			     "resuming after batch %" PRId64
 			     " (last key \"%s\", %" PRId64 " rows done)",
 			     r->batches, r->last_key ? r->last_key : "",
 			     r->rows_done);
+	}
 }
 
-/* Where a for_each step stands: the earlier of row and SQLite. */
+/* Where a for_each step stands. In a transaction each row commits with
+ * the job row's position, which is then the authority as for batches (no
+ * position: the step's start; SQLite only ever holds it back). Outside one
+ * the row is mirrored lazily and asynchronously while the work itself
+ * (VACUUM, say) cannot be lost, so SQLite wins when the row has no
+ * position and the earlier of the two wins otherwise. */
 static void runner_resume_for_each(struct runner *r)
 {
-	json_t *p = r->job->progress;
-	struct ckpt_step cs = { 0 };
-	bool found = false;
-	char *cause = NULL;
-	int64_t done = -1;
+	const struct resume_point *rp = &r->job->resume;
+	struct ckpt_step cs;
+	int64_t done = rp->has_for_each	    ? rp->for_each_done :
+		       r->step->transaction ? 0 :
+					      -1;
 
-	if (json_integer_value(json_object_get(p, "step_index")) ==
-		    r->step_index &&
-	    json_object_get(p, "for_each_done") != NULL)
-		done = json_integer_value(json_object_get(p, "for_each_done"));
-	if (!ckpt_load(r->job->daemon->ckpt, r->job->id, r->step_index, &cs,
-		       &found, &cause) &&
-	    cause != NULL) {
-		job_log_warning(r->job, "%s", cause);
-		free(cause);
-	}
-	if (found && !cs.done && (done < 0 || cs.rows_done < done))
-		done = cs.rows_done;
-	if (found)
+	if (runner_load_ckpt(r, &cs)) {
+		if (done < 0 || cs.rows_done < done)
+			done = cs.rows_done;
+		else if (cs.rows_done > done && r->step->transaction)
+			job_log_warning(
+				r->job,
+				"the local checkpoint (row %" PRId64
+				") is ahead of the job row (row %" PRId64
+				"): the database lost commits; resuming from the job row",
+				cs.rows_done, done);
 		ckpt_step_clear(&cs);
-	r->each_index = done > 0 ? (int)done : 0;
+	}
+	r->each_index = done > 0 && done < INT32_MAX ? (int)done : 0;
 }
 
 /* Set up the step at r->step_index and run it. */
@@ -1650,6 +1737,7 @@ static void runner_enter_step(struct runner *r, bool resuming)
 	r->batch_size = s->batch_size;
 	r->total_rows = -1;
 	r->rate = 0;
+	r->sweep = false;
 	r->each_index = 0;
 	if (r->each_rows != NULL) {
 		PQclear(r->each_rows);

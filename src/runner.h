@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#include "resume.h"
+
 struct daemon;
 struct worker;
 struct jobdefs;
@@ -25,12 +27,14 @@ struct job {
 	json_t *args;
 	int attempts; /* including this one */
 	int max_attempts;
-	int step_index;	      /* where to start / where it is */
-	json_t *progress;     /* mirrored to jobs.progress */
-	json_t *result;	      /* mirrored to jobs.result */
-	json_t *passed;	      /* names of the steps that completed
+	int step_index;		    /* where to start / where it is */
+	struct resume_point resume; /* the row's position (its progress and
+					 * passed moved to the fields below) */
+	json_t *progress;	    /* mirrored to jobs.progress */
+	json_t *result;		    /* mirrored to jobs.result */
+	json_t *passed;		    /* names of the steps that completed
 					 * (not skipped) in this job */
-	struct jobdefs *defs; /* reference held while running */
+	struct jobdefs *defs;	    /* reference held while running */
 	const struct jobdef *def;
 	unsigned lock_generation; /* dispatcher session holding the
 					 * tenant lock */
