@@ -620,6 +620,32 @@ BEGIN
 	RETURN n;
 END $$;
 
+-- Requeue the jobs an earlier run of this daemon left running, like v1's,
+-- but a job that has spent all its attempts fails instead, as in
+-- rescue_expired: a row that made the daemon crash at every claim must not
+-- be claimed again after every restart.
+CREATE OR REPLACE FUNCTION pgtenantd.release_owner(p_owner text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+	n integer;
+BEGIN
+	UPDATE pgtenantd.jobs j
+	   SET state = CASE WHEN j.cancel_requested THEN 'cancelled'
+			    WHEN j.attempts >= j.max_attempts THEN 'failed'
+			    ELSE 'queued' END,
+	       last_error = CASE WHEN NOT j.cancel_requested AND j.attempts >= j.max_attempts
+				 THEN format('daemon %s stopped while running the job, its last attempt (%s of %s)',
+					     p_owner, j.attempts, j.max_attempts)
+				 ELSE j.last_error END,
+	       finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts
+				  THEN clock_timestamp() END,
+	       run_at = clock_timestamp(), owner = NULL, lease_until = NULL,
+	       updated_at = clock_timestamp()
+	 WHERE j.state = 'running' AND j.owner = p_owner;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END $$;
+
 SELECT pgtenantd.apply_grants();
 
 -- ------------------------------------------------------------ search_path

@@ -249,6 +249,21 @@ is "$(sql "SELECT count(*) FROM pg_proc WHERE pronamespace = 'pgtenantd'::regnam
 	"finding 6: every function of schema pgtenantd has search_path = pg_catalog, pg_temp"
 sql "DROP FUNCTION public.format(text, name); DROP FUNCTION public.format(text, name, name)" >/dev/null
 
+# ------------- finding 4: a job that crashed its daemon on the last attempt
+# release_owner (a daemon's start after a crash) fails a job that spent all
+# its attempts instead of queueing it again for another crash.
+sql "BEGIN; SET LOCAL session_replication_role = replica;
+     INSERT INTO pgtenantd.jobs (kind, tenant_id, state, owner, attempts, max_attempts, lease_until)
+     VALUES ('noop', 'crashed-last', 'running', 'gone-daemon', 2, 2, 'infinity'),
+	    ('noop', 'crashed-early', 'running', 'gone-daemon', 1, 2, 'infinity'); COMMIT" >/dev/null
+is "$(sql "SELECT pgtenantd.release_owner('gone-daemon')")" 2 "release_owner takes back both jobs of a crashed daemon"
+is "$(sql "SELECT string_agg(tenant_id || ':' || state, ' ' ORDER BY tenant_id) FROM pgtenantd.jobs
+	   WHERE tenant_id LIKE 'crashed-%'")" "crashed-early:queued crashed-last:failed" \
+	"finding 4: the one out of attempts fails instead of being claimed again"
+like "$(sql "SELECT last_error FROM pgtenantd.jobs WHERE tenant_id = 'crashed-last'")" \
+	"stopped while running the job, its last attempt" "and says why"
+sql "DELETE FROM pgtenantd.jobs WHERE tenant_id LIKE 'crashed-%'" >/dev/null
+
 ok "the daemon is still running" proc_alive "$DAEMON_PID"
 ok "SIGTERM: the daemon exits with status 0" stop_daemon "$DAEMON_PID"
 
