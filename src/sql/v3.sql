@@ -646,6 +646,62 @@ BEGIN
 	RETURN n;
 END $$;
 
+-- ------------------------------------------------ trigger code on tables
+-- Trigger code on a table a job writes runs with the daemon's rights. It
+-- is trusted when its function is owned by the daemon's role (current_user),
+-- by a superuser, or by a role the daemon's role is a member of (not when
+-- the daemon is a superuser: it is a member of every role, so only its own
+-- and superusers' code pass), or when the function is SECURITY DEFINER (it
+-- runs with its owner's rights). The functions and operators of a trigger's
+-- WHEN clause are checked like its function; disabled and internal
+-- triggers are not. NULL entries of p_tables (to_regclass of a table that
+-- is not there) are skipped. Returns NULL when all is trusted, else one
+-- 'trigger T on TABLE runs FUNCTION, owned by role R' per untrusted
+-- function, separated by '; '. Call it under a lock on the tables that
+-- keeps new triggers out until the write is done.
+CREATE FUNCTION pgtenantd.untrusted_trigger_code(p_tables regclass[])
+RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT string_agg(format('trigger %I on %s runs %s, owned by role %I',
+				 tg.tgname, tg.tgrelid::regclass, f.fn::regprocedure,
+				 p.proowner::regrole), '; '
+			  ORDER BY tg.tgrelid::regclass::text, tg.tgname, f.fn::regprocedure::text)
+	  FROM pg_trigger tg
+	  CROSS JOIN LATERAL (SELECT tg.tgfoid AS fn
+			      UNION
+			      SELECT coalesce(o.oprcode::oid, d.refobjid)
+				FROM pg_depend d
+				LEFT JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass
+						       AND o.oid = d.refobjid
+			       WHERE d.classid = 'pg_trigger'::regclass AND d.objid = tg.oid
+				 AND d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass)) f
+	  JOIN pg_proc p ON p.oid = f.fn
+	  JOIN pg_roles fo ON fo.oid = p.proowner
+	  JOIN pg_roles me ON me.rolname = current_user
+	 WHERE tg.tgrelid = ANY (p_tables)
+	   AND NOT tg.tgisinternal AND tg.tgenabled <> 'D'
+	   AND NOT p.prosecdef AND NOT fo.rolsuper AND fo.oid <> me.oid
+	   AND (me.rolsuper OR NOT pg_has_role(me.oid, fo.oid, 'MEMBER'))
+$$;
+
+-- Raises an error naming the tables p_tables (NULLs skipped) and
+-- untrusted_trigger_code(p_tables) when that is not NULL; else returns
+-- true. Usable from plain SQL (a batch's CTE) as from PL/pgSQL.
+CREATE FUNCTION pgtenantd.require_trusted_triggers(p_tables regclass[])
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	code text := pgtenantd.untrusted_trigger_code(p_tables);
+BEGIN
+	IF code IS NOT NULL THEN
+		RAISE EXCEPTION '%', format('pgtenantd: refusing to write %s as role %I: %s (code of a role that is neither that role, a role it is a member of, nor a superuser would run with its rights)',
+			(SELECT string_agg(t::text, ', ' ORDER BY t::text) FROM unnest(p_tables) AS t WHERE t IS NOT NULL),
+			current_user, code)
+			USING HINT = 'drop or disable the trigger, make its function SECURITY DEFINER, or have a trusted role own it; see "Running with least privilege" in README.md';
+	END IF;
+	RETURN true;
+END $$;
+
 SELECT pgtenantd.apply_grants();
 
 -- ------------------------------------------------------------ search_path
