@@ -34,13 +34,32 @@ world()
 		"$fences" "$meta"
 }
 
-# refused TENANT REGEX WHAT: the job for TENANT fails at preflight, in one
-# attempt, with an error matching REGEX, and nothing changed.
+# twin_refused TENANT REGEX WHAT: the INSERT of a job for TENANT is refused
+# (a twin of a known tenant id) with an error matching REGEX.
+twin_refused()
+{
+	like "$(sql_err "INSERT INTO pgtenantd.jobs (kind, tenant_id) VALUES ('$MIG_KIND', :'t')" -v t="$1")" \
+		"$2" "$3: refused at INSERT"
+}
+
+# refused TENANT REGEX WHAT [ARGS] [forced]: the job for TENANT fails at
+# preflight, in one attempt, with an error matching REGEX, and nothing
+# changed. forced: the row goes in with the INSERT trigger off (as the
+# table owner could), to show that preflight refuses what the trigger would.
 refused()
 {
 	local before id
 	before=$(world)
-	id=$(mig_insert "$1" "${4:-}")
+	if [ "${5:-}" = forced ]; then
+		local args=${4:-}
+		[ -n "$args" ] || args='{}'
+		id=$(sql "BEGIN; SET LOCAL session_replication_role = replica;
+			  INSERT INTO pgtenantd.jobs (kind, tenant_id, args, max_attempts)
+			  VALUES ('$MIG_KIND', :'t', :'a', 100) RETURNING id; COMMIT" \
+			-v t="$1" -v a="$args" | grep -E '^[0-9]+$')
+	else
+		id=$(mig_insert "$1" "${4:-}")
+	fi
 	if ! ok "$3: the job fails" wait_state "$id" failed 20; then
 		diag_job "$id"
 		return
@@ -49,6 +68,9 @@ refused()
 	is "$(sql "SELECT attempts || ' ' || step_index FROM pgtenantd.jobs WHERE id = $id")" "1 0" \
 		"$3: in one attempt, at the first step"
 	is "$(world)" "$before" "$3: nothing was executed"
+	# A forced twin row would make every later job of the real tenant a
+	# twin of it.
+	[ "${5:-}" != forced ] || sql "DELETE FROM pgtenantd.jobs WHERE id = $id" >/dev/null
 }
 
 # ---- hostile ids: refused at INSERT
@@ -67,7 +89,9 @@ is "$(sql "SELECT to_regclass('public.graph_entities') IS NOT NULL")" t "the sha
 refused nobody 'tenant "nobody" has no rows in the shared tables' "an unknown tenant"
 refused gamma-1 'tenant ids "gamma-1" and "gamma_1" both map to schema "tenant_gamma_1"' \
 	"a '-'/'_' twin in the shared tables"
-refused GAMMA_1 'both map to schema "tenant_gamma_1"' "a mixed-case twin in the shared tables"
+twin_refused GAMMA_1 'tenant id "GAMMA_1" names the schema "tenant_gamma_1" of the known tenant' \
+	"a mixed-case twin of a tenant with a job"
+refused GAMMA_1 'both map to schema "tenant_gamma_1"' "a mixed-case twin in the shared tables" '' forced
 
 sql "CREATE SCHEMA tenant_delta; CREATE TABLE tenant_delta.notes (n int); INSERT INTO tenant_delta.notes VALUES (1)"
 refused delta 'schema "tenant_delta" exists and holds data this job did not write \(notes\)' \
@@ -79,11 +103,13 @@ if ! ok "beta migrates" wait_state "$id" succeeded 30; then
 	diag_job "$id"
 fi
 mig_fill BETA 3 3
+twin_refused BETA 'tenant id "BETA" names the schema "tenant_beta" of the known tenant "beta"' \
+	"a mixed-case twin of a tenant that has a schema"
 refused BETA 'tenant ids "BETA" and "beta" both map to schema "tenant_beta"' \
-	"a mixed-case twin of a tenant that has a schema (tenant_metadata)"
+	"a mixed-case twin of a tenant that has a schema (tenant_metadata)" '' forced
 sql "DELETE FROM public.tenant_metadata WHERE tenant_id = 'beta'"
 refused BETA 'schema "tenant_beta" belongs to tenant "beta" \(migrated by job '"$id"'\)' \
-	"a mixed-case twin of a tenant that has a schema (its mark)"
+	"a mixed-case twin of a tenant that has a schema (its mark)" '' forced
 sql "INSERT INTO public.tenant_metadata VALUES ('beta', 'separate_schema')"
 sql "DELETE FROM public.graph_entities WHERE tenant_id = 'BETA'; DELETE FROM public.graph_relations WHERE tenant_id = 'BETA'"
 refused beta 'tenant "beta" already uses separate_schema' "a tenant already migrated"

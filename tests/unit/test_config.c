@@ -889,7 +889,7 @@ static void test_example(void)
 		printf("# %s\n", cause);
 	if (c != NULL) {
 		is_str(c->database,
-		       "host=/run/postgresql dbname=knowledge_graph",
+		       "host=/run/postgresql dbname=knowledge_graph user=pgtenantd",
 		       "example database");
 		ok(c->schedule_count >= 1 && c->schedules[0].name != NULL &&
 			   strcmp(c->schedules[0].name, "nightly-vacuum") == 0,
