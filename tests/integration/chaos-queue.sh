@@ -141,7 +141,7 @@ while [ "$landed" -lt "$kills_wanted" ] && [ "$kills" -lt 30 ]; do
 	      WHERE k.app = '$app'" -v o="${owner[$n]}" >/dev/null
 	hit=$(sql "SELECT coalesce(cardinality(jobs), 0) FROM public.chaos_kills WHERE app = '$app'")
 	[ "$hit" -gt 0 ] && landed=$((landed + 1))
-	diag "kill $kills: $app (pid ${pids[$n]}) at $(($(now_ms) - t0)) ms after a ${window}00 ms window, $left writing jobs left, $hit of its jobs running"
+	diag "kill $kills: $app (pid ${pids[$n]}) at $(($(now_ms) - t0)) ms after $([ "$window" -eq 0 ] && echo "no window" || echo "a $((window * 100)) ms window"), $left writing jobs left, $hit of its jobs running"
 	sleep "0.$((RANDOM % 4))"
 	start_incarnation "$n" || bail_out "daemon $n did not restart"
 done
