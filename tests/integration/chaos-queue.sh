@@ -6,6 +6,13 @@
 # and a step was done twice only when the first time was by a daemon that
 # was then killed; no two jobs of one tenant ever ran at the same time.
 # CHAOS_SEED=N repeats a run (the seed is printed).
+#
+# The queue cannot run dry before the kills are done: the test holds a lock
+# on the tables the record_run and chaos_steps jobs write, so those jobs
+# stop inside their steps, and lets them run only in windows between kills
+# too short for all of them to end. A kill counts only when the job rows
+# show it landed: the killed daemon had jobs running, which were claimed
+# again afterwards.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_pg
 make_env chaos-queue
@@ -24,7 +31,8 @@ sql "CREATE TABLE public.test_runs (
      CREATE TABLE public.chaos_effects (
 	job_id bigint, tenant_id text, step text, attempt int, app text,
 	started timestamptz, ended timestamptz);
-     CREATE TABLE public.chaos_kills (app text PRIMARY KEY, killed_at timestamptz);
+     CREATE TABLE public.chaos_kills (app text PRIMARY KEY, killed_at timestamptz,
+	jobs bigint[], attempts int[]);
      CREATE VIEW public.effects AS
 	SELECT job_id, tenant_id, 'record' AS step, attempt,
 	       split_part(app, ' ', 1) AS app, started, ended
@@ -32,12 +40,35 @@ sql "CREATE TABLE public.test_runs (
 	UNION ALL
 	SELECT job_id, tenant_id, step, attempt, split_part(app, ' ', 1),
 	       started, ended
-	  FROM public.chaos_effects" || bail_out "could not create the tables"
+	  FROM public.chaos_effects;
+     ALTER DATABASE $DB SET client_connection_check_interval = '100ms'" ||
+	bail_out "could not create the tables"
+
+# The hold: a session of the test that locks the tables the record_run and
+# chaos_steps jobs write (their steps wait for it; the other kinds run on).
+hold_send()
+{
+	printf '%s;\n' "$1" >&"${HOLD_PSQL[1]}"
+	read -r -t 60 line <&"${HOLD_PSQL[0]}"
+}
+hold_take()
+{
+	hold_send "BEGIN; LOCK TABLE public.test_runs, public.chaos_effects IN EXCLUSIVE MODE; SELECT 1"
+}
+hold_release()
+{
+	hold_send "COMMIT; SELECT 1"
+}
+coproc HOLD_PSQL {
+	PGAPPNAME=pgt-hold stdbuf -oL psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$DB" 2>&1
+}
+at_exit "kill $HOLD_PSQL_PID"
+hold_take || bail_out "could not take the hold"
 
 # Daemon N (a, b, c) runs as incarnation app chaos-N-NN, a new one after
 # each kill, each with its own state_dir (kept across its restarts).
 names=(a b c)
-declare -A incarnation pids
+declare -A incarnation pids owner
 start_incarnation()
 {
 	local n=$1 app
@@ -50,6 +81,9 @@ start_incarnation()
 		"log_level: info"
 	start_daemon "$T/$n.yaml" "$T/$n.log" || return 1
 	pids[$n]=$DAEMON_PID
+	# The owner name of its jobs (host:node, kept with its state_dir).
+	owner[$n]=$(sed -n 's/.* starting as \(.*\): [0-9]* worker.*/\1/p' "$T/$n.log" | tail -n 1)
+	[ -n "${owner[$n]}" ] || { diag "no owner name in $T/$n.log"; return 1; }
 }
 for n in "${names[@]}"; do
 	start_incarnation "$n" || bail_out "daemon $n did not start"
@@ -72,25 +106,47 @@ sql "INSERT INTO pgtenantd.jobs (kind, tenant_id, args, max_attempts, priority)
        FROM generate_series(1, 2000) g" || bail_out "could not insert the jobs"
 t0=$(now_ms)
 
-# Kill a random daemon every 0.3-1.2 s while jobs remain, restart it after
-# 0-0.4 s as a new incarnation.
-kills=0
-while [ "$kills" -lt "$kills_wanted" ]; do
-	r=$((RANDOM % 10 + 3))
-	sleep "$((r / 10)).$((r % 10))"
-	left=$(sql "SELECT count(*) FROM pgtenantd.jobs WHERE state IN ('queued', 'running')")
-	[ "${left:-0}" -gt 0 ] || break
+# Kill a random daemon after a window of 0.3-1.2 s in which the jobs run
+# freely, restart it after 0-0.4 s as a new incarnation; the jobs that
+# write are held meanwhile. At most 6 workers each end at most one writing
+# job per 50 ms (their steps sleep that long): with 200 of them left, a
+# window cannot end them all. With fewer left, the kill comes without a
+# window, while they wait for the hold.
+kills=0 landed=0
+while [ "$landed" -lt "$kills_wanted" ] && [ "$kills" -lt 30 ]; do
+	left=$(sql "SELECT count(*) FROM pgtenantd.jobs
+		     WHERE kind IN ('record_run', 'chaos_steps') AND state IN ('queued', 'running')")
+	if [ "${left:-0}" -eq 0 ]; then
+		diag "no writing job is left after $kills kills (the hold did not hold)"
+		break
+	fi
+	window=0
+	if [ "$left" -ge 200 ]; then
+		window=$((RANDOM % 10 + 3))
+		hold_release || bail_out "could not release the hold"
+		sleep "$((window / 10)).$((window % 10))"
+	fi
 	n=${names[RANDOM % 3]}
 	app=$(printf 'chaos-%s-%02d' "$n" "${incarnation[$n]}")
-	running=$(sql "SELECT count(*) FROM pgtenantd.jobs WHERE state = 'running'")
 	kill_daemon "${pids[$n]}"
-	sql "INSERT INTO public.chaos_kills VALUES ('$app', clock_timestamp())" >/dev/null
+	sql "INSERT INTO public.chaos_kills (app, killed_at) VALUES ('$app', clock_timestamp())" >/dev/null
+	[ "$window" -eq 0 ] || hold_take || bail_out "could not take the hold again"
 	kills=$((kills + 1))
-	diag "kill $kills: $app (pid ${pids[$n]}) at $(($(now_ms) - t0)) ms, $left jobs left, $running running"
+	# What the kill interrupted: the jobs its rows say it was running
+	# (fail_sql ones may end failed without a new claim).
+	sql "UPDATE public.chaos_kills k SET jobs = j.ids, attempts = j.att
+	       FROM (SELECT array_agg(id ORDER BY id) AS ids, array_agg(attempts ORDER BY id) AS att
+		       FROM pgtenantd.jobs
+		      WHERE state = 'running' AND owner = :'o' AND kind <> 'fail_sql') j
+	      WHERE k.app = '$app'" -v o="${owner[$n]}" >/dev/null
+	hit=$(sql "SELECT coalesce(cardinality(jobs), 0) FROM public.chaos_kills WHERE app = '$app'")
+	[ "$hit" -gt 0 ] && landed=$((landed + 1))
+	diag "kill $kills: $app (pid ${pids[$n]}) at $(($(now_ms) - t0)) ms after $([ "$window" -eq 0 ] && echo "no window" || echo "a $((window * 100)) ms window"), $left writing jobs left, $hit of its jobs running"
 	sleep "0.$((RANDOM % 4))"
 	start_incarnation "$n" || bail_out "daemon $n did not restart"
 done
-is "$kills" "$kills_wanted" "$kills_wanted daemons were killed while jobs remained"
+hold_release || bail_out "could not release the hold"
+is "$landed" "$kills_wanted" "$kills_wanted kills landed on running jobs ($kills kills)"
 
 if ! ok "all 2,000 jobs end (within 90 s)" \
 	wait_until "SELECT count(*) = 0 FROM pgtenantd.jobs WHERE state IN ('queued', 'running')" 90; then
@@ -152,6 +208,11 @@ is "$bad_redo" 0 "a step was redone only after the daemon that did it first was 
 	     WHERE nth > 1 AND (k.app IS NULL OR x.started > k.killed_at) LIMIT 10")"
 ok "the kills hit running jobs (some job needed more than one attempt)" \
 	sql_true "SELECT EXISTS (SELECT FROM pgtenantd.jobs WHERE kind <> 'fail_sql' AND attempts > 1)"
+is "$(sql "SELECT count(*) FROM public.chaos_kills k
+	     CROSS JOIN LATERAL unnest(k.jobs, k.attempts) AS x (id, attempts)
+	     JOIN pgtenantd.jobs j ON j.id = x.id
+	    WHERE j.attempts <= x.attempts OR j.state <> 'succeeded'")" 0 \
+	"every job a kill interrupted was claimed again (its attempts grew) and succeeded"
 
 # Never two jobs of one tenant at the same time.
 overlaps=$(sql "SELECT count(*) FROM public.effects a JOIN public.effects b

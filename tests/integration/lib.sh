@@ -15,7 +15,8 @@
 #   done_testing
 #
 # Assertions: ok NAME COMMAND [ARGS...] (passes if the command exits 0;
-# "ok NAME not COMMAND..." if it must fail),
+# "ok NAME not COMMAND..." if it must fail; exit_failed RC and between N
+# LOW HIGH are commands for it),
 # is GOT EXPECTED NAME, isnt GOT UNEXPECTED NAME, like GOT REGEX NAME and
 # unlike GOT REGEX NAME (grep -E), skip NAME REASON, diag TEXT...
 # Every failure prints the tail of each daemon log as TAP comments.
@@ -81,6 +82,20 @@ ok()
 not()
 {
 	! "$@"
+}
+
+# True if exit status RC is the program's own failure: not 0, and not
+# timeout(1)'s 124 nor a signal's 128+N (ok NAME exit_failed "$rc"; an
+# "ok NAME [ A ] && [ B ]" would give ok only the first test).
+exit_failed()
+{
+	[ "$1" -ne 0 ] && [ "$1" -lt 124 ]
+}
+
+# True if LOW <= N <= HIGH: ok NAME between N LOW HIGH.
+between()
+{
+	[ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
 }
 
 # Pass if GOT equals EXPECTED.

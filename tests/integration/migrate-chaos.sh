@@ -1,9 +1,18 @@
 #!/bin/bash
-# migrate-chaos.sh - a tenant migration under 20 kill -9 of the daemon at
-# seeded random moments and 3 PostgreSQL restarts (fast, immediate, fast),
-# ending with a full comparison of every row: the tenant's schema holds
-# exactly its former rows, the shared tables exactly the others'. Uses its
-# own PostgreSQL, since it restarts it. CHAOS_SEED repeats a run.
+# migrate-chaos.sh - a tenant migration under 20 kill -9 of the daemon and 3
+# PostgreSQL restarts (fast, immediate, fast) at seeded random points of
+# the job, ending with a full comparison of every row: the tenant's schema
+# holds exactly its former rows, the shared tables exactly the others', the
+# tenant's tables have their keys and indexes. Uses its own PostgreSQL,
+# since it restarts it. CHAOS_SEED repeats a run.
+#
+# The job runs with the test gate (migrate-lib.sh) and cannot end while the
+# test holds it: each round lets the job through a seeded random number of
+# batches, waits a random few milliseconds (so the interrupt lands in a
+# batch, in its pause, at the gate or between a commit and the next batch)
+# and interrupts it. An interrupt counts only when the job shows it landed:
+# the daemon's log says it was claimed again afterwards (a kill costs an
+# attempt; a lost connection hands the job back without one).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/migrate-lib.sh"
 require_pg
@@ -32,48 +41,128 @@ mig_fill '' 15 30
 mig_snapshot acme-corp
 
 # A lease that outlasts a PostgreSQL restart; a short one would only make
-# the takeover path (tested in migrate-kill.sh) slower here.
-write_config "$T/a.yaml" "lease: 4s" "heartbeat_interval: 500ms"
-start_daemon "$T/a.yaml" "$T/a.log" || bail_out "the daemon did not start"
+# the takeover path (tested in migrate-kill.sh) slower here. Each daemon
+# incarnation names its sessions chaos-NN, so that the test can wait until
+# a killed one's sessions are gone.
+incarnation=0
+start_incarnation()
+{
+	incarnation=$((incarnation + 1))
+	write_config "$T/a.yaml" "lease: 4s" "heartbeat_interval: 500ms" \
+		"application_name: $(printf 'chaos-%02d' "$incarnation")"
+	start_daemon "$T/a.yaml" "$T/a.log"
+}
+start_incarnation || bail_out "the daemon did not start"
 
-# One page per batch and a pause before each commit: the job lasts long
-# enough for the kills to land in every part of it.
-id=$(mig_insert acme-corp '{"batch_cap": "1", "test_sleep": "50"}')
+# One page per batch, a short pause in each batch and step before it
+# commits, and the gate there: the job waits at the gate in every batch.
+gate_hold || bail_out "could not take the test gate"
+id=$(mig_insert acme-corp "{\"batch_cap\": \"1\", \"test_sleep\": \"20\", \"test_gate\": \"$MIG_GATE\"}")
+lift=$(sql "SELECT array_position(steps, 'lift') - 1 FROM pgtenantd.job_kinds WHERE kind = '$MIG_KIND'")
 
-kills=0 restarts=0 where=()
+# About how many times the job pauses at the gate: a copy and a delete
+# batch per page of the shared tables and one per step. Each round passes
+# 0 to twice its share of them, so the interrupts spread over the whole job.
+pauses=$(sql "SELECT 2 * ((pg_relation_size('public.graph_entities')
+			   + pg_relation_size('public.graph_relations')) / 8192) + 14")
+rounds=23
+share=$((pauses / rounds))
+diag "about $pauses pauses, up to $((2 * share)) a round"
+
+job_pos()
+{
+	sql "SELECT coalesce(step, 'preflight') || coalesce(':' || (progress->>'batches'), '')
+		    || coalesce(':row ' || (progress->>'for_each_done'), '')
+	       FROM pgtenantd.jobs WHERE id = $id"
+}
+
+# How many times the daemons' log says the job was claimed.
+job_claims()
+{
+	grep -c "\[job $id [^]]*\] claimed" "$T/a.log"
+}
+
+# True if the job was claimed again since it had been claimed N times and
+# is running.
+claimed_since()
+{
+	[ "$(job_claims)" -gt "$1" ] && [ "$(job_state "$id")" = running ]
+}
+
+# True if the killed incarnation N has no session left.
+sessions_gone()
+{
+	sql_true "SELECT count(*) = 0 FROM pg_stat_activity
+		   WHERE application_name LIKE '$(printf 'chaos-%02d' "$1")%'"
+}
+
+t0=$(now_ms)
 restart_modes=(fast immediate fast)
-for round in $(seq 1 23); do
-	[ "$(job_state "$id")" = succeeded ] && break
-	sleep "0.$((RANDOM % 9 + 1))"
-	where+=("$(sql "SELECT coalesce(step, 'start') || coalesce(':' || (progress->>'batches'), '')
-			 FROM pgtenantd.jobs WHERE id = $id" 2>/dev/null)")
+restarts=0 landed=0 landed_restarts=0 where=() missed=()
+for round in $(seq 1 "$rounds"); do
+	# The job waits at the gate under the current incarnation.
+	if ! gate_wait 60; then
+		diag "round $round: the job did not get back to the gate"
+		diag_job "$id"
+		break
+	fi
+	# Never through the pause in lift, the last step, which ends the job.
+	n=$((RANDOM % (2 * share + 1)))
+	gate_pass_n "$n" "(SELECT step_index >= $lift FROM pgtenantd.jobs WHERE id = $id)" >/dev/null ||
+		{ diag "round $round: the gate did not let the job through: $MIG_GATE_LINE"; break; }
+	sleep "0.0$((RANDOM % 8))"
+	pos=$(job_pos)
+	before=$(job_claims)
 	if [ $((round % 8)) -eq 4 ] && [ "$restarts" -lt 3 ]; then
+		# The daemon is stopped while PostgreSQL restarts, so that it
+		# cannot run the job past the gate before a new session takes
+		# the gate again; it finds its connections gone when it goes on.
 		mode=${restart_modes[$restarts]}
+		restarts=$((restarts + 1))
+		started=$(sql "SELECT pg_postmaster_start_time()")
+		kill -STOP "$DAEMON_PID"
 		if [ "$mode" = immediate ]; then
 			pg_tmp restart --immediate "$T/pg" >/dev/null 2>&1
 		else
 			pg_tmp restart "$T/pg" >/dev/null 2>&1
 		fi || bail_out "PostgreSQL did not restart ($mode)"
-		restarts=$((restarts + 1))
-		where[-1]="${where[-1]} (PostgreSQL restart, $mode)"
+		gate_reopen || bail_out "could not take the test gate again"
+		kill -CONT "$DAEMON_PID"
+		what="PostgreSQL restart, $mode"
+		[ "$(sql "SELECT pg_postmaster_start_time()")" != "$started" ] ||
+			what="$what, which did not happen"
 	else
+		old=$incarnation
 		kill_daemon "$DAEMON_PID"
-		kills=$((kills + 1))
-		start_daemon "$T/a.yaml" "$T/a.log" || bail_out "the daemon did not restart"
+		wait_cmd 30 sessions_gone "$old" || diag "round $round: the killed daemon's sessions stayed"
+		start_incarnation || bail_out "the daemon did not restart"
+		what="kill -9"
+	fi
+	# Landed: the job was claimed again (the interrupted claim was lost).
+	if wait_cmd 60 claimed_since "$before"; then
+		landed=$((landed + 1))
+		[ "$what" = "kill -9" ] || landed_restarts=$((landed_restarts + 1))
+		where+=("$pos ($what, $(($(now_ms) - t0)) ms)")
+	else
+		missed+=("$pos ($what)")
 	fi
 done
 diag "interrupted at: $(printf '%s; ' "${where[@]}")"
-diag "$kills kills and $restarts PostgreSQL restarts before the job ended"
+[ ${#missed[@]} -eq 0 ] || diag "not seen to land: $(printf '%s; ' "${missed[@]}")"
 
+is "$(job_state "$id")" running "the job is still running when the chaos ends (the gate held it)"
+is "$landed" "$rounds" "each of the $rounds interrupts landed: the job was claimed again after it"
+is "$landed_restarts" 3 "3 of them were PostgreSQL restarts (fast, immediate, fast)"
+steps=$(printf '%s\n' "${where[@]}" | sed 's/:.*//; s/ (.*//' | sort -u | wc -l)
+ok "the interrupts landed in several steps ($steps)" [ "$steps" -ge 3 ]
+
+gate_release
 if ! ok "the migration succeeds in the end" wait_state "$id" succeeded 120; then
 	diag_job "$id"
 fi
-is "$kills" 20 "20 kill -9 of the daemon happened while the job ran"
-is "$restarts" 3 "3 PostgreSQL restarts (fast, immediate, fast) happened"
+is "$(sql "SELECT attempts > $((landed - landed_restarts)) FROM pgtenantd.jobs WHERE id = $id")" t \
+	"the job row counts an attempt for each kill and the last run"
 mig_check_done acme-corp tenant_acme_corp "after the chaos"
-is "$(sql "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-	    WHERE c.relnamespace = 'tenant_acme_corp'::regnamespace AND NOT i.indisvalid")" 0 \
-	"after the chaos: no invalid index"
 
 ok "the daemon stops cleanly" stop_daemon "$DAEMON_PID"
 done_testing

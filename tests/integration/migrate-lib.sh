@@ -5,6 +5,8 @@
 #   mig_fill TENANT ENTITIES RELATIONS   rows of one tenant ('' = global)
 #   mig_snapshot TENANT              remember what the migration must produce
 #   mig_check_done TENANT SCHEMA WHAT    assert the state after a migration
+#   mig_check_keys SCHEMA WHAT       assert its keys and indexes (done by
+#                                    mig_check_done)
 #   mig_insert TENANT ARGS_JSON      enqueue a migration (max_attempts 100)
 #
 # The data has what tends to break copies: the same ids in several tenants,
@@ -148,6 +150,31 @@ mig_check_done()
 		"$what: the tenant's tables have the shared columns minus tenant_id"
 	is "$(sql "SELECT count(*) FROM pgtenantd.fences WHERE tenant_id = :'t'" -v t="$t")" 0 \
 		"$what: the fence is lifted"
+	mig_check_keys "$s" "$what"
+}
+
+# Assert that SCHEMA's tables have their primary keys and the application's
+# four indexes, each on its column, and no other index, all valid and
+# ready: mig_check_keys SCHEMA WHAT. A batch of the index step that was
+# lost (or an index build that was interrupted) shows here.
+mig_check_keys()
+{
+	local s=$1 what=$2
+	is "$(sql "SELECT string_agg(t.relname || ' ' || pg_get_constraintdef(c.oid), ', ' ORDER BY t.relname)
+		    FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+		   WHERE c.connamespace = '$s'::regnamespace AND c.contype = 'p'")" \
+		"graph_entities PRIMARY KEY (id), graph_relations PRIMARY KEY (id)" \
+		"$what: both tenant tables have their primary key on id"
+	is "$(sql "SELECT string_agg(i.relname || ' ON ' || t.relname || ' (' || a.attname || ')'
+			       || CASE WHEN x.indisvalid AND x.indisready AND x.indislive THEN ''
+				       ELSE ' NOT VALID' END, ', ' ORDER BY i.relname)
+		    FROM pg_index x
+		    JOIN pg_class i ON i.oid = x.indexrelid
+		    JOIN pg_class t ON t.oid = x.indrelid
+		    LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
+		   WHERE t.relnamespace = '$s'::regnamespace")" \
+		"graph_entities_pkey ON graph_entities (id), graph_relations_pkey ON graph_relations (id), idx_${s}_entities_type ON graph_entities (entity_type), idx_${s}_relations_source ON graph_relations (source_id), idx_${s}_relations_target ON graph_relations (target_id), idx_${s}_relations_type ON graph_relations (relation_type)" \
+		"$what: the primary keys' and the four named indexes exist, on their columns, valid (and no other index)"
 }
 
 # ---- the test gate: a job run with {"test_gate": "$MIG_GATE"} waits in
@@ -158,18 +185,22 @@ mig_check_done()
 #   gate_wait                    wait until the job waits at the gate
 #   gate_pass                    let it through one pause (and take the lock
 #                                back once that step or batch committed)
+#   gate_pass_n N [STOP]         let it through N pauses (fewer if the SQL
+#                                condition STOP is true at a pause)
 #   gate_release                 let it run freely
+#   gate_reopen                  take the gate again after a PostgreSQL restart
 MIG_GATE=pgt-migrate-test-gate
 MIG_GATE_LOCKS="SELECT count(*) FROM pg_locks
 		 WHERE locktype = 'advisory' AND mode = 'ShareLock' AND NOT granted"
 
-# Send SQL to the gate session and read N result lines (30 s at most).
+# Send SQL to the gate session and read N result lines (TIMEOUT seconds,
+# default 30, at most each); the last one is in MIG_GATE_LINE.
 gate_send()
 {
-	local i line
+	local i
 	printf '%s;\n' "$1" >&"${MIG_GATE_PSQL[1]}"
 	for ((i = 0; i < $2; i++)); do
-		read -r -t 30 line <&"${MIG_GATE_PSQL[0]}" || return 1
+		read -r -t "${3:-30}" MIG_GATE_LINE <&"${MIG_GATE_PSQL[0]}" || return 1
 	done
 }
 
@@ -200,6 +231,61 @@ gate_empty()
 gate_pass()
 {
 	gate_send "SELECT pg_advisory_unlock(hashtext('$MIG_GATE')), pg_advisory_lock(hashtext('$MIG_GATE'))" 1
+}
+
+# Take the gate again in a new session, after a PostgreSQL restart ended
+# the old one (the old psql is stopped).
+gate_reopen()
+{
+	if [ -n "${MIG_GATE_PSQL_PID:-}" ]; then
+		kill "$MIG_GATE_PSQL_PID" 2>/dev/null
+		wait "$MIG_GATE_PSQL_PID" 2>/dev/null
+	fi
+	unset MIG_GATE_PSQL_PID MIG_GATE_PSQL MIG_GATE_FN
+	gate_hold
+}
+
+# Let the job through N pauses, each as gate_wait and gate_pass do but
+# within the gate session (no psql started per pause), stopping early when
+# the SQL condition STOP (optional) is true while the job waits at the
+# gate: gate_pass_n N [STOP]. Prints how many pauses it let through; fails
+# if the job did not come to the gate within 30 s. A procedure that commits
+# as it waits: an open transaction would hold up fence_settle.
+gate_pass_n()
+{
+	local stop=${2:-false}
+	if [ -z "${MIG_GATE_FN:-}" ]; then
+		gate_send "CREATE PROCEDURE pg_temp.gate_pass_n(n int, stop text, INOUT passed int)
+			   LANGUAGE plpgsql AS \$f\$
+			   DECLARE
+				deadline timestamptz;
+				stopped boolean;
+			   BEGIN
+				passed := 0;
+				WHILE passed < n LOOP
+					deadline := clock_timestamp() + interval '30 s';
+					LOOP
+						COMMIT;
+						EXIT WHEN ($MIG_GATE_LOCKS) > 0;
+						IF clock_timestamp() > deadline THEN
+							passed := -1;
+							RETURN;
+						END IF;
+						PERFORM pg_sleep(0.005);
+					END LOOP;
+					EXECUTE 'SELECT ' || stop INTO stopped;
+					EXIT WHEN stopped;
+					PERFORM pg_advisory_unlock(hashtext('$MIG_GATE'));
+					PERFORM pg_advisory_lock(hashtext('$MIG_GATE'));
+					passed := passed + 1;
+				END LOOP;
+			   END \$f\$; SELECT 1" 1 || return 1
+		MIG_GATE_FN=1
+	fi
+	gate_send "CALL pg_temp.gate_pass_n($1, '$(printf '%s' "$stop" | sed "s/'/''/g")', NULL)" 1 \
+		$(($1 * 30 + 30)) || return 1
+	echo "$MIG_GATE_LINE"
+	[ "$MIG_GATE_LINE" -ge 0 ] 2>/dev/null
 }
 
 gate_release()

@@ -102,6 +102,7 @@ id=$(mig_insert beta)
 if ! ok "beta migrates" wait_state "$id" succeeded 30; then
 	diag_job "$id"
 fi
+mig_check_keys tenant_beta "beta"
 mig_fill BETA 3 3
 twin_refused BETA 'tenant id "BETA" names the schema "tenant_beta" of the known tenant "beta"' \
 	"a mixed-case twin of a tenant that has a schema"
@@ -122,6 +123,7 @@ if ! ok "allow_empty: a tenant without rows migrates" wait_state "$id" succeeded
 fi
 is "$(sql "SELECT (SELECT count(*) FROM tenant_newco.graph_entities) + (SELECT count(*) FROM tenant_newco.graph_relations)")" \
 	0 "allow_empty: its tables are empty"
+mig_check_keys tenant_newco "allow_empty"
 is "$(sql "SELECT isolation_mode FROM public.tenant_metadata WHERE tenant_id = 'newco'")" separate_schema \
 	"allow_empty: its config row says separate_schema"
 

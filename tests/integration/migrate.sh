@@ -72,8 +72,6 @@ is "$(sql "SELECT attempts FROM pgtenantd.jobs WHERE id = $id")" 1 "in one attem
 mig_check_done acme-corp tenant_acme_corp "after the migration"
 is "$(sql "SELECT result->>'entities', result->>'relations', result->>'schema' FROM pgtenantd.jobs WHERE id = $id")" \
 	"300|600|tenant_acme_corp" "the result has the counts and the schema"
-is "$(sql "SELECT count(*) FROM pg_constraint WHERE connamespace = 'tenant_acme_corp'::regnamespace AND contype = 'p'")" 2 \
-	"both tenant tables have their primary key"
 like "$(sql "SELECT obj_description('tenant_acme_corp'::regnamespace, 'pg_namespace')")" \
 	"migrate_to_separate_schema job $id, tenant acme-corp" "the schema is marked as the job's"
 

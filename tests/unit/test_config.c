@@ -878,8 +878,12 @@ static void test_example(void)
 	char *cause = NULL;
 	struct config *c;
 
-	if (access(path, R_OK) != 0) {
-		ok(true, "example config not found; skipped");
+	/* Run by hand without top_srcdir, from elsewhere than the source
+	 * tree: a TAP skip (never a pass). Under make check, top_srcdir is
+	 * set and a missing example fails below. */
+	if (top == NULL && access(path, R_OK) != 0) {
+		printf("ok %d # SKIP no ./etc/pgtenantd.yaml, no top_srcdir\n",
+		       ++unit_count);
 		free(path);
 		return;
 	}
