@@ -306,11 +306,10 @@ if wait_cmd 60 test -e "$T/flood-holding"; then
 	ms=$(($(now_ms) - t0))
 	ok "while 64 clients are connected, pgtenantctl status returns at once (${ms} ms)" \
 		[ "$ms" -lt 2000 ]
-	ok "... and fails (exit $rc)" exit_failed "$rc"
-	# The daemon sends the cap's error line and closes; pgtenantctl may
-	# hit the close while it still sends its request.
-	like "$capped" 'too many control clients|Broken pipe|reset by peer' \
-		"... with the cap's error or a closed connection"
+	# root is an admin: when every slot is taken, the daemon closes the
+	# idlest client to serve it (finding 12 of the trust issue).
+	ok "... and is still served, as root (exit $rc)" [ "$rc" -eq 0 ]
+	like "$capped" '"ok": *true' "... with the status"
 	diag "pgtenantctl said: $capped"
 else
 	tap_result 1 "the 1,000 clients finished"
