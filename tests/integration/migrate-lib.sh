@@ -183,38 +183,90 @@ mig_check_keys()
 # the job inside exactly the step it wants:
 #   gate_hold                    take the lock (the job stops at its next pause)
 #   gate_wait                    wait until the job waits at the gate
-#   gate_pass                    let it through one pause (and take the lock
-#                                back once that step or batch committed)
-#   gate_pass_n N [STOP]         let it through N pauses (fewer if the SQL
-#                                condition STOP is true at a pause)
+#   gate_pass                    let it through exactly one pause (returns once
+#                                that step or batch committed)
 #   gate_release                 let it run freely
-#   gate_reopen                  take the gate again after a PostgreSQL restart
+#   gate_reset                   forget the gate sessions (after a server
+#                                restart killed them); gate_hold starts anew
+#   gate_reopen                  gate_reset and gate_hold: take the gate
+#                                again after a PostgreSQL restart
+#   gate_pass_n N [STOP]         let it through about N pauses from inside the
+#                                holding session (fewer if the SQL condition
+#                                STOP is true at a pause; one session, so a
+#                                fast job may slip through two at once: for
+#                                chaos, not for exact positions)
+# Two sessions take turns holding the lock. To let one pause through, the
+# session not holding it queues for the lock behind the waiting job before
+# the holder lets go: the job is granted its shared lock, the queued
+# exclusive request waits for the job's transaction to end, and the job's
+# next pause queues behind it. (Letting go and taking the lock back in one
+# session races the job: a holder descheduled between the two lets a fast
+# job through twice.)
 MIG_GATE=pgt-migrate-test-gate
 MIG_GATE_LOCKS="SELECT count(*) FROM pg_locks
 		 WHERE locktype = 'advisory' AND mode = 'ShareLock' AND NOT granted"
+MIG_GATE_IN=()	    # per session: fd of its psql's input
+MIG_GATE_OUT=()	    # per session: fd of its psql's output
+MIG_GATE_PID=()	    # per session: pid of its psql
+MIG_GATE_BACKEND=() # per session: its backend's pid
+MIG_GATE_HOLDER=    # the session holding the lock, if any
+MIG_GATE_RUNS=0     # sessions started so far (fifo names)
+MIG_GATE_FN=()	    # per session: 1 once pg_temp.gate_pass_n exists there
 
-# Send SQL to the gate session and read N result lines (TIMEOUT seconds,
-# default 30, at most each); the last one is in MIG_GATE_LINE.
-gate_send()
+# Send SQL to gate session I and read N result lines (TIMEOUT seconds,
+# default 30, at most each): gate_send_to I SQL N [TIMEOUT].
+gate_send_to()
 {
-	local i
-	printf '%s;\n' "$1" >&"${MIG_GATE_PSQL[1]}"
-	for ((i = 0; i < $2; i++)); do
-		read -r -t "${3:-30}" MIG_GATE_LINE <&"${MIG_GATE_PSQL[0]}" || return 1
+	local i line
+	printf '%s;\n' "$2" >&"${MIG_GATE_IN[$1]}" || return 1
+	for ((i = 0; i < $3; i++)); do
+		read -r -t "${4:-30}" line <&"${MIG_GATE_OUT[$1]}" || return 1
+		MIG_GATE_LINE=$line
 	done
+}
+
+# Start gate session I: gate_open I.
+gate_open()
+{
+	local i=$1 fifo fd
+	MIG_GATE_RUNS=$((MIG_GATE_RUNS + 1))
+	fifo=$T/gate-$MIG_GATE_RUNS
+	mkfifo "$fifo.in" "$fifo.out" || return 1
+	PGAPPNAME=pgt-gate stdbuf -oL psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$DB" \
+		<"$fifo.in" >"$fifo.out" 2>&1 &
+	MIG_GATE_PID[i]=$!
+	at_exit "kill ${MIG_GATE_PID[i]} 2>/dev/null"
+	exec {fd}>"$fifo.in"
+	MIG_GATE_IN[i]=$fd
+	exec {fd}<"$fifo.out"
+	MIG_GATE_OUT[i]=$fd
+	gate_send_to "$i" "SELECT pg_backend_pid()" 1 || return 1
+	MIG_GATE_BACKEND[i]=$MIG_GATE_LINE
+}
+
+gate_reset()
+{
+	local i fd
+	for i in "${!MIG_GATE_PID[@]}"; do
+		fd=${MIG_GATE_IN[i]}
+		exec {fd}>&-
+		fd=${MIG_GATE_OUT[i]}
+		exec {fd}<&-
+		kill "${MIG_GATE_PID[i]}" 2>/dev/null
+		wait "${MIG_GATE_PID[i]}" 2>/dev/null
+	done
+	MIG_GATE_IN=() MIG_GATE_OUT=() MIG_GATE_PID=() MIG_GATE_BACKEND=() MIG_GATE_FN=()
+	MIG_GATE_HOLDER=
 }
 
 gate_hold()
 {
-	if [ -n "${MIG_GATE_PSQL_PID:-}" ]; then
-		gate_send "SELECT pg_advisory_lock(hashtext('$MIG_GATE'))" 1
-		return
-	fi
-	coproc MIG_GATE_PSQL {
-		PGAPPNAME=pgt-gate stdbuf -oL psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$DB" 2>&1
-	}
-	at_exit "kill ${MIG_GATE_PSQL_PID:-0} 2>/dev/null"
-	gate_send "SELECT pg_advisory_lock(hashtext('$MIG_GATE'))" 1
+	local i
+	for i in 0 1; do
+		[ -n "${MIG_GATE_PID[i]:-}" ] || gate_open "$i" || return 1
+	done
+	MIG_GATE_HOLDER=${MIG_GATE_HOLDER:-0}
+	gate_send_to "$MIG_GATE_HOLDER" "SELECT pg_advisory_lock(hashtext('$MIG_GATE'))" 1
 }
 
 gate_wait()
@@ -230,18 +282,23 @@ gate_empty()
 
 gate_pass()
 {
-	gate_send "SELECT pg_advisory_unlock(hashtext('$MIG_GATE')), pg_advisory_lock(hashtext('$MIG_GATE'))" 1
+	local h=${MIG_GATE_HOLDER:?gate_pass without gate_hold} n line
+	n=$((1 - h))
+	printf '%s;\n' "SELECT pg_advisory_lock(hashtext('$MIG_GATE'))" >&"${MIG_GATE_IN[n]}" ||
+		return 1
+	wait_until "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory'
+				   AND pid = ${MIG_GATE_BACKEND[n]} AND NOT granted)" 30 ||
+		return 1
+	gate_send_to "$h" "SELECT pg_advisory_unlock(hashtext('$MIG_GATE'))" 1 || return 1
+	read -r -t 30 line <&"${MIG_GATE_OUT[n]}" || return 1
+	MIG_GATE_HOLDER=$n
 }
 
 # Take the gate again in a new session, after a PostgreSQL restart ended
 # the old one (the old psql is stopped).
 gate_reopen()
 {
-	if [ -n "${MIG_GATE_PSQL_PID:-}" ]; then
-		kill "$MIG_GATE_PSQL_PID" 2>/dev/null
-		wait "$MIG_GATE_PSQL_PID" 2>/dev/null
-	fi
-	unset MIG_GATE_PSQL_PID MIG_GATE_PSQL MIG_GATE_FN
+	gate_reset
 	gate_hold
 }
 
@@ -254,8 +311,9 @@ gate_reopen()
 gate_pass_n()
 {
 	local stop=${2:-false}
-	if [ -z "${MIG_GATE_FN:-}" ]; then
-		gate_send "CREATE PROCEDURE pg_temp.gate_pass_n(n int, stop text, INOUT passed int)
+	local h=${MIG_GATE_HOLDER:?gate_pass_n without gate_hold}
+	if [ -z "${MIG_GATE_FN[h]:-}" ]; then
+		gate_send_to "$h" "CREATE PROCEDURE pg_temp.gate_pass_n(n int, stop text, INOUT passed int)
 			   LANGUAGE plpgsql AS \$f\$
 			   DECLARE
 				deadline timestamptz;
@@ -280,9 +338,9 @@ gate_pass_n()
 					passed := passed + 1;
 				END LOOP;
 			   END \$f\$; SELECT 1" 1 || return 1
-		MIG_GATE_FN=1
+		MIG_GATE_FN[h]=1
 	fi
-	gate_send "CALL pg_temp.gate_pass_n($1, '$(printf '%s' "$stop" | sed "s/'/''/g")', NULL)" 1 \
+	gate_send_to "$h" "CALL pg_temp.gate_pass_n($1, '$(printf '%s' "$stop" | sed "s/'/''/g")', NULL)" 1 \
 		$(($1 * 30 + 30)) || return 1
 	echo "$MIG_GATE_LINE"
 	[ "$MIG_GATE_LINE" -ge 0 ] 2>/dev/null
@@ -290,7 +348,11 @@ gate_pass_n()
 
 gate_release()
 {
-	gate_send "SELECT pg_advisory_unlock_all(), 1" 1
+	local i
+	for i in "${!MIG_GATE_PID[@]}"; do
+		gate_send_to "$i" "SELECT pg_advisory_unlock_all(), 1" 1 || return 1
+	done
+	MIG_GATE_HOLDER=
 }
 
 # Let job ID through the gate until it waits inside STEP after N batches
