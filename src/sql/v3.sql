@@ -424,7 +424,7 @@ DECLARE
 	window_rows integer;
 	rounds integer := 0;
 	args_bytes bigint;
-	max_args bigint := pgtenantd.setting_bigint('max_args_bytes', 65536);
+	max_args bigint;
 BEGIN
 	PERFORM set_config('synchronous_commit', 'off', true);
 	LOOP
@@ -451,7 +451,12 @@ BEGIN
 			 WHERE j.id = r.id AND j.state = 'queued'
 			   FOR UPDATE SKIP LOCKED;
 			CONTINUE WHEN NOT FOUND;
-			IF args_bytes > max_args THEN
+			-- 256 bytes is the lowest limit the daemon accepts: the
+			-- setting is read only for args that might be over it
+			IF args_bytes > 256 AND max_args IS NULL THEN
+				max_args := pgtenantd.setting_bigint('max_args_bytes', 65536);
+			END IF;
+			IF args_bytes > 256 AND args_bytes > max_args THEN
 				UPDATE pgtenantd.jobs j
 				   SET state = 'failed', attempts = j.attempts + 1,
 				       last_error = format('args of %s bytes are over the limit of %s bytes (limits: args_bytes): the job was not run',
@@ -517,7 +522,10 @@ BEGIN
 			SELECT j.tenant_id INTO t FROM pgtenantd.jobs j WHERE j.id = job_id;
 		END IF;
 		IF coalesce((e->>'unlock')::boolean, false) AND t IS NOT NULL THEN
-			PERFORM pg_advisory_unlock(1886680148, hashtext(pgtenantd.tenant_schema(t)));
+			-- pgtenantd.tenant_schema(t), spelled out: a call costs more
+			-- than the rest of the loop
+			PERFORM pg_advisory_unlock(1886680148,
+				hashtext('tenant_' || lower(replace(t, '-', '_'))));
 		END IF;
 		id := job_id;
 		RETURN NEXT;
@@ -534,12 +542,14 @@ DECLARE
 	result_bytes bigint := octet_length(p_result::text);
 	max_result bigint;
 BEGIN
-	SELECT CASE WHEN s.value ~ '^[0-9]{1,18}$' THEN s.value::bigint END
-	  INTO max_result
-	  FROM pgtenantd.settings s WHERE s.key = 'max_result_bytes';
-	IF result_bytes > coalesce(max_result, 1048576) THEN
-		p_result := jsonb_build_object('truncated', true,
-			'bytes', result_bytes, 'limit', coalesce(max_result, 1048576));
+	-- 256 bytes is the lowest limit the daemon accepts (and it cuts the
+	-- result itself): the setting is read only for a result over it
+	IF result_bytes > 256 THEN
+		max_result := pgtenantd.setting_bigint('max_result_bytes', 1048576);
+		IF result_bytes > max_result THEN
+			p_result := jsonb_build_object('truncated', true,
+				'bytes', result_bytes, 'limit', max_result);
+		END IF;
 	END IF;
 	UPDATE pgtenantd.jobs
 	   SET step = p_step, step_index = p_step_index, progress = p_progress,
