@@ -484,7 +484,8 @@ BEGIN
 	END LOOP;
 END $$;
 
--- As in version 1; the tenant lock released is keyed by schema name.
+-- As in version 1, but the tenant lock released is keyed by schema name, and
+-- a job asked to cancel is cancelled instead of queued again.
 CREATE OR REPLACE FUNCTION pgtenantd.finish_jobs(p_owner text, p_jobs jsonb)
 RETURNS TABLE (id bigint, mine boolean)
 LANGUAGE plpgsql AS $$
@@ -500,6 +501,14 @@ BEGIN
 		job_state := e->>'state';
 		t := NULL;
 		IF NOT coalesce((e->>'lost')::boolean, false) THEN
+			-- a job asked to cancel while it ran is not queued again
+			-- (for a retry or a hand-back): the cancel trigger fired
+			-- while it was running, and only a claim after the backoff
+			-- would have seen the flag
+			IF job_state = 'queued' AND EXISTS (SELECT FROM pgtenantd.jobs j
+				WHERE j.id = job_id AND j.cancel_requested) THEN
+				job_state := 'cancelled';
+			END IF;
 			UPDATE pgtenantd.jobs j
 			   SET state = job_state,
 			       result = coalesce(e->'result', j.result),

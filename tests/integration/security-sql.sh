@@ -266,6 +266,17 @@ like "$(sql "SELECT last_error FROM pgtenantd.jobs WHERE tenant_id = 'crashed-la
 	"stopped while running the job, its last attempt" "and says why"
 sql "DELETE FROM pgtenantd.jobs WHERE tenant_id LIKE 'crashed-%'" >/dev/null
 
+# A cancel asked while an attempt runs is not lost when that attempt ends
+# in a retry: the job is cancelled, not queued for after the backoff.
+cid=$(sql "BEGIN; SET LOCAL session_replication_role = replica;
+	   INSERT INTO pgtenantd.jobs (kind, tenant_id, state, owner, attempts, cancel_requested, lease_until)
+	   VALUES ('noop', 'cancel-in-retry', 'running', 'busy-daemon', 1, true, 'infinity') RETURNING id; COMMIT" |
+	grep -E '^[0-9]+$')
+sql "SELECT count(*) FROM pgtenantd.finish_jobs('busy-daemon',
+	jsonb_build_array(jsonb_build_object('id', $cid, 'state', 'queued', 'retry_ms', 60000, 'error', 'boom')))" >/dev/null
+is "$(sql "SELECT state || ',' || (finished_at IS NOT NULL) || ',' || last_error FROM pgtenantd.jobs WHERE id = $cid")" \
+	"cancelled,true,boom" "a job asked to cancel during an attempt that ends in a retry is cancelled, not queued again"
+
 ok "the daemon is still running" proc_alive "$DAEMON_PID"
 ok "SIGTERM: the daemon exits with status 0" stop_daemon "$DAEMON_PID"
 
