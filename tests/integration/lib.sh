@@ -494,8 +494,9 @@ proc_dead()
 
 # Start the daemon in the foreground mode, in the background:
 # start_daemon CONFIG LOGFILE. Sets DAEMON_PID and CTL_SOCK (the config's
-# control socket) and waits up to 10 s until the control socket answers
-# "status" and pgtenantd.job_kinds has rows. Returns 1 (after printing
+# control socket) and waits up to DAEMON_START_TIMEOUT seconds (default
+# 10) until the control socket answers "status" and pgtenantd.job_kinds
+# has rows. Returns 1 (after printing
 # the log tail) if the daemon exits or does not get there in time.
 start_daemon()
 {
@@ -513,7 +514,7 @@ start_daemon()
 	DAEMON_LOGS[$DAEMON_PID]=$log
 	DAEMON_SOCKS[$DAEMON_PID]=$sock
 	CTL_SOCK=$sock
-	deadline=$(($(now_ms) + 10000))
+	deadline=$(($(now_ms) + ${DAEMON_START_TIMEOUT:-10} * 1000))
 	while :; do
 		if ! daemon_check "$DAEMON_PID"; then
 			diag "pgtenantd -c $conf did not start"
@@ -525,7 +526,7 @@ start_daemon()
 			return 0
 		fi
 		if [ "$(now_ms)" -ge "$deadline" ]; then
-			diag "pgtenantd -c $conf did not answer on $sock within 10 s"
+			diag "pgtenantd -c $conf did not answer on $sock within ${DAEMON_START_TIMEOUT:-10} s"
 			show_daemon_logs
 			return 1
 		fi

@@ -46,7 +46,9 @@ make_batch_tables 50
 # Everything is slower under valgrind: a longer lease and shutdown.
 write_config "$T/a.yaml" "lease: 10s" "heartbeat_interval: 1s" \
 	"shutdown_timeout: 20s"
-start_daemon "$T/a.yaml" "$T/a.log" || {
+# memcheck starts the daemon many times slower: on a loaded machine 10 s
+# is not enough
+DAEMON_START_TIMEOUT=60 start_daemon "$T/a.yaml" "$T/a.log" || {
 	show_memcheck
 	bail_out "pgtenantd did not start under valgrind"
 }
