@@ -101,6 +101,10 @@ void daemon_maybe_exit(struct daemon *d)
 		return;
 	if (queue_finishing(d->queue) > 0 && pgconn_is_ready(d->dispatcher))
 		return;
+	/* exiting now would leave what that call claims running, without a
+	 * daemon, until its lease expired */
+	if (queue_claim_in_flight(d->queue) && pgconn_is_ready(d->dispatcher))
+		return;
 	event_base_loopexit(d->base, NULL);
 }
 

@@ -268,6 +268,13 @@ static void queue_start_row(struct queue *q, const PGresult *res, int row)
 		free(cause);
 		return;
 	}
+	if (d->stopping) {
+		/* the claim was in flight when the stop began */
+		job_log_info(job,
+			     "claimed while stopping; handing the job back");
+		queue_job_done(q, job, JOB_HANDED_BACK, NULL);
+		return;
+	}
 	w = queue_idle_worker(q);
 	if (w == NULL) {
 		job_log_warning(job, "no idle worker after claiming; handing "
@@ -994,6 +1001,11 @@ void queue_cancel_in_db(struct queue *q, int64_t job_id, queue_cancel_fn cb,
 unsigned queue_finishing(const struct queue *q)
 {
 	return q->finishing_count;
+}
+
+bool queue_claim_in_flight(const struct queue *q)
+{
+	return q->request_in_flight;
 }
 
 bool queue_ready(const struct queue *q)

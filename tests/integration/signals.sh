@@ -134,4 +134,27 @@ like "$check_out" '(:|line )(5|6)\b' "and the line of the step (5) or statement 
 like "$check_out" 'uses_unknown' "and the step"
 like "$check_out" 'no_such_variable' "and the variable"
 
+
+# SIGTERM while a claim is in flight: the daemon waits for it and hands back
+# what it claimed, instead of leaving the job 'running' without a daemon
+# until its lease expires. The claim is held up by a lock on the jobs table.
+write_config "$T/inflight.yaml" "lease: 5m"
+start_daemon "$T/inflight.yaml" "$T/inflight.log" || bail_out "the daemon did not start"
+ok "paused" eval "ctl pause >/dev/null"
+id=$(insert_job noop inflight)
+psql -X -q -d "$DB" -c "BEGIN; LOCK TABLE pgtenantd.jobs IN EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT" \
+	>/dev/null 2>&1 &
+locker=$!
+ok "the test holds the jobs table" wait_until "SELECT count(*) > 0 FROM pg_locks
+	WHERE relation = 'pgtenantd.jobs'::regclass AND mode = 'ExclusiveLock' AND granted" 10
+ctl resume >/dev/null
+ok "the daemon's claim waits for the lock" wait_until "SELECT count(*) > 0 FROM pg_locks
+	WHERE relation = 'pgtenantd.jobs'::regclass AND NOT granted" 10
+term_daemon "$DAEMON_PID"
+wait "$locker"
+wait_exit "$DAEMON_PID" 20
+is "$?" 0 "SIGTERM with a claim in flight: the daemon exits with status 0"
+is "$(sql "SELECT state || ' ' || attempts || ' ' || (owner IS NULL) FROM pgtenantd.jobs WHERE id = $id")" \
+	"queued 0 true" "the job it claimed meanwhile is handed back, not left running without a daemon"
+
 done_testing
