@@ -1006,68 +1006,73 @@ static bool id_parse(const char *text, unsigned *id)
 	return true;
 }
 
+/* The uid of a user of this host (false if there is none). */
+static bool user_id(const char *name, unsigned *id)
+{
+	const struct passwd *pw = getpwnam(name);
+
+	if (pw == NULL)
+		return false;
+	*id = pw->pw_uid;
+	return true;
+}
+
+/* The gid of a group of this host (false if there is none). */
+static bool group_id(const char *name, unsigned *id)
+{
+	const struct group *gr = getgrnam(name);
+
+	if (gr == NULL)
+		return false;
+	*id = gr->gr_gid;
+	return true;
+}
+
+/* The ids of the N names of the list KEY (each a number or a WHAT of this
+ * host, looked up with LOOKUP), in an array of N + 1 with *COUNT set; a
+ * name that is neither is a problem named KEY[i]. */
+static unsigned *resolve_ids(struct problems *p, const char *key,
+			     const char *what, char **names, unsigned n,
+			     bool (*lookup)(const char *, unsigned *),
+			     unsigned *count)
+{
+	unsigned *ids = xcalloc(n + 1, sizeof(*ids));
+
+	*count = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const char *name = names[i];
+		char *item, *shown;
+
+		if (id_parse(name, &ids[*count]) ||
+		    (*name != '\0' && lookup(name, &ids[*count]))) {
+			(*count)++;
+			continue;
+		}
+		item = xasprintf("%s[%u]", key, i);
+		shown = value_display(name);
+		problem_add(p, item,
+			    "%s is neither a %s of this host nor a %cid", shown,
+			    what, what[0]);
+		free(shown);
+		free(item);
+	}
+	return ids;
+}
+
 /* Resolve control_allow_users (names or uids) and control_allow_groups
  * (names or gids). */
 static void validate_control_access(struct problems *p,
 				    const struct raw_config *raw,
 				    struct config *config)
 {
-	unsigned n = raw->control_allow_users_count, id;
-	char *key, *shown;
-
-	config->control_allow_uids =
-		xcalloc(n + 1, sizeof(*config->control_allow_uids));
-	for (unsigned i = 0; i < n; i++) {
-		const char *name = raw->control_allow_users[i];
-		const struct passwd *pw;
-
-		if (id_parse(name, &id)) {
-			config->control_allow_uids
-				[config->control_allow_uid_count++] = (uid_t)id;
-			continue;
-		}
-		pw = *name != '\0' ? getpwnam(name) : NULL;
-		if (pw != NULL) {
-			config->control_allow_uids
-				[config->control_allow_uid_count++] =
-				pw->pw_uid;
-			continue;
-		}
-		key = xasprintf("control_allow_users[%u]", i);
-		shown = value_display(name);
-		problem_add(p, key,
-			    "%s is neither a user of this host nor a uid",
-			    shown);
-		free(shown);
-		free(key);
-	}
-	n = raw->control_allow_groups_count;
-	config->control_allow_gids =
-		xcalloc(n + 1, sizeof(*config->control_allow_gids));
-	for (unsigned i = 0; i < n; i++) {
-		const char *name = raw->control_allow_groups[i];
-		const struct group *gr;
-
-		if (id_parse(name, &id)) {
-			config->control_allow_gids
-				[config->control_allow_gid_count++] = (gid_t)id;
-			continue;
-		}
-		gr = *name != '\0' ? getgrnam(name) : NULL;
-		if (gr != NULL) {
-			config->control_allow_gids
-				[config->control_allow_gid_count++] =
-				gr->gr_gid;
-			continue;
-		}
-		key = xasprintf("control_allow_groups[%u]", i);
-		shown = value_display(name);
-		problem_add(p, key,
-			    "%s is neither a group of this host nor a gid",
-			    shown);
-		free(shown);
-		free(key);
-	}
+	config->control_allow_uids = resolve_ids(
+		p, "control_allow_users", "user", raw->control_allow_users,
+		raw->control_allow_users_count, user_id,
+		&config->control_allow_uid_count);
+	config->control_allow_gids = resolve_ids(
+		p, "control_allow_groups", "group", raw->control_allow_groups,
+		raw->control_allow_groups_count, group_id,
+		&config->control_allow_gid_count);
 	config->control_max_clients = CONTROL_MAX_CLIENTS_DEFAULT;
 	if (raw->control_max_clients != NULL) {
 		if (*raw->control_max_clients < 1 ||
