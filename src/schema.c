@@ -14,6 +14,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 #include "sql/v2.inc"
 	,
 #include "sql/v3.inc"
+	,
+#include "sql/v4.inc"
 };
 
 struct schema_install {
