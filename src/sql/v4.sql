@@ -1169,9 +1169,10 @@ BEGIN
 	rows := greatest(rows, 1);
 END $$;
 
--- The end: no shared row of the tenant is left (else fail for good, naming
--- them), capture off, changes gone.
-CREATE FUNCTION pgtenantd.migration_finish(p_job bigint) RETURNS bigint
+-- After the delete: no shared row of the tenant may be left; one that is
+-- was written after the cut-over by a session that bypassed the capture
+-- triggers, and trying again cannot fix it (the job fails for good).
+CREATE FUNCTION pgtenantd.migration_left_over(p_job bigint) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
 	m pgtenantd.migrations := pgtenantd.migration_row(p_job);
@@ -1193,9 +1194,23 @@ BEGIN
 		RAISE EXCEPTION 'pgtenantd: % shared rows of tenant "%" were written after its cut-over (by a session that bypassed the capture triggers); they are left in public.%: compare them with schema "%"',
 			total, m.tenant_id, array_to_string(m.tables, ', public.'), m.schema_name;
 	END IF;
+	RETURN 0;
+END $$;
+
+-- The end: capture off, the change rows gone.
+CREATE FUNCTION pgtenantd.migration_finish(p_job bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	m pgtenantd.migrations := pgtenantd.migration_row(p_job);
+BEGIN
+	IF m.phase = 'done' THEN
+		RETURN;
+	END IF;
+	IF m.phase <> 'moved' THEN
+		RAISE EXCEPTION 'pgtenantd: tenant "%" has not been cut over (phase %)', m.tenant_id, m.phase;
+	END IF;
 	PERFORM pgtenantd.migration_remove_capture(p_job);
 	PERFORM pgtenantd.migration_set_phase(p_job, 'done');
-	RETURN 0;
 END $$;
 
 -- What the job reports: the schema, the layout and the rows of each table.

@@ -24,7 +24,7 @@ start_daemon "$conf" "$T/a.log" || bail_out "the daemon did not start"
 gate_hold || bail_out "could not take the test gate"
 id=$(mig_insert acme-corp "{\"test_gate\": \"$MIG_GATE\", \"batch_cap\": \"1\"}")
 steps=$(sql "SELECT array_to_string(steps, ' ') FROM pgtenantd.job_kinds WHERE kind = '$MIG_KIND'")
-is "$steps" "preflight fence fence_settle create copy_entities copy_relations index analyze verify_entities verify_relations flip delete_relations delete_entities lift" \
+is "$steps" "preflight capture_on create copy purge index analyze catch_up verify cutover delete left_over finish" \
 	"the steps are the ones this test kills in"
 
 # Let the job through the gate until it waits inside step S after N
@@ -47,55 +47,67 @@ kill_in()
 	start_daemon "$conf" "$T/${conf##*/}.log" || bail_out "the daemon did not restart"
 }
 
-# The batch SQL of a step of the job file, to run with psql (whose
-# variables have the job file's syntax).
-batch_sql()
-{
-	sed -n "/^  - name: $1\$/,/^    batch_size:/p" "$JOBS_DIR/$MIG_KIND.yaml" |
-		sed -n '/^    batch: |$/,/^    batch_size:/p' | sed '1d;$d'
-}
-
-# After a crash the engine's checkpoint may be one batch behind the job row
-# (SQLite is written after the commit): a copy batch given the older key
-# must go on after the job row's position, not copy that page again.
+# After a crash the engine's checkpoint may be behind the database: a copy
+# batch run again goes on from the position the database keeps
+# (pgtenantd.migration_copy, written with each batch), copying no page
+# twice. (Run in a transaction rolled back, while the daemon is down.)
 redo_check()
 {
-	local key node page out
-	key=$(sql "SELECT progress->>'last_key' FROM pgtenantd.jobs WHERE id = $id")
-	node=${key%%:*} page=${key##*:}
-	out=$( { echo "BEGIN;"; batch_sql copy_entities; echo ";"
-		 echo "SELECT count(*) - count(DISTINCT id) FROM tenant_acme_corp.graph_entities;"
-		 echo "ROLLBACK;"; } |
-		PGAPPNAME=pgt-test psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$DB" \
-			-v tenant_id=acme-corp -v schema=tenant_acme_corp -v job_id="$id" \
-			-v last_key="$node:$((page - 1))" -v batch_size=1 -v batch_cap=1 -v test_sleep=0 -v test_gate= -f - 2>&1)
-	is "$(echo "$out" | sed -n '1s/|.*//p;2p' | tr '\n' ' ')" "$node:$((page + 1)) 0 " \
-		"a copy batch one key behind the job row goes on from the row's position ($key), copying no row twice"
+	local pos out
+	pos=$(sql "SELECT table_name || ':' || position FROM pgtenantd.migration_copy
+		    WHERE job_id = $id AND position <> 'done' ORDER BY table_name DESC LIMIT 1")
+	out=$(sql "BEGIN;
+		   SELECT last_key FROM pgtenantd.migration_copy_batch($id, 1);
+		   SELECT count(*) - count(DISTINCT id) FROM tenant_acme_corp.graph_entities;
+		   ROLLBACK;" | tr '\n' ' ')
+	is "$out" "${pos%:*}:$((${pos##*:} + 1)) 0 " \
+		"a copy batch run again goes on from the database's position ($pos), copying no row twice"
+}
+
+# While the daemon is down, the tenant writes: each kill leaves changes
+# for catch-up, some on rows the copy has passed, some on rows ahead.
+writes=0
+write_some()
+{
+	writes=$((writes + 1))
+	sql "UPDATE public.graph_entities SET properties = jsonb_build_object('w', $writes)
+	      WHERE tenant_id = 'acme-corp' AND id IN ('e000002', 'e0001$((writes % 5))0');
+	     INSERT INTO public.graph_relations (id, tenant_id, relation_type, source_id, target_id)
+	     VALUES ('w$writes', 'acme-corp', 'knows', 'e000001', 'e000002');
+	     DELETE FROM public.graph_relations WHERE tenant_id = 'acme-corp' AND id = 'r0000$((writes + 10))'" >/dev/null ||
+		diag "the writes while the daemon was down failed"
 }
 
 kill_in preflight
-kill_in fence
-kill_in fence_settle
+kill_in capture_on
 kill_in create
-kill_in copy_entities 0
+hook=write_some
+kill_in copy 0
 hook=redo_check
-kill_in copy_entities 3
+kill_in copy 3
 # Take the job over from its row: another state_dir, after the lease.
 conf=$T/b.yaml
-kill_in copy_entities 5
-kill_in copy_relations 0
-kill_in copy_relations 4
+hook=write_some
+kill_in copy 5
+hook=write_some
+kill_in copy 9
+hook=write_some
+kill_in purge
+hook=write_some
 kill_in index 0
 kill_in index 3
+hook=write_some
 kill_in analyze
-kill_in verify_entities
-kill_in verify_relations
-kill_in flip
-kill_in delete_relations 0
-kill_in delete_relations 4
-kill_in delete_entities 0
-kill_in delete_entities 3
-kill_in lift
+hook=write_some
+kill_in catch_up 0
+kill_in verify
+mig_snapshot acme-corp	# the last write was before this kill's restart
+kill_in cutover 0
+kill_in delete 0
+kill_in delete 4
+kill_in delete 8
+kill_in left_over
+kill_in finish
 gate_release
 diag "killed in: $(printf '%s; ' "${killed[@]}")"
 got=$(printf '%s\n' "${killed[@]}" | sed 's/ batch.*//; s/ row.*//' | sort -u | tr '\n' ' ')

@@ -41,6 +41,8 @@ mig_schema()
 		updated_at timestamptz NOT NULL DEFAULT now(),
 		PRIMARY KEY (id, tenant_id));
 	CREATE INDEX graph_relations_tenant_source ON public.graph_relations (tenant_id, source_id);
+	CREATE INDEX graph_relations_tenant_target ON public.graph_relations (tenant_id, target_id);
+	CREATE INDEX idx_graph_relations_tenant_type ON public.graph_relations (tenant_id, relation_type);
 	-- A killed daemon's backend notices soon that its client is gone.
 	ALTER DATABASE $DB SET client_connection_check_interval = '100ms';
 	"
@@ -148,8 +150,12 @@ mig_check_done()
 		    FROM information_schema.columns WHERE table_schema = '$s'")" \
 		"graph_entities.id,graph_entities.entity_type,graph_entities.properties,graph_entities.embedding,graph_entities.created_at,graph_entities.updated_at,graph_relations.id,graph_relations.relation_type,graph_relations.source_id,graph_relations.target_id,graph_relations.properties,graph_relations.weight,graph_relations.created_at,graph_relations.updated_at" \
 		"$what: the tenant's tables have the shared columns minus tenant_id"
-	is "$(sql "SELECT count(*) FROM pgtenantd.fences WHERE tenant_id = :'t'" -v t="$t")" 0 \
-		"$what: the fence is lifted"
+	is "$(sql "SELECT string_agg(m.phase, ',') || '/' || count(t.tgname) || '/' || count(c.id)
+		    FROM pgtenantd.migrations m
+		    LEFT JOIN pg_trigger t ON t.tgname LIKE 'pgtenantd\_migration\_' || m.job_id || '\_%'
+		    LEFT JOIN pgtenantd.migration_changes c ON c.job_id = m.job_id
+		   WHERE m.tenant_id = :'t' AND m.phase = 'done'" -v t="$t")" "done/0/0" \
+		"$what: the migration is done, its capture triggers and change rows are gone"
 	mig_check_keys "$s" "$what"
 }
 

@@ -19,13 +19,13 @@ mig_fill '' 5 5
 write_config "$T/a.yaml"
 start_daemon "$T/a.yaml" "$T/a.log" || bail_out "the daemon did not start"
 
-# The state nothing may change: every shared row, the schemas, the fences
-# and the config rows.
+# The state nothing may change: every shared row, the schemas, the
+# migrations with their triggers, and the config rows.
 world()
 {
-	local fences="no fences" meta="no metadata"
-	[ "$(sql "SELECT to_regclass('pgtenantd.fences') IS NOT NULL")" = t ] &&
-		fences=$(sql "SELECT count(*) FROM pgtenantd.fences")
+	local fences meta="no metadata"
+	fences=$(sql "SELECT (SELECT count(*) FROM pgtenantd.migrations) || ' migrations, '
+			     || (SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pgtenantd%') || ' triggers'")
 	[ "$(sql "SELECT to_regclass('public.tenant_metadata') IS NOT NULL")" = t ] &&
 		meta=$(sql "SELECT string_agg(tenant_id || '=' || isolation_mode, ',' ORDER BY tenant_id)
 			      FROM public.tenant_metadata")

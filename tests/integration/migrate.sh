@@ -1,9 +1,10 @@
 # migrate.sh - migrate_to_separate_schema moves one tenant out of the shared
 # tables: its schema then holds exactly its former rows, the shared tables
 # the other tenants' and the global rows, the config row says
-# separate_schema; while it runs, writes to the tenant's shared rows are
-# refused with a message naming the job and other tenants write freely;
-# progress shows in the job row and in pgtenantctl status.
+# separate_schema; while it runs, the tenant's writes to its shared rows go
+# through and arrive in its schema, TRUNCATE is refused with a message
+# naming the job, other tenants write freely; progress shows in the job
+# row, pgtenantd.migration_status and pgtenantctl status.
 . "$top_srcdir/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/migrate-lib.sh"
 require_pg
@@ -22,26 +23,31 @@ is "$(sql "SELECT 'migrate_to_separate_schema' = ANY (SELECT kind FROM pgtenantd
 	"the kind is published"
 
 # The job stops at the test gate inside the third batch of the copy (one
-# page a batch) while the test looks at the fence and the progress.
+# page a batch) while the test writes to the tenant and looks at the
+# progress.
 gate_hold || bail_out "could not take the test gate"
 id=$(mig_insert acme-corp "{\"batch_cap\": \"1\", \"test_gate\": \"$MIG_GATE\"}")
-ok "the copy of the entities gets going" gate_to "$id" copy_entities 2 ||
+ok "the copy gets going" gate_to "$id" copy 2 ||
 	bail_out "the job did not reach the copy"
 
-# ---- the fence
-err=$(sql_err "UPDATE public.graph_entities SET entity_type = 'x'
-		WHERE tenant_id = 'acme-corp' AND id = 'e000010'")
-like "$err" "tenant \"acme-corp\" is being migrated to its own schema by pgtenantd job $id" \
-	"an UPDATE of the tenant's shared rows is refused with a message naming the job"
+# ---- the tenant keeps writing while it moves
+ok "an UPDATE of the tenant's shared rows goes through during the copy" \
+	sql "UPDATE public.graph_entities SET entity_type = 'x' WHERE tenant_id = 'acme-corp' AND id = 'e000010'"
+ok "an INSERT of a row of the tenant goes through" \
+	sql "INSERT INTO public.graph_relations (id, tenant_id, relation_type, source_id, target_id)
+	     VALUES ('new', 'acme-corp', 'knows', 'e000001', 'e000002')"
+ok "a DELETE of the tenant's rows goes through" \
+	sql "DELETE FROM public.graph_entities WHERE tenant_id = 'acme-corp' AND id = 'e000011'"
+ok "moving a row out of the tenant goes through" \
+	sql "UPDATE public.graph_relations SET tenant_id = 'beta' WHERE tenant_id = 'acme-corp' AND id = 'r000500'"
+ok "an UPDATE of a row the copy has not reached goes through" \
+	sql "UPDATE public.graph_entities SET properties = '{\"late\": true}' WHERE tenant_id = 'acme-corp' AND id = 'e000290'"
+is "$(sql "SELECT count(*) FROM pgtenantd.migration_changes WHERE job_id = $id")" 5 \
+	"the keys of the five rows written are captured (the moved row once)"
+err=$(sql_err "TRUNCATE public.graph_relations")
+like "$err" "cannot be truncated while tenant \"acme-corp\" moves to its own schema \\(migration job $id\\)" \
+	"TRUNCATE of a shared table is refused with a message naming the job"
 like "$err" "cancel_job\\($id\\)" "the message says how to cancel the job"
-like "$(sql_err "INSERT INTO public.graph_relations (id, tenant_id, relation_type, source_id, target_id)
-		  VALUES ('new', 'acme-corp', 'knows', 'e000001', 'e000002')")" \
-	"being migrated .* job $id" "an INSERT of a row of the tenant is refused"
-like "$(sql_err "DELETE FROM public.graph_entities WHERE tenant_id = 'acme-corp' AND id = 'e000011'")" \
-	"being migrated .* job $id" "a DELETE of the tenant's rows is refused"
-like "$(sql_err "UPDATE public.graph_relations SET tenant_id = 'beta' WHERE tenant_id = 'acme-corp' AND id = 'r000500'")" \
-	"being migrated .* job $id" "moving a row out of the tenant is refused"
-like "$(sql_err "TRUNCATE public.graph_relations")" "being migrated .* job $id" "TRUNCATE is refused"
 ok "other tenants write freely: UPDATE" \
 	sql "UPDATE public.graph_entities SET entity_type = 'changed' WHERE tenant_id = 'beta' AND id = 'e000010'"
 ok "other tenants write freely: INSERT" \
@@ -50,19 +56,23 @@ ok "other tenants write freely: DELETE" \
 	sql "DELETE FROM public.graph_relations WHERE tenant_id = 'Zeta_9' AND id = 'r000007'"
 ok "the global namespace is written freely" \
 	sql "UPDATE public.graph_entities SET properties = '{\"g\": 1}' WHERE tenant_id = '' AND id = 'e000005'"
-MIG_OTHERS=$(mig_others acme-corp)	# what the others hold now
+is "$(sql "SELECT count(*) FROM pgtenantd.migration_changes WHERE job_id = $id")" 5 \
+	"other tenants' writes are not captured"
+mig_snapshot acme-corp	# what the tenant and the others hold now
 
 # ---- progress
 p=$(sql "SELECT progress FROM pgtenantd.jobs WHERE id = $id")
 is "$(json_eval "$p" "concat_ws(' ', (:'j')::jsonb->>'step', (:'j')::jsonb->>'batches',
-			      (:'j')::jsonb->>'total_rows')")" "copy_entities 2 300" \
-	"progress: step, batches done and the total (the tenant's entities) in the job row"
+			      (:'j')::jsonb->>'total_rows')")" "copy 2 900" \
+	"progress: step, batches done and the total (the tenant's rows) in the job row"
 is "$(json_eval "$p" "(:'j')::jsonb ?& ARRAY['rows_done', 'rows_per_s', 'eta_s', 'steps_total', 'percent']")" t \
 	"progress: rows done, rate, ETA, step count and percent in the job row"
+is "$(sql "SELECT phase, rows_total, backlog_keys FROM pgtenantd.migration_status WHERE job_id = $id")" \
+	"copy|900|5" "pgtenantd.migration_status: phase, rows to copy, keys waiting"
 st=$(ctl --json status)
-like "$st" '"copy_entities"' "pgtenantctl status shows the step"
+like "$st" '"copy"' "pgtenantctl status shows the step"
 like "$st" '"eta_s"' "pgtenantctl status shows the ETA"
-like "$(ctl status)" "migrate_to_separate_schema +acme-corp +copy_entities" "pgtenantctl status renders the job"
+like "$(ctl status)" "migrate_to_separate_schema +acme-corp +copy" "pgtenantctl status renders the job"
 gate_release
 
 if ! ok "the migration succeeds" wait_state "$id" succeeded 60; then
@@ -70,13 +80,14 @@ if ! ok "the migration succeeds" wait_state "$id" succeeded 60; then
 fi
 is "$(sql "SELECT attempts FROM pgtenantd.jobs WHERE id = $id")" 1 "in one attempt"
 mig_check_done acme-corp tenant_acme_corp "after the migration"
-is "$(sql "SELECT result->>'entities', result->>'relations', result->>'schema' FROM pgtenantd.jobs WHERE id = $id")" \
-	"300|600|tenant_acme_corp" "the result has the counts and the schema"
+is "$(sql "SELECT result->'rows'->>'graph_entities', result->'rows'->>'graph_relations', result->>'schema',
+		   result->>'isolation_mode', result->>'cutover_attempts' FROM pgtenantd.jobs WHERE id = $id")" \
+	"299|600|tenant_acme_corp|separate_schema|1" "the result has the counts, the schema and the cut-over attempts"
 like "$(sql "SELECT obj_description('tenant_acme_corp'::regnamespace, 'pg_namespace')")" \
 	"migrate_to_separate_schema job $id, tenant acme-corp" "the schema is marked as the job's"
 
-# ---- after: the fence is down
-ok "after the job, the tenant's shared rows can be written again" \
+# ---- after: capture is off
+ok "after the job, the shared tables can be written for the tenant's id again" \
 	sql "INSERT INTO public.graph_entities (id, tenant_id, entity_type) VALUES ('after', 'acme-corp', 'org');
 	     DELETE FROM public.graph_entities WHERE id = 'after' AND tenant_id = 'acme-corp'"
 
