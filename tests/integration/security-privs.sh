@@ -161,6 +161,36 @@ is "$(sql "SELECT to_regnamespace('tenant_beta') IS NULL AND isolation_mode = 'a
 	     FROM public.tenant_metadata WHERE tenant_id = 'beta'")" t \
 	"least privilege: tenant_beta dropped and archived"
 
+# ---- issue 9, row-level security: the application isolates tenants with
+# a policy on current_setting('app.current_tenant_id'), forced on the
+# owner's role too (the daemon's role is a member of it): the migration
+# would see none of epsilon's rows. It refuses before changing anything,
+# naming row-level security; without FORCE the owner's members bypass the
+# policy and every row moves.
+sql "SET ROLE $APP;
+     ALTER TABLE public.graph_entities ENABLE ROW LEVEL SECURITY;
+     ALTER TABLE public.graph_entities FORCE ROW LEVEL SECURITY;
+     CREATE POLICY tenant_isolation ON public.graph_entities
+	USING (tenant_id = current_setting('app.current_tenant_id', true))" >/dev/null ||
+	bail_out "could not set up row-level security"
+shared_before=$(mig_shared_all)
+id=$(job1 migrate_to_separate_schema epsilon)
+ok "row-level security: a migration the policy would hide rows from fails" wait_state "$id" failed 30 ||
+	diag_job "$id"
+like "$(last_error "$id")" "row-level security on public.graph_entities applies to role $DROLE: the migration could see only part of tenant \"epsilon\"'s rows; refusing to move it" \
+	"row-level security: refused at preflight, naming row-level security and the role"
+like "$(last_error "$id")" "HINT: let the daemon's role bypass row-level security \\(ALTER ROLE $DROLE BYPASSRLS\\)" \
+	"row-level security: ... and saying what to do"
+is "$(mig_shared_all)/$(sql "SELECT to_regnamespace('tenant_epsilon') IS NULL")/$(sql "SELECT count(*) FROM pgtenantd.migrations WHERE tenant_id = 'epsilon'")" \
+	"$shared_before/t/0" "row-level security: nothing written (shared rows, no schema, no migration)"
+sql "SET ROLE $APP; ALTER TABLE public.graph_entities NO FORCE ROW LEVEL SECURITY" >/dev/null
+ok_job "row-level security: without FORCE the owner's member sees every row and the migration succeeds" \
+	migrate_to_separate_schema epsilon
+is "$(sql "SELECT count(*) FROM tenant_epsilon.graph_entities")/$(sql "SELECT count(*) FROM public.graph_entities WHERE tenant_id = 'epsilon'")" \
+	"30/0" "row-level security: all 30 of epsilon's entities moved"
+sql "SET ROLE $APP; DROP POLICY tenant_isolation ON public.graph_entities;
+     ALTER TABLE public.graph_entities DISABLE ROW LEVEL SECURITY" >/dev/null
+
 # ---- finding 7: trigger code of a role the daemon does not trust
 
 sql "GRANT TRIGGER ON public.graph_entities TO $MAL;
@@ -176,8 +206,8 @@ like "$(last_error "$id")" "refusing to migrate tenant \"gamma\": trigger mallor
 	"finding 7: refused at preflight, naming the trigger, its function and its owner"
 is "$(sql "SELECT attempts || ' ' || step_index FROM pgtenantd.jobs WHERE id = $id")" "1 0" \
 	"finding 7: at the first step, in one attempt"
-is "$(mig_shared_all)/$(sql "SELECT to_regnamespace('tenant_gamma') IS NULL")/$(sql "SELECT count(*) FROM pgtenantd.fences WHERE tenant_id = 'gamma'")/$(pwned)" \
-	"$shared_before/t/0/0" "finding 7: nothing written: shared rows, no schema, no fence, the trigger never ran"
+is "$(mig_shared_all)/$(sql "SELECT to_regnamespace('tenant_gamma') IS NULL")/$(sql "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pgtenantd%'")/$(pwned)" \
+	"$shared_before/t/0/0" "finding 7: nothing written: shared rows, no schema, no capture trigger, the trigger never ran"
 
 # Trigger code of the application's role, which the daemon is a member of,
 # is trusted: it runs.
@@ -231,7 +261,7 @@ sql "DROP TRIGGER audit_metadata ON public.tenant_metadata" >/dev/null
 # refuses, under its lock on the table, before any row is deleted.
 gate_hold || bail_out "could not take the test gate"
 id=$(mig_insert delta "{\"test_gate\": \"$MIG_GATE\"}")
-ok "finding 7: the migration of delta gets to the copy" gate_to "$id" copy_entities 1 ||
+ok "finding 7: the migration of delta gets to the copy" gate_to "$id" copy 1 ||
 	bail_out "the migration did not reach the copy"
 sql "GRANT TRIGGER ON public.graph_relations TO $MAL;
      SET ROLE $MAL;
