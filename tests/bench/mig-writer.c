@@ -34,7 +34,8 @@ enum outcome {
 static const char *const tables[] = { "graph_entities", "graph_relations" };
 static const char *const ops[] = { "insert", "update", "delete" };
 
-/* A row state: absent, or present with properties {"v": v}. */
+/* A row state: absent, or present with properties {"v": v} (v < 0: with
+ * the properties it had when sampled). */
 struct kstate {
 	bool exists;
 	int64_t v;
@@ -145,7 +146,7 @@ static size_t key_add(struct worker *w, char *id, int table, bool own)
 	w->keys[w->nkeys] = (struct key){ .id = id,
 					  .table = table,
 					  .own = own,
-					  .state.exists = !own };
+					  .state = { !own, -1 } };
 	return w->nkeys++;
 }
 
@@ -339,9 +340,10 @@ static void do_write(struct worker *w, size_t ki, int op)
 	if (log_file) {
 		shown = display_escape(k->id, 80, false);
 		fprintf(log_file,
-			"%.3f conn %d %s %s '%s' attempts %d ms %.2f %s %s\n",
+			"%.3f conn %d %s %s '%s' attempts %d ms %.2f %s%s%s\n",
 			wall_seconds(), w->no, ops[op], tables[k->table], shown,
-			attempts, ms, result, out == DONE ? "" : code);
+			attempts, ms, result, out == DONE ? "" : " ",
+			out == DONE ? "" : code);
 		free(shown);
 	}
 }
@@ -468,7 +470,8 @@ static bool matches(const struct kstate *s, bool found, const char *props)
 	char want[40];
 
 	snprintf(want, sizeof(want), "{\"v\": %" PRId64 "}", s->v);
-	return s->exists == found && (!found || strcmp(want, props) == 0);
+	return s->exists == found &&
+	       (!found || s->v < 0 || strcmp(want, props) == 0);
 }
 
 /* Report a lost write of k, whose row is absent or has props. */
@@ -481,7 +484,9 @@ static void show_lost(FILE *out, struct key *k, bool found, const char *props)
 		struct kstate *s = i ? &k->alt : &k->state;
 
 		fputs(i ? " or " : "", out);
-		if (s->exists)
+		if (s->exists && s->v < 0)
+			fputs("as sampled", out);
+		else if (s->exists)
 			fprintf(out, "{\"v\": %" PRId64 "}", s->v);
 		else
 			fputs("absent", out);
@@ -582,7 +587,7 @@ static bool load_state(struct worker *w, char **cause)
 {
 	FILE *f = fopen(opt.state, "r");
 	char *line = NULL, *hex, tenant[TENANT_ID_MAX + 1] = "";
-	size_t cap = 0, ln = 1, len;
+	size_t cap = 0, ln = 1, len, i;
 	int e, u, a;
 	bool ok;
 
@@ -610,13 +615,14 @@ static bool load_state(struct worker *w, char **cause)
 		}
 		len = hex ? strlen(hex) / 2 : 0;
 		k.id = xcalloc(1, len + 1);
-		for (size_t i = 0; i < len; i++)
-			sscanf(hex + 2 * i, "%2hhx", (unsigned char *)&k.id[i]);
+		for (size_t j = 0; j < len; j++)
+			sscanf(hex + 2 * j, "%2hhx", (unsigned char *)&k.id[j]);
 		free(hex);
 		k.state.exists = e;
 		k.unsure = u;
 		k.alt.exists = a;
-		w->keys[key_add(w, NULL, 0, false)] = k;
+		i = key_add(w, NULL, 0, false); /* may move w->keys */
+		w->keys[i] = k;
 	}
 	free(line);
 	fclose(f);
