@@ -51,7 +51,8 @@ struct key {
 	struct kstate state, alt;
 };
 
-/* Failures seen, by SQLSTATE, "conn" (no SQLSTATE) or "nomatch". */
+/* Failures seen, by SQLSTATE, "conn" (connection lost, no SQLSTATE),
+ * "nomatch" (no row where the route said) or "aborted". */
 struct codes {
 	char code[MAX_CODES][8];
 	long n[MAX_CODES];
@@ -269,6 +270,8 @@ static enum outcome attempt(PGconn *c, struct key *k, int op, const char *props,
 	if (run(c, "COMMIT", 0, NULL, &res, code)) {
 		n = strcmp(PQcmdStatus(res), "COMMIT");
 		PQclear(res);
+		if (n != 0) /* "ROLLBACK": it had failed */
+			snprintf(code, 8, "aborted");
 		return n == 0 ? DONE : RETRY;
 	}
 	/* an error sent over a live connection rolled it back */
@@ -458,9 +461,9 @@ static bool sample_rows(PGconn *c, struct worker *ws, char **cause)
 			PQclear(res);
 	}
 	if (!ok || !run(c, "COMMIT", 0, NULL, NULL, code))
-		return set_cause(
-			cause, "cannot sample rows of tenant '%s': SQLSTATE %s",
-			opt.tenant, code);
+		return set_cause(cause,
+				 "cannot sample rows of tenant '%s' (error %s)",
+				 opt.tenant, code);
 	return true;
 }
 
@@ -665,13 +668,13 @@ static bool summary(FILE *out, struct worker *ws, double secs)
 	fprintf(out,
 		"writes ok: %ld\nretries: %ld\nfailed for good: %ld\nunknown outcome: %ld\nabandoned at stop: %ld\n",
 		all.ok, all.retries, all.failed, all.unknown, all.abandoned);
-	all.lat[all.nlat] = 0; /* reported for no writes */
-	for (size_t i = 0; i < ARRAY_SIZE(pct); i++)
+	all.lat[all.nlat] = 0; /* reported when there were no writes */
+	for (size_t i = 0; i < ARRAY_SIZE(pct); i++) {
+		size_t rank = (size_t)(pct[i] / 100 * all.nlat + 0.999999);
+
 		fprintf(out, "latency p%g ms: %.1f\n", pct[i],
-			all.lat[all.nlat ? (size_t)(pct[i] / 100 * all.nlat +
-						    0.999999) -
-						   1 :
-					   0]);
+			all.lat[rank ? rank - 1 : 0]);
+	}
 	fprintf(out, "latency max ms: %.1f\nerrors:",
 		all.lat[all.nlat ? all.nlat - 1 : 0]);
 	for (size_t j = 0; j < all.codes.len; j++)
