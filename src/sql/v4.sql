@@ -49,6 +49,8 @@ CREATE TABLE pgtenantd.migrations (
 	last_cutover_at timestamptz,
 	last_cutover_error text,
 	cutover_ms integer,
+	-- the xmax of a snapshot the cut-over took under its lock: shared rows
+	-- of older transactions are the ones moved
 	moved_xid xid8,
 	started_at timestamptz NOT NULL DEFAULT now(),
 	phase_at timestamptz NOT NULL DEFAULT now(),
@@ -1090,9 +1092,14 @@ BEGIN
 				USING ERRCODE = 'PT001';
 		END IF;
 		PERFORM pgtenantd.migration_flip_metadata(m.tenant_id);
+		-- Every transaction that wrote the tenant's shared rows through
+		-- the capture has ended (this holds the lock they share): the
+		-- delete takes rows written by transactions older than this
+		-- snapshot's xmax, one written past the capture after the flip
+		-- stays.
 		UPDATE pgtenantd.migrations
 		   SET phase = 'moved', phase_at = now(), moved_at = now(),
-		       moved_xid = pg_current_xact_id(),
+		       moved_xid = pg_snapshot_xmax(pg_current_snapshot()),
 		       cutover_attempts = cutover_attempts + 1, last_cutover_at = clock_timestamp(),
 		       cutover_ms = (extract(epoch FROM clock_timestamp() - started) * 1000)::integer
 		 WHERE job_id = p_job;

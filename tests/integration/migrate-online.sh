@@ -35,12 +35,11 @@ start_writer()
 	at_exit "kill $WRITER_PID 2>/dev/null"
 }
 
-# stop_writer PID PREFIX: stop it and print its report.
+# stop_writer PID: stop it (SIGTERM) and wait for its report.
 stop_writer()
 {
 	kill -TERM "$1" 2>/dev/null
 	wait "$1"
-	cat "$T/$2.report"
 }
 
 report_value()
@@ -60,17 +59,15 @@ if ! ok "with the tenant writing, the migration succeeds" wait_state "$id" succe
 	diag_job "$id"
 fi
 sleep 1	# the application writes on, in the tenant's schema now
-ra=$(stop_writer "$wa" wa)
-rb=$(stop_writer "$wb" wb)
+stop_writer "$wa"
+stop_writer "$wb"
+ra=$(cat "$T/wa.report")
+rb=$(cat "$T/wb.report")
 diag "acme-corp writer: $(echo "$ra" | tr '\n' ' ')"
 diag "beta writer: $(echo "$rb" | tr '\n' ' ')"
 ok "the tenant's application wrote during the move" \
 	test "$(echo "$ra" | sed -n 's/^writes ok: //p')" -gt 200
 is "$(echo "$ra" | sed -n 's/^failed for good: //p')" 0 "no write of the tenant failed for good"
-is "$(sql "SELECT (SELECT count(*) FROM pgtenantd.migrations m WHERE m.job_id = $id AND m.phase = 'done')
-		   || '/' || (SELECT count(*) > 0 FROM pg_stat_user_tables WHERE relname = 'migration_changes'
-				  AND n_tup_ins > 0)")" "1/t" \
-	"its writes went through the capture"
 out=$("$WRITER" --check --conninfo "dbname=$DB" --tenant acme-corp --state "$T/wa.state" 2>&1)
 diag "$(echo "$out" | head -3 | tr '\n' ' ')"
 like "$out" "lost writes: 0" "no committed write of the tenant is lost (every key it wrote, in its schema)"
