@@ -68,7 +68,7 @@ redo_check()
 		 echo "ROLLBACK;"; } |
 		PGAPPNAME=pgt-test psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$DB" \
 			-v tenant_id=acme-corp -v schema=tenant_acme_corp -v job_id="$id" \
-			-v last_key="$node:$((page - 1))" -v batch_size=1 -v batch_cap=1 -v test_sleep=0 -v test_gate= -f - 2>&1)
+			-v last_key="$node:$((page - 1))" -v batch_size=1 -v batch_cap=1 -f - 2>&1)
 	is "$(echo "$out" | sed -n '1s/|.*//p;2p' | tr '\n' ' ')" "$node:$((page + 1)) 0 " \
 		"a copy batch one key behind the job row goes on from the row's position ($key), copying no row twice"
 }
