@@ -67,6 +67,7 @@ struct raw_config {
 	char *log_level;
 	char *log_format;
 	char *listen;
+	char *test_hooks;
 	char *application_name;
 	char *poll_interval;
 	char *lease;
@@ -149,6 +150,7 @@ static const cyaml_schema_field_t config_fields[] = {
 	RAW_STRING("log_level", 0, struct raw_config, log_level),
 	RAW_STRING("log_format", 0, struct raw_config, log_format),
 	RAW_STRING("listen", 0, struct raw_config, listen),
+	RAW_STRING("test_hooks", 0, struct raw_config, test_hooks),
 	RAW_STRING("application_name", 0, struct raw_config, application_name),
 	RAW_STRING("poll_interval", 0, struct raw_config, poll_interval),
 	RAW_STRING("lease", 0, struct raw_config, lease),
@@ -1202,6 +1204,14 @@ static void validate_settings(struct problems *p, const struct raw_config *raw,
 	if (raw->listen != NULL && !bool_parse(raw->listen, &config->listen)) {
 		shown = value_display(raw->listen);
 		problem_add(p, "listen", "%s is not true or false", shown);
+		free(shown);
+	}
+
+	config->test_hooks = false;
+	if (raw->test_hooks != NULL &&
+	    !bool_parse(raw->test_hooks, &config->test_hooks)) {
+		shown = value_display(raw->test_hooks);
+		problem_add(p, "test_hooks", "%s is not true or false", shown);
 		free(shown);
 	}
 

@@ -60,6 +60,8 @@ struct config {
 	enum log_level log_level;
 	enum log_format log_format; /* default LOG_FORMAT_TEXT */
 	bool listen;		    /* use LISTEN/NOTIFY (default true) */
+	bool test_hooks;	    /* accept the reserved args test_gate and
+			  * test_sleep (default false; runner.c) */
 	char *application_name;	    /* default "pgtenantd" */
 
 	/* durations in milliseconds */

@@ -241,6 +241,7 @@ bool daemon_reload(struct daemon *d, char **message)
 	old->retry_base_ms = fresh->retry_base_ms;
 	old->retry_max_ms = fresh->retry_max_ms;
 	old->batch_target_ms = fresh->batch_target_ms;
+	old->test_hooks = fresh->test_hooks; /* checked at each claim */
 	swap = old->jobs_dir;
 	old->jobs_dir = fresh->jobs_dir;
 	fresh->jobs_dir = swap;

@@ -28,6 +28,12 @@ const char *const jobdef_batch_vars[] = { "last_key", "batch_size", NULL };
 const char *const jobdef_backup_vars[] = {
 	"backup_file", "backup_id", "backup_sha256", "backup_size", NULL,
 };
+
+const struct jobdef_reserved_arg jobdef_reserved_args[] = {
+	{ "test_gate", "Reserved for tests, refused unless the daemon's configuration has test_hooks: true: in every step and batch, before it commits, the job waits for a shared advisory lock on hashtext(test_gate), which a test holds to stop it there" },
+	{ "test_sleep", "Reserved for tests, refused unless the daemon's configuration has test_hooks: true: milliseconds every step and batch sleeps before it commits" },
+	{ NULL, NULL },
+};
 /* clang-format on */
 
 #define JOBDEF_BATCH_SIZE 1000
@@ -488,6 +494,12 @@ static const char *jobdef_var_hint(struct jobdef_var_check *vc,
 	*hint = '\0';
 	if (jobdef_in_list(jobdef_batch_vars, name)) {
 		snprintf(hint, len, " (only a batch statement has it)");
+		return hint;
+	}
+	if (jobdef_reserved_arg(name)) {
+		snprintf(
+			hint, len,
+			" (a reserved arg: the engine pauses in every step itself, see test_hooks in the configuration)");
 		return hint;
 	}
 	for (unsigned j = vc->step; j < raw->steps_count; j++) {
@@ -1002,6 +1014,15 @@ static void jobdef_step(struct jobdef_load *ld, unsigned i,
 	}
 }
 
+/* Whether name is one of jobdef_reserved_args. */
+bool jobdef_reserved_arg(const char *name)
+{
+	for (unsigned i = 0; jobdef_reserved_args[i].name != NULL; i++)
+		if (strcmp(jobdef_reserved_args[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 /* Validate the declared args and copy them into the definition. */
 static void jobdef_args(struct jobdef_load *ld)
 {
@@ -1034,6 +1055,11 @@ static void jobdef_args(struct jobdef_load *ld)
 			jobdef_key_problem(
 				ld, path,
 				"arg name '%s' is a built-in variable",
+				ra->name);
+		else if (jobdef_reserved_arg(ra->name))
+			jobdef_key_problem(
+				ld, path,
+				"arg name '%s' is reserved: the engine handles it for every kind (configuration key test_hooks)",
 				ra->name);
 		for (unsigned j = 0; j < i; j++) {
 			if (raw->args[j].name != NULL &&

@@ -110,6 +110,18 @@ extern const char *const jobdef_batch_vars[];
 /* Variables a backup or backup_check step sets for the steps after it. */
 extern const char *const jobdef_backup_vars[];
 
+/* Args that the engine itself handles for every kind, the test pause point
+ * (configuration key test_hooks, runner.c); a job file may not declare
+ * them and they are no variables. The list ends with a NULL name. */
+struct jobdef_reserved_arg {
+	const char *name;
+	const char *description;
+};
+extern const struct jobdef_reserved_arg jobdef_reserved_args[];
+
+/* Whether name is a reserved arg. */
+bool jobdef_reserved_arg(const char *name);
+
 /* Load every *.yaml file in dir. Any problem in any file fails the whole
  * load (NULL) with cause naming file, line, step and what is wrong: a YAML
  * error, an unknown key, a step with none or two of sql/batch/verify/exec,

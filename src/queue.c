@@ -838,6 +838,17 @@ void queue_publish_kinds(struct queue *q)
 					  "default", def->args[a].default_value,
 					  "description",
 					  def->args[a].description));
+		/* published whatever test_hooks says, so that the INSERT
+		 * trigger lets them through and a daemon that refuses them
+		 * says why when it claims the job (runner.c) */
+		for (unsigned a = 0; jobdef_reserved_args[a].name != NULL; a++)
+			json_array_append_new(
+				args,
+				json_pack("{s:s, s:b, s:b, s:s}", "name",
+					  jobdef_reserved_args[a].name,
+					  "required", 0, "reserved", 1,
+					  "description",
+					  jobdef_reserved_args[a].description));
 		for (unsigned s = 0; s < def->step_count; s++)
 			json_array_append_new(steps,
 					      json_string(def->steps[s].name));

@@ -44,6 +44,14 @@
  * this often (SQLite gets every row); a row is redone at most once. */
 #define RUNNER_ROW_MIRROR_MS 1000
 
+/* The test pause point: sleep test_sleep ms, then wait for a shared
+ * advisory lock on hashtext(test_gate) that a test may hold exclusively
+ * (inside the step's transaction, so until it commits). */
+#define RUNNER_TEST_PAUSE_SQL                                           \
+	"SELECT pg_sleep($1::float8 / 1000), CASE WHEN $2::text <> '' " \
+	"THEN pg_advisory_xact_lock_shared(hashtext($2::text)) END"
+#define RUNNER_TEST_SLEEP_MAX_MS 3600000
+
 /* The same for an update that commits alone: asynchronous commit. */
 #define SAVE_PROGRESS_ASYNC_SQL                                     \
 	"SELECT pgtenantd.save_progress_async($1::bigint, $2, $3, " \
@@ -98,6 +106,9 @@ struct runner {
 
 	/* verify */
 	json_t *expected;
+	json_t *actual;
+
+	void (*paused)(struct runner *r); /* after the test pause point */
 
 	/* exec */
 	struct child *child;
@@ -153,6 +164,65 @@ static const char *row_value(const PGresult *res, int row, const char *col)
 	return PQgetvalue(res, row, n);
 }
 
+/* Take the reserved args of the test pause point (test_gate, test_sleep)
+ * into the job. A daemon without test_hooks refuses a job that carries
+ * either, so that a test never silently runs without its pauses and a
+ * production daemon never pauses. */
+static bool job_test_hooks(struct job *job, bool enabled, char **cause)
+{
+	json_t *v;
+	const char *text;
+	char *end = NULL, *shown, *dumped;
+	long long ms = -1;
+
+	for (unsigned i = 0; jobdef_reserved_args[i].name != NULL; i++)
+		if (!enabled &&
+		    json_object_get(job->args, jobdef_reserved_args[i].name))
+			return set_cause(
+				cause,
+				"job %" PRId64
+				": arg \"%s\" is a test hook of the engine, refused because this daemon's configuration does not set test_hooks: true",
+				job->id, jobdef_reserved_args[i].name);
+	v = json_object_get(job->args, "test_gate");
+	if (v != NULL) {
+		if (!json_is_string(v))
+			return set_cause(
+				cause,
+				"job %" PRId64
+				": arg \"test_gate\" must be a string (the name of the test's advisory lock)",
+				job->id);
+		job->test_gate = xstrdup(json_string_value(v));
+	}
+	v = json_object_get(job->args, "test_sleep");
+	if (v == NULL)
+		return true;
+	if (json_is_integer(v)) {
+		ms = json_integer_value(v);
+	} else if (json_is_string(v)) {
+		text = json_string_value(v);
+		if (text[0] >= '0' && text[0] <= '9')
+			ms = strtoll(text, &end, 10);
+		if (end == NULL || *end != '\0')
+			ms = -1;
+	}
+	if (ms < 0 || ms > RUNNER_TEST_SLEEP_MAX_MS) {
+		dumped = json_is_string(v) ?
+				 xstrdup(json_string_value(v)) :
+				 json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		shown = display_escape(dumped ? dumped : "?", 40, false);
+		set_cause(
+			cause,
+			"job %" PRId64
+			": arg \"test_sleep\" must be milliseconds from 0 to %d, not '%s'",
+			job->id, RUNNER_TEST_SLEEP_MAX_MS, shown);
+		free(shown);
+		free(dumped);
+		return false;
+	}
+	job->test_sleep_ms = ms;
+	return true;
+}
+
 /* Build a job from a claim_jobs row. The row's step and progress are
  * taken only as resume_parse checked them against the kind; a row that
  * does not hold what save_progress wrote fails the job (the caller fails
@@ -202,6 +272,8 @@ struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
 	if (!tenant_schema_name(job->tenant_id, job->schema,
 				sizeof(job->schema), cause))
 		goto bad;
+	if (!job_test_hooks(job, d->config->test_hooks, cause))
+		goto bad;
 	if (!resume_parse(job->def, row_value(res, row, "step"),
 			  row_value(res, row, "step_index"),
 			  row_value(res, row, "progress"), &job->resume,
@@ -231,6 +303,7 @@ void job_free(struct job *job)
 		return;
 	free(job->kind);
 	free(job->tenant_id);
+	free(job->test_gate);
 	json_decref(job->args);
 	json_decref(job->progress);
 	json_decref(job->result);
@@ -535,6 +608,7 @@ static void runner_end(struct runner *r, enum job_outcome outcome,
 	free(r->vars);
 	json_decref(r->last_row);
 	json_decref(r->expected);
+	json_decref(r->actual);
 	if (r->each_rows != NULL)
 		PQclear(r->each_rows);
 	free(r->last_key);
@@ -676,6 +750,49 @@ static void runner_send_fixed(struct runner *r, const char *sql, int n,
 	pgconn_query(r->conn, sql, n, values, cb, r);
 }
 
+/* Whether the job asks for the test pause point. */
+static bool runner_test_pause_on(const struct runner *r)
+{
+	return r->job->test_sleep_ms > 0 ||
+	       (r->job->test_gate != NULL && r->job->test_gate[0] != '\0');
+}
+
+/* The two parameters of RUNNER_TEST_PAUSE_SQL. */
+static void runner_test_pause_params(const struct runner *r, char ms[24],
+				     const char *values[2])
+{
+	snprintf(ms, 24, "%" PRId64, r->job->test_sleep_ms);
+	values[0] = ms;
+	values[1] = r->job->test_gate != NULL ? r->job->test_gate : "";
+}
+
+static void runner_test_paused(const struct pgconn_result *res, void *arg)
+{
+	struct runner *r = arg;
+
+	if (!runner_query_ok(r, res))
+		return;
+	r->paused(r);
+}
+
+/* The test pause point of the args test_sleep and test_gate, in the
+ * transaction of the step if one is open, then call then: at once and
+ * without a query when the job has neither. */
+static void runner_test_pause(struct runner *r, void (*then)(struct runner *r))
+{
+	char ms[24];
+	const char *values[2];
+
+	if (!runner_test_pause_on(r)) {
+		then(r);
+		return;
+	}
+	runner_test_pause_params(r, ms, values);
+	r->paused = then;
+	runner_send_fixed(r, RUNNER_TEST_PAUSE_SQL, 2, values,
+			  runner_test_paused);
+}
+
 /* ------------------------------------------------------------ scripts */
 
 static void runner_script_next(struct runner *r);
@@ -689,7 +806,10 @@ static void runner_script_result(const struct pgconn_result *res, void *arg)
 	json_decref(r->last_row);
 	r->last_row = first_row_json(res->res);
 	r->stmt++;
-	runner_script_next(r);
+	if (r->in_txn)
+		runner_script_next(r);
+	else
+		runner_test_pause(r, runner_script_next);
 }
 
 /* Microseconds on the monotonic clock, for step timings. */
@@ -706,7 +826,10 @@ static void runner_script_next(struct runner *r)
 {
 	if (r->stmt >= r->script->stmt_count) {
 		r->script_us = runner_now_us() - r->script_started_us;
-		r->script_done(r);
+		if (r->in_txn)
+			runner_test_pause(r, r->script_done);
+		else
+			r->script_done(r);
 		return;
 	}
 	runner_send(r, &r->script->stmts[r->stmt], runner_script_result);
@@ -1052,14 +1175,15 @@ static void runner_sql_fast(struct runner *r)
 {
 	const struct sqlvars_script *script = &r->step->sql;
 	unsigned n = script->stmt_count;
-	struct pgconn_stmt *stmts = xcalloc(n + 1, sizeof(*stmts));
+	struct pgconn_stmt *stmts = xcalloc(n + 2, sizeof(*stmts));
 	char **sqls = xcalloc(n + 1, sizeof(char *));
 	const char ***values = xcalloc(n + 1, sizeof(char **));
 	bool last = r->each_rows == NULL ||
 		    r->each_index + 1 >= PQntuples(r->each_rows);
 	struct progress_params pp;
-	char *cause = NULL;
-	unsigned k;
+	char *cause = NULL, ms[24];
+	const char *pause[2];
+	unsigned k, m = n;
 
 	for (k = 0; k < n; k++) {
 		if (!sqlvars_bind(&script->stmts[k], var_lookup, r, &sqls[k],
@@ -1076,11 +1200,18 @@ static void runner_sql_fast(struct runner *r)
 			runner_mark_passed(r);
 		progress_params_make(
 			r, last ? r->step_index + 1 : r->step_index, &pp);
-		stmts[n].sql = SAVE_PROGRESS_SQL;
-		stmts[n].nparams = 6;
-		stmts[n].values = pp.values;
+		if (runner_test_pause_on(r)) {
+			runner_test_pause_params(r, ms, pause);
+			stmts[m].sql = RUNNER_TEST_PAUSE_SQL;
+			stmts[m].nparams = 2;
+			stmts[m].values = pause;
+			m++;
+		}
+		stmts[m].sql = SAVE_PROGRESS_SQL;
+		stmts[m].nparams = 6;
+		stmts[m].values = pp.values;
 		r->busy = true;
-		pgconn_transaction(r->conn, stmts, (int)n + 1, runner_fast_done,
+		pgconn_transaction(r->conn, stmts, (int)m + 1, runner_fast_done,
 				   r);
 		progress_params_clear(&pp);
 	}
@@ -1213,6 +1344,12 @@ static void runner_batch_committed(struct runner *r)
 	runner_batch_next(r);
 }
 
+/* Write the batch's progress and commit it with the batch. */
+static void runner_batch_mirror(struct runner *r)
+{
+	runner_mirror(r, r->step_index, runner_batch_committed);
+}
+
 static void runner_batch_result(const struct pgconn_result *res, void *arg)
 {
 	struct runner *r = arg;
@@ -1243,7 +1380,7 @@ static void runner_batch_result(const struct pgconn_result *res, void *arg)
 		r->last_key = xstrdup(r->batch_key);
 	r->rows_done += r->batch_rows;
 	r->batches++;
-	runner_mirror(r, r->step_index, runner_batch_committed);
+	runner_test_pause(r, runner_batch_mirror);
 }
 
 static void runner_batch_send(struct runner *r)
@@ -1305,18 +1442,12 @@ static char *verify_text(const json_t *rows)
 	return text ? text : xstrdup("?");
 }
 
-static void runner_actual_result(const struct pgconn_result *res, void *arg)
+/* Both results are in (and the test pause point passed): compare. */
+static void runner_verify_compare(struct runner *r)
 {
-	struct runner *r = arg;
-	json_t *actual;
+	if (!json_equal(r->actual, r->expected)) {
+		char *e = verify_text(r->expected), *a = verify_text(r->actual);
 
-	if (!runner_query_ok(r, res))
-		return;
-	actual = rows_json(res->res);
-	if (!json_equal(actual, r->expected)) {
-		char *e = verify_text(r->expected), *a = verify_text(actual);
-
-		json_decref(actual);
 		runner_fail(r, JOB_FAILED_FINAL,
 			    "verify failed: expected %s but actual is %s", e,
 			    a);
@@ -1324,8 +1455,18 @@ static void runner_actual_result(const struct pgconn_result *res, void *arg)
 		free(a);
 		return;
 	}
-	json_decref(actual);
 	runner_step_done_autocommit(r);
+}
+
+static void runner_actual_result(const struct pgconn_result *res, void *arg)
+{
+	struct runner *r = arg;
+
+	if (!runner_query_ok(r, res))
+		return;
+	json_decref(r->actual);
+	r->actual = rows_json(res->res);
+	runner_test_pause(r, runner_verify_compare);
 }
 
 static void runner_expected_result(const struct pgconn_result *res, void *arg)
@@ -1562,12 +1703,12 @@ static void runner_run_body(struct runner *r)
 		runner_verify_step(r);
 		break;
 	case STEP_EXEC:
-		runner_exec_step(r);
+		runner_test_pause(r, runner_exec_step);
 		break;
 	case STEP_BACKUP:
 	case STEP_BACKUP_CHECK:
 	case STEP_RESTORE:
-		runner_backup_step(r);
+		runner_test_pause(r, runner_backup_step);
 		break;
 	}
 }

@@ -41,6 +41,10 @@ struct job {
 	double started_at;	  /* wall seconds of this run */
 	char context[192];	  /* "job 42 tenant_stats acme step x" */
 
+	/* the test pause point, from the reserved args (config test_hooks) */
+	char *test_gate;       /* advisory lock name; NULL or "": none */
+	int64_t test_sleep_ms; /* 0: none */
+
 	bool cancel_requested;
 	bool stop_requested; /* shutdown */
 	bool lost;	     /* lease gone: abandon quietly */

@@ -410,6 +410,7 @@ write_config()
 		"reconnect_max_delay: 1s"
 		"shutdown_timeout: 5s"
 		"log_level: debug"
+		"test_hooks: true"
 	)
 	for line in "$@"; do
 		found=

@@ -183,10 +183,11 @@ mig_check_keys()
 		"$what: the primary keys' and the four named indexes exist, on their columns, valid (and no other index)"
 }
 
-# ---- the test gate: a job run with {"test_gate": "$MIG_GATE"} waits in
-# every batch and step (before it commits) for a shared advisory lock that
-# the test holds exclusively in a session of its own, so the test can stop
-# the job inside exactly the step it wants:
+# ---- the test gate: a job run with {"test_gate": "$MIG_GATE"} (a reserved
+# arg of every kind, which write_config's test_hooks: true lets through)
+# waits in every batch and step (its work done, before it commits) for a
+# shared advisory lock that the test holds exclusively in a session of its
+# own, so the test can stop the job inside exactly the step it wants:
 #   gate_hold                    take the lock (the job stops at its next pause)
 #   gate_wait                    wait until the job waits at the gate
 #   gate_pass                    let it through exactly one pause (returns once

@@ -115,7 +115,8 @@ static void test_full(void)
 		"    job: reindex\n"
 		"    tenants:\n"
 		"      query: SELECT tenant_id FROM tenants WHERE big\n"
-		"    args: {}\n");
+		"    args: {}\n"
+		"test_hooks: yes\n");
 	struct config *c = config_load(path, &cause);
 	struct schedule_config *s;
 
@@ -137,6 +138,7 @@ static void test_full(void)
 	is_int(c->workers, 8, "workers");
 	is_int(c->log_level, LOG_LEVEL_DEBUG, "log_level");
 	ok(!c->listen, "listen");
+	ok(c->test_hooks, "test_hooks");
 	is_str(c->application_name, "pgt-test", "application_name");
 	is_int(c->poll_interval_ms, 250, "poll_interval");
 	is_int(c->lease_ms, 60000, "lease");
@@ -225,6 +227,7 @@ static void test_defaults(void)
 		is_int(c->log_level, LOG_LEVEL_INFO, "log_level");
 		is_int(c->log_format, LOG_FORMAT_TEXT, "log_format");
 		ok(c->listen, "listen");
+		ok(!c->test_hooks, "test_hooks is off by default");
 		is_str(c->application_name, "pgtenantd", "application_name");
 		is_int(c->poll_interval_ms, 5000, "poll_interval");
 		is_int(c->lease_ms, 30000, "lease");
@@ -637,6 +640,20 @@ static void test_secret_warning(void)
 	   "finding 15: an empty database: no warning");
 }
 
+/* test_hooks is a boolean like listen; anything else is a problem. */
+static void test_test_hooks(void)
+{
+	char *path, *cause;
+
+	cause = refused("hooks.yaml", "workers: 1\ntest_hooks: sometimes\n",
+			&path);
+	check_problem(cause, path, 2, "test_hooks",
+		      "\"sometimes\" is not true or false",
+		      "test_hooks: sometimes");
+	free(cause);
+	free(path);
+}
+
 /* Several problems are all reported, one per line, in file order. */
 static void test_many_problems(void)
 {
@@ -981,6 +998,7 @@ int main(void)
 	test_socket_mode();
 	test_control_access();
 	test_secret_warning();
+	test_test_hooks();
 	test_many_problems();
 	test_maintenance();
 	test_limits();

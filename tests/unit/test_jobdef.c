@@ -272,6 +272,17 @@ static void test_errors(void)
 		 "batch var in total");
 	free(cause);
 
+	cause = load_bad("reserved.yaml",
+			 "args:\n"
+			 "  - name: test_gate\n"
+			 "    default: \"\"\n"
+			 "steps:\n"
+			 "  - name: s\n"
+			 "    sql: SELECT :'test_sleep'\n");
+	contains(cause, "reserved.yaml:2: key \"args[0]\": arg name 'test_gate' is reserved: the engine handles it for every kind (configuration key test_hooks)", "a reserved arg may not be declared");
+	contains(cause, "step \"s\": unknown variable 'test_sleep' in sql (a reserved arg: the engine pauses in every step itself, see test_hooks in the configuration)", "a reserved arg is no variable");
+	free(cause);
+
 	cause = load_bad("exec_var.yaml",
 			 "steps:\n"
 			 "  - name: run\n"
