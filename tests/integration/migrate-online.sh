@@ -86,7 +86,7 @@ gate_hold || bail_out "could not take the test gate"
 id=$(mig_insert gamma "{\"test_gate\": \"$MIG_GATE\"}")
 ok "gamma's migration holds inside its cut-over (flipped, not committed)" gate_to "$id" cutover 0
 (sql "DO \$\$ BEGIN
-	UPDATE public.graph_entities SET entity_type = 'late' WHERE tenant_id = 'gamma' AND id = 'e000001';
+	UPDATE public.graph_entities SET entity_type = 'late' WHERE tenant_id = 'gamma' AND id = 'e000010';
 	RAISE NOTICE 'no error';
       EXCEPTION WHEN serialization_failure THEN
 	RAISE NOTICE 'SQLSTATE % %', SQLSTATE, SQLERRM;
@@ -94,17 +94,19 @@ ok "gamma's migration holds inside its cut-over (flipped, not committed)" gate_t
 late=$!
 ok "a write of the tenant waits on the cut-over's lock" \
 	wait_until "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'pgt-test'
-				  AND wait_event_type = 'Lock' AND wait_event = 'advisory')"
+				  AND wait_event_type = 'Lock' AND wait_event = 'advisory')" ||
+	diag "$(sql "SELECT application_name, state, wait_event_type, wait_event, left(query, 60) FROM pg_stat_activity WHERE datname = current_database()"; sql "SELECT * FROM pgtenantd.migration_status WHERE job_id = $id"; sql "SELECT locktype, mode, granted, pid FROM pg_locks WHERE locktype = 'advisory'")"
 ok "other tenants' writes do not wait" \
-	sql "UPDATE public.graph_entities SET entity_type = 'now' WHERE tenant_id = 'delta' AND id = 'e000001'"
+	sql "SET lock_timeout = '5s'; UPDATE public.graph_entities SET entity_type = 'now' WHERE tenant_id = 'delta' AND id = 'e000010'"
 gate_release
 wait "$late"
+diag "the waiting write: $(cat "$T/late.out")"
 like "$(cat "$T/late.out")" 'SQLSTATE 40001 pgtenantd: tenant "gamma" was moved to schema "tenant_gamma" by migration job '"$id" \
 	"after the flip, the waiting write fails with 40001 naming the migration (the application retries)"
 if ! ok "gamma's migration succeeds" wait_state "$id" succeeded 60; then
 	diag_job "$id"
 fi
-is "$(sql "SELECT entity_type FROM tenant_gamma.graph_entities WHERE id = 'e000001'")" person \
+is "$(sql "SELECT entity_type FROM tenant_gamma.graph_entities WHERE id = 'e000010'")" org \
 	"the refused write did not land anywhere"
 
 # ---- a long transaction of the tenant: the cut-over gives up within its
@@ -118,19 +120,20 @@ want_r=$(mig_md5 "SELECT $MIG_R_COLS, extra2 FROM public.graph_relations WHERE t
 gate_hold
 id=$(mig_insert delta "{\"test_gate\": \"$MIG_GATE\", \"lock_budget\": \"200ms\"}")
 ok "delta's migration comes to its verify" gate_to "$id" verify
-sql "BEGIN; UPDATE public.graph_entities SET updated_at = updated_at WHERE tenant_id = 'delta' AND id = 'e000002';
+sql "BEGIN; UPDATE public.graph_entities SET updated_at = updated_at WHERE tenant_id = 'delta' AND id = 'e000020';
      SELECT pg_sleep(4); COMMIT" >/dev/null &
 long=$!
-wait_until "SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-			  WHERE a.application_name = 'pgt-test' AND l.locktype = 'advisory' AND l.granted)" ||
-	diag "the long transaction did not take the tenant's writers' lock"
+ok "a long transaction of the tenant holds the lock its writers share" \
+	wait_until "SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+				  WHERE a.application_name = 'pgt-test' AND l.locktype = 'advisory'
+				    AND l.mode = 'ShareLock' AND l.granted)"
 gate_release
 ok "the cut-over gives up and tries again while the transaction is open" \
 	wait_until "SELECT cutover_attempts >= 2 AND phase = 'cutover' FROM pgtenantd.migrations WHERE job_id = $id" 10
 like "$(sql "SELECT last_cutover_error FROM pgtenantd.migrations WHERE job_id = $id")" "lock timeout" \
 	"the attempt's error says why"
 ok "meanwhile the tenant's other writes go through" \
-	sql "UPDATE public.graph_entities SET updated_at = updated_at WHERE tenant_id = 'delta' AND id = 'e000003'"
+	sql "UPDATE public.graph_entities SET updated_at = updated_at WHERE tenant_id = 'delta' AND id = 'e000030'"
 wait "$long"
 if ! ok "once the transaction ends, the cut-over succeeds" wait_state "$id" succeeded 60; then
 	diag_job "$id"
