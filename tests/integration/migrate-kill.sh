@@ -55,7 +55,7 @@ redo_check()
 {
 	local pos out
 	pos=$(sql "SELECT table_name || ':' || position FROM pgtenantd.migration_copy
-		    WHERE job_id = $id AND position <> 'done' ORDER BY table_name DESC LIMIT 1")
+		    WHERE job_id = $id AND position NOT IN ('done', '') ORDER BY table_name LIMIT 1")
 	out=$(sql "BEGIN;
 		   SELECT last_key FROM pgtenantd.migration_copy_batch($id, 1);
 		   SELECT count(*) - count(DISTINCT id) FROM tenant_acme_corp.graph_entities;
