@@ -30,9 +30,11 @@
 /* How long status waits for the running migrations' state before it
  * answers without it (the dispatcher may be busy with a claim). */
 #define STATUS_DB_WAIT_MS 300
-/* How long cutover and throttle wait for the migration's row, which a
- * cut-over attempt or an application's REPEATABLE READ write may lock. */
-#define MIGRATION_CTL_LOCK_TIMEOUT "5s"
+/* The longest cutover and throttle wait for the migration's row, which a
+ * step of the job or a tenant's REPEATABLE READ writer may hold: they run
+ * on the dispatcher, whose heartbeats must not wait longer than a quarter
+ * of the lease. */
+#define MIGRATION_CTL_LOCK_MAX_MS 2000
 
 static const char *const job_states[] = {
 	"queued", "running", "succeeded", "failed", "cancelled", NULL,
@@ -337,51 +339,69 @@ static void cmd_cancel(struct daemon *d, struct ctl_client *client,
 	queue_cancel_in_db(d->queue, id, cancel_result, client);
 }
 
+/* A cutover or throttle request in flight. */
+struct migration_ctl_request {
+	struct ctl_client *client;
+	int64_t lock_ms; /* lock_timeout for the migration's row */
+};
+
 /* The answer of pgtenantd.migration_cutover() or migration_throttle(): the
  * function's text, or its error. */
 static void migration_ctl_result(const struct pgconn_result *r, void *arg)
 {
-	struct ctl_client *client = arg;
+	struct migration_ctl_request *mr = arg;
 	const char *error = r->error;
 
 	if (error != NULL && r->sqlstate != NULL &&
 	    strcmp(r->sqlstate, "55P03") == 0) {
 		ctl_reply_error(
-			client,
-			"the migration's row stayed locked for %s (by a cut-over attempt or a writer's REPEATABLE READ transaction); try again",
-			MIGRATION_CTL_LOCK_TIMEOUT);
+			mr->client,
+			"the migration's row stayed locked for %" PRId64
+			" ms (by a step of the job or a writer's REPEATABLE READ transaction); try again",
+			mr->lock_ms);
 	} else if (error != NULL) {
 		/* the functions' own messages need no SQLSTATE in front */
 		if (r->sqlstate != NULL && strcmp(r->sqlstate, "P0001") == 0 &&
 		    strncmp(error, "P0001: ", 7) == 0)
 			error += 7;
-		ctl_reply_error(client, "%s%s",
+		ctl_reply_error(mr->client, "%s%s",
 				r->connection_lost ? "database unavailable: " :
 						     "",
 				error);
 	} else if (PQntuples(r->res) != 1 || PQgetisnull(r->res, 0, 0)) {
-		ctl_reply_error(client, "no answer from the database");
+		ctl_reply_error(mr->client, "no answer from the database");
 	} else {
-		ctl_reply(client, json_pack("{s:s}", "message",
-					    PQgetvalue(r->res, 0, 0)));
+		ctl_reply(mr->client, json_pack("{s:s}", "message",
+						PQgetvalue(r->res, 0, 0)));
 	}
+	free(mr);
 }
 
-/* Run one control function of a migration, waiting at most
- * MIGRATION_CTL_LOCK_TIMEOUT for its row. */
+/* Run one control function of a migration on the dispatcher, waiting for
+ * its row at most a quarter of the lease (MIGRATION_CTL_LOCK_MAX_MS at
+ * most). */
 static void migration_ctl(struct daemon *d, struct ctl_client *client,
 			  const char *sql, int nparams,
 			  const char *const *params)
 {
+	struct migration_ctl_request *mr = xcalloc(1, sizeof(*mr));
+	char timeout[32];
+	const char *timeout_params[1] = { timeout };
 	const struct pgconn_stmt stmts[] = {
-		{ "SELECT pg_catalog.set_config('lock_timeout', "
-		  "'" MIGRATION_CTL_LOCK_TIMEOUT "', true)",
-		  0, NULL },
+		{ "SELECT pg_catalog.set_config('lock_timeout', $1, true)", 1,
+		  timeout_params },
 		{ sql, nparams, params },
 	};
 
+	mr->client = client;
+	mr->lock_ms = d->config->lease_ms / 4;
+	if (mr->lock_ms > MIGRATION_CTL_LOCK_MAX_MS)
+		mr->lock_ms = MIGRATION_CTL_LOCK_MAX_MS;
+	if (mr->lock_ms < 1)
+		mr->lock_ms = 1;
+	snprintf(timeout, sizeof(timeout), "%" PRId64 "ms", mr->lock_ms);
 	pgconn_transaction(d->dispatcher, stmts, (int)ARRAY_SIZE(stmts),
-			   migration_ctl_result, client);
+			   migration_ctl_result, mr);
 }
 
 /* cutover ID: a migration with cutover manual cuts over once caught up. */
