@@ -893,7 +893,9 @@ static void render_migration(const json_t *m, const json_t *job)
 	if (json_is_number(ms)) {
 		a = table_duration(json_number_value(ms) / 1000.0);
 		b = format_time(json_object_get(m, "moved_at"));
-		text = xasprintf("%s (moved at %s)", a, b);
+		text = json_is_string(json_object_get(m, "moved_at")) ?
+			       xasprintf("%s (moved at %s)", a, b) :
+			       xstrdup(a);
 		print_migration_line(width, "cutover took", text);
 		free(a);
 		free(b);
