@@ -1,15 +1,22 @@
-/* ctlcmd.c - the commands of the control socket: status from memory, job
- * listings from the database, cancel, pause, resume, reload, metrics. */
+/* ctlcmd.c - the commands of the control socket: status from memory (with
+ * the running migrations' state from the database), job listings from the
+ * database, cancel, pause, resume, reload, metrics, and the online
+ * migration's cutover and throttle. */
 #include "ctlcmd.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "backup.h"
 #include "config.h"
 #include "daemon.h"
+#include "log.h"
 #include "metrics.h"
 #include "pgconn.h"
 #include "queue.h"
@@ -20,6 +27,14 @@
 
 #define JOBS_LIST_LIMIT 200
 #define BACKUPS_LIST_LIMIT 500
+/* How long status waits for the running migrations' state before it
+ * answers without it (the dispatcher may be busy with a claim). */
+#define STATUS_DB_WAIT_MS 300
+/* The longest cutover and throttle wait for the migration's row, which a
+ * step of the job or a tenant's REPEATABLE READ writer may hold: they run
+ * on the dispatcher, whose heartbeats must not wait longer than a quarter
+ * of the lease. */
+#define MIGRATION_CTL_LOCK_MAX_MS 2000
 
 static const char *const job_states[] = {
 	"queued", "running", "succeeded", "failed", "cancelled", NULL,
@@ -40,7 +55,107 @@ static bool parse_job_id(const char *text, int64_t *id)
 	return true;
 }
 
-/* status: the daemon and its running jobs, from memory. */
+/* A status answer waiting for the running migrations' state. */
+struct status_reply {
+	struct ctl_client *client; /* NULL once answered */
+	json_t *response;
+	struct event *timer; /* answers without the migrations when it fires */
+};
+
+/* Answer the status request once. */
+static void status_send(struct status_reply *sr)
+{
+	if (sr->client == NULL)
+		return;
+	ctl_reply(sr->client, json_deep_copy(sr->response));
+	sr->client = NULL;
+}
+
+static void status_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	status_send(arg);
+}
+
+/* Put each row of pgtenantd.migration_status under "migration" in the
+ * running job it belongs to, answer if not done yet, and free sr. */
+static void status_migrations(const struct pgconn_result *r, void *arg)
+{
+	struct status_reply *sr = arg;
+	json_t *running = json_object_get(sr->response, "running");
+	json_t *rows = NULL, *row, *job;
+	size_t i, j;
+
+	if (r->error != NULL)
+		log_debug("status: the running migrations' state: %s",
+			  r->error);
+	else if (sr->client != NULL)
+		rows = json_loads(PQgetvalue(r->res, 0, 0), 0, NULL);
+	json_array_foreach(rows, i, row) {
+		json_t *id = json_object_get(row, "job_id");
+
+		json_array_foreach(running, j, job) {
+			if (json_is_integer(id) &&
+			    json_integer_value(json_object_get(job, "id")) ==
+				    json_integer_value(id))
+				json_object_set(job, "migration", row);
+		}
+	}
+	json_decref(rows);
+	status_send(sr);
+	event_free(sr->timer);
+	json_decref(sr->response);
+	free(sr);
+}
+
+/* Ask for the state of the running jobs that are migrations (rows of
+ * pgtenantd.migration_status), waiting at most STATUS_DB_WAIT_MS, then
+ * answer. Without a database connection the answer goes at once. */
+static void status_with_migrations(struct daemon *d, struct ctl_client *client,
+				   json_t *response)
+{
+	json_t *running = json_object_get(response, "running");
+	struct timeval tv = { .tv_sec = STATUS_DB_WAIT_MS / 1000,
+			      .tv_usec = (STATUS_DB_WAIT_MS % 1000) * 1000 };
+	struct status_reply *sr;
+	const char *params[1];
+	char *ids, *more;
+	json_t *job;
+	size_t i;
+
+	if (json_array_size(running) == 0 || !pgconn_is_ready(d->dispatcher) ||
+	    !queue_ready(d->queue)) {
+		ctl_reply(client, response);
+		return;
+	}
+	ids = xstrdup("{");
+	json_array_foreach(running, i, job) {
+		more = xasprintf(
+			"%s%s%" JSON_INTEGER_FORMAT, ids, i > 0 ? "," : "",
+			json_integer_value(json_object_get(job, "id")));
+		free(ids);
+		ids = more;
+	}
+	more = xasprintf("%s}", ids);
+	free(ids);
+	ids = more;
+	sr = xcalloc(1, sizeof(*sr));
+	sr->client = client;
+	sr->response = response;
+	sr->timer = evtimer_new(d->base, status_timeout, sr);
+	evtimer_add(sr->timer, &tv);
+	params[0] = ids;
+	pgconn_query(d->dispatcher,
+		     "SELECT coalesce(json_agg(s), '[]')"
+		     " FROM pgtenantd.migration_status s"
+		     " WHERE s.job_id = ANY ($1::bigint[])",
+		     1, params, status_migrations, sr);
+	free(ids);
+}
+
+/* status: the daemon and its running jobs, from memory; a running
+ * migration's state from the database if it comes in time. */
 static void cmd_status(struct daemon *d, struct ctl_client *client)
 {
 	json_t *running = json_array();
@@ -69,22 +184,24 @@ static void cmd_status(struct daemon *d, struct ctl_client *client)
 					10,
 				"eta_s", eta, "progress", progress));
 	}
-	ctl_reply(client,
-		  json_pack("{s:{s:s, s:s, s:i, s:s, s:I, s:b, s:b, s:b, s:b, "
-			    "s:i, s:i, s:i}, s:o}",
-			    "daemon", "id", d->owner, "host", d->host, "pid",
-			    (int)d->pid, "version", PACKAGE_VERSION, "uptime_s",
-			    (json_int_t)(wall_seconds() - d->started_at),
-			    "paused", d->paused, "stopping", d->stopping,
-			    "db_connected", pgconn_is_ready(d->dispatcher),
-			    "ready", queue_ready(d->queue), "workers",
-			    (int)d->worker_count, "busy",
-			    (int)daemon_busy_workers(d), "finishing",
-			    (int)queue_finishing(d->queue), "running",
-			    running));
+	status_with_migrations(
+		d, client,
+		json_pack("{s:{s:s, s:s, s:i, s:s, s:I, s:b, s:b, s:b, s:b, "
+			  "s:i, s:i, s:i}, s:o}",
+			  "daemon", "id", d->owner, "host", d->host, "pid",
+			  (int)d->pid, "version", PACKAGE_VERSION, "uptime_s",
+			  (json_int_t)(wall_seconds() - d->started_at),
+			  "paused", d->paused, "stopping", d->stopping,
+			  "db_connected", pgconn_is_ready(d->dispatcher),
+			  "ready", queue_ready(d->queue), "workers",
+			  (int)d->worker_count, "busy",
+			  (int)daemon_busy_workers(d), "finishing",
+			  (int)queue_finishing(d->queue), "running", running));
 }
 
-/* A database query's rows as JSON text in column 0, answered under key. */
+/* A database query's rows as JSON text in column 0, answered under key;
+ * a further column that is not NULL (JSON text too) goes into that object
+ * under its name. */
 struct db_reply {
 	struct ctl_client *client;
 	const char *key;
@@ -106,6 +223,14 @@ static void db_reply_result(const struct pgconn_result *r, void *arg)
 		ctl_reply_error(dr->client, "no such job");
 	} else {
 		value = json_loads(PQgetvalue(r->res, 0, 0), 0, &jerr);
+		for (int c = 1; json_is_object(value) && c < PQnfields(r->res);
+		     c++) {
+			if (!PQgetisnull(r->res, 0, c))
+				json_object_set_new(
+					value, PQfname(r->res, c),
+					json_loads(PQgetvalue(r->res, 0, c), 0,
+						   NULL));
+		}
 		if (value == NULL)
 			ctl_reply_error(dr->client,
 					"bad JSON from the "
@@ -157,7 +282,8 @@ static void cmd_jobs(struct daemon *d, struct ctl_client *client,
 		1, params, db_reply_result, dr);
 }
 
-/* job ID: every column of one job. */
+/* job ID: every column of one job; a migration's row of
+ * pgtenantd.migration_status under "migration". */
 static void cmd_job(struct daemon *d, struct ctl_client *client,
 		    const struct ctl_request *req)
 {
@@ -175,8 +301,10 @@ static void cmd_job(struct daemon *d, struct ctl_client *client,
 	dr->single = true;
 	params[0] = req->args[0];
 	pgconn_query(d->dispatcher,
-		     "SELECT row_to_json(j) FROM pgtenantd.jobs j"
-		     " WHERE id = $1::bigint",
+		     "SELECT row_to_json(j),"
+		     " (SELECT row_to_json(s) FROM pgtenantd.migration_status s"
+		     " WHERE s.job_id = j.id) AS migration"
+		     " FROM pgtenantd.jobs j WHERE id = $1::bigint",
 		     1, params, db_reply_result, dr);
 }
 
@@ -209,6 +337,129 @@ static void cmd_cancel(struct daemon *d, struct ctl_client *client,
 	}
 	queue_cancel(d->queue, id);
 	queue_cancel_in_db(d->queue, id, cancel_result, client);
+}
+
+/* A cutover or throttle request in flight. */
+struct migration_ctl_request {
+	struct ctl_client *client;
+	int64_t lock_ms; /* lock_timeout for the migration's row */
+};
+
+/* The answer of pgtenantd.migration_cutover() or migration_throttle(): the
+ * function's text, or its error. */
+static void migration_ctl_result(const struct pgconn_result *r, void *arg)
+{
+	struct migration_ctl_request *mr = arg;
+	const char *error = r->error;
+
+	if (error != NULL && r->sqlstate != NULL &&
+	    strcmp(r->sqlstate, "55P03") == 0) {
+		ctl_reply_error(
+			mr->client,
+			"the migration's row stayed locked for %" PRId64
+			" ms (by a step of the job or a writer's REPEATABLE READ transaction); try again",
+			mr->lock_ms);
+	} else if (error != NULL) {
+		/* the functions' own messages need no SQLSTATE in front */
+		if (r->sqlstate != NULL && strcmp(r->sqlstate, "P0001") == 0 &&
+		    strncmp(error, "P0001: ", 7) == 0)
+			error += 7;
+		ctl_reply_error(mr->client, "%s%s",
+				r->connection_lost ? "database unavailable: " :
+						     "",
+				error);
+	} else if (PQntuples(r->res) != 1 || PQgetisnull(r->res, 0, 0)) {
+		ctl_reply_error(mr->client, "no answer from the database");
+	} else {
+		ctl_reply(mr->client, json_pack("{s:s}", "message",
+						PQgetvalue(r->res, 0, 0)));
+	}
+	free(mr);
+}
+
+/* Run one control function of a migration on the dispatcher, waiting for
+ * its row at most a quarter of the lease (MIGRATION_CTL_LOCK_MAX_MS at
+ * most). */
+static void migration_ctl(struct daemon *d, struct ctl_client *client,
+			  const char *sql, int nparams,
+			  const char *const *params)
+{
+	struct migration_ctl_request *mr = xcalloc(1, sizeof(*mr));
+	char timeout[32];
+	const char *timeout_params[1] = { timeout };
+	const struct pgconn_stmt stmts[] = {
+		{ "SELECT pg_catalog.set_config('lock_timeout', $1, true)", 1,
+		  timeout_params },
+		{ sql, nparams, params },
+	};
+
+	mr->client = client;
+	mr->lock_ms = d->config->lease_ms / 4;
+	if (mr->lock_ms > MIGRATION_CTL_LOCK_MAX_MS)
+		mr->lock_ms = MIGRATION_CTL_LOCK_MAX_MS;
+	if (mr->lock_ms < 1)
+		mr->lock_ms = 1;
+	snprintf(timeout, sizeof(timeout), "%" PRId64 "ms", mr->lock_ms);
+	pgconn_transaction(d->dispatcher, stmts, (int)ARRAY_SIZE(stmts),
+			   migration_ctl_result, mr);
+}
+
+/* cutover ID: a migration with cutover manual cuts over once caught up. */
+static void cmd_cutover(struct daemon *d, struct ctl_client *client,
+			const struct ctl_request *req)
+{
+	int64_t id;
+
+	if (req->argc != 1 || !parse_job_id(req->args[0], &id)) {
+		ctl_reply_error(client,
+				"usage: cutover ID (a positive number)");
+		return;
+	}
+	migration_ctl(d, client,
+		      "SELECT pgtenantd.migration_cutover($1::bigint)", 1,
+		      (const char *const *)req->args);
+}
+
+/* throttle ID [N] and unthrottle ID: at most N pages or keys per batch of
+ * a migration (no N or 0: its batches wait), or as the engine sizes them. */
+static void cmd_throttle(struct daemon *d, struct ctl_client *client,
+			 const struct ctl_request *req, bool lift)
+{
+	const char *params[2];
+	int64_t id;
+	char *end;
+	long n = 0;
+
+	if (lift && (req->argc != 1 || !parse_job_id(req->args[0], &id))) {
+		ctl_reply_error(client,
+				"usage: unthrottle ID (a positive number)");
+		return;
+	}
+	if (!lift && (req->argc < 1 || req->argc > 2 ||
+		      !parse_job_id(req->args[0], &id))) {
+		ctl_reply_error(
+			client,
+			"usage: throttle ID [N] (ID a positive number; N pages or keys per batch, 0 or none to pause)");
+		return;
+	}
+	if (!lift && req->argc == 2) {
+		errno = 0;
+		n = strtol(req->args[1], &end, 10);
+		if (errno != 0 || end == req->args[1] || *end != '\0' ||
+		    n < 0 || n > INT_MAX) {
+			ctl_reply_error(
+				client,
+				"bad batch limit \"%.64s\": give a number of pages or keys per batch, 0 to pause",
+				req->args[1]);
+			return;
+		}
+	}
+	params[0] = req->args[0];
+	params[1] = lift ? NULL : req->argc == 2 ? req->args[1] : "0";
+	migration_ctl(d, client,
+		      "SELECT pgtenantd.migration_throttle($1::bigint,"
+		      " $2::integer)",
+		      2, params);
 }
 
 static void cmd_reload(struct daemon *d, struct ctl_client *client)
@@ -273,6 +524,7 @@ static void cmd_help(struct ctl_client *client)
 	ctl_reply(client,
 		  json_pack("{s:s}", "message",
 			    "commands: status, jobs [STATE], job ID, cancel ID,"
+			    " cutover ID, throttle ID [N], unthrottle ID,"
 			    " pause, resume, schedules, backups [TENANT],"
 			    " reload, metrics, help"));
 }
@@ -293,6 +545,12 @@ void ctlcmd_handle(struct ctl_client *client, const struct ctl_request *req,
 		cmd_job(d, client, req);
 	} else if (strcmp(cmd, "cancel") == 0) {
 		cmd_cancel(d, client, req);
+	} else if (strcmp(cmd, "cutover") == 0) {
+		cmd_cutover(d, client, req);
+	} else if (strcmp(cmd, "throttle") == 0) {
+		cmd_throttle(d, client, req, false);
+	} else if (strcmp(cmd, "unthrottle") == 0) {
+		cmd_throttle(d, client, req, true);
 	} else if (strcmp(cmd, "pause") == 0) {
 		d->paused = true;
 		ctl_reply(client, json_pack("{s:s}", "message",

@@ -89,8 +89,10 @@ static const struct command_help commands[] = {
 	  "Prints the daemon's id, host, pid, version, uptime, state (running,\n"
 	  "paused or stopping), database connection and busy workers, then one\n"
 	  "line per running job: id, kind, tenant, step (with its number of\n"
-	  "the job's steps), progress, time running and ETA. The JSON answer\n"
-	  "has daemon{...} and running[] with each job's progress object.\n",
+	  "the job's steps), progress, time running and ETA; for a migration\n"
+	  "also its phase, backlog of changed keys and cut-over attempts. The\n"
+	  "JSON answer has daemon{...} and running[] with each job's progress\n"
+	  "object and, for a migration, its migration object.\n",
 	  0, 0, false },
 	{ "jobs", "jobs [STATE]", "recent jobs, or only those in STATE",
 	  "Lists the 200 newest jobs from pgtenantd.jobs, newest first, or only\n"
@@ -99,12 +101,37 @@ static const struct command_help commands[] = {
 	{ "job", "job ID", "every column of one job",
 	  "Prints every column of the job's row in pgtenantd.jobs, one per\n"
 	  "line; the progress and result objects one member per line, sizes\n"
-	  "(*_bytes) and durations (*_s) written for people.\n",
+	  "(*_bytes) and durations (*_s) written for people. For a\n"
+	  "migrate_to_separate_schema job that has started, also the\n"
+	  "migration (pgtenantd.migration_status): phase, rows copied of the\n"
+	  "total, backlog of changed keys, keys replayed and the replay rate,\n"
+	  "cut-over mode and whether go was given, throttle, cut-over attempts\n"
+	  "with the last error, and how long the cut-over took; with --json\n"
+	  "as the object \"migration\" of the job.\n",
 	  1, 1, false },
 	{ "cancel", "cancel ID", "stop a job at its next safe point",
 	  "A queued job is cancelled at once; a running one stops at its next\n"
 	  "safe point (between batches or statements) and ends cancelled. The\n"
 	  "same as SELECT pgtenantd.cancel_job(ID) in SQL.\n",
+	  1, 1, false },
+	{ "cutover", "cutover ID", "let a migration waiting for go cut over",
+	  "A migrate_to_separate_schema job run with {\"cutover\": \"manual\"}\n"
+	  "copies and catches up, then waits, caught up, until this says go;\n"
+	  "it then cuts over as soon as the backlog is small (writers of the\n"
+	  "tenant wait at most its lock budget). Saying go before the job gets\n"
+	  "there lets it cut over without waiting. The same as\n"
+	  "SELECT pgtenantd.migration_cutover(ID) in SQL.\n",
+	  1, 1, false },
+	{ "throttle", "throttle ID [N]",
+	  "slow down a migration's batches, or pause them",
+	  "Without N (or with 0) the copy, catch-up and delete batches of the\n"
+	  "migration job ID wait until unthrottle; with N each batch covers at\n"
+	  "most N pages (copy, delete) or changed keys (catch-up). The job stays\n"
+	  "running. The same as SELECT pgtenantd.migration_throttle(ID, N).\n",
+	  1, 2, false },
+	{ "unthrottle", "unthrottle ID", "lift a migration's throttle",
+	  "The migration's batches are sized by the engine again. The same as\n"
+	  "SELECT pgtenantd.migration_throttle(ID, NULL) in SQL.\n",
 	  1, 1, false },
 	{ "pause", "pause", "stop claiming new jobs",
 	  "The daemon claims no new jobs until resume; running jobs go on.\n",
@@ -133,7 +160,8 @@ static const struct command_help commands[] = {
 	  "redraw the running jobs until interrupted",
 	  "Asks for status every INTERVAL (default 2s; \"500ms\", \"5s\" or a\n"
 	  "number of seconds) and shows the running jobs with a progress bar\n"
-	  "and ETA. On a terminal the screen is redrawn; otherwise one line is\n"
+	  "and ETA (and a migration's phase, backlog and cut-over attempts).\n"
+	  "On a terminal the screen is redrawn; otherwise one line is\n"
 	  "printed per refresh; with --json each status answer is printed as\n"
 	  "it is. Stops on Ctrl-C (exit status 0) or after COUNT refreshes\n"
 	  "(the exit status of the last one). A daemon that does not answer is\n"
@@ -559,17 +587,76 @@ static char *format_bar(const json_t *progress)
 	return xasprintf("[%s] %5.1f%%", bar, p);
 }
 
-/* The running jobs as a table; with bars, progress as a bar. */
+/* True if the migration object (a row of pgtenantd.migration_status) says
+ * the cut-over is manual and no go has been given yet. */
+static bool migration_awaits_go(const json_t *m)
+{
+	const char *mode =
+		json_string_value(json_object_get(m, "cutover_mode"));
+	const char *phase = json_string_value(json_object_get(m, "phase"));
+
+	return mode != NULL && strcmp(mode, "manual") == 0 &&
+	       !json_is_true(json_object_get(m, "cutover_go")) &&
+	       (phase == NULL ||
+		(strcmp(phase, "moved") != 0 && strcmp(phase, "done") != 0));
+}
+
+/* A running migration in a few words: "catch_up, backlog 120, attempts
+ * 0", with ", paused" or ", at most N per batch" when throttled and
+ * ", waiting for go" when a manual cut-over waits; NULL if the job has no
+ * migration object. */
+static char *format_migration_brief(const json_t *job)
+{
+	const json_t *m = json_object_get(job, "migration");
+	const json_t *limit = json_object_get(m, "batch_limit");
+	const char *step = json_string_value(json_object_get(job, "step"));
+	char *phase, *backlog, *attempts, *throttle, *text;
+
+	if (!json_is_object(m))
+		return NULL;
+	phase = table_cell(json_object_get(m, "phase"));
+	backlog = table_cell(json_object_get(m, "backlog_keys"));
+	attempts = table_cell(json_object_get(m, "cutover_attempts"));
+	if (!json_is_integer(limit))
+		throttle = xstrdup("");
+	else if (json_integer_value(limit) == 0)
+		throttle = xstrdup(", paused");
+	else
+		throttle = xasprintf(", at most %" JSON_INTEGER_FORMAT
+				     " per batch",
+				     json_integer_value(limit));
+	text = xasprintf("%s, backlog %s, attempts %s%s%s", phase, backlog,
+			 attempts, throttle,
+			 migration_awaits_go(m) && step != NULL &&
+					 strcmp(step, "cutover") == 0 ?
+				 ", waiting for go" :
+				 "");
+	free(phase);
+	free(backlog);
+	free(attempts);
+	free(throttle);
+	return text;
+}
+
+/* The running jobs as a table; with bars, progress as a bar. A column
+ * MIGRATION when one of them is a migration. */
 static struct table *running_table(const json_t *running, bool bars)
 {
 	static const char *const headers[] = {
-		"ID", "KIND", "TENANT", "STEP", "PROGRESS", "RUNNING", "ETA",
+		"ID",	    "KIND",    "TENANT", "STEP",
+		"PROGRESS", "RUNNING", "ETA",	 "MIGRATION",
 	};
 	const json_t *job, *progress;
-	struct table *table = table_new(ARRAY_SIZE(headers), headers);
+	struct table *table;
 	char *cells[ARRAY_SIZE(headers)];
+	unsigned ncols = ARRAY_SIZE(headers) - 1;
 	size_t i;
 
+	json_array_foreach(running, i, job) {
+		if (json_is_object(json_object_get(job, "migration")))
+			ncols = ARRAY_SIZE(headers);
+	}
+	table = table_new(ncols, headers);
 	json_array_foreach(running, i, job) {
 		progress = json_object_get(job, "progress");
 		cells[0] = table_cell(json_object_get(job, "id"));
@@ -580,6 +667,7 @@ static struct table *running_table(const json_t *running, bool bars)
 				  format_progress(progress);
 		cells[5] = format_duration(json_object_get(job, "running_s"));
 		cells[6] = format_eta(job);
+		cells[7] = format_migration_brief(job);
 		table_add_row(table, (const char *const *)cells);
 		for (size_t c = 0; c < ARRAY_SIZE(cells); c++)
 			free(cells[c]);
@@ -702,12 +790,144 @@ static void render_fields(const json_t *object)
 	render_fields_at(object, 0, 0);
 }
 
-/* Render the job response: one line per column. */
+/* Print "  label: value" lines of a migration, labels padded to width;
+ * the value escaped whole (it may hold newlines from the database). */
+static void print_migration_line(int width, const char *label,
+				 const char *value)
+{
+	char *safe = table_escape(value, false);
+
+	say(stdout, "  %s:%*s %s\n", label, width - (int)strlen(label), "",
+	    safe);
+	free(safe);
+}
+
+/* A JSON number as an integer text, "-" if it is none. */
+static char *format_count(const json_t *value)
+{
+	if (!json_is_number(value))
+		return xstrdup("-");
+	return xasprintf("%.0f", json_number_value(value));
+}
+
+/* Render a job's migration (its row of pgtenantd.migration_status) for
+ * people, under "migration:". */
+static void render_migration(const json_t *m, const json_t *job)
+{
+	const int width = 18; /* "last cutover error" */
+	const json_t *copied = json_object_get(m, "rows_copied");
+	const json_t *total = json_object_get(m, "rows_total");
+	const json_t *rate = json_object_get(m, "replay_rate");
+	const json_t *limit = json_object_get(m, "batch_limit");
+	const json_t *ms = json_object_get(m, "cutover_ms");
+	const json_t *error = json_object_get(m, "last_cutover_error");
+	const char *mode =
+		json_string_value(json_object_get(m, "cutover_mode"));
+	char *a, *b, *text, *id = table_cell(json_object_get(job, "id"));
+
+	say(stdout, "migration:\n");
+	a = table_cell(json_object_get(m, "phase"));
+	b = format_time(json_object_get(m, "phase_at"));
+	text = xasprintf("%s (since %s)", a, b);
+	print_migration_line(width, "phase", text);
+	free(a);
+	free(b);
+	free(text);
+	a = table_cell(json_object_get(m, "schema_name"));
+	print_migration_line(width, "schema", a);
+	free(a);
+	a = format_count(copied);
+	b = format_count(total);
+	if (json_is_number(copied) && json_is_number(total) &&
+	    json_number_value(total) > 0)
+		text = xasprintf("%s/%s rows (%.1f%%)", a, b,
+				 100.0 * json_number_value(copied) /
+					 json_number_value(total));
+	else
+		text = xasprintf("%s/%s rows", a, b);
+	print_migration_line(width, "copied", text);
+	free(a);
+	free(b);
+	free(text);
+	a = format_count(json_object_get(m, "backlog_keys"));
+	text = xasprintf("%s keys", a);
+	print_migration_line(width, "backlog", text);
+	free(a);
+	free(text);
+	a = format_count(json_object_get(m, "replayed_keys"));
+	if (json_is_number(rate))
+		text = xasprintf("%s keys (%.1f keys/s)", a,
+				 json_number_value(rate));
+	else
+		text = xasprintf("%s keys", a);
+	print_migration_line(width, "replayed", text);
+	free(a);
+	free(text);
+	if (mode != NULL && strcmp(mode, "manual") == 0)
+		text = migration_awaits_go(m) ?
+			       xasprintf("manual, waiting for go "
+					 "(pgtenantctl cutover %s)",
+					 id) :
+			       xstrdup("manual, go given");
+	else
+		text = table_cell(json_object_get(m, "cutover_mode"));
+	print_migration_line(width, "cutover", text);
+	free(text);
+	if (!json_is_integer(limit))
+		text = xstrdup("none");
+	else if (json_integer_value(limit) == 0)
+		text = xasprintf("paused (pgtenantctl unthrottle %s)", id);
+	else
+		text = xasprintf("at most %" JSON_INTEGER_FORMAT
+				 " pages or keys per batch",
+				 json_integer_value(limit));
+	print_migration_line(width, "throttle", text);
+	free(text);
+	a = table_cell(json_object_get(m, "cutover_attempts"));
+	print_migration_line(width, "cutover attempts", a);
+	free(a);
+	if (json_is_string(error)) {
+		print_migration_line(width, "last cutover error",
+				     json_string_value(error));
+	}
+	if (json_is_number(ms)) {
+		a = table_duration(json_number_value(ms) / 1000.0);
+		b = format_time(json_object_get(m, "moved_at"));
+		text = json_is_string(json_object_get(m, "moved_at")) ?
+			       xasprintf("%s (moved at %s)", a, b) :
+			       xstrdup(a);
+		print_migration_line(width, "cutover took", text);
+		free(a);
+		free(b);
+		free(text);
+	}
+	a = table_cell(json_object_get(m, "lock_budget"));
+	print_migration_line(width, "lock budget", a);
+	free(a);
+	free(id);
+}
+
+/* Render the job response: one line per column, then a migration's
+ * state. */
 static void render_job(const json_t *response)
 {
 	const json_t *job = json_object_get(response, "job");
+	const json_t *migration = json_object_get(job, "migration");
+	json_t *rest;
 
-	render_fields(json_is_object(job) ? job : response);
+	if (!json_is_object(job)) {
+		render_fields(response);
+		return;
+	}
+	if (!json_is_object(migration)) {
+		render_fields(job);
+		return;
+	}
+	rest = json_deep_copy(job);
+	json_object_del(rest, "migration");
+	render_fields(rest);
+	json_decref(rest);
+	render_migration(migration, job);
 }
 
 /* Render the metrics response: the Prometheus text as it is. */
@@ -992,9 +1212,13 @@ static void watch_line(const json_t *response, const char *stamp)
 		char *progress =
 			format_progress(json_object_get(job, "progress"));
 		char *eta = format_eta(job);
+		char *migration = format_migration_brief(job);
 
 		say(stdout, "%s job %s %s %s step %s %s eta %s",
 		    i > 0 ? ";" : "", id, kind, tenant, step, progress, eta);
+		if (migration != NULL)
+			say(stdout, " migration %s", migration);
+		free(migration);
 		free(id);
 		free(kind);
 		free(tenant);
