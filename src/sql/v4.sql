@@ -59,6 +59,18 @@ CREATE TABLE pgtenantd.migrations (
 COMMENT ON TABLE pgtenantd.migrations IS
 	'online tenant migrations: one row per migrate_to_separate_schema job';
 
+-- The fence row of each migration: what the tenant's writers read in the
+-- capture trigger (and lock FOR SHARE in a REPEATABLE READ or SERIALIZABLE
+-- transaction). Written at preflight and once more by the cut-over, never
+-- else, so that the job's own bookkeeping in pgtenantd.migrations never
+-- holds a writer up nor makes it fail.
+CREATE TABLE pgtenantd.migration_fence (
+	job_id bigint PRIMARY KEY,
+	tenant_id text NOT NULL,
+	schema_name text NOT NULL,
+	moved boolean NOT NULL DEFAULT false
+);
+
 -- Where the copy of each table stands ('<filenode>:<next page>', 'done'),
 -- written in each copy batch's transaction. Apart from pgtenantd.migrations,
 -- whose row the writers of a REPEATABLE READ transaction lock.
@@ -205,7 +217,7 @@ CREATE FUNCTION pgtenantd.migration_capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
 	job bigint := TG_ARGV[0]::bigint;
-	ph text;
+	moved boolean;
 	tid text;
 	sch text;
 	live boolean;
@@ -216,20 +228,19 @@ BEGIN
 	-- The cut-over holds this lock alone while it drains and flips: writers
 	-- wait here, then see the flip below.
 	PERFORM pg_advisory_xact_lock_shared(pgtenantd.migration_lock_key(job));
-	SELECT g.phase, g.tenant_id, g.schema_name,
-	       g.phase = 'moved' OR g.phase = 'done'
-	       OR EXISTS (SELECT FROM pgtenantd.jobs j
-			   WHERE j.id = g.job_id AND j.state IN ('queued', 'running'))
-	  INTO ph, tid, sch, live FROM pgtenantd.migrations g WHERE g.job_id = job;
+	SELECT f.moved, f.tenant_id, f.schema_name,
+	       f.moved OR EXISTS (SELECT FROM pgtenantd.jobs j
+				   WHERE j.id = f.job_id AND j.state IN ('queued', 'running'))
+	  INTO moved, tid, sch, live FROM pgtenantd.migration_fence f WHERE f.job_id = job;
 	IF current_setting('transaction_isolation') <> 'read committed' THEN
 		-- A snapshot older than the flip does not show it; locking the row
-		-- fails with 40001 when it changed since.
-		PERFORM FROM pgtenantd.migrations g WHERE g.job_id = job FOR SHARE;
+		-- fails with 40001 when the cut-over changed it since.
+		PERFORM FROM pgtenantd.migration_fence f WHERE f.job_id = job FOR SHARE;
 	END IF;
-	IF ph IS NULL OR NOT live THEN
+	IF moved IS NULL OR NOT live THEN
 		RETURN NULL;	-- the migration is over: the next one removes the trigger
 	END IF;
-	IF ph IN ('moved', 'done') THEN
+	IF moved THEN
 		RAISE EXCEPTION 'pgtenantd: tenant "%" was moved to schema "%" by migration job %; its rows in %.% are no longer its data',
 			tid, sch, job, TG_TABLE_SCHEMA, TG_TABLE_NAME
 			USING ERRCODE = 'serialization_failure',
@@ -260,11 +271,11 @@ DECLARE
 	job bigint := TG_ARGV[0]::bigint;
 	t text;
 BEGIN
-	SELECT g.tenant_id INTO t FROM pgtenantd.migrations g
-	 WHERE g.job_id = job
-	   AND (g.phase = 'moved'
+	SELECT f.tenant_id INTO t FROM pgtenantd.migration_fence f
+	 WHERE f.job_id = job
+	   AND (f.moved
 		OR EXISTS (SELECT FROM pgtenantd.jobs j
-			    WHERE j.id = g.job_id AND j.state IN ('queued', 'running')));
+			    WHERE j.id = f.job_id AND j.state IN ('queued', 'running')));
 	IF t IS NOT NULL THEN
 		RAISE EXCEPTION 'pgtenantd: %.% cannot be truncated while tenant "%" moves to its own schema (migration job %)',
 			TG_TABLE_SCHEMA, TG_TABLE_NAME, t, job
@@ -479,6 +490,8 @@ BEGIN
 	INSERT INTO pgtenantd.migrations (job_id, tenant_id, schema_name, tables,
 					  cutover_mode, lock_budget, rows_total)
 	VALUES (p_job, p_tenant, s, p_tables, p_cutover, p_lock_budget, total);
+	INSERT INTO pgtenantd.migration_fence (job_id, tenant_id, schema_name)
+	VALUES (p_job, p_tenant, s);
 	RETURN total;
 END $$;
 
@@ -911,9 +924,11 @@ $$;
 
 -- Verify while capture goes on: per table, in one snapshot, the row count
 -- and the sum and xor of the row hashes, shared against separate, leaving
--- out the keys with changes not yet applied; the applied changes seen are
--- marked checked (the cut-over compares the keys changed since one by
--- one). Fails the job with both results on a mismatch.
+-- out the keys with changes not yet applied. Then the applied changes are
+-- marked checked (only this job applies changes, so those are the ones the
+-- snapshot saw applied); the cut-over compares the keys changed since one
+-- by one. The comparison is read-only, so PostgreSQL may scan in parallel.
+-- Fails the job with both results on a mismatch.
 CREATE FUNCTION pgtenantd.migration_verify(p_job bigint)
 RETURNS TABLE (table_name text, rows bigint, hash_sum numeric)
 LANGUAGE plpgsql AS $$
@@ -923,12 +938,11 @@ DECLARE
 	rel regclass;
 	ks_s record;
 	ks_d record;
-	shared record;
+	r record;
 BEGIN
 	IF m.phase NOT IN ('catch_up', 'verify') THEN
 		RETURN;
 	END IF;
-	PERFORM pgtenantd.migration_set_phase(p_job, 'verify');
 	FOREACH tbl IN ARRAY m.tables LOOP
 		rel := format('public.%I', tbl)::regclass;
 		ks_s := pgtenantd.migration_key_sql(rel, 's');
@@ -937,31 +951,30 @@ BEGIN
 			WITH pending AS MATERIALIZED (
 				SELECT DISTINCT c.key FROM pgtenantd.migration_changes c
 				 WHERE c.job_id = $1 AND c.table_name = $2 AND c.applied_txid IS NULL),
-			marked AS (
-				UPDATE pgtenantd.migration_changes c SET checked = true
-				 WHERE c.job_id = $1 AND c.table_name = $2 AND NOT c.checked
-				   AND c.applied_txid IS NOT NULL
-				RETURNING 1),
 			sh AS (SELECT count(*) AS n, coalesce(sum(h), 0) AS hs, coalesce(bit_xor(h), 0) AS hx
 				 FROM (SELECT %s AS h FROM %s s
 					WHERE s.tenant_id = $3 AND %s NOT IN (SELECT key FROM pending)) z),
 			sp AS (SELECT count(*) AS n, coalesce(sum(h), 0) AS hs, coalesce(bit_xor(h), 0) AS hx
 				 FROM (SELECT %s AS h FROM %I.%I d
 					WHERE %s NOT IN (SELECT key FROM pending)) z)
-			SELECT sh.n AS sn, sh.hs AS shs, sh.hx AS shx, sp.n AS dn, sp.hs AS dhs, sp.hx AS dhx,
-			       (SELECT count(*) FROM marked) AS marked
+			SELECT sh.n AS sn, sh.hs AS shs, sh.hx AS shx, sp.n AS dn, sp.hs AS dhs, sp.hx AS dhx
 			  FROM sh, sp$q$,
 			pgtenantd.migration_hash_sql(rel, 's'), rel, ks_s.as_jsonb,
 			pgtenantd.migration_hash_sql(rel, 'd'), m.schema_name, tbl, ks_d.as_jsonb)
-			INTO shared USING p_job, tbl, m.tenant_id;
-		IF shared.sn <> shared.dn OR shared.shs <> shared.dhs OR shared.shx <> shared.dhx THEN
+			INTO r USING p_job, tbl, m.tenant_id;
+		IF r.sn <> r.dn OR r.shs <> r.dhs OR r.shx <> r.dhx THEN
 			RAISE EXCEPTION 'pgtenantd: verify failed for tenant "%": public.% has % rows (hash sum %, xor %), %.% has % rows (hash sum %, xor %), keys with changes not yet applied left out',
-				m.tenant_id, tbl, shared.sn, shared.shs, shared.shx, m.schema_name, tbl,
-				shared.dn, shared.dhs, shared.dhx;
+				m.tenant_id, tbl, r.sn, r.shs, r.shx, m.schema_name, tbl, r.dn, r.dhs, r.dhx;
 		END IF;
-		table_name := tbl; rows := shared.sn; hash_sum := shared.shs;
+		UPDATE pgtenantd.migration_changes c SET checked = true
+		 WHERE c.job_id = p_job AND c.table_name = tbl AND NOT c.checked
+		   AND c.applied_txid IS NOT NULL;
+		table_name := tbl; rows := r.sn; hash_sum := r.shs;
 		RETURN NEXT;
 	END LOOP;
+	-- last: the row pgtenantd_read and the control calls see is locked
+	-- only for a moment
+	PERFORM pgtenantd.migration_set_phase(p_job, 'verify');
 END $$;
 
 -- Compare, key by key, the rows of keys whose changes are not checked yet
@@ -1092,6 +1105,7 @@ BEGIN
 				USING ERRCODE = 'PT001';
 		END IF;
 		PERFORM pgtenantd.migration_flip_metadata(m.tenant_id);
+		UPDATE pgtenantd.migration_fence SET moved = true WHERE job_id = p_job;
 		-- Every transaction that wrote the tenant's shared rows through
 		-- the capture has ended (this holds the lock they share): the
 		-- delete takes rows written by transactions older than this
@@ -1313,7 +1327,8 @@ BEGIN
 		GRANT SELECT ON pgtenantd.jobs, pgtenantd.job_kinds,
 			pgtenantd.schedule_slots, pgtenantd.settings,
 			pgtenantd.schema_version, pgtenantd.migrations,
-			pgtenantd.migration_copy, pgtenantd.migration_status TO pgtenantd_read;
+			pgtenantd.migration_copy, pgtenantd.migration_fence,
+			pgtenantd.migration_status TO pgtenantd_read;
 	ELSE
 		missing := missing || 'pgtenantd_read'::text;
 	END IF;

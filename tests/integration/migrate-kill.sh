@@ -64,6 +64,16 @@ redo_check()
 		"a copy batch run again goes on from the database's position ($pos), copying no row twice"
 }
 
+# A kill leaves no lock behind: the tenant's rows can be written within
+# the lock budget (1 s) right after it, even one inside the cut-over
+# (whose transaction held the lock the tenant's writers share).
+writable()
+{
+	ok "the tenant is writable within the lock budget after a kill in $(sql "SELECT step FROM pgtenantd.jobs WHERE id = $id")" \
+		sql "SET lock_timeout = '1s';
+		     UPDATE public.graph_entities SET updated_at = updated_at WHERE tenant_id = 'acme-corp' AND id = 'e000100'"
+}
+
 # While the daemon is down, the tenant writes: each kill leaves changes
 # for catch-up, some on rows the copy has passed, some on rows ahead.
 writes=0
@@ -100,8 +110,10 @@ hook=write_some
 kill_in analyze
 hook=write_some
 kill_in catch_up 0
+hook=writable
 kill_in verify
 mig_snapshot acme-corp	# the last write was before this kill's restart
+hook=writable
 kill_in cutover 0
 kill_in delete 0
 kill_in delete 4
