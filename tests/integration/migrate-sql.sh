@@ -140,8 +140,22 @@ is "$(sql "SELECT phase FROM pgtenantd.migrations WHERE job_id = $id")/$(sql "SE
 
 # ---- manual cut-over and throttling (beta)
 id=$(job beta)
-sql "SELECT ${F}_preflight($id, 'beta', '{graph_entities,graph_relations}', false, 'manual', '1s');
-     SELECT ${F}_capture_on($id); SELECT ${F}_create($id, NULL)" >/dev/null
+READER=pgt_reader_$$
+at_exit "sql \"DROP OWNED BY $READER; DROP ROLE IF EXISTS $READER\""
+sql "CREATE ROLE $READER NOLOGIN;
+     SELECT ${F}_preflight($id, 'beta', '{graph_entities,graph_relations}', false, 'manual', '1s');
+     SELECT ${F}_capture_on($id)" >/dev/null
+like "$(sql_err "SELECT ${F}_create($id, ARRAY['no_such_role_$$'])")" "arg grant_to names role \"no_such_role_$$\", which does not exist" \
+	"grant_to naming a role that does not exist is refused"
+sql "SELECT ${F}_create($id, ARRAY['$READER'])" >/dev/null
+is "$(sql "SELECT has_schema_privilege('public', 'tenant_beta', 'USAGE'),
+		  has_schema_privilege('$READER', 'tenant_beta', 'USAGE'),
+		  has_table_privilege('$READER', 'tenant_beta.graph_relations', 'SELECT')
+		  AND has_table_privilege('$READER', 'tenant_beta.graph_entities', 'INSERT')
+		  AND has_table_privilege('$READER', 'tenant_beta.graph_entities', 'UPDATE')
+		  AND has_table_privilege('$READER', 'tenant_beta.graph_relations', 'DELETE'),
+		  has_table_privilege('$READER', 'tenant_beta.graph_relations', 'TRUNCATE')")" "f|t|t|f" \
+	"the new schema: nothing for PUBLIC; the grant_to role may use its tables (not truncate them)"
 like "$(sql "SELECT ${F}_throttle($id, 0)")" "paused" "throttle 0 pauses"
 is "$(sql "SELECT last_key ~ 'paused' AND rows = 1 FROM ${F}_copy_batch($id, 5);
 	     SELECT count(*) FROM tenant_beta.graph_entities" | tr '\n' ' ')" "t 0 " \
