@@ -1314,6 +1314,57 @@ SELECT m.job_id, m.tenant_id, m.schema_name, m.phase, m.cutover_mode, m.cutover_
        m.started_at, m.phase_at, m.moved_at
   FROM pgtenantd.migrations m;
 
+-- ------------------------------------------------------------- schedules
+-- A slot records how many tenants got no job because a job of the same
+-- schedule was still queued or running for them (slots that come faster
+-- than the jobs end do not pile up jobs): jobs + skipped is every tenant
+-- the slot was for.
+ALTER TABLE pgtenantd.schedule_slots ADD COLUMN skipped integer NOT NULL DEFAULT 0;
+
+CREATE OR REPLACE FUNCTION pgtenantd.fire_slot(p_schedule text, p_slot timestamptz,
+	p_kind text, p_args jsonb, p_tenants text[], p_owner text,
+	p_catch_up boolean)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+	n integer;
+	n_candidates integer;
+	slot_text text := to_char(p_slot AT TIME ZONE 'UTC',
+				  'YYYY-MM-DD"T"HH24:MI"Z"');
+BEGIN
+	INSERT INTO pgtenantd.schedule_slots (schedule, slot, kind, catch_up,
+					      fired_by)
+	VALUES (p_schedule, p_slot, p_kind, p_catch_up, p_owner)
+	ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	WITH candidates AS MATERIALIZED (
+		SELECT x.t FROM (SELECT DISTINCT t FROM unnest(p_tenants) t
+				  WHERE t ~ '^[A-Za-z0-9_-]{1,255}$'
+				    AND octet_length(pgtenantd.tenant_schema(t)) <= 63) x
+		 WHERE (SELECT f.twin FROM pgtenantd.insert_facts(0, x.t, false) f) IS NULL),
+	enqueued AS (
+		INSERT INTO pgtenantd.jobs (kind, tenant_id, args, dedupe_key)
+		SELECT p_kind, c.t, coalesce(p_args, '{}'),
+		       p_schedule || ':' || slot_text || ':' || c.t
+		  FROM candidates c
+		 WHERE NOT EXISTS (SELECT FROM pgtenantd.jobs j
+				    WHERE j.tenant_id = c.t AND j.kind = p_kind
+				      AND j.state IN ('queued', 'running')
+				      AND j.dedupe_key LIKE replace(replace(replace(p_schedule,
+					  '\', '\\'), '%', '\%'), '_', '\_') || ':%')
+		 ORDER BY c.t
+		ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL
+			AND state IN ('queued', 'running') DO NOTHING
+		RETURNING 1)
+	SELECT (SELECT count(*) FROM candidates), (SELECT count(*) FROM enqueued)
+	  INTO n_candidates, n;
+	UPDATE pgtenantd.schedule_slots SET jobs = n, skipped = n_candidates - n
+	 WHERE schedule = p_schedule AND slot = p_slot;
+	RETURN n;
+END $$;
+
 -- Who may see and steer migrations: read sees them, operate steers them.
 CREATE OR REPLACE FUNCTION pgtenantd.apply_grants() RETURNS text
 LANGUAGE plpgsql AS $$

@@ -12,12 +12,16 @@
 require_pg
 make_env maint-backup
 
-# pg_dump on the daemon's PATH: the real one, slowed down on demand.
+# pg_dump on the daemon's PATH: the real one, held on demand.
 real_pg_dump=$(command -v pg_dump) || bail_out "no pg_dump"
 mkdir -p "$T/bin"
 cat >"$T/bin/pg_dump" <<EOF
 #!/bin/sh
-[ -f "$T/slow" ] && sleep 3
+# held while the test's file "slow" exists (at most 60 s), at least 3 s
+if [ -f "$T/slow" ]; then
+	sleep 3
+	for _ in \$(seq 600); do [ -f "$T/slow" ] || break; sleep 0.1; done
+fi
 exec "$real_pg_dump" "\$@"
 EOF
 chmod +x "$T/bin/pg_dump"

@@ -112,8 +112,10 @@ is "$(as "$OP" "SELECT pgtenantd.cancel_job(id) FROM pgtenantd.jobs WHERE kind =
 	cancelled "... and cancel its own queued job"
 
 # ---------------------------------- finding 3: RLS, own jobs only; cancel
+# held at the test gate until finding 5 is checked (engine test hooks)
+gate_hold || bail_out "could not take the test gate"
 aid=$(as "$A" "INSERT INTO pgtenantd.jobs (kind, tenant_id, args)
-	       VALUES ('sleep', 'ta', '{\"seconds\": \"6\"}') RETURNING id")
+	       VALUES ('sleep', 'ta', '{\"seconds\": \"0\", \"test_gate\": \"$MIG_GATE\"}') RETURNING id")
 ok "the enqueue role of tenant a enqueues a sleep job" [ -n "$aid" ]
 is "$(sql "SELECT enqueued_by FROM pgtenantd.jobs WHERE id = $aid")" "$A" \
 	"finding 3: enqueued_by records the role"
@@ -138,6 +140,7 @@ as "$NOB" "NOTIFY pgtenantd, 'cancel:$aid'; SELECT pg_notify('pgtenantd', 'cance
 sleep 1.5
 is "$(sql "SELECT state || ' ' || cancel_requested FROM pgtenantd.jobs WHERE id = $aid")" "running false" \
 	"finding 5: NOTIFY cancel payload ignored: the job still runs 1.5 s later"
+gate_release
 ok "finding 5: ... and succeeds" wait_state "$aid" succeeded 15 || diag_job "$aid"
 
 # the row is what cancels: the owner's own cancel, and an admin's
