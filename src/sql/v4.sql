@@ -734,10 +734,12 @@ BEGIN
 		END IF;
 		rel := format('public.%I', tbl)::regclass;
 		ks := pgtenantd.migration_key_sql(rel, 'd');
+		-- typed keys, hash-joined: no jsonb built per row of the table
 		EXECUTE format('DELETE FROM %I.%I d
-				 WHERE %s IN (SELECT c.key FROM pgtenantd.migration_changes c
-					       WHERE c.job_id = $1 AND c.table_name = $2)',
-			       m.schema_name, tbl, ks.as_jsonb)
+				 USING (SELECT DISTINCT %s FROM (SELECT c.key AS k FROM pgtenantd.migration_changes c
+								  WHERE c.job_id = $1 AND c.table_name = $2) j) x
+				 WHERE %s',
+			       m.schema_name, tbl, ks.from_jsonb, ks.join_on)
 			USING p_job, tbl;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		total := total + n;
@@ -947,20 +949,23 @@ BEGIN
 		rel := format('public.%I', tbl)::regclass;
 		ks_s := pgtenantd.migration_key_sql(rel, 's');
 		ks_d := pgtenantd.migration_key_sql(rel, 'd');
+		-- the keys still waiting, typed, left out by a hash anti-join
 		EXECUTE format($q$
 			WITH pending AS MATERIALIZED (
-				SELECT DISTINCT c.key FROM pgtenantd.migration_changes c
-				 WHERE c.job_id = $1 AND c.table_name = $2 AND c.applied_txid IS NULL),
+				SELECT DISTINCT %s FROM (SELECT c.key AS k FROM pgtenantd.migration_changes c
+							  WHERE c.job_id = $1 AND c.table_name = $2
+							    AND c.applied_txid IS NULL) j),
 			sh AS (SELECT count(*) AS n, coalesce(sum(h), 0) AS hs, coalesce(bit_xor(h), 0) AS hx
 				 FROM (SELECT %s AS h FROM %s s
-					WHERE s.tenant_id = $3 AND %s NOT IN (SELECT key FROM pending)) z),
+					WHERE s.tenant_id = $3 AND NOT EXISTS (SELECT FROM pending x WHERE %s)) z),
 			sp AS (SELECT count(*) AS n, coalesce(sum(h), 0) AS hs, coalesce(bit_xor(h), 0) AS hx
 				 FROM (SELECT %s AS h FROM %I.%I d
-					WHERE %s NOT IN (SELECT key FROM pending)) z)
+					WHERE NOT EXISTS (SELECT FROM pending x WHERE %s)) z)
 			SELECT sh.n AS sn, sh.hs AS shs, sh.hx AS shx, sp.n AS dn, sp.hs AS dhs, sp.hx AS dhx
 			  FROM sh, sp$q$,
-			pgtenantd.migration_hash_sql(rel, 's'), rel, ks_s.as_jsonb,
-			pgtenantd.migration_hash_sql(rel, 'd'), m.schema_name, tbl, ks_d.as_jsonb)
+			ks_s.from_jsonb,
+			pgtenantd.migration_hash_sql(rel, 's'), rel, ks_s.join_on,
+			pgtenantd.migration_hash_sql(rel, 'd'), m.schema_name, tbl, ks_d.join_on)
 			INTO r USING p_job, tbl, m.tenant_id;
 		IF r.sn <> r.dn OR r.shs <> r.dhs OR r.shx <> r.dhx THEN
 			RAISE EXCEPTION 'pgtenantd: verify failed for tenant "%": public.% has % rows (hash sum %, xor %), %.% has % rows (hash sum %, xor %), keys with changes not yet applied left out',

@@ -4,6 +4,7 @@
 # claiming, cancel (socket and SQL) cancels, bad requests get an error and
 # the daemon keeps answering, the socket is mode 0600.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/migrate-lib.sh"	# the test gate
 require_pg
 make_env ctl
 

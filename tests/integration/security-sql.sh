@@ -6,6 +6,7 @@
 # pinned on the pgtenantd functions. Real roles, made per run (roles are
 # cluster-wide and tests run in parallel), act through SET ROLE.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/migrate-lib.sh"	# the test gate
 require_pg
 make_env security-sql
 
