@@ -213,8 +213,10 @@ mig_check_keys()
 # session races the job: a holder descheduled between the two lets a fast
 # job through twice.)
 MIG_GATE=pgt-migrate-test-gate
+# (in this test's database: tests run side by side on one server)
 MIG_GATE_LOCKS="SELECT count(*) FROM pg_locks
-		 WHERE locktype = 'advisory' AND mode = 'ShareLock' AND NOT granted"
+		 WHERE locktype = 'advisory' AND mode = 'ShareLock' AND NOT granted
+		   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 MIG_GATE_IN=()	    # per session: fd of its psql's input
 MIG_GATE_OUT=()	    # per session: fd of its psql's output
 MIG_GATE_PID=()	    # per session: pid of its psql

@@ -93,7 +93,7 @@ ok "gamma's migration holds inside its cut-over (flipped, not committed)" gate_t
       END \$\$" >"$T/late.out" 2>&1) &
 late=$!
 ok "a write of the tenant waits on the cut-over's lock" \
-	wait_until "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'pgt-test'
+	wait_until "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgt-test'
 				  AND wait_event_type = 'Lock' AND wait_event = 'advisory')" ||
 	diag "$(sql "SELECT application_name, state, wait_event_type, wait_event, left(query, 60) FROM pg_stat_activity WHERE datname = current_database()"; sql "SELECT * FROM pgtenantd.migration_status WHERE job_id = $id"; sql "SELECT locktype, mode, granted, pid FROM pg_locks WHERE locktype = 'advisory'")"
 ok "other tenants' writes do not wait" \
@@ -125,7 +125,7 @@ sql "BEGIN; UPDATE public.graph_entities SET updated_at = updated_at WHERE tenan
 long=$!
 ok "a long transaction of the tenant holds the lock its writers share" \
 	wait_until "SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-				  WHERE a.application_name = 'pgt-test' AND l.locktype = 'advisory'
+				  WHERE a.datname = current_database() AND a.application_name = 'pgt-test' AND l.locktype = 'advisory'
 				    AND l.mode = 'ShareLock' AND l.granted)"
 gate_release
 ok "the cut-over gives up and tries again while the transaction is open" \
