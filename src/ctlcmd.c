@@ -31,9 +31,9 @@
  * answers without it (the dispatcher may be busy with a claim). */
 #define STATUS_DB_WAIT_MS 300
 /* The longest cutover and throttle wait for the migration's row, which a
- * step of the job or a tenant's REPEATABLE READ writer may hold: they run
- * on the dispatcher, whose heartbeats must not wait longer than a quarter
- * of the lease. */
+ * step of the job may hold (a cut-over attempt, at most its lock budget):
+ * they run on the dispatcher, whose heartbeats must not wait longer than
+ * a quarter of the lease. */
 #define MIGRATION_CTL_LOCK_MAX_MS 2000
 
 static const char *const job_states[] = {
@@ -120,8 +120,8 @@ static void status_with_migrations(struct daemon *d, struct ctl_client *client,
 			      .tv_usec = (STATUS_DB_WAIT_MS % 1000) * 1000 };
 	struct status_reply *sr;
 	const char *params[1];
-	char *ids, *more;
-	json_t *job;
+	json_t *ids, *job;
+	char *text;
 	size_t i;
 
 	if (json_array_size(running) == 0 || !pgconn_is_ready(d->dispatcher) ||
@@ -129,29 +129,24 @@ static void status_with_migrations(struct daemon *d, struct ctl_client *client,
 		ctl_reply(client, response);
 		return;
 	}
-	ids = xstrdup("{");
-	json_array_foreach(running, i, job) {
-		more = xasprintf(
-			"%s%s%" JSON_INTEGER_FORMAT, ids, i > 0 ? "," : "",
-			json_integer_value(json_object_get(job, "id")));
-		free(ids);
-		ids = more;
-	}
-	more = xasprintf("%s}", ids);
-	free(ids);
-	ids = more;
+	ids = json_array();
+	json_array_foreach(running, i, job)
+		json_array_append(ids, json_object_get(job, "id"));
+	text = json_dumps(ids, JSON_COMPACT);
+	json_decref(ids);
 	sr = xcalloc(1, sizeof(*sr));
 	sr->client = client;
 	sr->response = response;
 	sr->timer = evtimer_new(d->base, status_timeout, sr);
 	evtimer_add(sr->timer, &tv);
-	params[0] = ids;
+	params[0] = text;
 	pgconn_query(d->dispatcher,
 		     "SELECT coalesce(json_agg(s), '[]')"
 		     " FROM pgtenantd.migration_status s"
-		     " WHERE s.job_id = ANY ($1::bigint[])",
+		     " WHERE s.job_id IN (SELECT value::bigint"
+		     " FROM jsonb_array_elements_text($1::jsonb))",
 		     1, params, status_migrations, sr);
-	free(ids);
+	free(text);
 }
 
 /* status: the daemon and its running jobs, from memory; a running
@@ -357,7 +352,7 @@ static void migration_ctl_result(const struct pgconn_result *r, void *arg)
 		ctl_reply_error(
 			mr->client,
 			"the migration's row stayed locked for %" PRId64
-			" ms (by a step of the job or a writer's REPEATABLE READ transaction); try again",
+			" ms (by a step of the job, such as a cut-over attempt); try again",
 			mr->lock_ms);
 	} else if (error != NULL) {
 		/* the functions' own messages need no SQLSTATE in front */

@@ -790,24 +790,28 @@ static void render_fields(const json_t *object)
 	render_fields_at(object, 0, 0);
 }
 
-/* Print "  label: value" lines of a migration, labels padded to width;
- * the value escaped whole (it may hold newlines from the database). */
-static void print_migration_line(int width, const char *label,
-				 const char *value)
+/* Print "  label: value" of a migration, the label padded to width, the
+ * value (printf-style) escaped whole: it may hold text from the database. */
+static void __attribute__((format(printf, 3, 4)))
+print_migration_line(int width, const char *label, const char *fmt, ...)
 {
-	char *safe = table_escape(value, false);
+	va_list ap;
+	char *value, *safe;
 
+	va_start(ap, fmt);
+	value = xvasprintf(fmt, ap);
+	va_end(ap);
+	safe = table_escape(value, false);
 	say(stdout, "  %s:%*s %s\n", label, width - (int)strlen(label), "",
 	    safe);
 	free(safe);
+	free(value);
 }
 
-/* A JSON number as an integer text, "-" if it is none. */
-static char *format_count(const json_t *value)
+/* A JSON number as an integer, 0 if it is none. */
+static double number_or_zero(const json_t *value)
 {
-	if (!json_is_number(value))
-		return xstrdup("-");
-	return xasprintf("%.0f", json_number_value(value));
+	return json_is_number(value) ? json_number_value(value) : 0;
 }
 
 /* Render a job's migration (its row of pgtenantd.migration_status) for
@@ -815,96 +819,80 @@ static char *format_count(const json_t *value)
 static void render_migration(const json_t *m, const json_t *job)
 {
 	const int width = 18; /* "last cutover error" */
-	const json_t *copied = json_object_get(m, "rows_copied");
-	const json_t *total = json_object_get(m, "rows_total");
+	double copied = number_or_zero(json_object_get(m, "rows_copied"));
+	double total = number_or_zero(json_object_get(m, "rows_total"));
 	const json_t *rate = json_object_get(m, "replay_rate");
 	const json_t *limit = json_object_get(m, "batch_limit");
 	const json_t *ms = json_object_get(m, "cutover_ms");
 	const json_t *error = json_object_get(m, "last_cutover_error");
 	const char *mode =
 		json_string_value(json_object_get(m, "cutover_mode"));
-	char *a, *b, *text, *id = table_cell(json_object_get(job, "id"));
+	char *id = table_cell(json_object_get(job, "id"));
+	char *phase = table_cell(json_object_get(m, "phase"));
+	char *since = format_time(json_object_get(m, "phase_at"));
+	char *schema = table_cell(json_object_get(m, "schema_name"));
+	char *attempts = table_cell(json_object_get(m, "cutover_attempts"));
+	char *budget = table_cell(json_object_get(m, "lock_budget"));
 
 	say(stdout, "migration:\n");
-	a = table_cell(json_object_get(m, "phase"));
-	b = format_time(json_object_get(m, "phase_at"));
-	text = xasprintf("%s (since %s)", a, b);
-	print_migration_line(width, "phase", text);
-	free(a);
-	free(b);
-	free(text);
-	a = table_cell(json_object_get(m, "schema_name"));
-	print_migration_line(width, "schema", a);
-	free(a);
-	a = format_count(copied);
-	b = format_count(total);
-	if (json_is_number(copied) && json_is_number(total) &&
-	    json_number_value(total) > 0)
-		text = xasprintf("%s/%s rows (%.1f%%)", a, b,
-				 100.0 * json_number_value(copied) /
-					 json_number_value(total));
+	print_migration_line(width, "phase", "%s (since %s)", phase, since);
+	print_migration_line(width, "schema", "%s", schema);
+	if (total > 0)
+		print_migration_line(width, "copied", "%.0f/%.0f rows (%.1f%%)",
+				     copied, total, 100.0 * copied / total);
 	else
-		text = xasprintf("%s/%s rows", a, b);
-	print_migration_line(width, "copied", text);
-	free(a);
-	free(b);
-	free(text);
-	a = format_count(json_object_get(m, "backlog_keys"));
-	text = xasprintf("%s keys", a);
-	print_migration_line(width, "backlog", text);
-	free(a);
-	free(text);
-	a = format_count(json_object_get(m, "replayed_keys"));
-	if (json_is_number(rate))
-		text = xasprintf("%s keys (%.1f keys/s)", a,
-				 json_number_value(rate));
+		print_migration_line(width, "copied", "%.0f/%.0f rows", copied,
+				     total);
+	print_migration_line(
+		width, "backlog", "%.0f keys",
+		number_or_zero(json_object_get(m, "backlog_keys")));
+	print_migration_line(
+		width, "replayed", "%.0f keys (%.1f keys/s)",
+		number_or_zero(json_object_get(m, "replayed_keys")),
+		number_or_zero(rate));
+	if (mode != NULL && strcmp(mode, "manual") == 0 &&
+	    migration_awaits_go(m))
+		print_migration_line(
+			width, "cutover",
+			"manual, waiting for go (pgtenantctl cutover %s)", id);
+	else if (mode != NULL && strcmp(mode, "manual") == 0)
+		print_migration_line(width, "cutover", "manual, go given");
 	else
-		text = xasprintf("%s keys", a);
-	print_migration_line(width, "replayed", text);
-	free(a);
-	free(text);
-	if (mode != NULL && strcmp(mode, "manual") == 0)
-		text = migration_awaits_go(m) ?
-			       xasprintf("manual, waiting for go "
-					 "(pgtenantctl cutover %s)",
-					 id) :
-			       xstrdup("manual, go given");
-	else
-		text = table_cell(json_object_get(m, "cutover_mode"));
-	print_migration_line(width, "cutover", text);
-	free(text);
+		print_migration_line(width, "cutover", "%s",
+				     mode != NULL ? mode : "-");
 	if (!json_is_integer(limit))
-		text = xstrdup("none");
+		print_migration_line(width, "throttle", "none");
 	else if (json_integer_value(limit) == 0)
-		text = xasprintf("paused (pgtenantctl unthrottle %s)", id);
+		print_migration_line(width, "throttle",
+				     "paused (pgtenantctl unthrottle %s)", id);
 	else
-		text = xasprintf("at most %" JSON_INTEGER_FORMAT
-				 " pages or keys per batch",
-				 json_integer_value(limit));
-	print_migration_line(width, "throttle", text);
-	free(text);
-	a = table_cell(json_object_get(m, "cutover_attempts"));
-	print_migration_line(width, "cutover attempts", a);
-	free(a);
-	if (json_is_string(error)) {
-		print_migration_line(width, "last cutover error",
+		print_migration_line(width, "throttle",
+				     "at most %" JSON_INTEGER_FORMAT
+				     " pages or keys per batch",
+				     json_integer_value(limit));
+	print_migration_line(width, "cutover attempts", "%s", attempts);
+	if (json_is_string(error))
+		print_migration_line(width, "last cutover error", "%s",
 				     json_string_value(error));
-	}
 	if (json_is_number(ms)) {
-		a = table_duration(json_number_value(ms) / 1000.0);
-		b = format_time(json_object_get(m, "moved_at"));
-		text = json_is_string(json_object_get(m, "moved_at")) ?
-			       xasprintf("%s (moved at %s)", a, b) :
-			       xstrdup(a);
-		print_migration_line(width, "cutover took", text);
-		free(a);
-		free(b);
-		free(text);
+		char *took = table_duration(json_number_value(ms) / 1000.0);
+		char *at = format_time(json_object_get(m, "moved_at"));
+
+		if (json_is_string(json_object_get(m, "moved_at")))
+			print_migration_line(width, "cutover took",
+					     "%s (moved at %s)", took, at);
+		else
+			print_migration_line(width, "cutover took", "%s", took);
+		free(took);
+		free(at);
 	}
-	a = table_cell(json_object_get(m, "lock_budget"));
-	print_migration_line(width, "lock budget", a);
-	free(a);
+	print_migration_line(width, "lock budget", "%s", budget);
 	free(id);
+	free(phase);
+	free(since);
+	free(schema);
+	free(attempts);
+	free(budget);
 }
 
 /* Render the job response: one line per column, then a migration's

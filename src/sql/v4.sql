@@ -10,7 +10,7 @@
 --                lock_timeout, retried); TRUNCATE is refused meanwhile
 --   create       the schema and its tables, from the catalog
 --   copy         page-range batches, exactly once (the position is kept in
---                pgtenantd.migrations, written with each batch)
+--                pgtenantd.migration_copy, written with each batch)
 --   purge        rows of keys that changed during the copy go (the copy may
 --                have read a key twice); catch-up puts them back
 --   index        the primary key and the shared tables' indexes
@@ -23,7 +23,8 @@
 --                compared, public.tenant_metadata flipped; past the lock
 --                budget the attempt rolls back and is tried again
 --   delete       the shared rows in batches
---   finish       no shared row left; capture off
+--   left_over    no shared row of the tenant is left, else fail for good
+--   finish       capture off
 -- Everything is keyed by the job id; the job file only calls these
 -- functions in order. A function that finds its work done returns at once,
 -- so every step may run again after a crash.
@@ -45,6 +46,7 @@ CREATE TABLE pgtenantd.migrations (
 	-- delete) or keys (catch-up) per batch
 	batch_limit integer CHECK (batch_limit >= 0),
 	rows_total bigint NOT NULL DEFAULT 0,
+	replayed_keys bigint NOT NULL DEFAULT 0,	-- change rows applied
 	cutover_attempts integer NOT NULL DEFAULT 0,
 	last_cutover_at timestamptz,
 	last_cutover_error text,
@@ -72,8 +74,7 @@ CREATE TABLE pgtenantd.migration_fence (
 );
 
 -- Where the copy of each table stands ('<filenode>:<next page>', 'done'),
--- written in each copy batch's transaction. Apart from pgtenantd.migrations,
--- whose row the writers of a REPEATABLE READ transaction lock.
+-- written in each copy batch's transaction.
 CREATE TABLE pgtenantd.migration_copy (
 	job_id bigint NOT NULL,
 	table_name text NOT NULL,
@@ -105,12 +106,6 @@ CREATE INDEX migration_changes_applied_idx ON pgtenantd.migration_changes (job_i
 	WHERE applied_at IS NOT NULL;
 
 -- ------------------------------------------------------------- helpers
-CREATE FUNCTION pgtenantd.migrate_error(p_message text) RETURNS bigint
-LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-	RAISE EXCEPTION '%', p_message;
-END $$;
-
 -- The lock the tenant's writers share and the cut-over takes alone.
 CREATE FUNCTION pgtenantd.migration_lock_key(p_job bigint) RETURNS bigint
 LANGUAGE sql IMMUTABLE AS $$
@@ -291,38 +286,37 @@ LANGUAGE sql IMMUTABLE AS $$
 	SELECT format('pgtenantd_migration_%s_%s', p_job, p_op)
 $$;
 
--- Remove the triggers of migrations that are over: the job ended before
--- the flip (failed, cancelled, deleted) or the migration finished.
+-- The DROP TRIGGER statements of migration job p_job's capture.
+CREATE FUNCTION pgtenantd.migration_drop_capture_sql(p_job bigint) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+	SELECT coalesce(array_agg(format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.tgrelid::regclass)
+				  ORDER BY t.tgrelid::regclass::text, t.tgname), '{}')
+	  FROM pg_catalog.pg_trigger t
+	 WHERE t.tgname LIKE format('pgtenantd\_migration\_%s\_%%', p_job)
+$$;
+
+-- Capture off for migration job p_job: its triggers and change rows go.
 CREATE FUNCTION pgtenantd.migration_remove_capture(p_job bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-	PERFORM pgtenantd.migration_ddl(
-		(SELECT array_agg(format('DROP TRIGGER IF EXISTS %I ON %s', t.tgname, t.tgrelid::regclass)
-				  ORDER BY t.tgrelid::regclass::text, t.tgname)
-		   FROM pg_catalog.pg_trigger t
-		  WHERE t.tgname LIKE format('pgtenantd\_migration\_%s\_%%', p_job)),
+	PERFORM pgtenantd.migration_ddl(pgtenantd.migration_drop_capture_sql(p_job),
 		format('remove the capture triggers of migration job %s', p_job));
 	DELETE FROM pgtenantd.migration_changes WHERE job_id = p_job;
 END $$;
 
-CREATE FUNCTION pgtenantd.migration_sweep() RETURNS integer
-LANGUAGE plpgsql AS $$
-DECLARE
-	n integer := 0;
-	g bigint;
-BEGIN
-	FOR g IN SELECT m.job_id FROM pgtenantd.migrations m
-		  WHERE m.phase NOT IN ('moved', 'done')
-		    AND NOT EXISTS (SELECT FROM pgtenantd.jobs j
-				     WHERE j.id = m.job_id AND j.state IN ('queued', 'running'))
-		    AND (EXISTS (SELECT FROM pg_catalog.pg_trigger t
-				  WHERE t.tgname LIKE format('pgtenantd\_migration\_%s\_%%', m.job_id))
-			 OR EXISTS (SELECT FROM pgtenantd.migration_changes c WHERE c.job_id = m.job_id)) LOOP
-		PERFORM pgtenantd.migration_remove_capture(g);
-		n := n + 1;
-	END LOOP;
-	RETURN n;
-END $$;
+-- Migrations whose capture is left over: their job ended before the flip
+-- (failed, cancelled, deleted) and their triggers or change rows are
+-- still there.
+CREATE FUNCTION pgtenantd.migration_stale() RETURNS SETOF bigint
+LANGUAGE sql STABLE AS $$
+	SELECT m.job_id FROM pgtenantd.migrations m
+	 WHERE m.phase NOT IN ('moved', 'done')
+	   AND NOT EXISTS (SELECT FROM pgtenantd.jobs j
+			    WHERE j.id = m.job_id AND j.state IN ('queued', 'running'))
+	   AND (EXISTS (SELECT FROM pg_catalog.pg_trigger t
+			 WHERE t.tgname LIKE format('pgtenantd\_migration\_%s\_%%', m.job_id))
+		OR EXISTS (SELECT FROM pgtenantd.migration_changes c WHERE c.job_id = m.job_id))
+$$;
 
 -- ------------------------------------------------------------- steps
 -- Refuse (the job fails for good) what must not run, before anything is
@@ -348,6 +342,7 @@ DECLARE
 	total bigint := 0;
 	n bigint;
 	checked regclass[] := '{}';
+	enqueuer text := (SELECT j.enqueued_by FROM pgtenantd.jobs j WHERE j.id = p_job);
 BEGIN
 	IF EXISTS (SELECT FROM pgtenantd.migrations WHERE job_id = p_job) THEN
 		RETURN (SELECT m.rows_total FROM pgtenantd.migrations m WHERE m.job_id = p_job);
@@ -384,6 +379,17 @@ BEGIN
 			RAISE EXCEPTION 'pgtenantd: arg tables names public.% twice', tbl;
 		END IF;
 		checked := checked || rel;
+		-- The kind moves the graph tables (pgtenantd_operate may enqueue
+		-- it); any other table an enqueuer names is read and deleted from
+		-- with the daemon's rights, so the enqueuer must be allowed both.
+		IF tbl NOT IN ('graph_entities', 'graph_relations')
+		   AND NOT (enqueuer IS NOT NULL AND to_regrole(enqueuer) IS NOT NULL
+			    AND has_table_privilege(enqueuer, rel, 'SELECT')
+			    AND has_table_privilege(enqueuer, rel, 'DELETE')) THEN
+			RAISE EXCEPTION 'pgtenantd: arg tables names public.%, which role % (who enqueued job %) may not read and delete from; refusing to move rows of it with the daemon''s rights',
+				tbl, coalesce(enqueuer, '(unknown)'), p_job
+				USING HINT = 'public.graph_entities and public.graph_relations need no such right; grant SELECT and DELETE on the table to the enqueuer, or have a role that has them enqueue the job';
+		END IF;
 		IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
 				WHERE a.attrelid = rel AND a.attname = 'tenant_id' AND NOT a.attisdropped) THEN
 			RAISE EXCEPTION 'pgtenantd: public.% has no column tenant_id', tbl;
@@ -407,29 +413,48 @@ BEGIN
 				tbl, current_user, p_tenant
 				USING HINT = format('let the daemon''s role bypass row-level security (ALTER ROLE %I BYPASSRLS) or own the table, then enqueue the migration again', current_user);
 		END IF;
-		-- another tenant id that maps to the same schema name
-		EXECUTE format('SELECT tenant_id FROM public.%I
-				 WHERE tenant_id <> $1 AND lower(replace(tenant_id, ''-'', ''_'')) = lower(replace($1, ''-'', ''_''))
-				 LIMIT 1', tbl)
-			INTO twin USING p_tenant;
-		IF twin IS NOT NULL THEN
-			RAISE EXCEPTION 'pgtenantd: tenant ids "%" and "%" both map to schema "%"; refusing to migrate "%"',
-				p_tenant, twin, s, p_tenant
-				USING HINT = 'schema names fold case and turn ''-'' into ''_''; rename one of the tenants first';
+		-- Another tenant id with the same schema name: the distinct tenant
+		-- ids walked down an index that starts with tenant_id (a few reads
+		-- per tenant, not every row) if the table has one.
+		IF twin IS NULL AND EXISTS (
+			SELECT FROM pg_catalog.pg_index i
+			  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+			 WHERE i.indrelid = rel AND a.attname = 'tenant_id' AND i.indisvalid
+			   AND i.indpred IS NULL) THEN
+			EXECUTE format($q$
+				WITH RECURSIVE d (tid) AS (
+					(SELECT tenant_id FROM %1$s ORDER BY tenant_id LIMIT 1)
+					UNION ALL
+					SELECT (SELECT tenant_id FROM %1$s WHERE tenant_id > d.tid
+						 ORDER BY tenant_id LIMIT 1)
+					  FROM d WHERE d.tid IS NOT NULL)
+				SELECT tid FROM d
+				 WHERE tid <> $1 AND pgtenantd.tenant_schema(tid) = $2 LIMIT 1$q$, rel)
+				INTO twin USING p_tenant, s;
+		ELSIF twin IS NULL THEN
+			EXECUTE format('SELECT tenant_id FROM %s
+					 WHERE tenant_id <> $1 AND pgtenantd.tenant_schema(tenant_id) = $2
+					 LIMIT 1', rel)
+				INTO twin USING p_tenant, s;
 		END IF;
 		EXECUTE format('SELECT count(*) FROM public.%I WHERE tenant_id = $1', tbl) INTO n USING p_tenant;
 		total := total + n;
 	END LOOP;
 
-	IF to_regclass('public.tenant_metadata') IS NOT NULL THEN
+	-- ... or in public.tenant_metadata (a twin among the jobs the INSERT
+	-- trigger refused; one that was put in past it meets the schema's mark
+	-- below)
+	IF twin IS NULL AND to_regclass('public.tenant_metadata') IS NOT NULL THEN
 		EXECUTE 'SELECT m.tenant_id FROM public.tenant_metadata m
-			  WHERE m.tenant_id <> $2 AND lower(replace(m.tenant_id, ''-'', ''_'')) = lower(replace($2, ''-'', ''_'')) LIMIT 1'
-			INTO twin USING s, p_tenant;
-		IF twin IS NOT NULL THEN
-			RAISE EXCEPTION 'pgtenantd: tenant ids "%" and "%" both map to schema "%"; refusing to migrate "%"',
-				p_tenant, twin, s, p_tenant
-				USING HINT = 'schema names fold case and turn ''-'' into ''_''; rename one of the tenants first';
-		END IF;
+			  WHERE m.tenant_id <> $1 AND pgtenantd.tenant_schema(m.tenant_id) = $2 LIMIT 1'
+			INTO twin USING p_tenant, s;
+	END IF;
+	IF twin IS NOT NULL THEN
+		RAISE EXCEPTION 'pgtenantd: tenant ids "%" and "%" both map to schema "%"; refusing to migrate "%"',
+			p_tenant, twin, s, p_tenant
+			USING HINT = 'schema names fold case and turn ''-'' into ''_''; rename one of the tenants first';
+	END IF;
+	IF to_regclass('public.tenant_metadata') IS NOT NULL THEN
 		EXECUTE 'SELECT m.isolation_mode FROM public.tenant_metadata m WHERE m.tenant_id = $1'
 			INTO mode USING p_tenant;
 		IF mode = 'separate_schema' THEN
@@ -509,12 +534,15 @@ DECLARE
 	args text;
 	mine text;
 	spec record;
-	ddl text[] := '{}';
+	stale bigint[] := ARRAY(SELECT pgtenantd.migration_stale());
+	ddl text[];
 BEGIN
-	PERFORM pgtenantd.migration_sweep();
 	IF m.phase NOT IN ('preflight', 'capture') THEN
 		RETURN;
 	END IF;
+	-- the triggers that migrations which ended before their flip left go
+	-- in the same attempt as this one's: one short lock on each table
+	ddl := ARRAY(SELECT unnest(pgtenantd.migration_drop_capture_sql(g)) FROM unnest(stale) AS g);
 	-- this job's own delete batches pass (a guard against lost writes, not
 	-- a security boundary: a session that sets it on purpose can write)
 	mine := format('current_setting(''pgtenantd.migration_job'', true) IS DISTINCT FROM %L', p_job::text);
@@ -539,6 +567,7 @@ BEGIN
 		END IF;
 	END LOOP;
 	PERFORM pgtenantd.migration_ddl(ddl, format('add the capture triggers of migration job %s', p_job));
+	DELETE FROM pgtenantd.migration_changes WHERE job_id = ANY (stale);
 	PERFORM pgtenantd.migration_set_phase(p_job, 'capture');
 END $$;
 
@@ -567,10 +596,19 @@ BEGIN
 	IF m.phase NOT IN ('capture', 'create') THEN
 		RETURN;
 	END IF;
+	-- A role of grant_to gets on the tenant's tables what it may do with
+	-- the shared ones (directly or through a role it belongs to), never
+	-- more: an enqueuer cannot lend itself the daemon's rights this way.
 	FOREACH r IN ARRAY coalesce(p_grant_to, '{}') LOOP
 		IF to_regrole(r) IS NULL THEN
 			RAISE EXCEPTION 'pgtenantd: arg grant_to names role "%", which does not exist', left(r, 64);
 		END IF;
+		FOREACH tbl IN ARRAY m.tables LOOP
+			IF NOT has_table_privilege(r, format('public.%I', tbl), 'SELECT') THEN
+				RAISE EXCEPTION 'pgtenantd: arg grant_to names role "%", which may not read public.%; a role gets on the tenant''s tables only the rights it has on the shared ones',
+					r, tbl;
+			END IF;
+		END LOOP;
 	END LOOP;
 	rel := format('public.%I', m.tables[1])::regclass;
 	SELECT c.relowner::regrole INTO app FROM pg_catalog.pg_class c WHERE c.oid = rel;
@@ -632,9 +670,12 @@ BEGIN
 			EXECUTE format('GRANT USAGE ON SCHEMA %I TO %s', s, g.grantee);
 			EXECUTE format('GRANT %s ON %I.%I TO %s', g.priv, s, tbl, g.grantee);
 		END LOOP;
-		FOREACH r IN ARRAY coalesce(p_grant_to, '{}') LOOP
-			EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', s, r);
-			EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.%I TO %I', s, tbl, r);
+		FOR g IN SELECT gr.role_name, gp.priv
+			   FROM unnest(coalesce(p_grant_to, '{}')) AS gr (role_name),
+				unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS gp (priv)
+			  WHERE has_table_privilege(gr.role_name, rel, gp.priv) LOOP
+			EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', s, g.role_name);
+			EXECUTE format('GRANT %s ON %I.%I TO %I', g.priv, s, tbl, g.role_name);
 		END LOOP;
 	END LOOP;
 	DELETE FROM pgtenantd.migration_copy WHERE job_id = p_job;
@@ -784,16 +825,16 @@ BEGIN
 	FOREACH tbl IN ARRAY m.tables LOOP
 		rel := format('public.%I', tbl)::regclass;
 		target := format('%I.%I', m.schema_name, tbl)::regclass;
-		FOR ix IN SELECT c.relname AS shared_name, i.indexrelid,
-				 regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', '') AS def
-			    FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+		FOR ix IN SELECT c.relname AS shared_name, i.indkey, i.indisunique, am.amname
+			    FROM pg_catalog.pg_index i
+			    JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+			    JOIN pg_catalog.pg_am am ON am.oid = c.relam
 			   WHERE i.indrelid = rel AND NOT i.indisprimary AND i.indisvalid
 			     AND i.indexprs IS NULL AND i.indpred IS NULL
 			   ORDER BY c.relname LOOP
 			-- its columns without tenant_id
 			SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.n) INTO cols
-			  FROM unnest((SELECT i.indkey FROM pg_catalog.pg_index i WHERE i.indexrelid = ix.indexrelid))
-			       WITH ORDINALITY AS k (attnum, n)
+			  FROM unnest(ix.indkey) WITH ORDINALITY AS k (attnum, n)
 			  JOIN pg_catalog.pg_attribute a ON a.attrelid = rel AND a.attnum = k.attnum
 			 WHERE a.attname <> 'tenant_id';
 			CONTINUE WHEN cols IS NULL;
@@ -809,10 +850,9 @@ BEGIN
 				-- names cut at 63 bytes may collide: the index still comes
 				name := left(format('%s_%s', tbl, ix.shared_name), 63);
 			END IF;
-			EXECUTE format('CREATE %sINDEX %I ON %s USING %s (%s)',
-				       CASE WHEN (SELECT i.indisunique FROM pg_catalog.pg_index i
-						   WHERE i.indexrelid = ix.indexrelid) THEN 'UNIQUE ' ELSE '' END,
-				       name, target, split_part(ix.def, ' ', 1), cols);
+			EXECUTE format('CREATE %sINDEX %I ON %s USING %I (%s)',
+				       CASE WHEN ix.indisunique THEN 'UNIQUE ' ELSE '' END,
+				       name, target, ix.amname, cols);
 			RETURN format('%s index %s (%s)', target, name, cols);
 		END LOOP;
 	END LOOP;
@@ -849,6 +889,10 @@ BEGIN
 	IF batch IS NULL THEN
 		RETURN 0;
 	END IF;
+	-- a count kept, so that showing it costs nothing however many keys
+	-- a long migration replays
+	UPDATE pgtenantd.migrations SET replayed_keys = replayed_keys + applied
+	 WHERE job_id = p_job;
 	FOREACH tbl IN ARRAY m.tables LOOP
 		CONTINUE WHEN batch -> tbl IS NULL;
 		rel := format('public.%I', tbl)::regclass;
@@ -1138,7 +1182,7 @@ END $$;
 -- One delete batch after the flip: the tenant's shared rows of up to
 -- p_pages pages, table by table in the reverse order of the copy, written
 -- before the flip (a row written since, by a session that bypassed the
--- triggers, was never moved: it stays, and finish fails on it). The key is
+-- triggers, was never moved: it stays, and left_over fails on it). The key is
 -- '<table>:<filenode>:<next page>'; a batch finds what is left from any
 -- key, so a resumed step may sweep again. Passes the capture triggers as
 -- this job.
@@ -1311,8 +1355,7 @@ SELECT m.job_id, m.tenant_id, m.schema_name, m.phase, m.cutover_mode, m.cutover_
        m.rows_total,
        (SELECT count(*) FROM pgtenantd.migration_changes c
 	 WHERE c.job_id = m.job_id AND c.applied_txid IS NULL) AS backlog_keys,
-       (SELECT count(*) FROM pgtenantd.migration_changes c
-	 WHERE c.job_id = m.job_id AND c.applied_txid IS NOT NULL) AS replayed_keys,
+       m.replayed_keys,
        (SELECT count(*) FROM pgtenantd.migration_changes c
 	 WHERE c.job_id = m.job_id AND c.applied_at > now() - interval '10 s') / 10.0 AS replay_rate,
        m.cutover_attempts, m.last_cutover_error, m.cutover_ms, m.lock_budget,

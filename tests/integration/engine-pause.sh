@@ -89,13 +89,20 @@ ok "batch step: let through one pause" gate_pass
 ok "batch step: ... the job waits in the third batch" gate_wait
 is "$(position "$id")/$(logged "$id" batch)" "3/2/2" "batch step: ... the second batch committed"
 
+# Let job $id through every pause until it is done, noting in pauses
+# where each one was (at most 20).
+pass_all_pauses()
+{
+	pauses=()
+	while wait_until "SELECT ($MIG_GATE_LOCKS) > 0 OR state <> 'running' FROM pgtenantd.jobs WHERE id = $id" 20 &&
+		[ "$(job_state "$id")" = running ] && [ ${#pauses[@]} -lt 20 ]; do
+		pauses+=("$(position "$id")")
+		gate_pass || break
+	done
+}
+
 # every other pause, in order, until the job is done
-pauses=()
-while wait_until "SELECT ($MIG_GATE_LOCKS) > 0 OR state <> 'running' FROM pgtenantd.jobs WHERE id = $id" 20 &&
-	[ "$(job_state "$id")" = running ] && [ ${#pauses[@]} -lt 20 ]; do
-	pauses+=("$(position "$id")")
-	gate_pass || break
-done
+pass_all_pauses
 is "${pauses[*]}" "3/2 3/3 4/0 4/0 5/0 6/0" \
 	"the rest of the batches (the last one finds no row), each statement of a transaction: false step, verify, exec"
 gate_release
@@ -109,12 +116,7 @@ is "$(sql "SELECT string_agg(step || coalesce(item::text, ''), ' ' ORDER BY step
 # the gate_* helpers start over: all of the first steps' pauses, counted
 gate_hold || bail_out "could not take the test gate again"
 id=$(insert_job pause_steps t3 "{\"test_gate\": \"$MIG_GATE\", \"test_sleep\": \"10\"}")
-pauses=()
-while wait_until "SELECT ($MIG_GATE_LOCKS) > 0 OR state <> 'running' FROM pgtenantd.jobs WHERE id = $id" 20 &&
-	[ "$(job_state "$id")" = running ] && [ ${#pauses[@]} -lt 20 ]; do
-	pauses+=("$(position "$id")")
-	gate_pass || break
-done
+pass_all_pauses
 is "${pauses[*]}" "0/0 1/0 2/0 2/1 3/0 3/1 3/2 3/3 4/0 4/0 5/0 6/0" \
 	"with test_sleep too: one pause per sql step, for_each row, batch, statement outside a transaction, verify and exec"
 gate_release

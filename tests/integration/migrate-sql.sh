@@ -140,13 +140,18 @@ is "$(sql "SELECT phase FROM pgtenantd.migrations WHERE job_id = $id")/$(sql "SE
 
 # ---- manual cut-over and throttling (beta)
 id=$(job beta)
-READER=pgt_reader_$$
-at_exit "sql \"DROP OWNED BY $READER; DROP ROLE IF EXISTS $READER\""
-sql "CREATE ROLE $READER NOLOGIN;
+# The application's role uses the shared tables; an outsider does not.
+READER=pgt_reader_$$ OUTSIDER=pgt_outsider_$$
+at_exit "sql \"DROP OWNED BY $READER, $OUTSIDER; DROP ROLE IF EXISTS $READER, $OUTSIDER\""
+sql "CREATE ROLE $READER NOLOGIN; CREATE ROLE $OUTSIDER NOLOGIN;
+     GRANT SELECT, INSERT, UPDATE, DELETE ON public.graph_entities, public.graph_relations TO $READER;
      SELECT ${F}_preflight($id, 'beta', '{graph_entities,graph_relations}', false, 'manual', '1s');
      SELECT ${F}_capture_on($id)" >/dev/null
 like "$(sql_err "SELECT ${F}_create($id, ARRAY['no_such_role_$$'])")" "arg grant_to names role \"no_such_role_$$\", which does not exist" \
 	"grant_to naming a role that does not exist is refused"
+like "$(sql_err "SELECT ${F}_create($id, ARRAY['$OUTSIDER'])")" \
+	"arg grant_to names role \"$OUTSIDER\", which may not read public.graph_entities; a role gets on the tenant's tables only the rights it has on the shared ones" \
+	"grant_to naming a role without rights on the shared tables is refused (an enqueuer cannot lend itself the daemon's rights)"
 sql "SELECT ${F}_create($id, ARRAY['$READER'])" >/dev/null
 is "$(sql "SELECT has_schema_privilege('public', 'tenant_beta', 'USAGE'),
 		  has_schema_privilege('$READER', 'tenant_beta', 'USAGE'),
@@ -176,6 +181,24 @@ like "$(sql "SELECT ${F}_cutover($id)")" "cuts over once caught up" "go"
 is "$(sql "SELECT rows FROM ${F}_cutover_batch($id, 100)")" 0 "then it cuts over"
 like "$(sql_err "SELECT ${F}_throttle(999999, 0)")" "job 999999 is not a migration that has started" \
 	"throttling a job that is not a migration names it"
+
+# ---- the tables arg: a table other than the graph tables only if the
+# enqueuer may read and delete from it
+ENQ=pgt_enqueuer_$$
+at_exit "sql \"DROP OWNED BY $ENQ; DROP ROLE IF EXISTS $ENQ\""
+sql "CREATE TABLE public.secrets (id text, tenant_id text, secret text, PRIMARY KEY (id, tenant_id));
+     INSERT INTO public.secrets VALUES ('s1', 'beta2', 'hunter2');
+     INSERT INTO public.graph_entities (id, tenant_id, entity_type) VALUES ('b', 'beta2', 'org');
+     CREATE ROLE $ENQ NOLOGIN IN ROLE pgtenantd_operate" >/dev/null
+id=$(sql "SET ROLE $ENQ; INSERT INTO pgtenantd.jobs (kind, tenant_id, args)
+	  VALUES ('$MIG_KIND', 'beta2', '{\"tables\": \"graph_entities,secrets\"}') RETURNING id" | tail -1)
+like "$(sql_err "SELECT ${F}_preflight($id, 'beta2', '{graph_entities,secrets}', false, 'auto', '1s')")" \
+	"arg tables names public.secrets, which role $ENQ \\(who enqueued job $id\\) may not read and delete from" \
+	"tables naming a table the enqueuer may not read and delete from is refused"
+is "$(sql "SELECT count(*) FROM pgtenantd.migrations WHERE job_id = $id")" 0 "... before anything is recorded"
+sql "GRANT SELECT, DELETE ON public.secrets TO $ENQ" >/dev/null
+is "$(sql "SELECT ${F}_preflight($id, 'beta2', '{graph_entities,secrets}', false, 'auto', '1s')")" 2 \
+	"... and accepted once the enqueuer may"
 
 # ---- DDL that cannot get its lock gives up whole, within its retries
 id=$(job Zeta)
