@@ -170,6 +170,17 @@ LANGUAGE sql AS $$
 	 WHERE job_id = p_job AND phase IS DISTINCT FROM p_phase
 $$;
 
+-- Before a step writes p_table: take the write's lock, then refuse
+-- trigger code on it that the daemon's role does not trust (v3's
+-- require_trusted_triggers); holding the lock first, no trigger can
+-- appear between the check and the write.
+CREATE FUNCTION pgtenantd.migration_lock_trusted(p_table regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('LOCK TABLE %s IN ROW EXCLUSIVE MODE', p_table);
+	PERFORM pgtenantd.require_trusted_triggers(ARRAY[p_table]);
+END $$;
+
 -- Run DDL on the shared tables under a short lock_timeout, all statements
 -- in one attempt, retried with backoff: a long transaction elsewhere makes
 -- this wait, never the other tenants' writers queue behind us for long (a
@@ -737,7 +748,7 @@ BEGIN
 		last_key := c.table_name || ':done'; rows := 1;
 		RETURN;
 	END IF;
-	PERFORM pgtenantd.require_trusted_triggers(ARRAY[format('%I.%I', m.schema_name, c.table_name)::regclass]);
+	PERFORM pgtenantd.migration_lock_trusted(format('%I.%I', m.schema_name, c.table_name)::regclass);
 	EXECUTE format('INSERT INTO %I.%I (%s) SELECT %s FROM %s s
 			 WHERE s.ctid >= $1 AND s.ctid < $2 AND s.tenant_id = $3',
 		       m.schema_name, c.table_name, pgtenantd.migration_columns(rel, ''),
@@ -775,6 +786,7 @@ BEGIN
 		END IF;
 		rel := format('public.%I', tbl)::regclass;
 		ks := pgtenantd.migration_key_sql(rel, 'd');
+		PERFORM pgtenantd.migration_lock_trusted(format('%I.%I', m.schema_name, tbl)::regclass);
 		-- typed keys, hash-joined: no jsonb built per row of the table
 		EXECUTE format('DELETE FROM %I.%I d
 				 USING (SELECT DISTINCT %s FROM (SELECT c.key AS k FROM pgtenantd.migration_changes c
@@ -896,6 +908,7 @@ BEGIN
 	FOREACH tbl IN ARRAY m.tables LOOP
 		CONTINUE WHEN batch -> tbl IS NULL;
 		rel := format('public.%I', tbl)::regclass;
+		PERFORM pgtenantd.migration_lock_trusted(format('%I.%I', m.schema_name, tbl)::regclass);
 		ks := pgtenantd.migration_key_sql(rel, 'd');
 		EXECUTE format('DELETE FROM %I.%I d
 				 USING (SELECT DISTINCT %s FROM jsonb_array_elements($1) AS j (k)) x
@@ -1081,8 +1094,7 @@ BEGIN
 			created_at timestamptz NOT NULL DEFAULT now()
 		);
 	END IF;
-	LOCK TABLE public.tenant_metadata IN ROW EXCLUSIVE MODE;
-	PERFORM pgtenantd.require_trusted_triggers(ARRAY['public.tenant_metadata'::regclass]);
+	PERFORM pgtenantd.migration_lock_trusted('public.tenant_metadata'::regclass);
 	INSERT INTO public.tenant_metadata AS m (tenant_id, isolation_mode)
 	VALUES (p_tenant, 'separate_schema')
 	ON CONFLICT (tenant_id) DO UPDATE SET isolation_mode = EXCLUDED.isolation_mode;
@@ -1229,7 +1241,7 @@ BEGIN
 		RETURN;
 	END IF;
 	PERFORM set_config('pgtenantd.migration_job', p_job::text, true);
-	PERFORM pgtenantd.require_trusted_triggers(ARRAY[rel]);
+	PERFORM pgtenantd.migration_lock_trusted(rel);
 	EXECUTE format('DELETE FROM %s s WHERE s.ctid >= $1 AND s.ctid < $2 AND s.tenant_id = $3
 			  AND age(s.xmin) > age($4)', rel)
 		USING format('(%s,0)', lo)::tid, format('(%s,0)', lo + n)::tid, m.tenant_id,

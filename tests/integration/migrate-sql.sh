@@ -64,6 +64,21 @@ is "$(sql "SELECT rows FROM ${F}_copy_batch($id, 1)")" 0 "a copy batch after the
 is "$(sql "SELECT ${F}_purge($id)")" 3 \
 	"purge removes every copied row of the captured keys (the updated row's two versions and the new row)"
 sql "SELECT ${F}_next_index($id, 1, '64MB') FROM generate_series(1, 7)" >/dev/null
+# Trigger code on a tenant table that the daemon's role does not trust is
+# refused before catch-up writes there (as before the copy and the delete).
+MAL=pgt_mal_$$
+at_exit "sql \"DROP OWNED BY $MAL; DROP ROLE IF EXISTS $MAL\""
+sql "CREATE ROLE $MAL NOLOGIN;
+     GRANT CREATE ON SCHEMA public TO $MAL;
+     GRANT USAGE ON SCHEMA tenant_acme_corp TO $MAL;
+     GRANT TRIGGER ON tenant_acme_corp.graph_entities TO $MAL;
+     SET ROLE $MAL;
+     CREATE FUNCTION public.mal_trigger() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN RETURN NEW; END \$\$;
+     CREATE TRIGGER mal_late AFTER INSERT ON tenant_acme_corp.graph_entities
+	FOR EACH ROW EXECUTE FUNCTION public.mal_trigger()" >/dev/null || bail_out "could not plant the trigger"
+like "$(sql_err "SELECT ${F}_apply($id, 100)")" "mal_late on tenant_acme_corp.graph_entities runs public.mal_trigger\\(\\), owned by role $MAL" \
+	"catch-up refuses to write a tenant table with trigger code of a role the daemon does not trust"
+sql "DROP TRIGGER mal_late ON tenant_acme_corp.graph_entities" >/dev/null
 is "$(sql "SELECT ${F}_apply($id, 100); SELECT ${F}_apply($id, 100)" | tr '\n' ' ')" "4 0 " \
 	"catch-up applies the four changes once"
 mig_snapshot acme-corp
