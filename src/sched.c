@@ -7,8 +7,11 @@
  * slot to fire. Whenever the scheduler (re)connects it reads the newest
  * fired slot of every schedule from pgtenantd.schedule_slots; the slots
  * between that and now were missed by every daemon, and catch_up decides:
- * "latest" fires the newest of them once, "none" skips them. While
- * connected, every slot that comes due is fired in order. */
+ * "latest" fires the newest of them once, "none" skips them, unless a
+ * daemon fired a slot of the schedule less than a lease ago (by the
+ * database's clock): then a daemon is running, only behind, and the
+ * slots since are fired in order. While connected, every slot that comes
+ * due is fired in order. */
 #include "sched.h"
 
 #include <inttypes.h>
@@ -44,6 +47,7 @@ struct sched_entry {
 	int64_t next;	    /* the next slot to fire; 0: never */
 	bool next_catch_up; /* next is the newest missed slot */
 	int64_t last_fired; /* newest slot fired by any daemon, 0: none */
+	bool fired_lately;  /* ... less than a lease ago (real time) */
 	int last_jobs;	    /* jobs of the last slot fired here, -1 */
 	unsigned fired;	    /* slots this daemon fired */
 	unsigned taken;	    /* slots another daemon had fired first */
@@ -203,7 +207,8 @@ static void sched_entry_start(struct sched *s, struct sched_entry *e,
 	}
 	newest = base < now ? sched_newest_slot(e, base, now) : 0;
 	e->cursor = base;
-	if (newest == 0) {
+	if (newest == 0 || e->fired_lately) {
+		/* none missed, or a daemon that fires them is only behind */
 		e->next = sched_next_after(e, base);
 		return;
 	}
@@ -529,8 +534,11 @@ static void sched_slots_read(const struct pgconn_result *r, void *arg)
 		struct sched_entry *e = sched_find(s, PQgetvalue(r->res, i, 0));
 		int64_t t = strtoll(PQgetvalue(r->res, i, 1), NULL, 10);
 
-		if (e != NULL && t > e->last_fired)
+		if (e == NULL)
+			continue;
+		if (t > e->last_fired)
 			e->last_fired = t;
+		e->fired_lately = *PQgetvalue(r->res, i, 2) == 't';
 	}
 	for (unsigned i = 0; i < s->count; i++)
 		if (s->entries[i].cron_text != NULL &&
@@ -540,14 +548,21 @@ static void sched_slots_read(const struct pgconn_result *r, void *arg)
 	sched_arm(s, 0);
 }
 
-/* Read the newest fired slot of every schedule. */
+/* Read the newest fired slot of every schedule, and whether one was
+ * fired less than a lease ago. */
 static void sched_read_slots(struct sched *s)
 {
+	char lease[32];
+	const char *params[1] = { lease };
+
+	snprintf(lease, sizeof(lease), "%" PRId64 " ms",
+		 s->d->config->lease_ms);
 	s->busy = true;
 	pgconn_query(s->conn,
-		     "SELECT schedule, extract(epoch FROM max(slot))::bigint"
+		     "SELECT schedule, extract(epoch FROM max(slot))::bigint,"
+		     " max(fired_at) > clock_timestamp() - $1::interval"
 		     " FROM pgtenantd.schedule_slots GROUP BY schedule",
-		     0, NULL, sched_slots_read, s);
+		     1, params, sched_slots_read, s);
 }
 
 /* Fire what is due, or sleep until the next slot. */
