@@ -790,8 +790,9 @@ static void render_fields(const json_t *object)
 	render_fields_at(object, 0, 0);
 }
 
-/* Print "  label: value" of a migration, the label padded to width, the
- * value (printf-style) escaped whole: it may hold text from the database. */
+/* Print "  label: value" of a migration, the label (a literal of this
+ * file) padded to width, the value (printf-style) escaped once, newlines
+ * too: it may hold text from the database and must stay on its line. */
 static void __attribute__((format(printf, 3, 4)))
 print_migration_line(int width, const char *label, const char *fmt, ...)
 {
@@ -802,8 +803,7 @@ print_migration_line(int width, const char *label, const char *fmt, ...)
 	value = xvasprintf(fmt, ap);
 	va_end(ap);
 	safe = table_escape(value, false);
-	say(stdout, "  %s:%*s %s\n", label, width - (int)strlen(label), "",
-	    safe);
+	printf("  %s:%*s %s\n", label, width - (int)strlen(label), "", safe);
 	free(safe);
 	free(value);
 }
