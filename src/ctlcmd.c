@@ -124,8 +124,8 @@ static void status_with_migrations(struct daemon *d, struct ctl_client *client,
 	char *text;
 	size_t i;
 
-	if (json_array_size(running) == 0 || !pgconn_is_ready(d->dispatcher) ||
-	    !queue_ready(d->queue)) {
+	if (json_array_size(running) == 0 ||
+	    !pgconn_is_ready(d->engine.dispatcher) || !queue_ready(d->queue)) {
 		ctl_reply(client, response);
 		return;
 	}
@@ -137,10 +137,10 @@ static void status_with_migrations(struct daemon *d, struct ctl_client *client,
 	sr = xcalloc(1, sizeof(*sr));
 	sr->client = client;
 	sr->response = response;
-	sr->timer = evtimer_new(d->base, status_timeout, sr);
+	sr->timer = evtimer_new(d->engine.base, status_timeout, sr);
 	evtimer_add(sr->timer, &tv);
 	params[0] = text;
-	pgconn_query(d->dispatcher,
+	pgconn_query(d->engine.dispatcher,
 		     "SELECT coalesce(json_agg(s), '[]')"
 		     " FROM pgtenantd.migration_status s"
 		     " WHERE s.job_id IN (SELECT value::bigint"
@@ -155,8 +155,8 @@ static void cmd_status(struct daemon *d, struct ctl_client *client)
 {
 	json_t *running = json_array();
 
-	for (unsigned i = 0; i < d->worker_count; i++) {
-		const struct job *job = d->workers[i].job;
+	for (unsigned i = 0; i < d->engine.worker_count; i++) {
+		const struct job *job = d->engine.workers[i].job;
 		json_t *progress, *eta;
 
 		if (job == NULL)
@@ -170,7 +170,7 @@ static void cmd_status(struct daemon *d, struct ctl_client *client)
 				"s:O?, s:o}",
 				"id", (json_int_t)job->id, "kind", job->kind,
 				"tenant_id", job->tenant_id, "worker",
-				d->workers[i].index, "step",
+				d->engine.workers[i].index, "step",
 				json_string_value(
 					json_object_get(progress, "step")),
 				"attempts", job->attempts, "max_attempts",
@@ -181,17 +181,18 @@ static void cmd_status(struct daemon *d, struct ctl_client *client)
 	}
 	status_with_migrations(
 		d, client,
-		json_pack("{s:{s:s, s:s, s:i, s:s, s:I, s:b, s:b, s:b, s:b, "
-			  "s:i, s:i, s:i}, s:o}",
-			  "daemon", "id", d->owner, "host", d->host, "pid",
-			  (int)d->pid, "version", PACKAGE_VERSION, "uptime_s",
-			  (json_int_t)(wall_seconds() - d->started_at),
-			  "paused", d->paused, "stopping", d->stopping,
-			  "db_connected", pgconn_is_ready(d->dispatcher),
-			  "ready", queue_ready(d->queue), "workers",
-			  (int)d->worker_count, "busy",
-			  (int)daemon_busy_workers(d), "finishing",
-			  (int)queue_finishing(d->queue), "running", running));
+		json_pack(
+			"{s:{s:s, s:s, s:i, s:s, s:I, s:b, s:b, s:b, s:b, "
+			"s:i, s:i, s:i}, s:o}",
+			"daemon", "id", d->engine.owner, "host", d->host, "pid",
+			(int)d->pid, "version", PACKAGE_VERSION, "uptime_s",
+			(json_int_t)(wall_seconds() - d->started_at), "paused",
+			d->engine.paused, "stopping", d->engine.stopping,
+			"db_connected", pgconn_is_ready(d->engine.dispatcher),
+			"ready", queue_ready(d->queue), "workers",
+			(int)d->engine.worker_count, "busy",
+			(int)engine_busy_workers(&d->engine), "finishing",
+			(int)queue_finishing(d->queue), "running", running));
 }
 
 /* A database query's rows as JSON text in column 0, answered under key;
@@ -267,7 +268,7 @@ static void cmd_jobs(struct daemon *d, struct ctl_client *client,
 	dr->client = client;
 	dr->key = "jobs";
 	pgconn_query(
-		d->dispatcher,
+		d->engine.dispatcher,
 		"SELECT coalesce(json_agg(j ORDER BY j.id DESC), '[]') FROM"
 		" (SELECT id, kind, tenant_id, state, step, attempts,"
 		" max_attempts, priority, run_at, created_at, started_at,"
@@ -295,7 +296,7 @@ static void cmd_job(struct daemon *d, struct ctl_client *client,
 	dr->key = "job";
 	dr->single = true;
 	params[0] = req->args[0];
-	pgconn_query(d->dispatcher,
+	pgconn_query(d->engine.dispatcher,
 		     "SELECT row_to_json(j),"
 		     " (SELECT row_to_json(s) FROM pgtenantd.migration_status s"
 		     " WHERE s.job_id = j.id) AS migration"
@@ -389,13 +390,13 @@ static void migration_ctl(struct daemon *d, struct ctl_client *client,
 	};
 
 	mr->client = client;
-	mr->lock_ms = d->config->lease_ms / 4;
+	mr->lock_ms = d->engine.config->lease_ms / 4;
 	if (mr->lock_ms > MIGRATION_CTL_LOCK_MAX_MS)
 		mr->lock_ms = MIGRATION_CTL_LOCK_MAX_MS;
 	if (mr->lock_ms < 1)
 		mr->lock_ms = 1;
 	snprintf(timeout, sizeof(timeout), "%" PRId64 "ms", mr->lock_ms);
-	pgconn_transaction(d->dispatcher, stmts, (int)ARRAY_SIZE(stmts),
+	pgconn_transaction(d->engine.dispatcher, stmts, (int)ARRAY_SIZE(stmts),
 			   migration_ctl_result, mr);
 }
 
@@ -505,7 +506,8 @@ static void cmd_backups(struct daemon *d, struct ctl_client *client,
 		free(cause);
 		return;
 	}
-	if (!backup_catalog_list(d->ckpt, req->argc == 1 ? req->args[0] : NULL,
+	if (!backup_catalog_list(d->engine.ckpt,
+				 req->argc == 1 ? req->args[0] : NULL,
 				 BACKUPS_LIST_LIMIT, &list, &cause)) {
 		ctl_reply_error(client, "%s", cause);
 		free(cause);
@@ -531,7 +533,7 @@ void ctlcmd_handle(struct ctl_client *client, const struct ctl_request *req,
 	struct daemon *d = arg;
 	const char *cmd = req->command;
 
-	d->metrics.ctl_requests++;
+	d->engine.metrics.ctl_requests++;
 	if (strcmp(cmd, "status") == 0) {
 		cmd_status(d, client);
 	} else if (strcmp(cmd, "jobs") == 0) {
@@ -547,12 +549,12 @@ void ctlcmd_handle(struct ctl_client *client, const struct ctl_request *req,
 	} else if (strcmp(cmd, "unthrottle") == 0) {
 		cmd_throttle(d, client, req, true);
 	} else if (strcmp(cmd, "pause") == 0) {
-		d->paused = true;
+		d->engine.paused = true;
 		ctl_reply(client, json_pack("{s:s}", "message",
 					    "paused: no new jobs are claimed; "
 					    "running jobs go on"));
 	} else if (strcmp(cmd, "resume") == 0) {
-		d->paused = false;
+		d->engine.paused = false;
 		queue_kick(d->queue);
 		ctl_reply(client,
 			  json_pack("{s:s}", "message", "resumed claiming"));

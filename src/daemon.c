@@ -24,23 +24,6 @@
 #include "sched.h"
 #include "util.h"
 
-/* Statement settings of every connection: orphaned backends notice a dead
- * daemon within a second, and notices stay quiet. */
-#define CONNECTION_INIT_SQL                            \
-	"SET client_connection_check_interval = '1s';" \
-	"SET standard_conforming_strings = on;"        \
-	"SET client_min_messages = warning;"
-
-unsigned daemon_busy_workers(const struct daemon *d)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < d->worker_count; i++)
-		if (d->workers[i].job != NULL)
-			n++;
-	return n;
-}
-
 /* Say so, once, when the daemon's role is a superuser: job SQL, the code
  * of the tables it writes (triggers) and the restored dumps then run with
  * every right in the cluster. */
@@ -60,6 +43,8 @@ static void daemon_check_superuser(struct daemon *d, struct pgconn *conn)
 	free(shown);
 }
 
+static void daemon_maybe_exit(struct daemon *d);
+
 static void dispatcher_state(struct pgconn *conn, bool connected, void *arg)
 {
 	struct daemon *d = arg;
@@ -67,7 +52,7 @@ static void dispatcher_state(struct pgconn *conn, bool connected, void *arg)
 	if (connected)
 		daemon_check_superuser(d, conn);
 	queue_on_connected(d->queue, connected);
-	if (!connected && !d->stopping) {
+	if (!connected && !d->engine.stopping) {
 		notify_status("database connection lost; reconnecting");
 	}
 	if (!connected)
@@ -85,27 +70,30 @@ static void dispatcher_notify(struct pgconn *conn, const char *channel,
 static void worker_state(struct pgconn *conn, bool connected, void *arg)
 {
 	struct worker *w = arg;
+	struct daemon *d = w->engine->hooks.arg;
 
 	/* a job whose connection broke was handed back by its runner; the
 	 * worker is free to claim again */
 	if (connected)
-		queue_kick(w->daemon->queue);
+		queue_kick(d->queue);
 }
 
 /* Exit the loop once no job is running or being recorded. */
-void daemon_maybe_exit(struct daemon *d)
+static void daemon_maybe_exit(struct daemon *d)
 {
-	if (!d->stopping)
+	if (!d->engine.stopping)
 		return;
-	if (daemon_busy_workers(d) > 0)
+	if (engine_busy_workers(&d->engine) > 0)
 		return;
-	if (queue_finishing(d->queue) > 0 && pgconn_is_ready(d->dispatcher))
+	if (queue_finishing(d->queue) > 0 &&
+	    pgconn_is_ready(d->engine.dispatcher))
 		return;
 	/* exiting now would leave what that call claims running, without a
 	 * daemon, until its lease expired */
-	if (queue_claim_in_flight(d->queue) && pgconn_is_ready(d->dispatcher))
+	if (queue_claim_in_flight(d->queue) &&
+	    pgconn_is_ready(d->engine.dispatcher))
 		return;
-	event_base_loopexit(d->base, NULL);
+	event_base_loopexit(d->engine.base, NULL);
 }
 
 static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -114,8 +102,8 @@ static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	log_warning("shutdown timeout: exiting with %u job(s) still running; "
 		    "their leases will expire and another daemon takes them",
-		    daemon_busy_workers(d));
-	event_base_loopexit(d->base, NULL);
+		    engine_busy_workers(&d->engine));
+	event_base_loopexit(d->engine.base, NULL);
 }
 
 /* Begin the orderly stop: no more claims, running jobs handed back. */
@@ -123,24 +111,22 @@ void daemon_begin_stop(struct daemon *d, const char *why)
 {
 	struct timeval tv;
 
-	if (d->stopping)
+	if (d->engine.stopping)
 		return;
-	d->stopping = true;
+	d->engine.stopping = true;
 	notify_stopping();
 	notify_status("stopping (%s)", why);
 	log_info("stopping (%s): handing back %u running job(s)", why,
-		 daemon_busy_workers(d));
-	for (unsigned i = 0; i < d->worker_count; i++) {
-		struct job *job = d->workers[i].job;
+		 engine_busy_workers(&d->engine));
+	for (unsigned i = 0; i < d->engine.worker_count; i++) {
+		struct job *job = d->engine.workers[i].job;
 
-		if (job != NULL) {
-			job->stop_requested = true;
-			runner_interrupt(job);
-		}
+		if (job != NULL)
+			runner_interrupt(job, JOB_INTERRUPT_STOP);
 	}
-	tv.tv_sec = d->config->shutdown_timeout_ms / 1000;
-	tv.tv_usec = (d->config->shutdown_timeout_ms % 1000) * 1000;
-	d->shutdown_timer = evtimer_new(d->base, shutdown_timeout_cb, d);
+	tv.tv_sec = d->engine.config->shutdown_timeout_ms / 1000;
+	tv.tv_usec = (d->engine.config->shutdown_timeout_ms % 1000) * 1000;
+	d->shutdown_timer = evtimer_new(d->engine.base, shutdown_timeout_cb, d);
 	evtimer_add(d->shutdown_timer, &tv);
 	daemon_maybe_exit(d);
 }
@@ -194,7 +180,7 @@ static bool control_access_differs(const struct config *a,
 /* Reload the configuration and the job definitions. */
 bool daemon_reload(struct daemon *d, char **message)
 {
-	struct config *fresh, *old = d->config;
+	struct config *fresh, *old = d->engine.config;
 	struct jobdefs *defs;
 	char *cause = NULL, *restart = NULL, *swap;
 
@@ -259,8 +245,8 @@ bool daemon_reload(struct daemon *d, char **message)
 	old->error_bytes = fresh->error_bytes;
 	config_free(fresh);
 
-	jobdefs_unref(d->jobdefs);
-	d->jobdefs = defs;
+	jobdefs_unref(d->engine.jobdefs);
+	d->engine.jobdefs = defs;
 	sched_reload(d->sched);
 	if (queue_ready(d->queue))
 		queue_publish_kinds(d->queue);
@@ -294,21 +280,18 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
-/* A connection with the options of the dispatcher and the workers. */
-struct pgconn *daemon_connect(struct daemon *d, const char *name,
-			      pgconn_state_fn on_state,
-			      pgconn_notify_fn on_notify, void *arg)
+/* The engine's hooks: what the queue asks of the daemon. */
+static void daemon_engine_fatal(struct engine *e, const char *why)
 {
-	struct pgconn_options o = { 0 };
-	char app[64];
+	struct daemon *d = e->hooks.arg;
 
-	snprintf(app, sizeof(app), "%s %s", d->config->application_name, name);
-	o.conninfo = d->config->database;
-	o.name = name;
-	o.application_name = app;
-	o.init_sql = CONNECTION_INIT_SQL;
-	o.reconnect_max_ms = d->config->reconnect_max_ms;
-	return pgconn_new(d->base, &o, on_state, on_notify, arg);
+	d->exit_code = 1;
+	daemon_begin_stop(d, why);
+}
+
+static void daemon_engine_idle(struct engine *e)
+{
+	daemon_maybe_exit(e->hooks.arg);
 }
 
 /* Create everything and start connecting. False with cause on failure. */
@@ -326,8 +309,11 @@ bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 		.allow_gid_count = config->control_allow_gid_count,
 	};
 
-	d->config = config;
-	d->jobdefs = defs;
+	d->engine.config = config;
+	d->engine.jobdefs = defs;
+	d->engine.hooks.fatal = daemon_engine_fatal;
+	d->engine.hooks.idle = daemon_engine_idle;
+	d->engine.hooks.arg = d;
 	d->pid = getpid();
 	d->started_at = wall_seconds();
 	if (gethostname(d->host, sizeof(d->host)) != 0)
@@ -336,40 +322,43 @@ bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 	log_set_level(config->log_level);
 	log_set_format(config->log_format);
 
-	d->ckpt = ckpt_open(config->state_dir, cause);
-	if (d->ckpt == NULL)
+	d->engine.ckpt = ckpt_open(config->state_dir, cause);
+	if (d->engine.ckpt == NULL)
 		return false;
-	snprintf(d->owner, sizeof(d->owner), "%s:%s", d->host,
-		 ckpt_node_id(d->ckpt));
+	snprintf(d->engine.owner, sizeof(d->engine.owner), "%s:%s", d->host,
+		 ckpt_node_id(d->engine.ckpt));
 
-	d->base = event_base_new();
-	if (d->base == NULL)
+	d->engine.base = event_base_new();
+	if (d->engine.base == NULL)
 		return set_cause(cause, "cannot create the event loop");
-	child_init(d->base);
-	d->ctl =
-		ctl_listen_with(d->base, &ctl_options, ctlcmd_handle, d, cause);
+	child_init(d->engine.base);
+	d->ctl = ctl_listen_with(d->engine.base, &ctl_options, ctlcmd_handle, d,
+				 cause);
 	if (d->ctl == NULL)
 		return false;
 
-	d->queue = queue_new(d);
-	d->dispatcher = daemon_connect(d, "dispatcher", dispatcher_state,
-				       dispatcher_notify, d);
-	d->worker_count = config->workers;
-	d->workers = xcalloc(d->worker_count, sizeof(*d->workers));
-	for (unsigned i = 0; i < d->worker_count; i++) {
-		struct worker *w = &d->workers[i];
+	d->queue = queue_new(&d->engine);
+	d->engine.dispatcher = engine_connect(&d->engine, "dispatcher",
+					      dispatcher_state,
+					      dispatcher_notify, d);
+	d->engine.worker_count = config->workers;
+	d->engine.workers =
+		xcalloc(d->engine.worker_count, sizeof(*d->engine.workers));
+	for (unsigned i = 0; i < d->engine.worker_count; i++) {
+		struct worker *w = &d->engine.workers[i];
 		char name[32];
 
-		w->daemon = d;
+		w->engine = &d->engine;
 		w->index = i + 1;
 		snprintf(name, sizeof(name), "worker %u", w->index);
-		w->conn = daemon_connect(d, name, worker_state, NULL, w);
+		w->conn =
+			engine_connect(&d->engine, name, worker_state, NULL, w);
 	}
-	d->sched = sched_new(d);
+	d->sched = sched_new(&d->engine);
 
-	d->sig_term = evsignal_new(d->base, SIGTERM, signal_cb, d);
-	d->sig_int = evsignal_new(d->base, SIGINT, signal_cb, d);
-	d->sig_hup = evsignal_new(d->base, SIGHUP, signal_cb, d);
+	d->sig_term = evsignal_new(d->engine.base, SIGTERM, signal_cb, d);
+	d->sig_int = evsignal_new(d->engine.base, SIGINT, signal_cb, d);
+	d->sig_hup = evsignal_new(d->engine.base, SIGHUP, signal_cb, d);
 	evsignal_add(d->sig_term, NULL);
 	evsignal_add(d->sig_int, NULL);
 	evsignal_add(d->sig_hup, NULL);
@@ -377,18 +366,18 @@ bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 
 	log_info("pgtenantd %s starting as %s: %u worker(s), %u job kind(s) "
 		 "from %s, control socket %s",
-		 PACKAGE_VERSION, d->owner, d->worker_count, defs->count,
-		 config->jobs_dir, config->control_socket);
-	pgconn_start(d->dispatcher);
-	for (unsigned i = 0; i < d->worker_count; i++)
-		pgconn_start(d->workers[i].conn);
+		 PACKAGE_VERSION, d->engine.owner, d->engine.worker_count,
+		 defs->count, config->jobs_dir, config->control_socket);
+	pgconn_start(d->engine.dispatcher);
+	for (unsigned i = 0; i < d->engine.worker_count; i++)
+		pgconn_start(d->engine.workers[i].conn);
 	return true;
 }
 
 /* Run the loop until the daemon stops. */
 int daemon_run(struct daemon *d)
 {
-	event_base_dispatch(d->base);
+	event_base_dispatch(d->engine.base);
 	log_info("stopped");
 	return d->exit_code;
 }
@@ -398,18 +387,18 @@ void daemon_cleanup(struct daemon *d)
 {
 	sched_free(d->sched);
 	d->sched = NULL;
-	for (unsigned i = 0; i < d->worker_count; i++) {
-		struct job *job = d->workers[i].job;
+	for (unsigned i = 0; i < d->engine.worker_count; i++) {
+		struct job *job = d->engine.workers[i].job;
 
 		if (job != NULL) {
-			d->workers[i].job = NULL;
+			d->engine.workers[i].job = NULL;
 			job->worker = NULL;
 		}
-		pgconn_free(d->workers[i].conn);
+		pgconn_free(d->engine.workers[i].conn);
 	}
-	free(d->workers);
-	if (d->dispatcher != NULL)
-		pgconn_free(d->dispatcher);
+	free(d->engine.workers);
+	if (d->engine.dispatcher != NULL)
+		pgconn_free(d->engine.dispatcher);
 	queue_free(d->queue);
 	if (d->ctl != NULL)
 		ctl_close(d->ctl);
@@ -420,12 +409,12 @@ void daemon_cleanup(struct daemon *d)
 	}
 	if (d->shutdown_timer != NULL)
 		event_free(d->shutdown_timer);
-	if (d->ckpt != NULL)
-		ckpt_close(d->ckpt);
-	if (d->jobdefs != NULL)
-		jobdefs_unref(d->jobdefs);
-	if (d->config != NULL)
-		config_free(d->config);
-	if (d->base != NULL)
-		event_base_free(d->base);
+	if (d->engine.ckpt != NULL)
+		ckpt_close(d->engine.ckpt);
+	if (d->engine.jobdefs != NULL)
+		jobdefs_unref(d->engine.jobdefs);
+	if (d->engine.config != NULL)
+		config_free(d->engine.config);
+	if (d->engine.base != NULL)
+		event_base_free(d->engine.base);
 }

@@ -9,8 +9,7 @@
 
 #include <jansson.h>
 
-#include "metrics.h"
-#include "pgconn.h"
+#include "engine.h"
 
 struct event;
 struct event_base;
@@ -23,35 +22,17 @@ struct queue;
 struct job;
 struct sched;
 
-/* One job slot with its own database connection. */
-struct worker {
-	struct daemon *daemon;
-	unsigned index; /* 1-based, for names and logs */
-	struct pgconn *conn;
-	struct job *job; /* NULL when idle */
-};
-
 struct daemon {
-	struct event_base *base;
+	struct engine engine; /* what the scheduler, queue and runner share */
 	char *config_path;
-	struct config *config;
-	struct jobdefs *jobdefs;
-	struct ckpt *ckpt;
-	char owner[160]; /* "host:node_id", stored in jobs.owner */
 	char host[64];
 	pid_t pid;
 	double started_at; /* wall seconds */
 
-	struct pgconn *dispatcher; /* LISTEN, claims, heartbeats, finishes */
-	struct worker *workers;
-	unsigned worker_count;
 	struct queue *queue;
 	struct ctl_server *ctl;
 	struct sched *sched; /* schedules (sched.c) */
-	struct metrics metrics;
 
-	bool paused;   /* claiming stopped by `pause` */
-	bool stopping; /* SIGTERM: hand jobs back and exit */
 	bool foreground;
 	bool superuser_warned; /* the superuser warning was logged */
 	int exit_code;
@@ -71,15 +52,6 @@ int daemon_run(struct daemon *d);
 /* Free everything daemon_init made. */
 void daemon_cleanup(struct daemon *d);
 
-/* A connection with the options of the dispatcher and the workers (not
- * started yet). */
-struct pgconn *daemon_connect(struct daemon *d, const char *name,
-			      pgconn_state_fn on_state,
-			      pgconn_notify_fn on_notify, void *arg);
-
-/* Number of workers running a job. */
-unsigned daemon_busy_workers(const struct daemon *d);
-
 /* Reload the configuration and job definitions (SIGHUP, `reload`). A bad new
  * file keeps the old state; the cause says why. Settings that need a restart
  * (database, state_dir, workers, control_socket) are reported, not applied. */
@@ -87,8 +59,5 @@ bool daemon_reload(struct daemon *d, char **message);
 
 /* Begin the orderly stop: no more claims, running jobs handed back. */
 void daemon_begin_stop(struct daemon *d, const char *why);
-
-/* Called by the queue when the last job is gone during a stop. */
-void daemon_maybe_exit(struct daemon *d);
 
 #endif

@@ -197,13 +197,13 @@ int main(int argc, char **argv)
 	}
 	/* only now: daemon_init holds the state_dir lock, so a second daemon
 	 * cannot get here and overwrite a running daemon's pid file */
-	if (d.config->pid_file != NULL &&
-	    !write_pid_file(d.config->pid_file, &cause))
+	if (d.engine.config->pid_file != NULL &&
+	    !write_pid_file(d.engine.config->pid_file, &cause))
 		goto fail;
 	report_start(&report_fd, NULL);
 	rc = daemon_run(&d);
-	if (d.config->pid_file != NULL)
-		unlink(d.config->pid_file);
+	if (d.engine.config->pid_file != NULL)
+		unlink(d.engine.config->pid_file);
 	daemon_cleanup(&d);
 	free(d.config_path);
 	return rc;
@@ -212,7 +212,7 @@ fail:
 	log_error("%s", cause);
 	report_start(&report_fd, cause);
 	free(cause);
-	if (d.config == NULL && config != NULL) {
+	if (d.engine.config == NULL && config != NULL) {
 		jobdefs_unref(defs);
 		config_free(config);
 	} else {

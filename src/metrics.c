@@ -24,27 +24,28 @@ static void metric(FILE *out, const char *name, const char *type,
 /* The Prometheus exposition text of the daemon's counters and gauges. */
 char *metrics_render(const struct daemon *d)
 {
-	const struct metrics *m = &d->metrics;
-	unsigned long reconnects = pgconn_reconnects(d->dispatcher);
+	const struct metrics *m = &d->engine.metrics;
+	unsigned long reconnects = pgconn_reconnects(d->engine.dispatcher);
 	char *text = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&text, &len);
 
 	if (out == NULL)
 		return xstrdup("");
-	for (unsigned i = 0; i < d->worker_count; i++)
-		reconnects += pgconn_reconnects(d->workers[i].conn);
+	for (unsigned i = 0; i < d->engine.worker_count; i++)
+		reconnects += pgconn_reconnects(d->engine.workers[i].conn);
 	metric(out, "up", "gauge", "1 while the daemon runs.", 1);
 	metric(out, "database_connected", "gauge",
 	       "1 while the dispatcher connection is up.",
-	       pgconn_is_ready(d->dispatcher));
+	       pgconn_is_ready(d->engine.dispatcher));
 	metric(out, "database_reconnects_total", "counter",
 	       "Connections re-made after a loss.", (double)reconnects);
 	metric(out, "paused", "gauge", "1 while claiming is paused.",
-	       d->paused);
-	metric(out, "workers", "gauge", "Configured workers.", d->worker_count);
+	       d->engine.paused);
+	metric(out, "workers", "gauge", "Configured workers.",
+	       d->engine.worker_count);
 	metric(out, "workers_busy", "gauge", "Workers running a job.",
-	       daemon_busy_workers(d));
+	       engine_busy_workers(&d->engine));
 	metric(out, "jobs_claimed_total", "counter", "Jobs claimed.",
 	       (double)m->jobs_claimed);
 	metric(out, "jobs_succeeded_total", "counter", "Jobs that succeeded.",

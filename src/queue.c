@@ -11,7 +11,7 @@
 
 #include "ckpt.h"
 #include "config.h"
-#include "daemon.h"
+#include "engine.h"
 #include "jobdef.h"
 #include "log.h"
 #include "notify.h"
@@ -36,12 +36,12 @@ struct finishing {
 };
 
 struct queue {
-	struct daemon *d;
+	struct engine *e;
 	bool connected;
 	bool released;		/* jobs of an earlier run handed back */
-	bool ready;		/* schema installed, kinds published */
 	bool request_in_flight; /* a finish_and_claim call */
 	bool dispatch_again;	/* something changed while it ran */
+	bool starting;		/* starting the rows of an answer */
 	int asked;		/* jobs it asked for */
 	bool heartbeat_in_flight;
 	bool heartbeat_again; /* a cancel notification came meanwhile */
@@ -79,8 +79,8 @@ static unsigned queue_free_workers(const struct queue *q)
 {
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < q->d->worker_count; i++) {
-		const struct worker *w = &q->d->workers[i];
+	for (unsigned i = 0; i < q->e->worker_count; i++) {
+		const struct worker *w = &q->e->workers[i];
 
 		if (w->job == NULL && pgconn_is_ready(w->conn))
 			n++;
@@ -91,8 +91,8 @@ static unsigned queue_free_workers(const struct queue *q)
 /* The first idle worker with a live connection, or NULL. */
 static struct worker *queue_idle_worker(struct queue *q)
 {
-	for (unsigned i = 0; i < q->d->worker_count; i++) {
-		struct worker *w = &q->d->workers[i];
+	for (unsigned i = 0; i < q->e->worker_count; i++) {
+		struct worker *w = &q->e->workers[i];
 
 		if (w->job == NULL && pgconn_is_ready(w->conn))
 			return w;
@@ -103,8 +103,8 @@ static struct worker *queue_idle_worker(struct queue *q)
 /* The running job with this id, or NULL. */
 static struct job *queue_find_job(struct queue *q, int64_t id)
 {
-	for (unsigned i = 0; i < q->d->worker_count; i++) {
-		struct job *job = q->d->workers[i].job;
+	for (unsigned i = 0; i < q->e->worker_count; i++) {
+		struct job *job = q->e->workers[i].job;
 
 		if (job != NULL && job->id == id)
 			return job;
@@ -115,7 +115,7 @@ static struct job *queue_find_job(struct queue *q, int64_t id)
 /* The loaded kinds as a PostgreSQL text[] literal. */
 static char *queue_kinds_array(const struct queue *q)
 {
-	const struct jobdefs *defs = q->d->jobdefs;
+	const struct jobdefs *defs = q->e->jobdefs;
 	size_t len = 3;
 	char *out, *p;
 
@@ -143,7 +143,7 @@ static void queue_due_result(const struct pgconn_result *r, void *arg)
 		return;
 	seconds = atof(PQgetvalue(r->res, 0, 0));
 	if (seconds <= 0 ||
-	    seconds * 1000 >= (double)q->d->config->poll_interval_ms)
+	    seconds * 1000 >= (double)q->e->config->poll_interval_ms)
 		return;
 	tv.tv_sec = (time_t)seconds;
 	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6) + 1000;
@@ -181,7 +181,7 @@ static void queue_fail_row(struct queue *q, const PGresult *res, int row,
 	char *text, *cut;
 
 	log_error("claimed job cannot run: %s", cause);
-	cut = queue_cut_error(cause, q->d->config->error_bytes);
+	cut = queue_cut_error(cause, q->e->config->error_bytes);
 	batch = json_pack(
 		"[{s:I, s:s, s:s, s:b}]", "id",
 		(json_int_t)strtoll(PQgetvalue(res, row, PQfnumber(res, "id")),
@@ -189,9 +189,9 @@ static void queue_fail_row(struct queue *q, const PGresult *res, int row,
 		"state", "failed", "error", cut, "unlock", 1);
 	free(cut);
 	text = json_dumps(batch, JSON_COMPACT);
-	params[0] = q->d->owner;
+	params[0] = q->e->owner;
 	params[1] = text;
-	pgconn_query(q->d->dispatcher,
+	pgconn_query(q->e->dispatcher,
 		     "SELECT * FROM pgtenantd.finish_jobs($1, $2::jsonb)", 2,
 		     params, queue_row_failed, q);
 	free(text);
@@ -208,7 +208,7 @@ static void queue_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct queue *q = arg;
 
-	q->d->metrics.polls++;
+	q->e->metrics.polls++;
 	queue_dispatch(q);
 }
 
@@ -239,36 +239,41 @@ static void queue_unlink_finishing(struct queue *q, struct finishing *f)
 	}
 }
 
+static void queue_job_done(struct queue *q, struct job *job,
+			   enum job_outcome outcome, const char *error);
+static void queue_runner_done(struct job *job, enum job_outcome outcome,
+			      const char *error, void *arg);
+
 /* Start a claimed job on an idle worker. */
 static void queue_start_row(struct queue *q, const PGresult *res, int row)
 {
-	struct daemon *d = q->d;
+	struct engine *e = q->e;
 	char *cause = NULL;
 	int args_col = PQfnumber(res, "args");
 	struct job *job;
 	struct worker *w;
 
-	d->metrics.jobs_claimed++;
+	e->metrics.jobs_claimed++;
 	/* claim_jobs fails such a job itself; this guards a limit lowered
 	 * between the database's check and here */
 	if (args_col >= 0 &&
-	    PQgetlength(res, row, args_col) > d->config->args_bytes) {
+	    PQgetlength(res, row, args_col) > e->config->args_bytes) {
 		cause = xasprintf(
 			"job %s: args of %d bytes are over the limit of %lld bytes (limits: args_bytes): the job was not run",
 			PQgetvalue(res, row, PQfnumber(res, "id")),
 			PQgetlength(res, row, args_col),
-			(long long)d->config->args_bytes);
+			(long long)e->config->args_bytes);
 		queue_fail_row(q, res, row, cause);
 		free(cause);
 		return;
 	}
-	job = job_from_row(d, res, row, &cause);
+	job = job_from_row(e, res, row, &cause);
 	if (job == NULL) {
 		queue_fail_row(q, res, row, cause);
 		free(cause);
 		return;
 	}
-	if (d->stopping) {
+	if (e->stopping) {
 		/* the claim was in flight when the stop began */
 		job_log_info(job,
 			     "claimed while stopping; handing the job back");
@@ -284,13 +289,13 @@ static void queue_start_row(struct queue *q, const PGresult *res, int row)
 	}
 	job_log_info(job, "claimed (attempt %d of %d)", job->attempts,
 		     job->max_attempts);
-	runner_start(w, job);
+	runner_start(w, job, queue_runner_done, q);
 }
 
 /* Forget the finished jobs that the last request recorded. */
 static void queue_recorded(struct queue *q, const char *error)
 {
-	struct daemon *d = q->d;
+	struct engine *e = q->e;
 	struct finishing *f, *next;
 	char *cause = NULL;
 
@@ -308,7 +313,7 @@ static void queue_recorded(struct queue *q, const char *error)
 				      error);
 		else if (strcmp(f->state, "queued") != 0 &&
 			 strcmp(f->state, "lost") != 0 &&
-			 !ckpt_forget(d->ckpt, job->id, &cause)) {
+			 !ckpt_forget(e->ckpt, job->id, &cause)) {
 			job_log_warning(job, "%s", cause);
 			free(cause);
 			cause = NULL;
@@ -322,7 +327,7 @@ static void queue_recorded(struct queue *q, const char *error)
 static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 {
 	struct queue *q = arg;
-	struct daemon *d = q->d;
+	struct engine *e = q->e;
 	int rows = 0;
 
 	q->request_in_flight = false;
@@ -337,15 +342,19 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 	queue_recorded(q, r->error);
 	if (r->error == NULL) {
 		rows = PQntuples(r->res);
+		/* a job handed back here asks for a dispatch: it comes after
+		 * the loop, not inside it */
+		q->starting = true;
 		for (int i = 0; i < rows; i++)
 			queue_start_row(q, r->res, i);
+		q->starting = false;
 	}
-	daemon_maybe_exit(d);
+	e->hooks.idle(e);
 	if (q->dispatch_again || (q->asked > 0 && rows == q->asked) ||
 	    q->finishing_count > 0) {
 		queue_dispatch(q);
 	} else if (q->asked > 0 && queue_free_workers(q) > 0) {
-		pgconn_query(d->dispatcher, "SELECT pgtenantd.next_due_in()", 0,
+		pgconn_query(e->dispatcher, "SELECT pgtenantd.next_due_in()", 0,
 			     NULL, queue_due_result, q);
 	}
 }
@@ -353,30 +362,31 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 /* The job ends not yet recorded, as finish_and_claim's JSON argument. */
 static json_t *queue_finish_batch(struct queue *q)
 {
-	struct daemon *d = q->d;
+	struct engine *e = q->e;
 	json_t *batch = json_array();
 
 	for (struct finishing *f = q->finishing; f != NULL; f = f->next) {
-		json_t *e;
+		json_t *end;
 
 		if (f->sent)
 			continue;
 		f->sent = true;
 		f->unlock = f->job->lock_generation ==
-			    pgconn_generation(d->dispatcher);
-		e = json_pack("{s:I, s:s, s:b, s:b}", "id",
-			      (json_int_t)f->job->id, "state", f->state,
-			      "unlock", f->unlock, "refund", f->refund);
+			    pgconn_generation(e->dispatcher);
+		end = json_pack("{s:I, s:s, s:b, s:b}", "id",
+				(json_int_t)f->job->id, "state", f->state,
+				"unlock", f->unlock, "refund", f->refund);
 		if (strcmp(f->state, "lost") == 0)
-			json_object_set_new(e, "lost", json_true());
+			json_object_set_new(end, "lost", json_true());
 		if (f->result != NULL)
-			json_object_set(e, "result", f->result);
+			json_object_set(end, "result", f->result);
 		if (f->error != NULL)
-			json_object_set_new(e, "error", json_string(f->error));
+			json_object_set_new(end, "error",
+					    json_string(f->error));
 		if (f->retry_ms > 0)
-			json_object_set_new(e, "retry_ms",
+			json_object_set_new(end, "retry_ms",
 					    json_integer(f->retry_ms));
-		json_array_append_new(batch, e);
+		json_array_append_new(batch, end);
 	}
 	return batch;
 }
@@ -386,20 +396,20 @@ static json_t *queue_finish_batch(struct queue *q)
  * is in flight at a time; what happens meanwhile goes into the next. */
 static void queue_dispatch(struct queue *q)
 {
-	struct daemon *d = q->d;
+	struct engine *e = q->e;
 	json_t *batch;
 	char limit[16], lease[48];
 	char *kinds, *ended;
 	const char *params[5];
 
-	if (!q->ready)
+	if (!q->e->ready)
 		return;
-	if (q->request_in_flight) {
+	if (q->request_in_flight || q->starting) {
 		q->dispatch_again = true;
 		return;
 	}
 	q->dispatch_again = false;
-	q->asked = d->paused || d->stopping ? 0 : (int)queue_free_workers(q);
+	q->asked = e->paused || e->stopping ? 0 : (int)queue_free_workers(q);
 	batch = queue_finish_batch(q);
 	if (json_array_size(batch) == 0 && q->asked == 0) {
 		json_decref(batch);
@@ -408,17 +418,17 @@ static void queue_dispatch(struct queue *q)
 	ended = json_dumps(batch, JSON_COMPACT);
 	json_decref(batch);
 	snprintf(limit, sizeof(limit), "%d", q->asked);
-	interval_text(lease, sizeof(lease), d->config->lease_ms);
+	interval_text(lease, sizeof(lease), e->config->lease_ms);
 	kinds = queue_kinds_array(q);
-	params[0] = d->owner;
+	params[0] = e->owner;
 	params[1] = ended;
 	params[2] = limit;
 	params[3] = lease;
 	params[4] = kinds;
 	q->request_in_flight = true;
 	if (q->asked > 0)
-		d->metrics.claim_queries++;
-	pgconn_query(d->dispatcher,
+		e->metrics.claim_queries++;
+	pgconn_query(e->dispatcher,
 		     "SELECT * FROM pgtenantd.finish_and_claim($1, $2::jsonb, "
 		     "$3::integer, $4::interval, $5::text[])",
 		     5, params, queue_dispatch_result, q);
@@ -448,11 +458,12 @@ static json_t *queue_cut_result(struct job *job, int64_t max)
 			 (json_int_t)len, "limit", (json_int_t)max);
 }
 
-/* The runner is done with job: record the outcome, free the worker. */
-void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
-		    const char *error)
+/* The job is done (runner or claim): record the outcome, free the
+ * worker. error may be NULL. */
+static void queue_job_done(struct queue *q, struct job *job,
+			   enum job_outcome outcome, const char *error)
 {
-	struct daemon *d = q->d;
+	struct engine *e = q->e;
 	struct finishing *f = xcalloc(1, sizeof(*f));
 	double seconds = wall_seconds() - job->started_at;
 
@@ -461,22 +472,22 @@ void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
 		job->worker = NULL;
 	}
 	f->job = job;
-	f->error = error ? queue_cut_error(error, d->config->error_bytes) :
+	f->error = error ? queue_cut_error(error, e->config->error_bytes) :
 			   NULL;
 	switch (outcome) {
 	case JOB_SUCCEEDED:
 		strcpy(f->state, "succeeded");
-		f->result = queue_cut_result(job, d->config->result_bytes);
-		d->metrics.jobs_succeeded++;
+		f->result = queue_cut_result(job, e->config->result_bytes);
+		e->metrics.jobs_succeeded++;
 		job_log_info(job, "succeeded in %.3f s", seconds);
 		break;
 	case JOB_FAILED_RETRY:
 		if (job->attempts < job->max_attempts) {
 			strcpy(f->state, "queued");
 			f->retry_ms = backoff_ms(job->attempts,
-						 d->config->retry_base_ms,
-						 d->config->retry_max_ms);
-			d->metrics.jobs_retried++;
+						 e->config->retry_base_ms,
+						 e->config->retry_max_ms);
+			e->metrics.jobs_retried++;
 			job_log_warning(job,
 					"attempt %d of %d failed, retry "
 					"in %.1f s: %s",
@@ -488,33 +499,33 @@ void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
 		/* fall through */
 	case JOB_FAILED_FINAL:
 		strcpy(f->state, "failed");
-		f->result = queue_cut_result(job, d->config->result_bytes);
-		d->metrics.jobs_failed++;
+		f->result = queue_cut_result(job, e->config->result_bytes);
+		e->metrics.jobs_failed++;
 		job_log_error(job, "failed after %d attempt%s: %s",
 			      job->attempts, job->attempts == 1 ? "" : "s",
 			      error ? error : "");
 		break;
 	case JOB_CANCELLED:
 		strcpy(f->state, "cancelled");
-		d->metrics.jobs_cancelled++;
+		e->metrics.jobs_cancelled++;
 		job_log_info(job, "cancelled");
 		break;
 	case JOB_HANDED_BACK:
 		strcpy(f->state, "queued");
 		f->refund = true;
-		d->metrics.jobs_handed_back++;
+		e->metrics.jobs_handed_back++;
 		job_log_info(job, "handed back to the queue");
 		break;
 	case JOB_LOST:
 		strcpy(f->state, "lost");
-		d->metrics.jobs_lost++;
+		e->metrics.jobs_lost++;
 		job_log_warning(job, "lease lost: another daemon owns the job "
 				     "now; abandoned here");
 		break;
 	}
 	if (outcome != JOB_HANDED_BACK && outcome != JOB_LOST) {
-		d->metrics.job_seconds_sum += seconds;
-		d->metrics.job_seconds_count++;
+		e->metrics.job_seconds_sum += seconds;
+		e->metrics.job_seconds_count++;
 	}
 	f->next = q->finishing;
 	q->finishing = f;
@@ -522,11 +533,18 @@ void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
 	queue_dispatch(q);
 }
 
+/* The runner let go of job (runner_start's done). */
+static void queue_runner_done(struct job *job, enum job_outcome outcome,
+			      const char *error, void *arg)
+{
+	queue_job_done(arg, job, outcome, error);
+}
+
 /* Leases renewed: jobs missing from the answer are no longer ours. */
 static void queue_heartbeat_result(const struct pgconn_result *r, void *arg)
 {
 	struct queue *q = arg;
-	struct daemon *d = q->d;
+	struct engine *e = q->e;
 	int rows;
 
 	q->heartbeat_in_flight = false;
@@ -541,8 +559,8 @@ static void queue_heartbeat_result(const struct pgconn_result *r, void *arg)
 		queue_heartbeat(q);
 	}
 	rows = PQntuples(r->res);
-	for (unsigned i = 0; i < d->worker_count; i++) {
-		struct job *job = d->workers[i].job;
+	for (unsigned i = 0; i < e->worker_count; i++) {
+		struct job *job = e->workers[i].job;
 		bool found = false, cancel = false;
 
 		if (job == NULL || job->lost)
@@ -557,13 +575,11 @@ static void queue_heartbeat_result(const struct pgconn_result *r, void *arg)
 		}
 		/* a job claimed after the heartbeat was sent is not in it */
 		if (!found && job->started_at < wall_seconds() - 1.0 &&
-		    pgconn_is_ready(d->dispatcher)) {
-			job->lost = true;
-			runner_interrupt(job);
+		    pgconn_is_ready(e->dispatcher)) {
+			runner_interrupt(job, JOB_INTERRUPT_LOST);
 		} else if (cancel && !job->cancel_requested) {
 			job_log_info(job, "cancel requested");
-			job->cancel_requested = true;
-			runner_interrupt(job);
+			runner_interrupt(job, JOB_INTERRUPT_CANCEL);
 		}
 	}
 }
@@ -571,7 +587,7 @@ static void queue_heartbeat_result(const struct pgconn_result *r, void *arg)
 /* Renew the leases of every job this daemon runs or is ending. */
 static void queue_heartbeat(struct queue *q)
 {
-	struct daemon *d = q->d;
+	struct engine *e = q->e;
 	int64_t *ids;
 	unsigned n = 0;
 	char lease[48];
@@ -584,10 +600,10 @@ static void queue_heartbeat(struct queue *q)
 		q->heartbeat_again = true;
 		return;
 	}
-	ids = xcalloc(d->worker_count + q->finishing_count + 1, sizeof(*ids));
-	for (unsigned i = 0; i < d->worker_count; i++)
-		if (d->workers[i].job != NULL)
-			ids[n++] = d->workers[i].job->id;
+	ids = xcalloc(e->worker_count + q->finishing_count + 1, sizeof(*ids));
+	for (unsigned i = 0; i < e->worker_count; i++)
+		if (e->workers[i].job != NULL)
+			ids[n++] = e->workers[i].job->id;
 	for (const struct finishing *f = q->finishing; f != NULL; f = f->next)
 		ids[n++] = f->job->id;
 	if (n == 0) {
@@ -595,12 +611,12 @@ static void queue_heartbeat(struct queue *q)
 		return;
 	}
 	list = bigint_array(ids, n);
-	interval_text(lease, sizeof(lease), d->config->lease_ms);
-	params[0] = d->owner;
+	interval_text(lease, sizeof(lease), e->config->lease_ms);
+	params[0] = e->owner;
 	params[1] = list;
 	params[2] = lease;
 	q->heartbeat_in_flight = true;
-	pgconn_query(d->dispatcher,
+	pgconn_query(e->dispatcher,
 		     "SELECT id, cancel_requested FROM pgtenantd.heartbeat("
 		     "$1, $2::bigint[], $3::interval)",
 		     3, params, queue_heartbeat_result, q);
@@ -629,7 +645,7 @@ static void queue_rescue_result(const struct pgconn_result *r, void *arg)
 	if (n > 0) {
 		log_info("took back %ld job%s whose lease expired", n,
 			 n == 1 ? "" : "s");
-		q->d->metrics.leases_rescued += (uint64_t)n;
+		q->e->metrics.leases_rescued += (uint64_t)n;
 		queue_dispatch(q);
 	}
 }
@@ -638,8 +654,8 @@ static void queue_rescue_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct queue *q = arg;
 
-	if (q->ready)
-		pgconn_query(q->d->dispatcher,
+	if (q->e->ready)
+		pgconn_query(q->e->dispatcher,
 			     "SELECT pgtenantd.rescue_expired()", 0, NULL,
 			     queue_rescue_result, q);
 }
@@ -655,7 +671,7 @@ static void queue_prune_result(const struct pgconn_result *r, void *arg)
 	for (int i = 0; i < PQntuples(r->res); i++) {
 		int64_t id = strtoll(PQgetvalue(r->res, i, 0), NULL, 10);
 
-		if (!ckpt_forget(q->d->ckpt, id, &cause)) {
+		if (!ckpt_forget(q->e->ckpt, id, &cause)) {
 			log_warning("%s", cause);
 			free(cause);
 			cause = NULL;
@@ -671,7 +687,7 @@ static void queue_prune_checkpoints(struct queue *q)
 	char *cause = NULL, *list;
 	const char *params[1];
 
-	if (!ckpt_jobs(q->d->ckpt, &ids, &count, &cause)) {
+	if (!ckpt_jobs(q->e->ckpt, &ids, &count, &cause)) {
 		log_warning("%s", cause);
 		free(cause);
 		return;
@@ -682,7 +698,7 @@ static void queue_prune_checkpoints(struct queue *q)
 	}
 	list = bigint_array(ids, count);
 	params[0] = list;
-	pgconn_query(q->d->dispatcher,
+	pgconn_query(q->e->dispatcher,
 		     "SELECT x FROM unnest($1::bigint[]) AS x WHERE NOT EXISTS"
 		     " (SELECT 1 FROM pgtenantd.jobs j WHERE j.id = x"
 		     " AND j.state IN ('queued', 'running'))",
@@ -694,13 +710,13 @@ static void queue_prune_checkpoints(struct queue *q)
 /* Setup on this connection is complete: start claiming. */
 static void queue_set_ready(struct queue *q)
 {
-	q->ready = true;
-	if (!q->d->stopping) {
+	q->e->ready = true;
+	if (!q->e->stopping) {
 		/* the schema is in place and claiming starts: ready for
 		 * systemd (again after a reconnect, which is harmless) */
 		notify_ready();
 		notify_status("claiming jobs; %u worker(s)",
-			      q->d->worker_count);
+			      q->e->worker_count);
 	}
 	queue_heartbeat(q);
 	queue_rescue_cb(-1, 0, q);
@@ -730,15 +746,15 @@ static void queue_released(const struct pgconn_result *r, void *arg)
 static void queue_relocked(const struct pgconn_result *r, void *arg)
 {
 	struct queue *q = arg;
-	unsigned gen = pgconn_generation(q->d->dispatcher);
+	unsigned gen = pgconn_generation(q->e->dispatcher);
 
 	if (r->error != NULL) {
 		if (!r->connection_lost)
 			log_error("retaking tenant locks failed: %s", r->error);
 		return;
 	}
-	for (unsigned i = 0; i < q->d->worker_count; i++) {
-		struct job *job = q->d->workers[i].job;
+	for (unsigned i = 0; i < q->e->worker_count; i++) {
+		struct job *job = q->e->workers[i].job;
 
 		if (job != NULL)
 			job->lock_generation = gen;
@@ -749,16 +765,16 @@ static void queue_relocked(const struct pgconn_result *r, void *arg)
 /* After a reconnect, take the tenant locks of running jobs again. */
 static void queue_relock(struct queue *q)
 {
-	struct daemon *d = q->d;
+	struct engine *e = q->e;
 	json_t *tenants = json_array();
 	char *text;
 	const char *params[1];
 
-	for (unsigned i = 0; i < d->worker_count; i++)
-		if (d->workers[i].job != NULL)
+	for (unsigned i = 0; i < e->worker_count; i++)
+		if (e->workers[i].job != NULL)
 			json_array_append_new(
 				tenants,
-				json_string(d->workers[i].job->tenant_id));
+				json_string(e->workers[i].job->tenant_id));
 	if (json_array_size(tenants) == 0) {
 		json_decref(tenants);
 		queue_set_ready(q);
@@ -766,7 +782,7 @@ static void queue_relock(struct queue *q)
 	}
 	text = json_dumps(tenants, JSON_COMPACT);
 	params[0] = text;
-	pgconn_query(d->dispatcher,
+	pgconn_query(e->dispatcher,
 		     "SELECT pg_try_advisory_lock(" TENANT_LOCK_CLASS
 		     ", hashtext(pgtenantd.tenant_schema(t)))"
 		     " FROM jsonb_array_elements_text($1::jsonb) AS t",
@@ -804,14 +820,14 @@ static void queue_setup_done(const struct pgconn_result *r, void *arg)
  * schema's objects to the group roles. */
 static void queue_setup(struct queue *q)
 {
-	const struct config *c = q->d->config;
+	const struct config *c = q->e->config;
 	char args[24], result[24], error[24];
 	const char *params[3] = { args, result, error };
 
 	snprintf(args, sizeof(args), "%lld", (long long)c->args_bytes);
 	snprintf(result, sizeof(result), "%lld", (long long)c->result_bytes);
 	snprintf(error, sizeof(error), "%lld", (long long)c->error_bytes);
-	pgconn_query(q->d->dispatcher,
+	pgconn_query(q->e->dispatcher,
 		     "SELECT pgtenantd.daemon_setup($1::bigint, $2::bigint, "
 		     "$3::bigint)",
 		     3, params, queue_setup_done, q);
@@ -820,7 +836,7 @@ static void queue_setup(struct queue *q)
 /* Publish the loaded job kinds to pgtenantd.job_kinds. */
 void queue_publish_kinds(struct queue *q)
 {
-	const struct jobdefs *defs = q->d->jobdefs;
+	const struct jobdefs *defs = q->e->jobdefs;
 	json_t *kinds = json_array();
 	const char *params[2];
 	char *text;
@@ -862,9 +878,9 @@ void queue_publish_kinds(struct queue *q)
 				  def->enqueue_role));
 	}
 	text = json_dumps(kinds, JSON_COMPACT);
-	params[0] = q->d->owner;
+	params[0] = q->e->owner;
 	params[1] = text;
-	pgconn_query(q->d->dispatcher,
+	pgconn_query(q->e->dispatcher,
 		     "SELECT pgtenantd.publish_kinds($1, $2::jsonb)", 2, params,
 		     queue_published, q);
 	free(text);
@@ -882,14 +898,13 @@ static void queue_schema_done(bool ok, const char *error, void *arg)
 		if (!q->connected)
 			return;
 		log_error("%s", error ? error : "installing the schema failed");
-		q->d->exit_code = 1;
-		daemon_begin_stop(q->d, "the database schema cannot be used");
+		q->e->hooks.fatal(q->e, "the database schema cannot be used");
 		return;
 	}
 	queue_publish_kinds(q);
 	if (!q->released) {
-		params[0] = q->d->owner;
-		pgconn_query(q->d->dispatcher,
+		params[0] = q->e->owner;
+		pgconn_query(q->e->dispatcher,
 			     "SELECT pgtenantd.release_owner($1)", 1, params,
 			     queue_released, q);
 	} else {
@@ -906,10 +921,10 @@ static void queue_listened(const struct pgconn_result *r, void *arg)
 /* The dispatcher connection came up or went down. */
 void queue_on_connected(struct queue *q, bool connected)
 {
-	struct daemon *d = q->d;
+	struct engine *e = q->e;
 
 	q->connected = connected;
-	q->ready = false;
+	q->e->ready = false;
 	q->request_in_flight = false;
 	q->heartbeat_in_flight = false;
 	q->heartbeat_again = false;
@@ -918,16 +933,16 @@ void queue_on_connected(struct queue *q, bool connected)
 			f->sent = false;
 		return;
 	}
-	if (d->config->listen)
-		pgconn_exec(d->dispatcher, "LISTEN pgtenantd", queue_listened,
+	if (e->config->listen)
+		pgconn_exec(e->dispatcher, "LISTEN pgtenantd", queue_listened,
 			    q);
-	schema_install(d->dispatcher, queue_schema_done, q);
+	schema_install(e->dispatcher, queue_schema_done, q);
 }
 
 /* A notification on the dispatcher connection. */
 void queue_on_notify(struct queue *q, const char *channel, const char *payload)
 {
-	q->d->metrics.notifications++;
+	q->e->metrics.notifications++;
 	if (strncmp(payload, "cancel:", 7) == 0) {
 		/* anyone may send this: it only makes the heartbeat read the
 		 * rows' cancel_requested now, which decides */
@@ -947,32 +962,9 @@ bool queue_cancel(struct queue *q, int64_t job_id)
 		return false;
 	if (!job->cancel_requested) {
 		job_log_info(job, "cancel requested");
-		job->cancel_requested = true;
-		runner_interrupt(job);
+		runner_interrupt(job, JOB_INTERRUPT_CANCEL);
 	}
 	return true;
-}
-
-static void queue_backend_cancelled(const struct pgconn_result *r, void *arg)
-{
-	if (r->error != NULL && !r->connection_lost)
-		log_warning("cancelling a worker's statement failed: %s",
-			    r->error);
-}
-
-/* Cancel the statement a worker's backend is running. */
-void queue_cancel_backend(struct queue *q, int backend_pid)
-{
-	char pid[16];
-	const char *params[1] = { pid };
-
-	if (backend_pid <= 0 || !q->connected)
-		return;
-	snprintf(pid, sizeof(pid), "%d", backend_pid);
-	pgconn_query(q->d->dispatcher,
-		     "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
-		     " WHERE pid = $1::integer AND state = 'active'",
-		     1, params, queue_backend_cancelled, NULL);
 }
 
 struct cancel_request {
@@ -1004,7 +996,7 @@ void queue_cancel_in_db(struct queue *q, int64_t job_id, queue_cancel_fn cb,
 	cr->cb = cb;
 	cr->arg = arg;
 	snprintf(id, sizeof(id), "%" PRId64, job_id);
-	pgconn_query(q->d->dispatcher,
+	pgconn_query(q->e->dispatcher,
 		     "SELECT pgtenantd.cancel_job($1::bigint)", 1, params,
 		     queue_cancel_result, cr);
 }
@@ -1021,14 +1013,14 @@ bool queue_claim_in_flight(const struct queue *q)
 
 bool queue_ready(const struct queue *q)
 {
-	return q->ready;
+	return q->e->ready;
 }
 
 /* Add a persistent timer of ms. */
 static struct event *queue_timer(struct queue *q, int64_t ms,
 				 event_callback_fn fn)
 {
-	struct event *ev = event_new(q->d->base, -1, EV_PERSIST, fn, q);
+	struct event *ev = event_new(q->e->base, -1, EV_PERSIST, fn, q);
 	struct timeval tv = { .tv_sec = ms / 1000,
 			      .tv_usec = (ms % 1000) * 1000 };
 
@@ -1036,19 +1028,19 @@ static struct event *queue_timer(struct queue *q, int64_t ms,
 	return ev;
 }
 
-struct queue *queue_new(struct daemon *d)
+struct queue *queue_new(struct engine *e)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
-	int64_t rescue_ms = d->config->lease_ms / 2;
+	int64_t rescue_ms = e->config->lease_ms / 2;
 
-	q->d = d;
+	q->e = e;
 	q->poll_timer =
-		queue_timer(q, d->config->poll_interval_ms, queue_poll_cb);
+		queue_timer(q, e->config->poll_interval_ms, queue_poll_cb);
 	q->heartbeat_timer =
-		queue_timer(q, d->config->heartbeat_ms, queue_heartbeat_cb);
+		queue_timer(q, e->config->heartbeat_ms, queue_heartbeat_cb);
 	q->rescue_timer = queue_timer(q, rescue_ms < 500 ? 500 : rescue_ms,
 				      queue_rescue_cb);
-	q->due_timer = evtimer_new(d->base, queue_due_cb, q);
+	q->due_timer = evtimer_new(e->base, queue_due_cb, q);
 	return q;
 }
 

@@ -9,20 +9,10 @@
 
 #include <jansson.h>
 
-struct daemon;
+struct engine;
 struct job;
 
-/* How a job's run ended, as the runner reports it. */
-enum job_outcome {
-	JOB_SUCCEEDED,
-	JOB_FAILED_RETRY, /* retry with backoff while attempts remain */
-	JOB_FAILED_FINAL, /* fail now: verify mismatch, bad args */
-	JOB_CANCELLED,
-	JOB_HANDED_BACK, /* shutdown: queued again, attempt refunded */
-	JOB_LOST,	 /* another daemon owns it now: write nothing */
-};
-
-struct queue *queue_new(struct daemon *d);
+struct queue *queue_new(struct engine *e);
 void queue_free(struct queue *q);
 
 /* The dispatcher connection came up or went down. */
@@ -34,17 +24,8 @@ void queue_on_notify(struct queue *q, const char *channel, const char *payload);
  * job, resume). */
 void queue_kick(struct queue *q);
 
-/* The runner is done with job: record the outcome in the database, free
- * the worker. error may be NULL. */
-void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
-		    const char *error);
-
 /* Ask a job to stop at its next safe point (cancel from socket or SQL). */
 bool queue_cancel(struct queue *q, int64_t job_id);
-
-/* Cancel the statement running on a worker's backend (from the dispatcher
- * connection), if it is still the one running. */
-void queue_cancel_backend(struct queue *q, int backend_pid);
 
 /* Jobs being ended (finish not yet acknowledged). */
 unsigned queue_finishing(const struct queue *q);

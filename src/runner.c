@@ -19,17 +19,17 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
 #include <libpq-fe.h>
 
 #include "backup.h"
 #include "child.h"
 #include "ckpt.h"
 #include "config.h"
-#include "daemon.h"
+#include "engine.h"
 #include "jobdef.h"
 #include "log.h"
 #include "pgconn.h"
-#include "queue.h"
 #include "sqlvars.h"
 #include "tenant.h"
 #include "util.h"
@@ -79,7 +79,7 @@ struct runner {
 	int64_t step_started_ms;
 	bool in_txn;
 	bool busy;     /* a query or a child in flight */
-	bool finished; /* queue_job_done was called */
+	bool finished; /* runner_end was called */
 
 	/* running a script: statement by statement */
 	const struct sqlvars_script *script;
@@ -227,7 +227,7 @@ static bool job_test_hooks(struct job *job, bool enabled, char **cause)
  * taken only as resume_parse checked them against the kind; a row that
  * does not hold what save_progress wrote fails the job (the caller fails
  * it, the attempt spent at claim stays spent). */
-struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
+struct job *job_from_row(struct engine *e, const void *pgresult, int row,
 			 char **cause)
 {
 	const PGresult *res = pgresult;
@@ -235,7 +235,7 @@ struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
 	const char *v;
 	json_error_t jerr;
 
-	job->daemon = d;
+	job->engine = e;
 	v = row_value(res, row, "id");
 	job->id = v ? strtoll(v, NULL, 10) : 0;
 	v = row_value(res, row, "kind");
@@ -256,7 +256,7 @@ struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
 		json_decref(job->result);
 		job->result = json_object();
 	}
-	job->defs = jobdefs_ref(d->jobdefs);
+	job->defs = jobdefs_ref(e->jobdefs);
 	job->def = jobdefs_find(job->defs, job->kind);
 	if (job->def == NULL) {
 		set_cause(cause,
@@ -272,7 +272,7 @@ struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
 	if (!tenant_schema_name(job->tenant_id, job->schema,
 				sizeof(job->schema), cause))
 		goto bad;
-	if (!job_test_hooks(job, d->config->test_hooks, cause))
+	if (!job_test_hooks(job, e->config->test_hooks, cause))
 		goto bad;
 	if (!resume_parse(job->def, row_value(res, row, "step"),
 			  row_value(res, row, "step_index"),
@@ -290,7 +290,7 @@ struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
 	job->passed = job->resume.passed;
 	job->resume.progress = NULL;
 	job->resume.passed = NULL;
-	job->lock_generation = pgconn_generation(d->dispatcher);
+	job->lock_generation = pgconn_generation(e->dispatcher);
 	return job;
 bad:
 	job_free(job);
@@ -311,6 +311,9 @@ void job_free(struct job *job)
 	resume_clear(&job->resume);
 	if (job->defs != NULL)
 		jobdefs_unref(job->defs);
+	if (job->end_event != NULL)
+		event_free(job->end_event);
+	free(job->end_error);
 	free(job);
 }
 
@@ -359,7 +362,7 @@ static char *json_var_text(const json_t *value)
 static void runner_init_vars(struct runner *r)
 {
 	struct job *job = r->job;
-	const struct config *config = job->daemon->config;
+	const struct config *config = job->engine->config;
 	char buf[32];
 	char *text;
 	json_t *vars, *value;
@@ -574,7 +577,7 @@ static void runner_save_ckpt(struct runner *r, bool done)
 	cs.updated_at = wall_seconds();
 	cs.elapsed_ms = (double)(mono_ms() - r->step_started_ms);
 	cs.started_at = cs.updated_at - cs.elapsed_ms / 1000.0;
-	if (!ckpt_save(r->job->daemon->ckpt, &cs, &cause)) {
+	if (!ckpt_save(r->job->engine->ckpt, &cs, &cause)) {
 		job_log_warning(r->job, "%s", cause);
 		free(cause);
 	}
@@ -589,12 +592,25 @@ static bool runner_interrupted(const struct runner *r)
 	       r->job->lost;
 }
 
-/* Hand the job back to the queue and free the runner. */
+/* Report the end to whom runner_start was given, from the loop. */
+static void runner_report_end(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *job = arg;
+	char *error = job->end_error;
+
+	(void)fd;
+	(void)what;
+	job->end_error = NULL;
+	job->done(job, job->end_outcome, error, job->done_arg);
+	free(error);
+}
+
+/* Free the runner and report the job's end on the next loop turn. */
 static void runner_end(struct runner *r, enum job_outcome outcome,
 		       const char *error)
 {
+	static const struct timeval now = { 0, 0 };
 	struct job *job = r->job;
-	struct daemon *d = job->daemon;
 
 	if (r->finished)
 		return;
@@ -615,7 +631,13 @@ static void runner_end(struct runner *r, enum job_outcome outcome,
 	free(r->batch_key);
 	free(r);
 	job_set_context(job, NULL);
-	queue_job_done(d->queue, job, outcome, error);
+	job->end_outcome = outcome;
+	free(job->end_error);
+	job->end_error = error ? xstrdup(error) : NULL;
+	if (job->end_event == NULL)
+		job->end_event =
+			evtimer_new(job->engine->base, runner_report_end, job);
+	evtimer_add(job->end_event, &now);
 }
 
 /* The outcome that an interruption asks for. */
@@ -933,7 +955,7 @@ static void progress_params_make(struct runner *r, int step_index,
 	snprintf(pp->id, sizeof(pp->id), "%" PRId64, job->id);
 	snprintf(pp->idx, sizeof(pp->idx), "%d", step_index);
 	pp->values[0] = pp->id;
-	pp->values[1] = job->daemon->owner;
+	pp->values[1] = job->engine->owner;
 	pp->values[2] = step_index < (int)job->def->step_count ?
 				job->def->steps[step_index].name :
 				NULL;
@@ -1052,10 +1074,10 @@ static bool runner_has_passed(const struct runner *r, unsigned index)
 /* The step is complete: checkpoint it and go to the next one. */
 static void runner_step_complete(struct runner *r)
 {
-	struct daemon *d = r->job->daemon;
+	struct engine *e = r->job->engine;
 
 	runner_save_ckpt(r, true);
-	d->metrics.steps_done++;
+	e->metrics.steps_done++;
 	job_log_debug(r->job, "step done in %.3f s",
 		      (double)(mono_ms() - r->step_started_ms) / 1e3);
 	runner_next_step(r);
@@ -1298,13 +1320,13 @@ static void runner_batch_next(struct runner *r);
 /* The batch committed: checkpoint, adapt the size, go on or finish. */
 static void runner_batch_committed(struct runner *r)
 {
-	struct daemon *d = r->job->daemon;
+	struct engine *e = r->job->engine;
 	double elapsed = (double)(mono_ms() - r->batch_sent_ms);
 	int64_t target = r->step->target_ms, size = r->batch_size;
 
 	runner_save_ckpt(r, false);
-	d->metrics.batches_done++;
-	d->metrics.batch_rows += (uint64_t)r->batch_rows;
+	e->metrics.batches_done++;
+	e->metrics.batch_rows += (uint64_t)r->batch_rows;
 	if (elapsed < 1)
 		elapsed = 1;
 	if (r->batch_rows > 0) {
@@ -1585,7 +1607,7 @@ static void runner_exec_step(struct runner *r)
 			return;
 		}
 	}
-	r->child = child_spawn(r->job->daemon->base, argv, env, s->timeout_ms,
+	r->child = child_spawn(r->job->engine->base, argv, env, s->timeout_ms,
 			       runner_child_done, r, &cause);
 	for (unsigned i = 0; i < s->argc; i++)
 		free(argv[i]);
@@ -1649,7 +1671,7 @@ static void runner_backup_step(struct runner *r)
 {
 	const struct jobdef_step *s = r->step;
 	struct job *job = r->job;
-	struct daemon *d = job->daemon;
+	struct engine *e = job->engine;
 	struct backup_request req = { 0 };
 	char *arg, *cause = NULL;
 	char **env;
@@ -1669,12 +1691,12 @@ static void runner_backup_step(struct runner *r)
 	req.kind = s->type == STEP_BACKUP	? BACKUP_MAKE :
 		   s->type == STEP_BACKUP_CHECK ? BACKUP_CHECK :
 						  BACKUP_RESTORE;
-	req.base = d->base;
-	req.ckpt = d->ckpt;
-	req.backup_dir = d->config->backup_dir;
-	req.keep = d->config->backup_keep;
-	req.max_age_ms = d->config->backup_max_age_ms;
-	req.restore_role = d->config->restore_role;
+	req.base = e->base;
+	req.ckpt = e->ckpt;
+	req.backup_dir = e->config->backup_dir;
+	req.keep = e->config->backup_keep;
+	req.max_age_ms = e->config->backup_max_age_ms;
+	req.restore_role = e->config->restore_role;
 	req.env = env;
 	req.timeout_ms = s->timeout_ms;
 	req.job_id = job->id;
@@ -1772,7 +1794,7 @@ static bool runner_load_ckpt(struct runner *r, struct ckpt_step *cs)
 	char *cause = NULL;
 
 	memset(cs, 0, sizeof(*cs));
-	if (!ckpt_load(r->job->daemon->ckpt, r->job->id, r->step_index, cs,
+	if (!ckpt_load(r->job->engine->ckpt, r->job->id, r->step_index, cs,
 		       &found, &cause) &&
 	    cause != NULL) {
 		job_log_warning(r->job, "%s", cause);
@@ -1918,10 +1940,13 @@ static void runner_next_step(struct runner *r)
 /* ------------------------------------------------------------ API */
 
 /* Start running job on worker. */
-void runner_start(struct worker *worker, struct job *job)
+void runner_start(struct worker *worker, struct job *job, runner_done_fn done,
+		  void *arg)
 {
 	struct runner *r = xcalloc(1, sizeof(*r));
 
+	job->done = done;
+	job->done_arg = arg;
 	r->job = job;
 	r->worker = worker;
 	r->conn = worker->conn;
@@ -1945,10 +1970,21 @@ void runner_start(struct worker *worker, struct job *job)
 }
 
 /* Stop at the next safe point; interrupt what is in flight. */
-void runner_interrupt(struct job *job)
+void runner_interrupt(struct job *job, enum job_interrupt why)
 {
 	struct runner *r = job->runner;
 
+	switch (why) {
+	case JOB_INTERRUPT_CANCEL:
+		job->cancel_requested = true;
+		break;
+	case JOB_INTERRUPT_STOP:
+		job->stop_requested = true;
+		break;
+	case JOB_INTERRUPT_LOST:
+		job->lost = true;
+		break;
+	}
 	if (r == NULL)
 		return;
 	if (r->child != NULL) {
@@ -1960,6 +1996,5 @@ void runner_interrupt(struct job *job)
 		return;
 	}
 	if (r->busy && !job->lost)
-		queue_cancel_backend(job->daemon->queue,
-				     pgconn_backend_pid(r->conn));
+		engine_cancel_backend(job->engine, pgconn_backend_pid(r->conn));
 }

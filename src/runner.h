@@ -10,15 +10,39 @@
 
 #include "resume.h"
 
-struct daemon;
+struct engine;
 struct worker;
 struct jobdefs;
 struct jobdef;
 struct child;
 
+/* How a job's run ended, as the runner reports it. */
+enum job_outcome {
+	JOB_SUCCEEDED,
+	JOB_FAILED_RETRY, /* retry with backoff while attempts remain */
+	JOB_FAILED_FINAL, /* fail now: verify mismatch, bad args */
+	JOB_CANCELLED,
+	JOB_HANDED_BACK, /* shutdown: queued again, attempt refunded */
+	JOB_LOST,	 /* another daemon owns it now: write nothing */
+};
+
+/* Why a job is asked to stop before its end. */
+enum job_interrupt {
+	JOB_INTERRUPT_CANCEL, /* cancel asked (row, socket) */
+	JOB_INTERRUPT_STOP,   /* the daemon stops: hand the job back */
+	JOB_INTERRUPT_LOST,   /* the lease is gone: abandon quietly */
+};
+
+struct job;
+
+/* The runner let go of job: called from the loop, never from inside
+ * runner_start or runner_interrupt. error may be NULL. */
+typedef void (*runner_done_fn)(struct job *job, enum job_outcome outcome,
+			       const char *error, void *arg);
+
 /* A claimed job, from its row in pgtenantd.jobs. */
 struct job {
-	struct daemon *daemon;
+	struct engine *engine;
 	struct worker *worker; /* NULL once the runner let go */
 	int64_t id;
 	char *kind;
@@ -50,11 +74,16 @@ struct job {
 	bool lost;	     /* lease gone: abandon quietly */
 
 	struct runner *runner; /* step engine state, NULL when done */
+	runner_done_fn done;   /* whom runner_start reports the end to */
+	void *done_arg;
+	struct event *end_event; /* the end, reported from the loop */
+	enum job_outcome end_outcome;
+	char *end_error;
 };
 
 /* Build a job from a claim_jobs row; NULL with cause if the row is unusable
  * (then the caller fails it). */
-struct job *job_from_row(struct daemon *d, const void *pgresult, int row,
+struct job *job_from_row(struct engine *e, const void *pgresult, int row,
 			 char **cause);
 void job_free(struct job *job);
 
@@ -66,12 +95,13 @@ void job_log(const struct job *job, int level, const char *fmt, ...)
 #define job_log_warning(j, ...) job_log((j), 2, __VA_ARGS__)
 #define job_log_error(j, ...) job_log((j), 3, __VA_ARGS__)
 
-/* Start running job on worker. Ends with queue_job_done(). */
-void runner_start(struct worker *worker, struct job *job);
+/* Start running job on worker; done(job, ...) reports its end. */
+void runner_start(struct worker *worker, struct job *job, runner_done_fn done,
+		  void *arg);
 
-/* Stop at the next safe point because of a cancel, a shutdown or a lost
- * lease; a statement or child in flight is interrupted. */
-void runner_interrupt(struct job *job);
+/* Stop at the next safe point because of why; a statement or child in
+ * flight is interrupted. A job that is not running only keeps the flag. */
+void runner_interrupt(struct job *job, enum job_interrupt why);
 
 /* Progress for status: step name, percent (or -1), ETA seconds (or -1). */
 json_t *runner_status(const struct job *job);

@@ -25,11 +25,10 @@
 
 #include "config.h"
 #include "cron.h"
-#include "daemon.h"
+#include "engine.h"
 #include "jobdef.h"
 #include "log.h"
 #include "pgconn.h"
-#include "queue.h"
 #include "util.h"
 
 #define SCHED_RETRY_MS 200	 /* waiting for the schema */
@@ -40,7 +39,7 @@ struct sched_entry {
 	char *name; /* identity across reloads: name, cron, job */
 	char *cron_text;
 	char *job;
-	unsigned index; /* in d->config->schedules */
+	unsigned index; /* in e->config->schedules */
 	struct cron cron;
 	bool ready;	    /* cursor and next are known */
 	int64_t cursor;	    /* the last slot done with, or the start */
@@ -55,7 +54,7 @@ struct sched_entry {
 };
 
 struct sched {
-	struct daemon *d;
+	struct engine *e;
 	struct pgconn *conn; /* NULL until there are schedules */
 	struct event *timer;
 	struct sched_entry *entries;
@@ -131,7 +130,7 @@ static int64_t sched_real_ms_until(int64_t t)
 static const struct schedule_config *sched_conf(const struct sched *s,
 						const struct sched_entry *e)
 {
-	return &s->d->config->schedules[e->index];
+	return &s->e->config->schedules[e->index];
 }
 
 static struct sched_entry *sched_find(struct sched *s, const char *name)
@@ -237,12 +236,12 @@ static void sched_entry_advance(struct sched_entry *e, int64_t slot)
 	e->next_catch_up = false;
 }
 
-/* Build entries for d->config's schedules, keeping the state of old ones
+/* Build entries for e->config's schedules, keeping the state of old ones
  * that have the same name, cron and job. */
 static void sched_build(struct sched *s, struct sched_entry *old,
 			unsigned old_count)
 {
-	const struct config *config = s->d->config;
+	const struct config *config = s->e->config;
 
 	s->count = config->schedule_count;
 	s->entries = xcalloc(s->count + 1, sizeof(*s->entries));
@@ -384,7 +383,7 @@ static void sched_send_fire(struct sched *s, struct sched_entry *e,
 	params[1] = slot;
 	params[2] = conf->job;
 	params[3] = conf->args_json ? conf->args_json : "{}";
-	params[4] = s->d->owner;
+	params[4] = s->e->owner;
 	params[5] = s->fire_catch_up ? "true" : "false";
 	params[6] = extra;
 	sql = xasprintf(
@@ -461,12 +460,12 @@ static void sched_fire(struct sched *s, struct sched_entry *e)
 	json_t *list;
 	char when[48];
 
-	if (jobdefs_find(s->d->jobdefs, conf->job) == NULL) {
+	if (jobdefs_find(s->e->jobdefs, conf->job) == NULL) {
 		sched_slot_text(e, e->next, when, sizeof(when));
 		sched_error(
 			e,
 			"slot %s not fired: job kind '%s' is not loaded from %s",
-			when, conf->job, s->d->config->jobs_dir);
+			when, conf->job, s->e->config->jobs_dir);
 		sched_entry_advance(e, e->next);
 		sched_arm(s, 0);
 		return;
@@ -556,7 +555,7 @@ static void sched_read_slots(struct sched *s)
 	const char *params[1] = { lease };
 
 	snprintf(lease, sizeof(lease), "%" PRId64 " ms",
-		 s->d->config->lease_ms);
+		 s->e->config->lease_ms);
 	s->busy = true;
 	pgconn_query(s->conn,
 		     "SELECT schedule, extract(epoch FROM max(slot))::bigint,"
@@ -571,10 +570,10 @@ static void sched_tick(struct sched *s)
 	struct sched_entry *due = NULL;
 	int64_t now, soonest = 0;
 
-	if (s->closing || s->busy || !s->connected || s->d->stopping ||
+	if (s->closing || s->busy || !s->connected || s->e->stopping ||
 	    s->count == 0)
 		return;
-	if (!queue_ready(s->d->queue)) {
+	if (!s->e->ready) {
 		sched_arm(s, SCHED_RETRY_MS);
 		return;
 	}
@@ -619,19 +618,19 @@ static void sched_connect(struct sched *s)
 {
 	if (s->conn != NULL || s->count == 0)
 		return;
-	s->conn = daemon_connect(s->d, "scheduler", sched_state, NULL, s);
+	s->conn = engine_connect(s->e, "scheduler", sched_state, NULL, s);
 	pgconn_start(s->conn);
 }
 
 /* ------------------------------------------------------------ API */
 
-struct sched *sched_new(struct daemon *d)
+struct sched *sched_new(struct engine *e)
 {
 	struct sched *s = xcalloc(1, sizeof(*s));
 
-	s->d = d;
+	s->e = e;
 	s->need_init = true;
-	s->timer = evtimer_new(d->base, sched_timer_cb, s);
+	s->timer = evtimer_new(e->base, sched_timer_cb, s);
 	sched_now();
 	sched_build(s, NULL, 0);
 	sched_connect(s);
@@ -790,7 +789,7 @@ void sched_list(struct sched *s, sched_list_fn cb, void *arg)
 	struct sched_listing *l;
 	json_t *list;
 
-	if (s->conn == NULL || !s->connected || !queue_ready(s->d->queue)) {
+	if (s->conn == NULL || !s->connected || !s->e->ready) {
 		list = sched_json(s, NULL);
 		cb(list, NULL, arg);
 		json_decref(list);

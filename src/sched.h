@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-struct daemon;
+struct engine;
 struct sched;
 
 /* The environment variable that fakes the scheduler's clock, for tests
@@ -20,9 +20,9 @@ struct sched;
  * daemon started. */
 #define SCHED_FAKE_CLOCK_ENV "PGTENANTD_FAKE_CLOCK"
 
-/* Make the scheduler of d; it connects once the configuration has
- * schedules. */
-struct sched *sched_new(struct daemon *d);
+/* Make the scheduler of e; it connects once the configuration has
+ * schedules, and fires once e->ready (the schema is in place). */
+struct sched *sched_new(struct engine *e);
 void sched_free(struct sched *s);
 
 /* The configuration was reloaded (d->config->schedules changed): keep the

@@ -1,0 +1,62 @@
+/* engine.c - the engine's shared state: its connections and workers. */
+#include "engine.h"
+
+#include <stdio.h>
+
+#include "config.h"
+#include "log.h"
+
+/* Statement settings of every connection: orphaned backends notice a dead
+ * daemon within a second, and notices stay quiet. */
+#define CONNECTION_INIT_SQL                            \
+	"SET client_connection_check_interval = '1s';" \
+	"SET standard_conforming_strings = on;"        \
+	"SET client_min_messages = warning;"
+
+struct pgconn *engine_connect(struct engine *e, const char *name,
+			      pgconn_state_fn on_state,
+			      pgconn_notify_fn on_notify, void *arg)
+{
+	struct pgconn_options o = { 0 };
+	char app[64];
+
+	snprintf(app, sizeof(app), "%s %s", e->config->application_name, name);
+	o.conninfo = e->config->database;
+	o.name = name;
+	o.application_name = app;
+	o.init_sql = CONNECTION_INIT_SQL;
+	o.reconnect_max_ms = e->config->reconnect_max_ms;
+	return pgconn_new(e->base, &o, on_state, on_notify, arg);
+}
+
+unsigned engine_busy_workers(const struct engine *e)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < e->worker_count; i++)
+		if (e->workers[i].job != NULL)
+			n++;
+	return n;
+}
+
+static void engine_backend_cancelled(const struct pgconn_result *r, void *arg)
+{
+	(void)arg;
+	if (r->error != NULL && !r->connection_lost)
+		log_warning("cancelling a worker's statement failed: %s",
+			    r->error);
+}
+
+void engine_cancel_backend(struct engine *e, int backend_pid)
+{
+	char pid[16];
+	const char *params[1] = { pid };
+
+	if (backend_pid <= 0 || !pgconn_is_ready(e->dispatcher))
+		return;
+	snprintf(pid, sizeof(pid), "%d", backend_pid);
+	pgconn_query(e->dispatcher,
+		     "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+		     " WHERE pid = $1::integer AND state = 'active'",
+		     1, params, engine_backend_cancelled, NULL);
+}

@@ -1,0 +1,72 @@
+/* engine.h - what the job engine's layers share: the loop, the running
+ * configuration and job definitions, the checkpoint store, the dispatcher
+ * connection, the workers and the counters. The daemon owns and fills it;
+ * the scheduler, the queue and the runner read it and reach the daemon only
+ * through the hooks below, never by name. */
+#ifndef PGT_ENGINE_H
+#define PGT_ENGINE_H
+
+#include <stdbool.h>
+
+#include "metrics.h"
+#include "pgconn.h"
+
+struct event_base;
+struct config;
+struct jobdefs;
+struct ckpt;
+struct engine;
+struct job;
+
+/* One job slot with its own database connection. */
+struct worker {
+	struct engine *engine;
+	unsigned index; /* 1-based, for names and logs */
+	struct pgconn *conn;
+	struct job *job; /* NULL when idle */
+};
+
+/* What the daemon does for the layers below it. */
+struct engine_hooks {
+	/* the database cannot be used (schema too new, setup refused):
+	 * stop the daemon with exit status 1 */
+	void (*fatal)(struct engine *e, const char *why);
+	/* a job ended or its end was recorded: a stopping daemon may exit */
+	void (*idle)(struct engine *e);
+	void *arg;
+};
+
+struct engine {
+	struct event_base *base;
+	struct config *config;	 /* the running one; reload changes it */
+	struct jobdefs *jobdefs; /* replaced on reload; jobs hold a ref */
+	struct ckpt *ckpt;
+	char owner[160]; /* "host:node_id", stored in jobs.owner */
+
+	struct pgconn *dispatcher; /* LISTEN, claims, heartbeats, finishes */
+	struct worker *workers;
+	unsigned worker_count;
+	struct metrics metrics;
+
+	bool paused;   /* claiming stopped by `pause` */
+	bool stopping; /* hand jobs back, claim nothing, then exit */
+	bool ready;    /* the schema is installed and the kinds published
+			* (set by the queue on the dispatcher connection) */
+	struct engine_hooks hooks;
+};
+
+/* A connection with the options of the dispatcher and the workers (not
+ * started yet). */
+struct pgconn *engine_connect(struct engine *e, const char *name,
+			      pgconn_state_fn on_state,
+			      pgconn_notify_fn on_notify, void *arg);
+
+/* Number of workers running a job. */
+unsigned engine_busy_workers(const struct engine *e);
+
+/* Cancel the statement running on a worker's backend, from the dispatcher
+ * connection, if it is still running (a cancel or a stop while a job's
+ * statement runs). */
+void engine_cancel_backend(struct engine *e, int backend_pid);
+
+#endif
