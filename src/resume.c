@@ -355,3 +355,28 @@ void resume_clear(struct resume_point *rp)
 	free(rp->last_key);
 	memset(rp, 0, sizeof(*rp));
 }
+
+enum resume_pick resume_pick_batch(int64_t row_batches, int64_t local_batches)
+{
+	if (local_batches < 0 || local_batches == row_batches)
+		return RESUME_ROW;
+	return local_batches < row_batches ? RESUME_LOCAL :
+					     RESUME_ROW_LOCAL_AHEAD;
+}
+
+enum resume_pick resume_pick_for_each(int64_t row_done, bool transactional,
+				      int64_t local_done, int64_t *done)
+{
+	int64_t row = row_done >= 0 ? row_done : transactional ? 0 : -1;
+
+	*done = row > 0 ? row : 0;
+	if (local_done < 0)
+		return RESUME_ROW;
+	if (row < 0 || local_done < row) {
+		*done = local_done;
+		return RESUME_LOCAL;
+	}
+	if (local_done > row && transactional)
+		return RESUME_ROW_LOCAL_AHEAD;
+	return RESUME_ROW;
+}

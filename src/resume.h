@@ -52,4 +52,28 @@ bool resume_parse(const struct jobdef *def, const char *step,
 /* Free what resume_parse filled in. */
 void resume_clear(struct resume_point *rp);
 
+/* Which position a resumed step takes, the job row's or the local
+ * checkpoint's (SQLite). */
+enum resume_pick {
+	RESUME_ROW,	       /* the row's (no local one, or the same) */
+	RESUME_LOCAL,	       /* SQLite's: it holds the position back */
+	RESUME_ROW_LOCAL_AHEAD /* the row's; SQLite is ahead of it: the
+				* database lost commits it acknowledged */
+};
+
+/* A batch step: every batch commits with the row's counters, so the row
+ * is the authority and a row without counters is the step's start
+ * (row_batches 0); SQLite (local_batches, -1: none) is written after the
+ * commit and wins only when it is behind. */
+enum resume_pick resume_pick_batch(int64_t row_batches, int64_t local_batches);
+
+/* A for_each step: row_done is the row's position (-1: none). In a
+ * transaction (transactional) each row commits with the row's position,
+ * which is the authority as for batches (none: the step's start).
+ * Outside one the row is mirrored lazily while the work itself cannot be
+ * lost, so SQLite (local_done, -1: none) wins when the row has no position
+ * and the earlier of the two wins otherwise. *done gets the rows to skip. */
+enum resume_pick resume_pick_for_each(int64_t row_done, bool transactional,
+				      int64_t local_done, int64_t *done);
+
 #endif

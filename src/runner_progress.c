@@ -14,6 +14,7 @@
 #include "ckpt.h"
 #include "engine.h"
 #include "jobdef.h"
+#include "pace.h"
 #include "util.h"
 
 /* The progress object of where the job stands now. */
@@ -59,9 +60,9 @@ static json_t *runner_progress(struct runner *r, int step_index)
 				if (r->rate > 0 && r->total_rows > r->rows_done)
 					json_object_set_new(
 						p, "eta_s",
-						json_integer((json_int_t)ceil(
-							(double)(r->total_rows -
-								 r->rows_done) /
+						json_integer(pace_eta_s(
+							r->total_rows,
+							r->rows_done,
 							r->rate)));
 			}
 		} else if (r->each_rows != NULL) {

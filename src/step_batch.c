@@ -13,6 +13,7 @@
 #include "ckpt.h"
 #include "engine.h"
 #include "jobdef.h"
+#include "pace.h"
 #include "util.h"
 
 static void runner_batch_next(struct runner *r);
@@ -22,32 +23,18 @@ static void runner_batch_committed(struct runner *r)
 {
 	struct engine *e = r->job->engine;
 	double elapsed = (double)(mono_ms() - r->batch_sent_ms);
-	int64_t target = r->step->target_ms, size = r->batch_size;
+	const struct pace_limits lim = {
+		.target_ms = r->step->target_ms,
+		.min_size = r->step->min_batch_size,
+		.max_size = r->step->max_batch_size,
+	};
 
 	runner_save_ckpt(r, false);
 	e->metrics.batches_done++;
 	e->metrics.batch_rows += (uint64_t)r->batch_rows;
-	if (elapsed < 1)
-		elapsed = 1;
-	if (r->batch_rows > 0) {
-		double rate = (double)r->batch_rows * 1000.0 / elapsed;
-
-		r->rate = r->rate > 0 ? 0.7 * r->rate + 0.3 * rate : rate;
-		if (r->batch_rows >= size) {
-			double scale = (double)target / elapsed;
-
-			if (scale > 2)
-				scale = 2;
-			if (scale < 0.5)
-				scale = 0.5;
-			size = (int64_t)((double)size * scale);
-		}
-	}
-	if (size < r->step->min_batch_size)
-		size = r->step->min_batch_size;
-	if (size > r->step->max_batch_size)
-		size = r->step->max_batch_size;
-	r->batch_size = size;
+	r->rate = pace_rate(r->rate, r->batch_rows, elapsed);
+	r->batch_size =
+		pace_next_size(r->batch_size, r->batch_rows, elapsed, &lim);
 	if ((r->batch_rows == 0 || r->last_key == NULL) && r->sweep) {
 		/* Resumed from a checkpoint: if it was ahead of what the
 		 * database kept, the ranges before it still hold rows. */
@@ -157,6 +144,7 @@ void runner_resume_batch(struct runner *r)
 {
 	const struct resume_point *rp = &r->job->resume;
 	struct ckpt_step cs;
+	bool local = runner_load_ckpt(r, &cs);
 
 	if (rp->has_batch) {
 		free(r->last_key);
@@ -166,24 +154,28 @@ void runner_resume_batch(struct runner *r)
 		if (rp->batch_size > 0)
 			r->batch_size = rp->batch_size;
 	}
-	if (runner_load_ckpt(r, &cs)) {
-		if (cs.batches < r->batches) {
-			free(r->last_key);
-			r->last_key = cs.last_key ? xstrdup(cs.last_key) : NULL;
-			r->batches = cs.batches;
-			r->rows_done = cs.rows_done;
-			if (cs.batch_size > 0)
-				r->batch_size = cs.batch_size;
-		} else if (cs.batches > r->batches) {
-			job_log_warning(
-				r->job,
-				"the local checkpoint (batch %" PRId64
-				") is ahead of the job row (batch %" PRId64
-				"): the database lost commits; resuming from the job row",
-				cs.batches, r->batches);
-		}
-		ckpt_step_clear(&cs);
+	switch (resume_pick_batch(r->batches, local ? cs.batches : -1)) {
+	case RESUME_ROW:
+		break;
+	case RESUME_LOCAL:
+		free(r->last_key);
+		r->last_key = cs.last_key ? xstrdup(cs.last_key) : NULL;
+		r->batches = cs.batches;
+		r->rows_done = cs.rows_done;
+		if (cs.batch_size > 0)
+			r->batch_size = cs.batch_size;
+		break;
+	case RESUME_ROW_LOCAL_AHEAD:
+		job_log_warning(
+			r->job,
+			"the local checkpoint (batch %" PRId64
+			") is ahead of the job row (batch %" PRId64
+			"): the database lost commits; resuming from the job row",
+			cs.batches, r->batches);
+		break;
 	}
+	if (local)
+		ckpt_step_clear(&cs);
 	if (r->batches > 0) {
 		r->sweep = r->step->destructive;
 		job_log_info(r->job,

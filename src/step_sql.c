@@ -240,23 +240,23 @@ void runner_resume_for_each(struct runner *r)
 {
 	const struct resume_point *rp = &r->job->resume;
 	struct ckpt_step cs;
-	int64_t done = rp->has_for_each	    ? rp->for_each_done :
-		       r->step->transaction ? 0 :
-					      -1;
+	bool local;
+	int64_t done;
 
 	if (!r->step->has_for_each)
 		return;
-	if (runner_load_ckpt(r, &cs)) {
-		if (done < 0 || cs.rows_done < done)
-			done = cs.rows_done;
-		else if (cs.rows_done > done && r->step->transaction)
-			job_log_warning(
-				r->job,
-				"the local checkpoint (row %" PRId64
-				") is ahead of the job row (row %" PRId64
-				"): the database lost commits; resuming from the job row",
-				cs.rows_done, done);
+	local = runner_load_ckpt(r, &cs);
+	if (resume_pick_for_each(rp->has_for_each ? rp->for_each_done : -1,
+				 r->step->transaction,
+				 local ? cs.rows_done : -1,
+				 &done) == RESUME_ROW_LOCAL_AHEAD)
+		job_log_warning(
+			r->job,
+			"the local checkpoint (row %" PRId64
+			") is ahead of the job row (row %" PRId64
+			"): the database lost commits; resuming from the job row",
+			cs.rows_done, done);
+	if (local)
 		ckpt_step_clear(&cs);
-	}
 	r->each_index = done > 0 && done < INT32_MAX ? (int)done : 0;
 }

@@ -73,6 +73,50 @@ static void refused(const char *step, const char *idx, const char *progress,
 	free(cause);
 }
 
+/* Which position a resumed step takes: the row's unless SQLite holds it
+ * back; SQLite ahead of the row is a commit the database lost. */
+static void test_pick(void)
+{
+	int64_t done = -7;
+
+	is_int(resume_pick_batch(0, -1), RESUME_ROW,
+	       "batch: no local checkpoint, the row's (the step's start)");
+	is_int(resume_pick_batch(5, -1), RESUME_ROW,
+	       "batch: no local checkpoint, the row's counters");
+	is_int(resume_pick_batch(5, 5), RESUME_ROW, "batch: both agree");
+	is_int(resume_pick_batch(5, 4), RESUME_LOCAL,
+	       "batch: SQLite behind the row (the crash came between a commit and its SQLite write) wins");
+	is_int(resume_pick_batch(5, 9), RESUME_ROW_LOCAL_AHEAD,
+	       "batch: SQLite ahead of the row: the row's, and say so");
+	is_int(resume_pick_batch(0, 3), RESUME_ROW_LOCAL_AHEAD,
+	       "batch: a row without counters is the step's start, even with SQLite at batch 3");
+
+	is_int(resume_pick_for_each(-1, true, -1, &done), RESUME_ROW,
+	       "for_each in a transaction, nothing anywhere: the row's");
+	is_int(done, 0, "... from the first row");
+	is_int(resume_pick_for_each(-1, true, 4, &done), RESUME_ROW_LOCAL_AHEAD,
+	       "for_each in a transaction: no row position is the start, SQLite at 4 is ahead");
+	is_int(done, 0, "... from the first row");
+	is_int(resume_pick_for_each(6, true, 4, &done), RESUME_LOCAL,
+	       "for_each in a transaction: SQLite behind the row wins");
+	is_int(done, 4, "... from row 4");
+	is_int(resume_pick_for_each(6, true, 6, &done), RESUME_ROW,
+	       "for_each in a transaction: both at 6");
+	is_int(done, 6, "... from row 6");
+	is_int(resume_pick_for_each(-1, false, 4, &done), RESUME_LOCAL,
+	       "for_each outside a transaction, no row position: SQLite's");
+	is_int(done, 4, "... from row 4");
+	is_int(resume_pick_for_each(3, false, 8, &done), RESUME_ROW,
+	       "for_each outside a transaction: the earlier of the two (the lazily mirrored row)");
+	is_int(done, 3, "... from row 3");
+	is_int(resume_pick_for_each(8, false, 3, &done), RESUME_LOCAL,
+	       "for_each outside a transaction: the earlier of the two (SQLite)");
+	is_int(done, 3, "... from row 3");
+	is_int(resume_pick_for_each(-1, false, -1, &done), RESUME_ROW,
+	       "for_each outside a transaction, nothing anywhere");
+	is_int(done, 0, "... from the first row");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test_resume.XXXXXX";
@@ -286,5 +330,6 @@ int main(void)
 		"\\x1b]0;x\\x07");
 
 	jobdef_clear(&def);
+	test_pick();
 	return done_testing();
 }
