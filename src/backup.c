@@ -835,10 +835,10 @@ static void backup_make_read_back_done(struct backup_op *op)
 		free(cause);
 		return;
 	}
-	log_info("backup of tenant %s: %s, %lld bytes, sha256 %.12s..., "
-		 "%lld TOC entries, %.0f ms",
-		 op->tenant_id, op->file, (long long)rec.size, rec.sha256,
-		 (long long)rec.toc_entries, rec.duration_ms);
+	log_info(
+		"backup of tenant %s: %s, %lld bytes, sha256 %.12s..., %lld TOC entries, %.0f ms",
+		op->tenant_id, op->file, (long long)rec.size, rec.sha256,
+		(long long)rec.toc_entries, rec.duration_ms);
 	if (!backup_retention(op->ckpt, op->tenant_id, op->keep, op->max_age_ms,
 			      wall_seconds(), &removed, &cause)) {
 		log_warning("%s", cause);

@@ -177,10 +177,10 @@ static void child_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	switch (child->phase) {
 	case CHILD_TIMER_TIMEOUT:
-		log_warning("%s (pid %ld) timed out after %lld ms: sending"
-			    " SIGTERM",
-			    child->name, (long)child->pid,
-			    (long long)child->timeout_ms);
+		log_warning(
+			"%s (pid %ld) timed out after %lld ms: sending SIGTERM",
+			child->name, (long)child->pid,
+			(long long)child->timeout_ms);
 		child->timed_out = true;
 		child_kill(child, SIGTERM);
 		child_timer_arm(child, CHILD_TIMER_KILL, CHILD_KILL_AFTER_MS);
@@ -295,14 +295,14 @@ void child_init(struct event_base *base)
 {
 	if (sigchld_event != NULL) {
 		if (sigchld_base != base)
-			log_warning("child_init called again with another"
-				    " event base; keeping the first");
+			log_warning(
+				"child_init called again with another event base; keeping the first");
 		return;
 	}
 	sigchld_event = evsignal_new(base, SIGCHLD, child_signal_cb, NULL);
 	if (sigchld_event == NULL || evsignal_add(sigchld_event, NULL) != 0) {
-		log_error("cannot watch SIGCHLD: child processes will not be"
-			  " reaped");
+		log_error(
+			"cannot watch SIGCHLD: child processes will not be reaped");
 		return;
 	}
 	sigchld_base = base;

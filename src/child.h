@@ -10,6 +10,8 @@
 
 #include <libpq-fe.h>
 
+#include "util.h"
+
 struct event_base;
 struct child;
 
@@ -43,7 +45,7 @@ void child_init(struct event_base *base);
 struct child *child_spawn(struct event_base *base, char *const argv[],
 			  char *const env_extra[], int64_t timeout_ms,
 			  child_done_fn done, void *arg, char **cause)
-	__attribute__((warn_unused_result));
+	MUST_CHECK;
 
 /* child_spawn with the child's stdin read from stdin_fd and its stdout
  * written to stdout_fd (not captured: stdout_text is then empty); -1 for
@@ -53,7 +55,7 @@ struct child *child_spawn_fds(struct event_base *base, char *const argv[],
 			      char *const env_extra[], int stdin_fd,
 			      int stdout_fd, int64_t timeout_ms,
 			      child_done_fn done, void *arg, char **cause)
-	__attribute__((warn_unused_result));
+	MUST_CHECK;
 
 /* The environment entries that give a child the connection settings opts
  * (from PQconninfo() of a live connection): "ENVVAR=value" for every

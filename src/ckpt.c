@@ -145,12 +145,11 @@ static bool ckpt_sql_bind(struct ckpt *ckpt, sqlite3_stmt *stmt,
 			break;
 		}
 		if (rc != SQLITE_OK) {
-			return set_cause(cause,
-					 "checkpoint store %s: cannot bind %s"
-					 " in \"%s\": %s",
-					 ckpt->db_path, p->name,
-					 sqlite3_sql(stmt),
-					 sqlite3_errmsg(ckpt->db));
+			return set_cause(
+				cause,
+				"checkpoint store %s: cannot bind %s in \"%s\": %s",
+				ckpt->db_path, p->name, sqlite3_sql(stmt),
+				sqlite3_errmsg(ckpt->db));
 		}
 	}
 	return true;
@@ -184,8 +183,7 @@ static bool ckpt_sql_exec(struct ckpt *ckpt, const char *sql, char **cause)
 
 	if (sqlite3_exec(ckpt->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		set_cause(cause,
-			  "checkpoint store %s: cannot execute"
-			  " \"%s\": %s",
+			  "checkpoint store %s: cannot execute \"%s\": %s",
 			  ckpt->db_path, sql,
 			  msg != NULL ? msg : sqlite3_errmsg(ckpt->db));
 		sqlite3_free(msg);
@@ -246,13 +244,11 @@ static bool ckpt_make_dir(const char *dir, char **cause)
 
 			if (last)
 				set_cause(cause,
-					  "cannot create state_dir"
-					  " %s: %s",
-					  dir, strerror(e));
+					  "cannot create state_dir %s: %s", dir,
+					  strerror(e));
 			else
 				set_cause(cause,
-					  "cannot create state_dir"
-					  " %s: %s: %s",
+					  "cannot create state_dir %s: %s: %s",
 					  dir, path, strerror(e));
 			free(path);
 			return false;
@@ -266,10 +262,8 @@ static bool ckpt_make_dir(const char *dir, char **cause)
 		return set_cause(cause, "cannot use state_dir %s: %s", dir,
 				 strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return set_cause(cause,
-				 "cannot use state_dir %s: not a"
-				 " directory",
-				 dir);
+		return set_cause(
+			cause, "cannot use state_dir %s: not a directory", dir);
 	return true;
 }
 
@@ -293,11 +287,11 @@ static bool ckpt_lock(struct ckpt *ckpt, char **cause)
 			n = pread(ckpt->lock_fd, text, sizeof(text) - 1, 0);
 			text[n > 0 ? n : 0] = '\0';
 			text[strcspn(text, "\r\n")] = '\0';
-			set_cause(cause,
-				  "state_dir %s is in use by another"
-				  " pgtenantd (pid %s)",
-				  ckpt->state_dir,
-				  text[0] != '\0' ? text : "unknown");
+			set_cause(
+				cause,
+				"state_dir %s is in use by another pgtenantd (pid %s)",
+				ckpt->state_dir,
+				text[0] != '\0' ? text : "unknown");
 		} else {
 			set_cause(cause, "cannot lock %s: %s", path,
 				  strerror(errno));
@@ -332,10 +326,10 @@ static bool ckpt_migrate(struct ckpt *ckpt, char **cause)
 	version = text != NULL ? atoi(text) : 0;
 	free(text);
 	if (version > newest) {
-		set_cause(cause,
-			  "checkpoint store %s has schema version %d,"
-			  " newer than this pgtenantd knows (%d)",
-			  ckpt->db_path, version, newest);
+		set_cause(
+			cause,
+			"checkpoint store %s has schema version %d, newer than this pgtenantd knows (%d)",
+			ckpt->db_path, version, newest);
 		goto fail;
 	}
 	if (version == newest)
@@ -406,11 +400,11 @@ static bool ckpt_load_node_id(struct ckpt *ckpt, char **cause)
 		goto fail;
 	text = row ? sqlite3_column_text(stmt, 0) : NULL;
 	if (text == NULL || !ckpt_node_id_valid((const char *)text)) {
-		set_cause(cause,
-			  "checkpoint store %s: meta.node_id is not %d"
-			  " hex digits: '%s'",
-			  ckpt->db_path, CKPT_NODE_ID_LEN,
-			  text != NULL ? (const char *)text : "");
+		set_cause(
+			cause,
+			"checkpoint store %s: meta.node_id is not %d hex digits: '%s'",
+			ckpt->db_path, CKPT_NODE_ID_LEN,
+			text != NULL ? (const char *)text : "");
 		goto fail;
 	}
 	memcpy(ckpt->node_id, text, CKPT_NODE_ID_LEN + 1);
@@ -440,10 +434,10 @@ static bool ckpt_open_db(struct ckpt *ckpt, char **cause)
 	if (!ckpt_sql_text(ckpt, "PRAGMA journal_mode = WAL", &mode, cause))
 		return false;
 	if (mode == NULL || strcasecmp(mode, "wal") != 0) {
-		set_cause(cause,
-			  "checkpoint store %s: cannot switch to WAL"
-			  " mode (journal_mode is %s)",
-			  ckpt->db_path, mode != NULL ? mode : "unknown");
+		set_cause(
+			cause,
+			"checkpoint store %s: cannot switch to WAL mode (journal_mode is %s)",
+			ckpt->db_path, mode != NULL ? mode : "unknown");
 		free(mode);
 		return false;
 	}
@@ -543,8 +537,7 @@ bool ckpt_save(struct ckpt *ckpt, const struct ckpt_step *step, char **cause)
 
 		*cause = NULL;
 		set_cause(cause,
-			  "cannot save checkpoint of job %lld step %d"
-			  " (%s): %s",
+			  "cannot save checkpoint of job %lld step %d (%s): %s",
 			  (long long)step->job_id, step->step_index,
 			  step->step_name,
 			  inner != NULL ? inner : "unknown error");

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util.h"
+
 struct ckpt;
 struct sqlite3;
 
@@ -26,8 +28,7 @@ struct ckpt_step {
 /* Open (creating if needed) state_dir/pgtenantd.sqlite: WAL, busy timeout,
  * schema created or upgraded. Also takes an exclusive lock on
  * state_dir/lock so that two daemons never share a state_dir. */
-struct ckpt *ckpt_open(const char *state_dir, char **cause)
-	__attribute__((warn_unused_result));
+struct ckpt *ckpt_open(const char *state_dir, char **cause) MUST_CHECK;
 void ckpt_close(struct ckpt *ckpt);
 
 /* This daemon's persistent identity (random, made on first open). */
@@ -41,24 +42,22 @@ const char *ckpt_path(const struct ckpt *ckpt);
 
 /* Insert or replace the checkpoint of (job_id, step_index). */
 bool ckpt_save(struct ckpt *ckpt, const struct ckpt_step *step, char **cause)
-	__attribute__((warn_unused_result));
+	MUST_CHECK;
 
 /* Load the checkpoint of (job_id, step_index); false if there is none
  * (then *found is false) or on error (cause set). */
 bool ckpt_load(struct ckpt *ckpt, int64_t job_id, int step_index,
-	       struct ckpt_step *out, bool *found, char **cause)
-	__attribute__((warn_unused_result));
+	       struct ckpt_step *out, bool *found, char **cause) MUST_CHECK;
 
 /* Free the strings a loaded ckpt_step owns. */
 void ckpt_step_clear(struct ckpt_step *step);
 
 /* Forget every checkpoint of a job (it ended). */
-bool ckpt_forget(struct ckpt *ckpt, int64_t job_id, char **cause)
-	__attribute__((warn_unused_result));
+bool ckpt_forget(struct ckpt *ckpt, int64_t job_id, char **cause) MUST_CHECK;
 
 /* Job ids that have checkpoints (jobs this daemon was running when it
  * stopped). *ids is malloc'd. */
 bool ckpt_jobs(struct ckpt *ckpt, int64_t **ids, unsigned *count, char **cause)
-	__attribute__((warn_unused_result));
+	MUST_CHECK;
 
 #endif

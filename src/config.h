@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "log.h"
+#include "util.h"
 
 /* How a schedule picks its tenants. */
 enum schedule_tenants {
@@ -91,8 +92,7 @@ struct config {
 /* Load and validate path. On failure returns NULL and sets cause to one
  * message per problem, each naming file, line and key, separated by
  * newlines. Every default is applied on success. */
-struct config *config_load(const char *path, char **cause)
-	__attribute__((warn_unused_result));
+struct config *config_load(const char *path, char **cause) MUST_CHECK;
 
 void config_free(struct config *config);
 

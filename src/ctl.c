@@ -179,9 +179,9 @@ static void client_send(struct ctl_client *client, json_t *response)
 	}
 	output = bufferevent_get_output(client->bev);
 	if (evbuffer_get_length(output) > CTL_MAX_OUTPUT) {
-		log_warning("control client %u: more than %d bytes of unread "
-			    "output, closing it",
-			    client->id, CTL_MAX_OUTPUT);
+		log_warning(
+			"control client %u: more than %d bytes of unread output, closing it",
+			client->id, CTL_MAX_OUTPUT);
 		json_decref(response);
 		client_disconnect(client);
 		return;
@@ -652,10 +652,10 @@ static bool socket_path_clear(const char *path, char **cause)
 				 path, strerror(errno));
 	}
 	if (!S_ISSOCK(st.st_mode))
-		return set_cause(cause,
-				 "control socket path %s exists and is "
-				 "not a socket; not replacing it",
-				 path);
+		return set_cause(
+			cause,
+			"control socket path %s exists and is not a socket; not replacing it",
+			path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return set_cause(cause, "cannot check control socket %s: %s",
@@ -667,10 +667,10 @@ static bool socket_path_clear(const char *path, char **cause)
 	err = errno;
 	close(fd);
 	if (rc == 0 || err == EAGAIN || err == EINPROGRESS)
-		return set_cause(cause,
-				 "control socket %s is in use by a "
-				 "running daemon",
-				 path);
+		return set_cause(
+			cause,
+			"control socket %s is in use by a running daemon",
+			path);
 	if (err == ENOENT)
 		return true;
 	if (err != ECONNREFUSED)
@@ -701,10 +701,10 @@ static bool bind_error(const char *path, int err, char **cause)
 		*slash = '\0';
 	else
 		strcpy(dir, ".");
-	result = set_cause(cause,
-			   "cannot create control socket %s: directory "
-			   "%s does not exist",
-			   path, dir);
+	result = set_cause(
+		cause,
+		"cannot create control socket %s: directory %s does not exist",
+		path, dir);
 	free(dir);
 	return result;
 }
@@ -809,10 +809,10 @@ struct ctl_server *ctl_listen_with(struct event_base *base,
 		return NULL;
 	}
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		set_cause(cause,
-			  "control socket path %s is too long (at most "
-			  "%zu bytes)",
-			  path, sizeof(sun.sun_path) - 1);
+		set_cause(
+			cause,
+			"control socket path %s is too long (at most %zu bytes)",
+			path, sizeof(sun.sun_path) - 1);
 		return NULL;
 	}
 	if (!socket_path_clear(path, cause))
@@ -1008,10 +1008,10 @@ static bool parse_words(const char *line, size_t len, struct ctl_request *out,
 		unsigned char c = (unsigned char)line[i];
 
 		if ((c < 0x20 && !is_blank((char)c)) || c == 0x7f)
-			return set_cause(cause,
-					 "request contains control "
-					 "character 0x%02x at column %zu",
-					 c, i + 1);
+			return set_cause(
+				cause,
+				"request contains control character 0x%02x at column %zu",
+				c, i + 1);
 		if (!is_blank((char)c) && (i == 0 || is_blank(line[i - 1])))
 			nwords++;
 	}

@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "util.h"
+
 struct event_base;
 struct ctl_server;
 struct ctl_client;
@@ -62,16 +64,16 @@ enum ctl_peer {
 /* Bind options->path (replacing a stale socket file, refusing one a live
  * daemon answers on), chmod it to options->mode, and start accepting. NULL
  * with cause on failure. */
-struct ctl_server *
-ctl_listen_with(struct event_base *base, const struct ctl_options *options,
-		ctl_handler_fn handler, void *arg, char **cause)
-	__attribute__((warn_unused_result));
+struct ctl_server *ctl_listen_with(struct event_base *base,
+				   const struct ctl_options *options,
+				   ctl_handler_fn handler, void *arg,
+				   char **cause) MUST_CHECK;
 
 /* ctl_listen_with() with the defaults: admins only, CTL_MAX_CLIENTS,
  * CTL_IDLE_TIMEOUT_MS. */
 struct ctl_server *ctl_listen(struct event_base *base, const char *path,
 			      unsigned mode, ctl_handler_fn handler, void *arg,
-			      char **cause) __attribute__((warn_unused_result));
+			      char **cause) MUST_CHECK;
 
 /* Classify a peer of a server run by uid self from its uid and groups. */
 enum ctl_peer ctl_peer_class(const struct ctl_options *options, uid_t self,
@@ -84,7 +86,7 @@ void ctl_close(struct ctl_server *server);
  * empty line, bad JSON, a JSON value that is not an object with a string
  * "command" and an optional array of string "args", or too many args. */
 bool ctl_parse_request(const char *line, size_t len, struct ctl_request *out,
-		       char **cause) __attribute__((warn_unused_result));
+		       char **cause) MUST_CHECK;
 void ctl_request_clear(struct ctl_request *request);
 
 /* Send response (a JSON object; the reference is stolen) as one line. "ok":

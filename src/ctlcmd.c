@@ -229,8 +229,7 @@ static void db_reply_result(const struct pgconn_result *r, void *arg)
 		}
 		if (value == NULL)
 			ctl_reply_error(dr->client,
-					"bad JSON from the "
-					"database: %s",
+					"bad JSON from the database: %s",
 					jerr.text);
 		else
 			ctl_reply(dr->client,
@@ -255,11 +254,10 @@ static void cmd_jobs(struct daemon *d, struct ctl_client *client,
 		for (const char *const *s = job_states; *s != NULL; s++)
 			known |= strcmp(*s, req->args[0]) == 0;
 		if (!known) {
-			ctl_reply_error(client,
-					"unknown job state \"%s\"; states are "
-					"queued, running, succeeded, failed "
-					"and cancelled",
-					req->args[0]);
+			ctl_reply_error(
+				client,
+				"unknown job state \"%s\"; states are queued, running, succeeded, failed and cancelled",
+				req->args[0]);
 			return;
 		}
 		params[0] = req->args[0];

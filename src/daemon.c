@@ -100,9 +100,9 @@ static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 
-	log_warning("shutdown timeout: exiting with %u job(s) still running; "
-		    "their leases will expire and another daemon takes them",
-		    engine_busy_workers(&d->engine));
+	log_warning(
+		"shutdown timeout: exiting with %u job(s) still running; their leases will expire and another daemon takes them",
+		engine_busy_workers(&d->engine));
 	event_base_loopexit(d->engine.base, NULL);
 }
 
@@ -186,20 +186,20 @@ bool daemon_reload(struct daemon *d, char **message)
 
 	fresh = config_load(d->config_path, &cause);
 	if (fresh == NULL) {
-		set_cause(message,
-			  "reload refused, keeping the running "
-			  "configuration: %s",
-			  cause);
+		set_cause(
+			message,
+			"reload refused, keeping the running configuration: %s",
+			cause);
 		free(cause);
 		return false;
 	}
 	defs = jobdefs_load_dir(fresh->jobs_dir, fresh->batch_target_ms,
 				&cause);
 	if (defs == NULL) {
-		set_cause(message,
-			  "reload refused, keeping the loaded job "
-			  "definitions: %s",
-			  cause);
+		set_cause(
+			message,
+			"reload refused, keeping the loaded job definitions: %s",
+			cause);
 		free(cause);
 		config_free(fresh);
 		return false;
@@ -250,12 +250,15 @@ bool daemon_reload(struct daemon *d, char **message)
 	sched_reload(d->sched);
 	if (queue_ready(d->queue))
 		queue_publish_kinds(d->queue);
-	set_cause(message, "reloaded: %u job kind(s) from %s%s%s%s",
-		  defs->count, old->jobs_dir,
-		  restart ? "; changed settings that need a "
-			    "restart: " :
-			    "",
-		  restart ? restart : "", "");
+	if (message != NULL) {
+		free(*message);
+		*message = xasprintf(
+			"reloaded: %u job kind(s) from %s%s%s", defs->count,
+			old->jobs_dir,
+			restart ? "; changed settings that need a restart: " :
+				  "",
+			restart ? restart : "");
+	}
 	free(restart);
 	return true;
 }
@@ -364,10 +367,10 @@ bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 	evsignal_add(d->sig_hup, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	log_info("pgtenantd %s starting as %s: %u worker(s), %u job kind(s) "
-		 "from %s, control socket %s",
-		 PACKAGE_VERSION, d->engine.owner, d->engine.worker_count,
-		 defs->count, config->jobs_dir, config->control_socket);
+	log_info(
+		"pgtenantd %s starting as %s: %u worker(s), %u job kind(s) from %s, control socket %s",
+		PACKAGE_VERSION, d->engine.owner, d->engine.worker_count,
+		defs->count, config->jobs_dir, config->control_socket);
 	pgconn_start(d->engine.dispatcher);
 	for (unsigned i = 0; i < d->engine.worker_count; i++)
 		pgconn_start(d->engine.workers[i].conn);

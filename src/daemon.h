@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "engine.h"
+#include "util.h"
 
 struct event;
 struct event_base;
@@ -44,7 +45,7 @@ struct daemon {
 /* Create everything (state_dir lock, control socket, connections) and
  * start connecting; takes ownership of config and defs. */
 bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
-		 char **cause) __attribute__((warn_unused_result));
+		 char **cause) MUST_CHECK;
 
 /* Run the event loop until the daemon stops; returns the exit code. */
 int daemon_run(struct daemon *d);

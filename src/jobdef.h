@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "sqlvars.h"
+#include "util.h"
 
 enum step_type {
 	STEP_SQL,    /* run SQL, in a transaction or not, once or for_each */
@@ -128,13 +129,11 @@ bool jobdef_reserved_arg(const char *name);
  * a duplicate step name, SQL that does not lex, or a variable that is
  * neither built in, a declared arg, nor set by an earlier step. */
 struct jobdefs *jobdefs_load_dir(const char *dir, int64_t default_target_ms,
-				 char **cause)
-	__attribute__((warn_unused_result));
+				 char **cause) MUST_CHECK;
 
 /* Load one file (used by jobdefs_load_dir and the unit tests). */
 bool jobdef_load_file(const char *path, int64_t default_target_ms,
-		      struct jobdef *out, char **cause)
-	__attribute__((warn_unused_result));
+		      struct jobdef *out, char **cause) MUST_CHECK;
 void jobdef_clear(struct jobdef *def);
 
 const struct jobdef *jobdefs_find(const struct jobdefs *defs, const char *kind);

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
+#include "util.h"
+
 enum log_level {
 	LOG_LEVEL_DEBUG,
 	LOG_LEVEL_INFO,
@@ -22,15 +24,13 @@ enum log_format {
 void log_set_level(enum log_level level);
 
 /* Parse "debug", "info", "warning" or "error"; false if the name is unknown. */
-bool log_level_parse(const char *name, enum log_level *level)
-	__attribute__((warn_unused_result));
+bool log_level_parse(const char *name, enum log_level *level) MUST_CHECK;
 
 /* Set the line format (default LOG_FORMAT_TEXT). */
 void log_set_format(enum log_format format);
 
 /* Parse "text" or "json"; false if the name is unknown. */
-bool log_format_parse(const char *name, enum log_format *format)
-	__attribute__((warn_unused_result));
+bool log_format_parse(const char *name, enum log_format *format) MUST_CHECK;
 
 /* Print one line to stderr. As text: "2026-11-27 04:30:00.123 INFO
  * [context] message" in local time. As JSON: {"ts": UTC ISO 8601 with

@@ -21,17 +21,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: pgtenantd [-c FILE] [-f] [--check-config]\n"
-		"\n"
-		"Runs tenant migration and maintenance jobs enqueued in the\n"
-		"pgtenantd.jobs table of a PostgreSQL database.\n"
-		"\n"
-		"  -c, --config FILE   configuration (default %s/pgtenantd.yaml)\n"
-		"  -f, --foreground    stay in the foreground (logs go to stderr)\n"
-		"      --check-config  check the configuration and job files, "
-		"then exit\n"
-		"      --version       print the version and exit\n"
-		"  -h, --help          print this help and exit\n",
+		"Usage: pgtenantd [-c FILE] [-f] [--check-config]\n\nRuns tenant migration and maintenance jobs enqueued in the\npgtenantd.jobs table of a PostgreSQL database.\n\n  -c, --config FILE   configuration (default %s/pgtenantd.yaml)\n  -f, --foreground    stay in the foreground (logs go to stderr)\n      --check-config  check the configuration and job files, then exit\n      --version       print the version and exit\n  -h, --help          print this help and exit\n",
 		SYSCONFDIR);
 }
 
@@ -58,8 +48,8 @@ static bool daemonize(int *report_fd, char **cause)
 			len += n;
 		buf[len] = '\0';
 		if (len == 0) {
-			fprintf(stderr, "pgtenantd: the daemon exited while "
-					"starting\n");
+			fprintf(stderr,
+				"pgtenantd: the daemon exited while starting\n");
 			_exit(1);
 		}
 		if (strcmp(buf, "ok") != 0) {

@@ -16,8 +16,7 @@ static void metric(FILE *out, const char *name, const char *type,
 		   const char *help, double value)
 {
 	fprintf(out,
-		"# HELP pgtenantd_%s %s\n# TYPE pgtenantd_%s %s\n"
-		"pgtenantd_%s %.17g\n",
+		"# HELP pgtenantd_%s %s\n# TYPE pgtenantd_%s %s\npgtenantd_%s %.17g\n",
 		name, help, name, type, name, value);
 }
 

@@ -282,8 +282,9 @@ static void queue_start_row(struct queue *q, const PGresult *res, int row)
 	}
 	w = queue_idle_worker(q);
 	if (w == NULL) {
-		job_log_warning(job, "no idle worker after claiming; handing "
-				     "the job back");
+		job_log_warning(
+			job,
+			"no idle worker after claiming; handing the job back");
 		queue_job_done(q, job, JOB_HANDED_BACK, NULL);
 		return;
 	}
@@ -306,11 +307,10 @@ static void queue_recorded(struct queue *q, const char *error)
 		if (!f->sent)
 			continue;
 		if (error != NULL)
-			job_log_error(job,
-				      "recording the end of the job "
-				      "failed (its lease will expire and "
-				      "it runs again): %s",
-				      error);
+			job_log_error(
+				job,
+				"recording the end of the job failed (its lease will expire and it runs again): %s",
+				error);
 		else if (strcmp(f->state, "queued") != 0 &&
 			 strcmp(f->state, "lost") != 0 &&
 			 !ckpt_forget(e->ckpt, job->id, &cause)) {
@@ -488,12 +488,12 @@ static void queue_job_done(struct queue *q, struct job *job,
 						 e->config->retry_base_ms,
 						 e->config->retry_max_ms);
 			e->metrics.jobs_retried++;
-			job_log_warning(job,
-					"attempt %d of %d failed, retry "
-					"in %.1f s: %s",
-					job->attempts, job->max_attempts,
-					(double)f->retry_ms / 1000.0,
-					error ? error : "");
+			job_log_warning(
+				job,
+				"attempt %d of %d failed, retry in %.1f s: %s",
+				job->attempts, job->max_attempts,
+				(double)f->retry_ms / 1000.0,
+				error ? error : "");
 			break;
 		}
 		/* fall through */
@@ -519,8 +519,9 @@ static void queue_job_done(struct queue *q, struct job *job,
 	case JOB_LOST:
 		strcpy(f->state, "lost");
 		e->metrics.jobs_lost++;
-		job_log_warning(job, "lease lost: another daemon owns the job "
-				     "now; abandoned here");
+		job_log_warning(
+			job,
+			"lease lost: another daemon owns the job now; abandoned here");
 		break;
 	}
 	if (outcome != JOB_HANDED_BACK && outcome != JOB_LOST) {
@@ -729,16 +730,16 @@ static void queue_released(const struct pgconn_result *r, void *arg)
 
 	if (r->error != NULL) {
 		if (!r->connection_lost)
-			log_error("handing back jobs of an earlier run failed: "
-				  "%s",
-				  r->error);
+			log_error(
+				"handing back jobs of an earlier run failed: %s",
+				r->error);
 		return;
 	}
 	q->released = true;
 	if (atoi(PQgetvalue(r->res, 0, 0)) > 0)
-		log_info("requeued %s job(s) an earlier run of this daemon "
-			 "left running",
-			 PQgetvalue(r->res, 0, 0));
+		log_info(
+			"requeued %s job(s) an earlier run of this daemon left running",
+			PQgetvalue(r->res, 0, 0));
 	queue_prune_checkpoints(q);
 	queue_set_ready(q);
 }

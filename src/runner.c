@@ -165,8 +165,9 @@ void runner_fail(struct runner *r, enum job_outcome outcome, const char *fmt,
  * SQLite, once claimed again. */
 void runner_connection_lost(struct runner *r)
 {
-	job_log_warning(r->job, "database connection lost; handing the job "
-				"back to resume from its checkpoint");
+	job_log_warning(
+		r->job,
+		"database connection lost; handing the job back to resume from its checkpoint");
 	runner_end(r, JOB_HANDED_BACK,
 		   "the database connection was lost during the step; the "
 		   "job resumes from its checkpoint");
@@ -446,12 +447,11 @@ static void runner_checked_body(struct runner *r)
 		unsigned req = r->step->requires[i];
 
 		if (!runner_has_passed(r, req)) {
-			runner_fail(r, JOB_FAILED_FINAL,
-				    "refusing to run %s step: step \"%s\" has "
-				    "not passed in this job",
-				    r->step->destructive ? "a destructive" :
-							   "this",
-				    r->job->def->steps[req].name);
+			runner_fail(
+				r, JOB_FAILED_FINAL,
+				"refusing to run %s step: step \"%s\" has not passed in this job",
+				r->step->destructive ? "a destructive" : "this",
+				r->job->def->steps[req].name);
 			return;
 		}
 	}

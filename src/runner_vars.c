@@ -114,9 +114,9 @@ bool runner_take_outputs(struct runner *r)
 
 	if (s->set_var_count > 0) {
 		if (r->last_row == NULL) {
-			runner_fail(r, JOB_FAILED_RETRY,
-				    "the last statement returned no row for "
-				    "`set`");
+			runner_fail(
+				r, JOB_FAILED_RETRY,
+				"the last statement returned no row for `set`");
 			return false;
 		}
 		vars = runner_progress_vars(r);
@@ -126,11 +126,10 @@ bool runner_take_outputs(struct runner *r)
 			char *text;
 
 			if (v == NULL) {
-				runner_fail(r, JOB_FAILED_FINAL,
-					    "`set` names column \"%s\" that "
-					    "the last statement does not "
-					    "return",
-					    s->set_vars[i]);
+				runner_fail(
+					r, JOB_FAILED_FINAL,
+					"`set` names column \"%s\" that the last statement does not return",
+					s->set_vars[i]);
 				return false;
 			}
 			text = runner_json_text(v);

@@ -89,8 +89,7 @@ static void sched_clock_init(void)
 	n = sscanf(env, "%lf %lf %lf", &start, &speed, &real);
 	if (n < 2 || !(speed > 0) || !isfinite(start) || !isfinite(real)) {
 		log_warning(
-			"%s=\"%s\" is not \"START SPEED [REAL]\"; using the "
-			"real clock",
+			"%s=\"%s\" is not \"START SPEED [REAL]\"; using the real clock",
 			SCHED_FAKE_CLOCK_ENV, env);
 		return;
 	}
@@ -98,9 +97,9 @@ static void sched_clock_init(void)
 	clock_start = start;
 	clock_speed = speed;
 	clock_real = real;
-	log_warning("%s: the scheduler's clock is fake (starts at %.0f, runs "
-		    "%g times as fast): for tests only",
-		    SCHED_FAKE_CLOCK_ENV, start, speed);
+	log_warning(
+		"%s: the scheduler's clock is fake (starts at %.0f, runs %g times as fast): for tests only",
+		SCHED_FAKE_CLOCK_ENV, start, speed);
 }
 
 /* Seconds since the epoch on the scheduler's clock. */
@@ -213,15 +212,15 @@ static void sched_entry_start(struct sched *s, struct sched_entry *e,
 	}
 	sched_slot_text(e, newest, when, sizeof(when));
 	if (conf->catch_up == SCHEDULE_CATCH_UP_LATEST) {
-		log_info("schedule '%s': slots were missed while no daemon "
-			 "fired them; catching up with the newest, %s",
-			 e->name, when);
+		log_info(
+			"schedule '%s': slots were missed while no daemon fired them; catching up with the newest, %s",
+			e->name, when);
 		e->next = newest;
 		e->next_catch_up = true;
 	} else {
-		log_info("schedule '%s': slots up to %s were missed while no "
-			 "daemon fired them; skipping them (catch_up: none)",
-			 e->name, when);
+		log_info(
+			"schedule '%s': slots up to %s were missed while no daemon fired them; skipping them (catch_up: none)",
+			e->name, when);
 		e->cursor = newest;
 		e->next = sched_next_after(e, newest);
 	}

@@ -14,6 +14,8 @@
 
 #include <stdbool.h>
 
+#include "util.h"
+
 /* One piece of a compiled statement: literal text, or an identifier
  * variable to quote and splice at run time. */
 struct sqlvars_piece {
@@ -40,7 +42,7 @@ struct sqlvars_script {
  * with cause on an unterminated string, quoted identifier, comment or dollar
  * quote, or on a variable with an empty name (the cause names the line). */
 bool sqlvars_compile(const char *text, struct sqlvars_script *out, char **cause)
-	__attribute__((warn_unused_result));
+	MUST_CHECK;
 
 void sqlvars_script_free(struct sqlvars_script *script);
 
@@ -59,7 +61,7 @@ typedef const char *(*sqlvars_lookup_fn)(const char *name, void *arg);
  * identifier value is empty. */
 bool sqlvars_bind(const struct sqlvars_stmt *stmt, sqlvars_lookup_fn lookup,
 		  void *arg, char **sql, const char ***values, char **cause)
-	__attribute__((warn_unused_result));
+	MUST_CHECK;
 
 /* Substitute :name (and :'name', :"name", all as plain text) in one argv
  * word of an exec step. Returns a new string, or NULL with cause if a

@@ -70,13 +70,12 @@ static void runner_batch_result(const struct pgconn_result *res, void *arg)
 	pr = res->res;
 	if (PQresultStatus(pr) != PGRES_TUPLES_OK || PQntuples(pr) != 1 ||
 	    PQnfields(pr) < 2) {
-		runner_fail(r, JOB_FAILED_FINAL,
-			    "a batch statement must return one row (last_key, "
-			    "rows); it returned %d row(s) of %d column(s)",
-			    PQresultStatus(pr) == PGRES_TUPLES_OK ?
-				    PQntuples(pr) :
-				    0,
-			    PQnfields(pr));
+		runner_fail(
+			r, JOB_FAILED_FINAL,
+			"a batch statement must return one row (last_key, rows); it returned %d row(s) of %d column(s)",
+			PQresultStatus(pr) == PGRES_TUPLES_OK ? PQntuples(pr) :
+								0,
+			PQnfields(pr));
 		return;
 	}
 	rows = PQgetisnull(pr, 0, 1) ? "0" : PQgetvalue(pr, 0, 1);

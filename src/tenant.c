@@ -41,10 +41,10 @@ bool tenant_id_valid(const char *id, char **cause)
 	len = strlen(id);
 	if (len > TENANT_ID_MAX) {
 		shown = tenant_display(id);
-		set_cause(cause,
-			  "tenant id \"%s\" is %zu characters long; "
-			  "the limit is %d",
-			  shown, len, TENANT_ID_MAX);
+		set_cause(
+			cause,
+			"tenant id \"%s\" is %zu characters long; the limit is %d",
+			shown, len, TENANT_ID_MAX);
 		free(shown);
 		return false;
 	}
@@ -57,11 +57,10 @@ bool tenant_id_valid(const char *id, char **cause)
 			continue;
 		shown = tenant_display(id);
 		byte_display(c, what, sizeof(what));
-		set_cause(cause,
-			  "tenant id \"%s\" contains %s at position "
-			  "%zu; only letters, digits, '_' and '-' are "
-			  "allowed",
-			  shown, what, i + 1);
+		set_cause(
+			cause,
+			"tenant id \"%s\" contains %s at position %zu; only letters, digits, '_' and '-' are allowed",
+			shown, what, i + 1);
 		free(shown);
 		return false;
 	}
@@ -80,19 +79,17 @@ bool tenant_schema_name(const char *id, char *out, size_t outlen, char **cause)
 	len = prefix + strlen(id);
 	if (len > PG_IDENTIFIER_MAX) {
 		shown = tenant_display(id);
-		set_cause(cause,
-			  "tenant id \"%s\" is too long for a schema: "
-			  "\"%s\" + id is %zu bytes, PostgreSQL allows %d "
-			  "(ids of at most %zu characters)",
-			  shown, SCHEMA_PREFIX, len, PG_IDENTIFIER_MAX,
-			  PG_IDENTIFIER_MAX - prefix);
+		set_cause(
+			cause,
+			"tenant id \"%s\" is too long for a schema: \"%s\" + id is %zu bytes, PostgreSQL allows %d (ids of at most %zu characters)",
+			shown, SCHEMA_PREFIX, len, PG_IDENTIFIER_MAX,
+			PG_IDENTIFIER_MAX - prefix);
 		free(shown);
 		return false;
 	}
 	if (outlen < len + 1)
 		return set_cause(cause,
-				 "no room for the schema name of "
-				 "tenant \"%s\"",
+				 "no room for the schema name of tenant \"%s\"",
 				 id);
 	memcpy(out, SCHEMA_PREFIX, prefix);
 	for (size_t i = prefix; i < len; i++) {

@@ -108,11 +108,10 @@ static bool yamlpos_key(struct yamlpos_walk *walk, struct yamlpos_frame *top,
 	for (size_t i = 0; i < top->key_count; i++) {
 		if (strcmp(top->keys[i], key) != 0)
 			continue;
-		return set_cause(cause,
-				 "%s:%u:%zu: duplicate key \"%s\" "
-				 "(first given at line %u)",
-				 file, line, mark->column + 1, key,
-				 top->key_lines[i]);
+		return set_cause(
+			cause,
+			"%s:%u:%zu: duplicate key \"%s\" (first given at line %u)",
+			file, line, mark->column + 1, key, top->key_lines[i]);
 	}
 	top->keys =
 		xrealloc(top->keys, (top->key_count + 1) * sizeof(*top->keys));
