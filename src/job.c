@@ -28,19 +28,23 @@ void job_log(const struct job *job, int level, const char *fmt, ...)
 		LOG_LEVEL_WARNING,
 		LOG_LEVEL_ERROR,
 	};
+	const struct log_job lj = {
+		.id = job->id,
+		.kind = job->kind,
+		.tenant_id = job->tenant_id,
+		.step = job->step_name,
+	};
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_msgv(levels[level & 3], job->context, fmt, ap);
+	log_jobv(levels[level & 3], &lj, fmt, ap);
 	va_end(ap);
 }
 
-/* Set the log context to the job and, if any, its step. */
+/* Set the step the job's log lines name. */
 void job_set_context(struct job *job, const char *step)
 {
-	snprintf(job->context, sizeof(job->context),
-		 "job %" PRId64 " %s %s%s%s", job->id, job->kind,
-		 job->tenant_id, step ? " step " : "", step ? step : "");
+	job->step_name = step;
 }
 
 /* Text of a column by name, or NULL if the column is missing or NULL. */

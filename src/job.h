@@ -67,7 +67,8 @@ struct job {
 	unsigned lock_generation; /* dispatcher session holding the
 					 * tenant lock */
 	double started_at;	  /* wall seconds of this run */
-	char context[192];	  /* "job 42 tenant_stats acme step x" */
+	const char *step_name;	  /* for the log: the step running, or
+				   * NULL (points into def) */
 
 	/* the test pause point, from the reserved args (config test_hooks) */
 	char *test_gate;       /* advisory lock name; NULL or "": none */
@@ -91,10 +92,11 @@ struct job *job_from_row(struct engine *e, const void *pgresult, int row,
 			 char **cause);
 void job_free(struct job *job);
 
-/* Set the log context to the job and, if any, its step. */
+/* Set the step the job's log lines name (NULL: none); step must live as
+ * long as job->def. */
 void job_set_context(struct job *job, const char *step);
 
-/* Log with the job's context ("job 42 kind tenant step x"). */
+/* Log with the job's context: id, kind, tenant and step (log_jobv). */
 void job_log(const struct job *job, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 #define job_log_debug(j, ...) job_log((j), 0, __VA_ARGS__)

@@ -93,29 +93,20 @@ static json_t *json_text(const char *text)
 	return value != NULL ? value : json_string("?");
 }
 
-/* Add job_id, kind, tenant_id and step to obj if context is a job's
- * context as the runner writes it: "job 42 kind tenant[ step name]". */
-static void json_add_job(json_t *obj, const char *context)
+/* Add job_id, kind, tenant_id and step of a job's line to obj. */
+static void json_add_job(json_t *obj, const struct log_job *job)
 {
-	char kind[64], tenant[256], step[128];
-	long long id;
-	int end = 0, n;
-
-	step[0] = '\0';
-	n = sscanf(context, "job %lld %63s %255s%n step %127s%n", &id, kind,
-		   tenant, &end, step, &end);
-	if (n < 3 || context[end] != '\0')
-		return;
-	json_object_set_new(obj, "job_id", json_integer(id));
-	json_object_set_new(obj, "kind", json_text(kind));
-	json_object_set_new(obj, "tenant_id", json_text(tenant));
-	if (n == 4)
-		json_object_set_new(obj, "step", json_text(step));
+	json_object_set_new(obj, "job_id", json_integer(job->id));
+	json_object_set_new(obj, "kind", json_text(job->kind));
+	json_object_set_new(obj, "tenant_id", json_text(job->tenant_id));
+	if (job->step != NULL)
+		json_object_set_new(obj, "step", json_text(job->step));
 }
 
 /* Write one JSON object on a line: ts (UTC), level, context, msg. */
 static void log_json(const struct timeval *tv, enum log_level level,
-		     const char *context, const char *msg)
+		     const char *context, const struct log_job *job,
+		     const char *msg)
 {
 	struct tm tm;
 	char stamp[40];
@@ -132,8 +123,8 @@ static void log_json(const struct timeval *tv, enum log_level level,
 	json_object_set_new(obj, "context",
 			    context != NULL ? json_text(context) : json_null());
 	json_object_set_new(obj, "msg", json_text(msg));
-	if (context != NULL)
-		json_add_job(obj, context);
+	if (job != NULL)
+		json_add_job(obj, job);
 	text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(obj);
 	if (text == NULL)
@@ -161,9 +152,10 @@ static void join_lines(char *text, int start, int *len)
 	*len = out;
 }
 
-/* Write one timestamped line to stderr. */
-void log_msgv(enum log_level level, const char *context, const char *fmt,
-	      va_list ap)
+/* Write one timestamped line to stderr, with context and, for a job's
+ * line, the job (then context is the job's). */
+static void log_write(enum log_level level, const char *context,
+		      const struct log_job *job, const char *fmt, va_list ap)
 {
 	struct timeval tv;
 	struct tm tm;
@@ -183,7 +175,7 @@ void log_msgv(enum log_level level, const char *context, const char *fmt,
 		while (n > 0 && line[n - 1] == '\n')
 			n--;
 		line[n] = '\0';
-		log_json(&tv, level, context, line);
+		log_json(&tv, level, context, job, line);
 		return;
 	}
 	localtime_r(&tv.tv_sec, &tm);
@@ -201,6 +193,27 @@ void log_msgv(enum log_level level, const char *context, const char *fmt,
 	join_lines(line, 0, &n);
 	line[n++] = '\n';
 	fwrite(line, 1, n, stderr);
+}
+
+void log_msgv(enum log_level level, const char *context, const char *fmt,
+	      va_list ap)
+{
+	if (level >= min_level)
+		log_write(level, context, NULL, fmt, ap);
+}
+
+void log_jobv(enum log_level level, const struct log_job *job, const char *fmt,
+	      va_list ap)
+{
+	char context[512];
+
+	if (level < min_level)
+		return;
+	snprintf(context, sizeof(context), "job %lld %s %s%s%s",
+		 (long long)job->id, job->kind, job->tenant_id,
+		 job->step != NULL ? " step " : "",
+		 job->step != NULL ? job->step : "");
+	log_write(level, context, job, fmt, ap);
 }
 
 /* Write one timestamped line to stderr. */

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -34,12 +35,25 @@ bool log_format_parse(const char *name, enum log_format *format) MUST_CHECK;
 
 /* Print one line to stderr. As text: "2026-11-27 04:30:00.123 INFO
  * [context] message" in local time. As JSON: {"ts": UTC ISO 8601 with
- * milliseconds, "level", "context" (null if none), "msg"}, and when the
- * context is a job's ("job 42 kind tenant step name") also "job_id",
- * "kind", "tenant_id" and "step". context may be NULL. */
+ * milliseconds, "level", "context" (null if none), "msg"}. context (a
+ * connection's name, say) may be NULL. */
 void log_msg(enum log_level level, const char *context, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void log_msgv(enum log_level level, const char *context, const char *fmt,
+	      va_list ap);
+
+/* A job a line is about. */
+struct log_job {
+	int64_t id;
+	const char *kind;
+	const char *tenant_id;
+	const char *step; /* NULL: not in a step */
+};
+
+/* Print one line about a job: its context is "job 42 kind tenant[ step
+ * name]" as text, and JSON also gets "job_id", "kind", "tenant_id" and
+ * (in a step) "step". */
+void log_jobv(enum log_level level, const struct log_job *job, const char *fmt,
 	      va_list ap);
 
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, NULL, __VA_ARGS__)

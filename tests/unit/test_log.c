@@ -1,4 +1,6 @@
 /* test_log.c - log lines as text and as JSON objects. */
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,21 @@ static void test_format_parse(void)
 	ok(!log_format_parse("", &f), "empty is not a format");
 }
 
+/* A line about a job, as job_log writes it. */
+static void job_line(enum log_level level, int64_t id, const char *kind,
+		     const char *tenant, const char *step, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+static void job_line(enum log_level level, int64_t id, const char *kind,
+		     const char *tenant, const char *step, const char *fmt, ...)
+{
+	const struct log_job job = { id, kind, tenant, step };
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_jobv(level, &job, fmt, ap);
+	va_end(ap);
+}
+
 static void test_text(void)
 {
 	char *out;
@@ -72,7 +89,8 @@ static void test_text(void)
 	log_set_format(LOG_FORMAT_TEXT);
 	log_set_level(LOG_LEVEL_INFO);
 	capture_start();
-	log_msg(LOG_LEVEL_WARNING, "job 7 noop acme", "slow: %d ms", 250);
+	job_line(LOG_LEVEL_WARNING, 7, "noop", "acme", NULL, "slow: %d ms",
+		 250);
 	log_debug("not shown");
 	log_info("two\n");
 	log_error("cannot connect: refused\n\tIs the server running?\n");
@@ -92,17 +110,18 @@ static void test_text(void)
 static void test_json(void)
 {
 	json_t *obj;
-	char *out, *second, *third, *fourth;
+	char *out, *second, *third, *fourth, *fifth;
 	const char *ts;
 
 	log_set_format(LOG_FORMAT_JSON);
 	log_set_level(LOG_LEVEL_DEBUG);
 	capture_start();
-	log_msg(LOG_LEVEL_ERROR, "job 42 tenant_stats acme-corp step count",
-		"failed: \"%s\"\n", "x\ty");
+	job_line(LOG_LEVEL_ERROR, 42, "tenant_stats", "acme-corp", "count",
+		 "failed: \"%s\"\n", "x\ty");
 	log_info("plain %s", "message");
 	log_msg(LOG_LEVEL_DEBUG, "dispatcher", "bad byte \xff here");
-	log_msg(LOG_LEVEL_WARNING, "job 9 noop t-1", "no step");
+	job_line(LOG_LEVEL_WARNING, 9, "noop", "t-1", NULL, "no step");
+	log_msg(LOG_LEVEL_INFO, "job 5 look alike", "a name, not a job");
 	out = capture_end();
 	second = strchr(out, '\n');
 	ok(second != NULL, "json: one line per message");
@@ -117,6 +136,9 @@ static void test_json(void)
 	fourth = third != NULL ? strchr(third, '\n') : NULL;
 	if (fourth != NULL)
 		*fourth++ = '\0';
+	fifth = fourth != NULL ? strchr(fourth, '\n') : NULL;
+	if (fifth != NULL)
+		*fifth++ = '\0';
 
 	obj = parse_line(out);
 	ok(obj != NULL, "json: the line is a JSON object");
@@ -130,7 +152,7 @@ static void test_json(void)
 	is_str(json_string_value(json_object_get(obj, "msg")),
 	       "failed: \"x\ty\"", "json: msg, trailing newline dropped");
 	is_int(json_integer_value(json_object_get(obj, "job_id")), 42,
-	       "json: job_id from the job context");
+	       "json: job_id from the job");
 	is_str(json_string_value(json_object_get(obj, "kind")), "tenant_stats",
 	       "json: kind");
 	is_str(json_string_value(json_object_get(obj, "tenant_id")),
@@ -161,6 +183,13 @@ static void test_json(void)
 	       "json: job context without a step");
 	ok(obj != NULL && json_object_get(obj, "step") == NULL,
 	   "json: and no step field");
+	json_decref(obj);
+
+	obj = fifth != NULL ? parse_line(fifth) : NULL;
+	is_str(json_string_value(json_object_get(obj, "context")),
+	       "job 5 look alike", "json: a plain context is kept as it is");
+	ok(obj != NULL && json_object_get(obj, "job_id") == NULL,
+	   "json: and never read back as a job (no parsing of the text)");
 	json_decref(obj);
 	free(out);
 	log_set_format(LOG_FORMAT_TEXT);
