@@ -22,6 +22,7 @@
 #include "queue.h"
 #include "runner.h"
 #include "sched.h"
+#include "setup.h"
 #include "util.h"
 
 /* Say so, once, when the daemon's role is a superuser: job SQL, the code
@@ -45,6 +46,22 @@ static void daemon_check_superuser(struct daemon *d, struct pgconn *conn)
 
 static void daemon_maybe_exit(struct daemon *d);
 
+/* The schema and the daemon's rows are in place: the queue may claim. */
+static void daemon_setup_done(bool ok, const char *error, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (ok) {
+		queue_schema_ready(d->queue);
+		return;
+	}
+	if (!pgconn_is_ready(d->engine.dispatcher))
+		return; /* the connection broke: setup runs again */
+	log_error("%s", error ? error : "installing the schema failed");
+	d->exit_code = 1;
+	daemon_begin_stop(d, "the database schema cannot be used");
+}
+
 static void dispatcher_state(struct pgconn *conn, bool connected, void *arg)
 {
 	struct daemon *d = arg;
@@ -52,6 +69,8 @@ static void dispatcher_state(struct pgconn *conn, bool connected, void *arg)
 	if (connected)
 		daemon_check_superuser(d, conn);
 	queue_on_connected(d->queue, connected);
+	if (connected)
+		setup_start(&d->engine, daemon_setup_done, d);
 	if (!connected && !d->engine.stopping) {
 		notify_status("database connection lost; reconnecting");
 	}
@@ -249,7 +268,7 @@ bool daemon_reload(struct daemon *d, char **message)
 	d->engine.jobdefs = defs;
 	sched_reload(d->sched);
 	if (queue_ready(d->queue))
-		queue_publish_kinds(d->queue);
+		setup_publish_kinds(&d->engine);
 	if (message != NULL) {
 		free(*message);
 		*message = xasprintf(
@@ -283,15 +302,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
-/* The engine's hooks: what the queue asks of the daemon. */
-static void daemon_engine_fatal(struct engine *e, const char *why)
-{
-	struct daemon *d = e->hooks.arg;
-
-	d->exit_code = 1;
-	daemon_begin_stop(d, why);
-}
-
+/* The engine's hook: what the queue asks of the daemon. */
 static void daemon_engine_idle(struct engine *e)
 {
 	daemon_maybe_exit(e->hooks.arg);
@@ -314,7 +325,6 @@ bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 
 	d->engine.config = config;
 	d->engine.jobdefs = defs;
-	d->engine.hooks.fatal = daemon_engine_fatal;
 	d->engine.hooks.idle = daemon_engine_idle;
 	d->engine.hooks.arg = d;
 	d->pid = getpid();

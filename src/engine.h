@@ -2,7 +2,7 @@
  * configuration and job definitions, the checkpoint store, the dispatcher
  * connection, the workers and the counters. The daemon owns and fills it;
  * the scheduler, the queue and the runner read it and reach the daemon only
- * through the hooks below, never by name. */
+ * through the hook below, never by name. */
 #ifndef PGT_ENGINE_H
 #define PGT_ENGINE_H
 
@@ -28,9 +28,6 @@ struct worker {
 
 /* What the daemon does for the layers below it. */
 struct engine_hooks {
-	/* the database cannot be used (schema too new, setup refused):
-	 * stop the daemon with exit status 1 */
-	void (*fatal)(struct engine *e, const char *why);
 	/* a job ended or its end was recorded: a stopping daemon may exit */
 	void (*idle)(struct engine *e);
 	void *arg;

@@ -17,7 +17,6 @@
 #include "notify.h"
 #include "pgconn.h"
 #include "runner.h"
-#include "schema.h"
 #include "util.h"
 
 #define TENANT_LOCK_CLASS "1886680148"
@@ -792,117 +791,15 @@ static void queue_relock(struct queue *q)
 	json_decref(tenants);
 }
 
-static void queue_published(const struct pgconn_result *r, void *arg)
+/* The schema is in place and the kinds are published (setup.c): hand back
+ * what an earlier run left, or take the running jobs' locks again, then
+ * start claiming. */
+void queue_schema_ready(struct queue *q)
 {
-	if (r->error != NULL) {
-		if (!r->connection_lost)
-			log_error("publishing job kinds failed: %s", r->error);
-		return;
-	}
-	log_debug("published %s job kind(s) to pgtenantd.job_kinds",
-		  PQgetvalue(r->res, 0, 0));
-}
-
-static void queue_setup_done(const struct pgconn_result *r, void *arg)
-{
-	if (r->error != NULL) {
-		if (!r->connection_lost)
-			log_error("writing limits and grants failed: %s",
-				  r->error);
-		return;
-	}
-	if (!PQgetisnull(r->res, 0, 0) && PQgetvalue(r->res, 0, 0)[0] != '\0')
-		log_warning(
-			"the group roles %s do not exist, so no role can be granted what they give: a superuser creates them with etc/pgtenantd-setup.sql (see README, Roles)",
-			PQgetvalue(r->res, 0, 0));
-}
-
-/* Write the configured limits to pgtenantd.settings and (re)grant the
- * schema's objects to the group roles. */
-static void queue_setup(struct queue *q)
-{
-	const struct config *c = q->e->config;
-	char args[24], result[24], error[24];
-	const char *params[3] = { args, result, error };
-
-	snprintf(args, sizeof(args), "%lld", (long long)c->args_bytes);
-	snprintf(result, sizeof(result), "%lld", (long long)c->result_bytes);
-	snprintf(error, sizeof(error), "%lld", (long long)c->error_bytes);
-	pgconn_query(q->e->dispatcher,
-		     "SELECT pgtenantd.daemon_setup($1::bigint, $2::bigint, "
-		     "$3::bigint)",
-		     3, params, queue_setup_done, q);
-}
-
-/* Publish the loaded job kinds to pgtenantd.job_kinds. */
-void queue_publish_kinds(struct queue *q)
-{
-	const struct jobdefs *defs = q->e->jobdefs;
-	json_t *kinds = json_array();
-	const char *params[2];
-	char *text;
-
-	for (unsigned i = 0; i < defs->count; i++) {
-		const struct jobdef *def = &defs->defs[i];
-		json_t *args = json_array(), *steps = json_array();
-
-		for (unsigned a = 0; a < def->arg_count; a++)
-			json_array_append_new(
-				args,
-				json_pack("{s:s, s:b, s:s?, s:s?}", "name",
-					  def->args[a].name, "required",
-					  def->args[a].default_value == NULL,
-					  "default", def->args[a].default_value,
-					  "description",
-					  def->args[a].description));
-		/* published whatever test_hooks says, so that the INSERT
-		 * trigger lets them through and a daemon that refuses them
-		 * says why when it claims the job (runner.c) */
-		for (unsigned a = 0; jobdef_reserved_args[a].name != NULL; a++)
-			json_array_append_new(
-				args,
-				json_pack("{s:s, s:b, s:b, s:s}", "name",
-					  jobdef_reserved_args[a].name,
-					  "required", 0, "reserved", 1,
-					  "description",
-					  jobdef_reserved_args[a].description));
-		for (unsigned s = 0; s < def->step_count; s++)
-			json_array_append_new(steps,
-					      json_string(def->steps[s].name));
-		json_array_append_new(
-			kinds,
-			json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "kind",
-				  def->kind, "description",
-				  def->description ? def->description : "",
-				  "args", args, "steps", steps, "file",
-				  def->file, "enqueue_role",
-				  def->enqueue_role));
-	}
-	text = json_dumps(kinds, JSON_COMPACT);
-	params[0] = q->e->owner;
-	params[1] = text;
-	pgconn_query(q->e->dispatcher,
-		     "SELECT pgtenantd.publish_kinds($1, $2::jsonb)", 2, params,
-		     queue_published, q);
-	free(text);
-	json_decref(kinds);
-	queue_setup(q);
-}
-
-/* The schema is in place: publish kinds, then hand back or re-lock. */
-static void queue_schema_done(bool ok, const char *error, void *arg)
-{
-	struct queue *q = arg;
 	const char *params[1];
 
-	if (!ok) {
-		if (!q->connected)
-			return;
-		log_error("%s", error ? error : "installing the schema failed");
-		q->e->hooks.fatal(q->e, "the database schema cannot be used");
+	if (!q->connected)
 		return;
-	}
-	queue_publish_kinds(q);
 	if (!q->released) {
 		params[0] = q->e->owner;
 		pgconn_query(q->e->dispatcher,
@@ -937,7 +834,6 @@ void queue_on_connected(struct queue *q, bool connected)
 	if (e->config->listen)
 		pgconn_exec(e->dispatcher, "LISTEN pgtenantd", queue_listened,
 			    q);
-	schema_install(e->dispatcher, queue_schema_done, q);
 }
 
 /* A notification on the dispatcher connection. */

@@ -15,7 +15,8 @@ struct job;
 struct queue *queue_new(struct engine *e);
 void queue_free(struct queue *q);
 
-/* The dispatcher connection came up or went down. */
+/* The dispatcher connection came up or went down (then the daemon runs
+ * setup_start and calls queue_schema_ready). */
 void queue_on_connected(struct queue *q, bool connected);
 /* A notification on the dispatcher connection. */
 void queue_on_notify(struct queue *q, const char *channel, const char *payload);
@@ -35,8 +36,9 @@ bool queue_claim_in_flight(const struct queue *q);
 /* Whether the schema is installed and the kinds published. */
 bool queue_ready(const struct queue *q);
 
-/* Publish the loaded job kinds to pgtenantd.job_kinds (after a reload). */
-void queue_publish_kinds(struct queue *q);
+/* The schema is in place and the kinds published on the dispatcher
+ * session (setup.c): start claiming. */
+void queue_schema_ready(struct queue *q);
 
 /* The cancel-from-SQL path for socket `cancel ID` of a job not running
  * here: marks the row and answers with the resulting state. */

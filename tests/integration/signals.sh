@@ -157,4 +157,17 @@ is "$?" 0 "SIGTERM with a claim in flight: the daemon exits with status 0"
 is "$(sql "SELECT state || ' ' || attempts || ' ' || (owner IS NULL) FROM pgtenantd.jobs WHERE id = $id")" \
 	"queued 0 true" "the job it claimed meanwhile is handed back, not left running without a daemon"
 
+# A database whose pgtenantd schema is newer than this build: the daemon
+# says so and stops with status 1 (the setup on the dispatcher session
+# fails; nothing is claimed).
+sql "INSERT INTO pgtenantd.schema_version (version) VALUES (99)" >/dev/null
+id=$(insert_job noop newer-schema)
+write_config "$T/newer.yaml"
+"$PGTENANTD" -f -c "$T/newer.yaml" >"$T/newer.log" 2>&1 &
+newer_pid=$!
+wait_exit "$newer_pid" 20
+is "$?" 1 "a schema newer than this build: the daemon exits with status 1"
+like "$(cat "$T/newer.log")" 'schema version 99, newer than this pgtenantd' "and says why"
+is "$(job_state "$id")" queued "it claimed nothing"
+
 done_testing
