@@ -186,8 +186,10 @@ void runner_step_complete(struct runner *r);
 /* Mirror "step done" outside a transaction, then go on. */
 void runner_step_done_autocommit(struct runner *r);
 
-/* Take the last row's `set` columns as variables and its `result`. */
-bool runner_take_outputs(struct runner *r);
+/* Take the last row's `set` columns as variables and its `result`;
+ * false with the outcome and cause to fail the job with. */
+bool runner_take_outputs(struct runner *r, enum job_outcome *outcome,
+			 char **cause);
 
 /* The test pause point of the args test_sleep and test_gate, in the
  * transaction of the step if one is open, then call then: at once and

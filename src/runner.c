@@ -409,6 +409,68 @@ static void runner_step_skipped(struct runner *r)
 /* --- step dispatch */
 
 /* Run the current step's body by its type. */
+/* ------------------------------------------------------------ mirror */
+
+struct mirror {
+	struct runner *r;
+	void (*then)(struct runner *r);
+	bool commit;
+};
+
+static void runner_committed(const struct pgconn_result *res, void *arg)
+{
+	struct mirror *m = arg;
+	struct runner *r = m->r;
+	void (*then)(struct runner *) = m->then;
+
+	free(m);
+	if (!runner_query_ok(r, res))
+		return;
+	r->in_txn = false;
+	then(r);
+}
+
+static void runner_mirrored(const struct pgconn_result *res, void *arg)
+{
+	struct mirror *m = arg;
+	struct runner *r = m->r;
+
+	if (!runner_query_ok(r, res)) {
+		free(m);
+		return;
+	}
+	if (m->commit) {
+		r->busy = true;
+		pgconn_exec(r->conn, "COMMIT", runner_committed, m);
+		return;
+	}
+	free(m);
+	m = NULL;
+	r->script_done(r);
+}
+
+/* Write progress (as of step_index) and result to the job row, then COMMIT
+ * if a transaction is open, then call then. The row must still be ours:
+ * if another daemon took the job over, the transaction is rolled back. */
+void runner_mirror(struct runner *r, int step_index,
+		   void (*then)(struct runner *r))
+{
+	struct mirror *m = xcalloc(1, sizeof(*m));
+	struct runner_progress_params pp;
+
+	runner_progress_params(r, step_index, &pp);
+	r->mirrored_ms = mono_ms();
+	m->r = r;
+	m->then = then;
+	m->commit = r->in_txn;
+	r->script_done = then;
+	r->busy = true;
+	pgconn_query(r->conn,
+		     m->commit ? SAVE_PROGRESS_SQL : SAVE_PROGRESS_ASYNC_SQL, 6,
+		     pp.values, runner_mirrored, m);
+	runner_progress_params_clear(&pp);
+}
+
 /* What the core does with each type of step: run its body (the step
  * files), find where a resumed one stands, and for the types that have no
  * transaction of their own to pause in, the test pause point first. */

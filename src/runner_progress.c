@@ -1,6 +1,7 @@
 /* runner_progress.c - where a job stands: its progress object, the ETA
- * for status, the checkpoint in SQLite, and the job row's copy written
- * with each step's (or batch's) work. */
+ * for status, the checkpoint in SQLite, and the parameters of the job
+ * row's copy that runner_mirror writes with each step's (or batch's)
+ * work. */
 #include "runner-int.h"
 
 #include <inttypes.h>
@@ -120,44 +121,6 @@ void runner_save_ckpt(struct runner *r, bool done)
 	}
 }
 
-struct mirror {
-	struct runner *r;
-	void (*then)(struct runner *r);
-	bool commit;
-};
-
-static void runner_committed(const struct pgconn_result *res, void *arg)
-{
-	struct mirror *m = arg;
-	struct runner *r = m->r;
-	void (*then)(struct runner *) = m->then;
-
-	free(m);
-	if (!runner_query_ok(r, res))
-		return;
-	r->in_txn = false;
-	then(r);
-}
-
-static void runner_mirrored(const struct pgconn_result *res, void *arg)
-{
-	struct mirror *m = arg;
-	struct runner *r = m->r;
-
-	if (!runner_query_ok(r, res)) {
-		free(m);
-		return;
-	}
-	if (m->commit) {
-		r->busy = true;
-		pgconn_exec(r->conn, "COMMIT", runner_committed, m);
-		return;
-	}
-	free(m);
-	m = NULL;
-	r->script_done(r);
-}
-
 void runner_progress_params(struct runner *r, int step_index,
 			    struct runner_progress_params *pp)
 {
@@ -185,28 +148,6 @@ void runner_progress_params_clear(struct runner_progress_params *pp)
 {
 	free(pp->progress);
 	free(pp->result);
-}
-
-/* Write progress (as of step_index) and result to the job row, then COMMIT
- * if a transaction is open, then call then. The row must still be ours:
- * if another daemon took the job over, the transaction is rolled back. */
-void runner_mirror(struct runner *r, int step_index,
-		   void (*then)(struct runner *r))
-{
-	struct mirror *m = xcalloc(1, sizeof(*m));
-	struct runner_progress_params pp;
-
-	runner_progress_params(r, step_index, &pp);
-	r->mirrored_ms = mono_ms();
-	m->r = r;
-	m->then = then;
-	m->commit = r->in_txn;
-	r->script_done = then;
-	r->busy = true;
-	pgconn_query(r->conn,
-		     m->commit ? SAVE_PROGRESS_SQL : SAVE_PROGRESS_ASYNC_SQL, 6,
-		     pp.values, runner_mirrored, m);
-	runner_progress_params_clear(&pp);
 }
 
 /* The local checkpoint of the current step, if any and not done. */

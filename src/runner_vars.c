@@ -107,17 +107,18 @@ json_t *runner_progress_vars(struct runner *r)
 }
 
 /* Take the last row's `set` columns as variables and its `result`. */
-bool runner_take_outputs(struct runner *r)
+bool runner_take_outputs(struct runner *r, enum job_outcome *outcome,
+			 char **cause)
 {
 	const struct jobdef_step *s = r->step;
 	json_t *vars;
 
 	if (s->set_var_count > 0) {
 		if (r->last_row == NULL) {
-			runner_fail(
-				r, JOB_FAILED_RETRY,
+			*outcome = JOB_FAILED_RETRY;
+			return set_cause(
+				cause,
 				"the last statement returned no row for `set`");
-			return false;
 		}
 		vars = runner_progress_vars(r);
 		for (unsigned i = 0; i < s->set_var_count; i++) {
@@ -126,11 +127,11 @@ bool runner_take_outputs(struct runner *r)
 			char *text;
 
 			if (v == NULL) {
-				runner_fail(
-					r, JOB_FAILED_FINAL,
+				*outcome = JOB_FAILED_FINAL;
+				return set_cause(
+					cause,
 					"`set` names column \"%s\" that the last statement does not return",
 					s->set_vars[i]);
-				return false;
 			}
 			text = runner_json_text(v);
 			runner_var_set(r, s->set_vars[i], text);

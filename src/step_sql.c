@@ -48,11 +48,16 @@ static void runner_collect(struct runner *r)
 /* One pass of the statements is through: outputs, mirror, commit. */
 static void runner_sql_ran(struct runner *r)
 {
+	enum job_outcome outcome;
+	char *cause = NULL;
 	bool last = r->each_rows == NULL ||
 		    r->each_index + 1 >= PQntuples(r->each_rows);
 
-	if (!runner_take_outputs(r))
+	if (!runner_take_outputs(r, &outcome, &cause)) {
+		runner_fail(r, outcome, "%s", cause);
+		free(cause);
 		return;
+	}
 	if (r->step->collect != NULL && r->each_rows != NULL)
 		runner_collect(r);
 	if (r->each_rows != NULL) {
