@@ -29,6 +29,7 @@
 #include "jobdef.h"
 #include "log.h"
 #include "pgconn.h"
+#include "slots.h"
 #include "util.h"
 
 #define SCHED_RETRY_MS 200	 /* waiting for the schema */
@@ -158,31 +159,7 @@ static void sched_slot_text(const struct sched_entry *e, int64_t t, char *buf,
 /* The next slot after t, or 0 if the expression never fires again. */
 static int64_t sched_next_after(const struct sched_entry *e, int64_t t)
 {
-	int64_t next;
-
-	return cron_next(&e->cron, t, &next) ? next : 0;
-}
-
-/* The newest slot in (base, now], or 0 if there is none. Looks back in
- * growing windows so that a long downtime does not walk every slot. */
-static int64_t sched_newest_slot(const struct sched_entry *e, int64_t base,
-				 int64_t now)
-{
-	static const int64_t windows[] = { 3600, 86400, 32 * 86400, 367 * 86400,
-					   0 };
-
-	for (size_t i = 0; i < ARRAY_SIZE(windows); i++) {
-		int64_t start = windows[i] == 0 || now - windows[i] < base ?
-					base :
-					now - windows[i];
-		int64_t t = start, last = 0;
-
-		while (cron_next(&e->cron, t, &t) && t <= now)
-			last = t;
-		if (last != 0 || start == base)
-			return last;
-	}
-	return 0;
+	return slots_next_after(&e->cron, t);
 }
 
 /* Set cursor and next from what the database says was fired last: the
@@ -193,37 +170,25 @@ static void sched_entry_start(struct sched *s, struct sched_entry *e,
 	const struct schedule_config *conf = sched_conf(s, e);
 	int64_t base = e->ready && e->cursor > e->last_fired ? e->cursor :
 							       e->last_fired;
-	int64_t newest;
+	struct slots_plan p =
+		slots_plan_start(&e->cron, base, now, e->fired_lately,
+				 conf->catch_up == SCHEDULE_CATCH_UP_LATEST);
 	char when[48];
 
 	e->ready = true;
-	e->next_catch_up = false;
-	if (base == 0) {
-		e->cursor = now;
-		e->next = sched_next_after(e, now);
-		return;
-	}
-	newest = base < now ? sched_newest_slot(e, base, now) : 0;
-	e->cursor = base;
-	if (newest == 0 || e->fired_lately) {
-		/* none missed, or a daemon that fires them is only behind */
-		e->next = sched_next_after(e, base);
-		return;
-	}
-	sched_slot_text(e, newest, when, sizeof(when));
-	if (conf->catch_up == SCHEDULE_CATCH_UP_LATEST) {
+	e->cursor = p.cursor;
+	e->next = p.next;
+	e->next_catch_up = p.how == SLOTS_CATCH_UP;
+	if (p.how == SLOTS_CATCH_UP || p.how == SLOTS_SKIP_MISSED)
+		sched_slot_text(e, p.newest_missed, when, sizeof(when));
+	if (p.how == SLOTS_CATCH_UP)
 		log_info(
 			"schedule '%s': slots were missed while no daemon fired them; catching up with the newest, %s",
 			e->name, when);
-		e->next = newest;
-		e->next_catch_up = true;
-	} else {
+	else if (p.how == SLOTS_SKIP_MISSED)
 		log_info(
 			"schedule '%s': slots up to %s were missed while no daemon fired them; skipping them (catch_up: none)",
 			e->name, when);
-		e->cursor = newest;
-		e->next = sched_next_after(e, newest);
-	}
 }
 
 /* The slot in flight is done with (fired, fired elsewhere, or failed):
