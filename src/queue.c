@@ -13,6 +13,7 @@
 #include "config.h"
 #include "engine.h"
 #include "jobdef.h"
+#include "jobend.h"
 #include "log.h"
 #include "notify.h"
 #include "pgconn.h"
@@ -155,22 +156,6 @@ static void queue_row_failed(const struct pgconn_result *r, void *arg)
 		log_error("recording a failed claim: %s", r->error);
 }
 
-/* error cut to at most max bytes (at a UTF-8 character boundary), saying
- * so at its end; a new string. */
-static char *queue_cut_error(const char *error, int64_t max)
-{
-	size_t len = strlen(error), keep;
-	char note[64];
-
-	if ((int64_t)len <= max)
-		return xstrdup(error);
-	snprintf(note, sizeof(note), "... (truncated, %zu bytes)", len);
-	keep = (size_t)max > strlen(note) ? (size_t)max - strlen(note) : 0;
-	while (keep > 0 && ((unsigned char)error[keep] & 0xc0) == 0x80)
-		keep--;
-	return xasprintf("%.*s%s", (int)keep, error, note);
-}
-
 /* A claimed row that cannot run here (its args are unusable): fail it. */
 static void queue_fail_row(struct queue *q, const PGresult *res, int row,
 			   const char *cause)
@@ -180,7 +165,7 @@ static void queue_fail_row(struct queue *q, const PGresult *res, int row,
 	char *text, *cut;
 
 	log_error("claimed job cannot run: %s", cause);
-	cut = queue_cut_error(cause, q->e->config->error_bytes);
+	cut = jobend_cut_error(cause, q->e->config->error_bytes);
 	batch = json_pack(
 		"[{s:I, s:s, s:s, s:b}]", "id",
 		(json_int_t)strtoll(PQgetvalue(res, row, PQfnumber(res, "id")),
@@ -435,26 +420,18 @@ static void queue_dispatch(struct queue *q)
 	free(kinds);
 }
 
-/* job's result for its row: itself, or if its JSON text is over max
- * bytes, an object that says how big it was (a new reference). */
+/* job's result for its row, cut to max bytes (saying so in its log). */
 static json_t *queue_cut_result(struct job *job, int64_t max)
 {
-	char *text;
-	size_t len;
+	size_t bytes;
+	json_t *result = jobend_cut_result(job->result, max, &bytes);
 
-	if (job->result == NULL)
-		return NULL;
-	text = json_dumps(job->result, JSON_COMPACT);
-	len = text != NULL ? strlen(text) : 0;
-	free(text);
-	if ((int64_t)len <= max)
-		return json_incref(job->result);
-	job_log_warning(
-		job,
-		"result of %zu bytes is over the limit of %lld bytes (limits: result_bytes): recorded as truncated",
-		len, (long long)max);
-	return json_pack("{s:b, s:I, s:I}", "truncated", 1, "bytes",
-			 (json_int_t)len, "limit", (json_int_t)max);
+	if (bytes > 0)
+		job_log_warning(
+			job,
+			"result of %zu bytes is over the limit of %lld bytes (limits: result_bytes): recorded as truncated",
+			bytes, (long long)max);
+	return result;
 }
 
 /* The job is done (runner or claim): record the outcome, free the
@@ -465,58 +442,51 @@ static void queue_job_done(struct queue *q, struct job *job,
 	struct engine *e = q->e;
 	struct finishing *f = xcalloc(1, sizeof(*f));
 	double seconds = wall_seconds() - job->started_at;
+	enum jobend_state state;
 
 	if (job->worker != NULL) {
 		job->worker->job = NULL;
 		job->worker = NULL;
 	}
 	f->job = job;
-	f->error = error ? queue_cut_error(error, e->config->error_bytes) :
+	f->error = error ? jobend_cut_error(error, e->config->error_bytes) :
 			   NULL;
-	switch (outcome) {
-	case JOB_SUCCEEDED:
-		strcpy(f->state, "succeeded");
+	state = jobend_state(outcome, job->attempts, job->max_attempts);
+	strcpy(f->state, jobend_state_name(state));
+	switch (state) {
+	case JOBEND_SUCCEEDED:
 		f->result = queue_cut_result(job, e->config->result_bytes);
 		e->metrics.jobs_succeeded++;
 		job_log_info(job, "succeeded in %.3f s", seconds);
 		break;
-	case JOB_FAILED_RETRY:
-		if (job->attempts < job->max_attempts) {
-			strcpy(f->state, "queued");
-			f->retry_ms = backoff_ms(job->attempts,
-						 e->config->retry_base_ms,
-						 e->config->retry_max_ms);
-			e->metrics.jobs_retried++;
-			job_log_warning(
-				job,
+	case JOBEND_RETRY:
+		f->retry_ms = backoff_ms(job->attempts,
+					 e->config->retry_base_ms,
+					 e->config->retry_max_ms);
+		e->metrics.jobs_retried++;
+		job_log_warning(job,
 				"attempt %d of %d failed, retry in %.1f s: %s",
 				job->attempts, job->max_attempts,
 				(double)f->retry_ms / 1000.0,
 				error ? error : "");
-			break;
-		}
-		/* fall through */
-	case JOB_FAILED_FINAL:
-		strcpy(f->state, "failed");
+		break;
+	case JOBEND_FAILED:
 		f->result = queue_cut_result(job, e->config->result_bytes);
 		e->metrics.jobs_failed++;
 		job_log_error(job, "failed after %d attempt%s: %s",
 			      job->attempts, job->attempts == 1 ? "" : "s",
 			      error ? error : "");
 		break;
-	case JOB_CANCELLED:
-		strcpy(f->state, "cancelled");
+	case JOBEND_CANCELLED:
 		e->metrics.jobs_cancelled++;
 		job_log_info(job, "cancelled");
 		break;
-	case JOB_HANDED_BACK:
-		strcpy(f->state, "queued");
+	case JOBEND_HANDED_BACK:
 		f->refund = true;
 		e->metrics.jobs_handed_back++;
 		job_log_info(job, "handed back to the queue");
 		break;
-	case JOB_LOST:
-		strcpy(f->state, "lost");
+	case JOBEND_LOST:
 		e->metrics.jobs_lost++;
 		job_log_warning(
 			job,
