@@ -16,6 +16,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 #include "sql/v3.inc"
 	,
 #include "sql/v4.inc"
+	,
+#include "sql/v5.inc"
 };
 
 struct schema_install {

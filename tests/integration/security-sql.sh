@@ -95,6 +95,35 @@ row=$(as "$OP" "INSERT INTO pgtenantd.jobs (kind, tenant_id, run_at, created_at,
 like "$row" "^[0-9]+\\|t\\|t\\|t\\|$OP\$" \
 	"finding 9: run_at in the past is raised to now, created_at and updated_at are the database's; enqueued_by is the inserter"
 
+# ------------------- version 5: the INSERT trigger's WHEN (the plain row)
+# The WHEN lets a row through without jobs_validate only when the function
+# would accept it unchanged; a NULL anywhere in it must run the function.
+forged "version 5: an explicit NULL enqueued_by is refused, not waved through by the WHEN" \
+	"(kind, tenant_id, enqueued_by) VALUES ('noop', 'ta', NULL)" 'may not set "enqueued_by"'
+forged "version 5: an explicit NULL step_index is refused" \
+	"(kind, tenant_id, step_index) VALUES ('noop', 'ta', NULL)" 'may not set "step_index"'
+forged "version 5: an explicit NULL state is refused" \
+	"(kind, tenant_id, state) VALUES ('noop', 'ta', NULL)" 'may not set "state"'
+# Calls of jobs_validate, counted per session (each sql is one) and
+# flushed when the session ends.
+validate_calls="SELECT coalesce((SELECT calls FROM pg_stat_user_functions
+		 WHERE funcid = 'pgtenantd.jobs_validate()'::regprocedure), 0)"
+sql "SELECT pg_stat_reset_single_function_counters('pgtenantd.jobs_validate()'::regprocedure)" >/dev/null
+sql "SET track_functions = 'all'; SET ROLE $A;
+     INSERT INTO pgtenantd.jobs (kind, tenant_id, run_at, args)
+     SELECT 'noop', 'plain-' || g, now() + interval '1 hour', '{}' FROM generate_series(1, 20) g" >/dev/null
+sql "SET track_functions = 'all'; SET ROLE $A;
+     INSERT INTO pgtenantd.jobs (kind, tenant_id, run_at) VALUES ('noop', 'plain-x', '2000-01-01')" >/dev/null
+ok "version 5: a row to fix up (run_at in the past) runs jobs_validate" \
+	wait_until "SELECT ($validate_calls) >= 1" 10
+sleep 1
+is "$(sql "$validate_calls")" 1 \
+	"version 5: ... and 20 plain rows from an enqueue role never ran it (the WHEN vouched for them)"
+is "$(sql "SELECT count(*) FROM pgtenantd.jobs WHERE tenant_id LIKE 'plain-%'
+	    AND enqueued_by = '$A' AND run_at >= created_at")" 21 \
+	"version 5: the plain rows and the fixed-up one all name their enqueuer, none runs before it was made"
+sql "DELETE FROM pgtenantd.jobs WHERE tenant_id LIKE 'plain-%'" >/dev/null
+
 # --------------------------------- finding 3: who may enqueue which kind
 for k in drop_tenant migrate_to_separate_schema restore; do
 	like "$(as_err "$A" "INSERT INTO pgtenantd.jobs (kind, tenant_id, run_at)
@@ -248,9 +277,11 @@ sql "SELECT count(*) FROM pgtenantd.inactive_tenants(1); SELECT pgtenantd.archiv
      SELECT pgtenantd.rescue_expired()" >/dev/null
 is "$(sql "SELECT count(*) FROM public.planted_calls")" 0 \
 	"finding 6: no pgtenantd function called the planted public.format"
-is "$(sql "SELECT count(*) FROM pg_proc WHERE pronamespace = 'pgtenantd'::regnamespace
-	    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (proconfig), false)")" 0 \
-	"finding 6: every function of schema pgtenantd has search_path = pg_catalog, pg_temp"
+is "$(sql "SELECT count(*) FROM pg_proc p WHERE pronamespace = 'pgtenantd'::regnamespace
+	    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (proconfig), false)
+	    AND NOT (prolang = (SELECT oid FROM pg_language WHERE lanname = 'c') AND EXISTS (SELECT FROM pg_depend d
+		WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'))")" 0 \
+	"finding 6: every function of schema pgtenantd has search_path = pg_catalog, pg_temp (but contrib tcn's C trigger)"
 sql "DROP FUNCTION public.format(text, name); DROP FUNCTION public.format(text, name, name)" >/dev/null
 
 # ------------- finding 4: a job that crashed its daemon on the last attempt
