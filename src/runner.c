@@ -33,8 +33,6 @@ static void runner_enter_step(struct runner *r, bool resuming);
 static void runner_restart_step(struct runner *r);
 static void runner_next_step(struct runner *r);
 
-/* ------------------------------------------------------------ variables */
-
 /* ------------------------------------------------------------ queries */
 
 /* Whether the runner must stop instead of starting more work. */
@@ -396,19 +394,6 @@ static void runner_step_skipped(struct runner *r)
 	runner_mirror(r, r->step_index + 1, runner_step_complete);
 }
 
-/* --- sql steps */
-
-/* --- batch steps */
-
-/* --- verify steps */
-
-/* --- exec steps */
-
-/* --- backup, backup_check and restore steps (backup.c) */
-
-/* --- step dispatch */
-
-/* Run the current step's body by its type. */
 /* ------------------------------------------------------------ mirror */
 
 struct mirror {
