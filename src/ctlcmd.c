@@ -548,6 +548,8 @@ void ctlcmd_handle(struct ctl_client *client, const struct ctl_request *req,
 		cmd_throttle(d, client, req, true);
 	} else if (strcmp(cmd, "pause") == 0) {
 		d->engine.paused = true;
+		/* jobs claimed ahead go back to the queue */
+		queue_kick(d->queue);
 		ctl_reply(client, json_pack("{s:s}", "message",
 					    "paused: no new jobs are claimed; "
 					    "running jobs go on"));

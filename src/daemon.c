@@ -143,6 +143,8 @@ void daemon_begin_stop(struct daemon *d, const char *why)
 		if (job != NULL)
 			runner_interrupt(job, JOB_INTERRUPT_STOP);
 	}
+	/* jobs claimed ahead go back to the queue */
+	queue_kick(d->queue);
 	tv.tv_sec = d->engine.config->shutdown_timeout_ms / 1000;
 	tv.tv_usec = (d->engine.config->shutdown_timeout_ms % 1000) * 1000;
 	d->shutdown_timer = evtimer_new(d->engine.base, shutdown_timeout_cb, d);

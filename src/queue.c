@@ -51,6 +51,13 @@ struct queue {
 	struct event *rescue_timer;
 	struct finishing *finishing;
 	unsigned finishing_count;
+	/* Claimed ahead: jobs claimed for workers that are still busy, each
+	 * started as soon as one is free, in claim order. A worker then goes
+	 * from one job to the next without waiting for a claim, and a claim
+	 * brings several jobs at once. At most waiting_cap (the workers). */
+	struct job **waiting;
+	unsigned waiting_count;
+	unsigned waiting_cap;
 };
 
 static void queue_dispatch(struct queue *q);
@@ -100,7 +107,7 @@ static struct worker *queue_idle_worker(struct queue *q)
 	return NULL;
 }
 
-/* The running job with this id, or NULL. */
+/* The running or claimed-ahead job with this id, or NULL. */
 static struct job *queue_find_job(struct queue *q, int64_t id)
 {
 	for (unsigned i = 0; i < q->e->worker_count; i++) {
@@ -109,6 +116,9 @@ static struct job *queue_find_job(struct queue *q, int64_t id)
 		if (job != NULL && job->id == id)
 			return job;
 	}
+	for (unsigned i = 0; i < q->waiting_count; i++)
+		if (q->waiting[i]->id == id)
+			return q->waiting[i];
 	return NULL;
 }
 
@@ -228,6 +238,43 @@ static void queue_job_done(struct queue *q, struct job *job,
 static void queue_runner_done(struct job *job, enum job_outcome outcome,
 			      const char *error, void *arg);
 
+/* Take the job at index i out of the claimed-ahead list. */
+static struct job *queue_unwait(struct queue *q, unsigned i)
+{
+	struct job *job = q->waiting[i];
+
+	memmove(&q->waiting[i], &q->waiting[i + 1],
+		(q->waiting_count - i - 1) * sizeof(*q->waiting));
+	q->waiting_count--;
+	return job;
+}
+
+/* Start claimed-ahead jobs on idle workers, in claim order; while paused
+ * or stopping, hand them back instead (they have not begun). */
+static void queue_start_waiting(struct queue *q)
+{
+	struct engine *e = q->e;
+	struct worker *w;
+
+	if (e->paused || e->stopping) {
+		while (q->waiting_count > 0) {
+			struct job *job = queue_unwait(q, 0);
+
+			job_log_info(job,
+				     "%s before it began; handing the job back",
+				     e->stopping ? "stopping" : "paused");
+			queue_job_done(q, job, JOB_HANDED_BACK, NULL);
+		}
+		return;
+	}
+	while (q->waiting_count > 0 && (w = queue_idle_worker(q)) != NULL) {
+		struct job *job = queue_unwait(q, 0);
+
+		job->started_at = wall_seconds();
+		runner_start(w, job, queue_runner_done, q);
+	}
+}
+
 /* Start a claimed job on an idle worker. */
 static void queue_start_row(struct queue *q, const PGresult *res, int row)
 {
@@ -235,7 +282,6 @@ static void queue_start_row(struct queue *q, const PGresult *res, int row)
 	char *cause = NULL;
 	int args_col = PQfnumber(res, "args");
 	struct job *job;
-	struct worker *w;
 
 	e->metrics.jobs_claimed++;
 	/* claim_jobs fails such a job itself; this guards a limit lowered
@@ -264,17 +310,17 @@ static void queue_start_row(struct queue *q, const PGresult *res, int row)
 		queue_job_done(q, job, JOB_HANDED_BACK, NULL);
 		return;
 	}
-	w = queue_idle_worker(q);
-	if (w == NULL) {
+	if (q->waiting_count >= q->waiting_cap) {
 		job_log_warning(
 			job,
-			"no idle worker after claiming; handing the job back");
+			"no worker and no room to wait after claiming; handing the job back");
 		queue_job_done(q, job, JOB_HANDED_BACK, NULL);
 		return;
 	}
 	job_log_info(job, "claimed (attempt %d of %d)", job->attempts,
 		     job->max_attempts);
-	runner_start(w, job, queue_runner_done, q);
+	q->waiting[q->waiting_count++] = job;
+	queue_start_waiting(q);
 }
 
 /* Forget the finished jobs that the last request recorded. */
@@ -393,7 +439,12 @@ static void queue_dispatch(struct queue *q)
 		return;
 	}
 	q->dispatch_again = false;
-	q->asked = e->paused || e->stopping ? 0 : (int)queue_free_workers(q);
+	queue_start_waiting(q);
+	/* the idle workers, and as many again to claim ahead */
+	q->asked = e->paused || e->stopping ?
+			   0 :
+			   (int)(queue_free_workers(q) + q->waiting_cap -
+				 q->waiting_count);
 	batch = queue_finish_batch(q);
 	if (json_array_size(batch) == 0 && q->asked == 0) {
 		json_decref(batch);
@@ -500,6 +551,8 @@ static void queue_job_done(struct queue *q, struct job *job,
 	f->next = q->finishing;
 	q->finishing = f;
 	q->finishing_count++;
+	if (!q->starting)
+		queue_start_waiting(q);
 	queue_dispatch(q);
 }
 
@@ -508,6 +561,39 @@ static void queue_runner_done(struct job *job, enum job_outcome outcome,
 			      const char *error, void *arg)
 {
 	queue_job_done(arg, job, outcome, error);
+}
+
+/* Row of the heartbeat answer for job id: -1 if absent. */
+static int queue_heartbeat_row(const PGresult *res, int64_t id)
+{
+	for (int row = 0; row < PQntuples(res); row++)
+		if (strtoll(PQgetvalue(res, row, 0), NULL, 10) == id)
+			return row;
+	return -1;
+}
+
+/* The heartbeat's answer for the claimed-ahead jobs: one that is no longer
+ * ours, or asked to cancel, ends without having begun. */
+static void queue_heartbeat_waiting(struct queue *q, const PGresult *res)
+{
+	for (unsigned i = 0; i < q->waiting_count;) {
+		struct job *job = q->waiting[i];
+		int row = queue_heartbeat_row(res, job->id);
+
+		if (row < 0 && job->started_at < wall_seconds() - 1.0 &&
+		    pgconn_is_ready(q->e->dispatcher)) {
+			queue_unwait(q, i);
+			job->lost = true;
+			queue_job_done(q, job, JOB_LOST, NULL);
+		} else if (row >= 0 && PQgetvalue(res, row, 1)[0] == 't') {
+			queue_unwait(q, i);
+			job->cancel_requested = true;
+			job_log_info(job, "cancel requested before it began");
+			queue_job_done(q, job, JOB_CANCELLED, NULL);
+		} else {
+			i++;
+		}
+	}
 }
 
 /* Leases renewed: jobs missing from the answer are no longer ours. */
@@ -529,6 +615,7 @@ static void queue_heartbeat_result(const struct pgconn_result *r, void *arg)
 		queue_heartbeat(q);
 	}
 	rows = PQntuples(r->res);
+	queue_heartbeat_waiting(q, r->res);
 	for (unsigned i = 0; i < e->worker_count; i++) {
 		struct job *job = e->workers[i].job;
 		bool found = false, cancel = false;
@@ -570,10 +657,14 @@ static void queue_heartbeat(struct queue *q)
 		q->heartbeat_again = true;
 		return;
 	}
-	ids = xcalloc(e->worker_count + q->finishing_count + 1, sizeof(*ids));
+	ids = xcalloc(e->worker_count + q->waiting_count + q->finishing_count +
+			      1,
+		      sizeof(*ids));
 	for (unsigned i = 0; i < e->worker_count; i++)
 		if (e->workers[i].job != NULL)
 			ids[n++] = e->workers[i].job->id;
+	for (unsigned i = 0; i < q->waiting_count; i++)
+		ids[n++] = q->waiting[i]->id;
 	for (const struct finishing *f = q->finishing; f != NULL; f = f->next)
 		ids[n++] = f->job->id;
 	if (n == 0) {
@@ -797,6 +888,11 @@ void queue_on_connected(struct queue *q, bool connected)
 	q->heartbeat_in_flight = false;
 	q->heartbeat_again = false;
 	if (!connected) {
+		/* their tenant locks went with the session: back to the
+		 * queue (recorded once connected again) */
+		while (q->waiting_count > 0)
+			queue_job_done(q, queue_unwait(q, 0), JOB_HANDED_BACK,
+				       NULL);
 		for (struct finishing *f = q->finishing; f != NULL; f = f->next)
 			f->sent = false;
 		return;
@@ -901,6 +997,8 @@ struct queue *queue_new(struct engine *e)
 	int64_t rescue_ms = e->config->lease_ms / 2;
 
 	q->e = e;
+	q->waiting_cap = (unsigned)e->config->workers;
+	q->waiting = xcalloc(q->waiting_cap + 1, sizeof(*q->waiting));
 	q->poll_timer =
 		queue_timer(q, e->config->poll_interval_ms, queue_poll_cb);
 	q->heartbeat_timer =
@@ -921,6 +1019,9 @@ void queue_free(struct queue *q)
 		q->finishing = f->next;
 		finishing_free(f);
 	}
+	for (unsigned i = 0; i < q->waiting_count; i++)
+		job_free(q->waiting[i]);
+	free(q->waiting);
 	event_free(q->poll_timer);
 	event_free(q->heartbeat_timer);
 	event_free(q->rescue_timer);
