@@ -29,6 +29,7 @@ struct ckpt {
 	sqlite3 *db;
 	sqlite3_stmt *save_stmt;
 	sqlite3_stmt *load_stmt;
+	sqlite3_stmt *forget_stmt;
 	char node_id[CKPT_NODE_ID_LEN + 1];
 };
 
@@ -478,6 +479,7 @@ void ckpt_close(struct ckpt *ckpt)
 		return;
 	sqlite3_finalize(ckpt->save_stmt);
 	sqlite3_finalize(ckpt->load_stmt);
+	sqlite3_finalize(ckpt->forget_stmt);
 	if (ckpt->db != NULL && sqlite3_close(ckpt->db) != SQLITE_OK)
 		log_warning("checkpoint store %s: cannot close: %s",
 			    ckpt->db_path, sqlite3_errmsg(ckpt->db));
@@ -613,14 +615,16 @@ bool ckpt_forget(struct ckpt *ckpt, int64_t job_id, char **cause)
 	static const char sql[] = "DELETE FROM checkpoints WHERE job_id = ?1";
 	const struct ckpt_param param = { CKPT_PARAM_INT64, "job_id", job_id, 0,
 					  NULL };
-	sqlite3_stmt *stmt;
 	bool ok;
 
-	if (!ckpt_sql_prepare(ckpt, sql, &stmt, cause))
+	/* once per job: prepared once */
+	if (ckpt->forget_stmt == NULL &&
+	    !ckpt_sql_prepare(ckpt, sql, &ckpt->forget_stmt, cause))
 		return false;
-	ok = ckpt_sql_bind(ckpt, stmt, &param, 1, cause) &&
-	     ckpt_sql_step(ckpt, stmt, NULL, cause);
-	sqlite3_finalize(stmt);
+	ok = ckpt_sql_bind(ckpt, ckpt->forget_stmt, &param, 1, cause) &&
+	     ckpt_sql_step(ckpt, ckpt->forget_stmt, NULL, cause);
+	sqlite3_reset(ckpt->forget_stmt);
+	sqlite3_clear_bindings(ckpt->forget_stmt);
 	return ok;
 }
 
