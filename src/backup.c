@@ -304,6 +304,28 @@ static bool catalog_mark_deleted(struct ckpt *ckpt, int64_t id, double now,
 				 id, now, cause);
 }
 
+/* Forget removed backups past max_age_ms. */
+bool backup_catalog_prune(struct ckpt *ckpt, int64_t max_age_ms, double now,
+			  unsigned *pruned, char **cause)
+{
+	static const char sql[] = "DELETE FROM backups WHERE status = 'deleted'"
+				  " AND deleted_at < ?1";
+	sqlite3_stmt *stmt;
+	bool ok;
+
+	*pruned = 0;
+	if (!catalog_prepare(ckpt, sql, &stmt, cause))
+		return false;
+	sqlite3_bind_double(stmt, 1, now - (double)max_age_ms / 1000.0);
+	ok = sqlite3_step(stmt) == SQLITE_DONE;
+	if (ok)
+		*pruned = (unsigned)sqlite3_changes(ckpt_sqlite(ckpt));
+	else
+		catalog_error(ckpt, sql, cause);
+	sqlite3_finalize(stmt);
+	return ok;
+}
+
 /* Note that a backup was read back again at now. */
 static bool catalog_mark_checked(struct ckpt *ckpt, int64_t id, double now,
 				 char **cause)

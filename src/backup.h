@@ -74,6 +74,12 @@ bool backup_retention(struct ckpt *ckpt, const char *tenant_id, unsigned keep,
 		      int64_t max_age_ms, double now, unsigned *removed,
 		      char **cause) MUST_CHECK;
 
+/* Delete the catalog rows of backups whose file was removed (status
+ * 'deleted') more than max_age_ms before now (wall seconds); *pruned gets
+ * how many. */
+bool backup_catalog_prune(struct ckpt *ckpt, int64_t max_age_ms, double now,
+			  unsigned *pruned, char **cause) MUST_CHECK;
+
 /* ------------------------------------------------------------ operations */
 
 enum backup_kind {

@@ -77,6 +77,11 @@ struct raw_config {
 	char *reconnect_max_delay;
 	char *shutdown_timeout;
 	char *batch_target;
+	char *keep_succeeded_jobs;
+	char *keep_failed_jobs;
+	char *keep_schedule_slots;
+	char *keep_removed_backups;
+	char *prune_interval;
 	int64_t *backup_keep;
 	char *backup_max_age;
 	struct raw_schedule *schedules;
@@ -162,6 +167,14 @@ static const cyaml_schema_field_t config_fields[] = {
 		   reconnect_max_delay),
 	RAW_STRING("shutdown_timeout", 0, struct raw_config, shutdown_timeout),
 	RAW_STRING("batch_target", 0, struct raw_config, batch_target),
+	RAW_STRING("keep_succeeded_jobs", 0, struct raw_config,
+		   keep_succeeded_jobs),
+	RAW_STRING("keep_failed_jobs", 0, struct raw_config, keep_failed_jobs),
+	RAW_STRING("keep_schedule_slots", 0, struct raw_config,
+		   keep_schedule_slots),
+	RAW_STRING("keep_removed_backups", 0, struct raw_config,
+		   keep_removed_backups),
+	RAW_STRING("prune_interval", 0, struct raw_config, prune_interval),
 	CYAML_FIELD_INT_PTR("backup_keep", CYAML_FLAG_POINTER | OPT,
 			    struct raw_config, backup_keep),
 	RAW_STRING("backup_max_age", 0, struct raw_config, backup_max_age),
@@ -236,6 +249,24 @@ static const struct {
 	  offsetof(struct raw_config, control_idle_timeout),
 	  offsetof(struct config, control_idle_timeout_ms), 60000, 100,
 	  "100ms" },
+	/* history kept (prune.c); 0: for ever */
+	{ "keep_succeeded_jobs",
+	  offsetof(struct raw_config, keep_succeeded_jobs),
+	  offsetof(struct config, keep_succeeded_ms), 14LL * 86400 * 1000, 0,
+	  "0s" },
+	{ "keep_failed_jobs", offsetof(struct raw_config, keep_failed_jobs),
+	  offsetof(struct config, keep_failed_ms), 90LL * 86400 * 1000, 0,
+	  "0s" },
+	{ "keep_schedule_slots",
+	  offsetof(struct raw_config, keep_schedule_slots),
+	  offsetof(struct config, keep_slots_ms), 30LL * 86400 * 1000, 0,
+	  "0s" },
+	{ "keep_removed_backups",
+	  offsetof(struct raw_config, keep_removed_backups),
+	  offsetof(struct config, keep_removed_backups_ms), 90LL * 86400 * 1000,
+	  0, "0s" },
+	{ "prune_interval", offsetof(struct raw_config, prune_interval),
+	  offsetof(struct config, prune_interval_ms), 600000, 100, "100ms" },
 };
 
 /* One problem found while validating, kept to be sorted by line. */

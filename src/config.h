@@ -74,6 +74,13 @@ struct config {
 	int64_t reconnect_max_ms;    /* default 30s */
 	int64_t shutdown_timeout_ms; /* default 30s */
 	int64_t batch_target_ms;     /* default 1s; job files may override */
+	/* history kept (prune.c); 0: for ever */
+	int64_t keep_succeeded_ms;	 /* default 14d */
+	int64_t keep_failed_ms;		 /* failed and cancelled; default 90d */
+	int64_t keep_slots_ms;		 /* fired schedule slots; default 30d */
+	int64_t keep_removed_backups_ms; /* catalog rows of removed backups;
+					  * default 90d */
+	int64_t prune_interval_ms;	 /* default 10m */
 
 	/* backup retention: only older verified backups are removed */
 	unsigned backup_keep;	   /* newest N kept; 0: no count limit;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "notify.h"
 #include "pgconn.h"
+#include "prune.h"
 #include "queue.h"
 #include "runner.h"
 #include "sched.h"
@@ -261,6 +262,12 @@ bool daemon_reload(struct daemon *d, char **message)
 	daemon_swap_schedules(old, fresh);
 	old->backup_keep = fresh->backup_keep;
 	old->backup_max_age_ms = fresh->backup_max_age_ms;
+	/* read at each pruning round; the interval from the next one on */
+	old->keep_succeeded_ms = fresh->keep_succeeded_ms;
+	old->keep_failed_ms = fresh->keep_failed_ms;
+	old->keep_slots_ms = fresh->keep_slots_ms;
+	old->keep_removed_backups_ms = fresh->keep_removed_backups_ms;
+	old->prune_interval_ms = fresh->prune_interval_ms;
 	old->args_bytes = fresh->args_bytes; /* to pgtenantd.settings below */
 	old->result_bytes = fresh->result_bytes;
 	old->error_bytes = fresh->error_bytes;
@@ -370,6 +377,7 @@ bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 			engine_connect(&d->engine, name, worker_state, NULL, w);
 	}
 	d->sched = sched_new(&d->engine);
+	d->prune = prune_new(&d->engine);
 
 	d->sig_term = evsignal_new(d->engine.base, SIGTERM, signal_cb, d);
 	d->sig_int = evsignal_new(d->engine.base, SIGINT, signal_cb, d);
@@ -414,6 +422,9 @@ void daemon_cleanup(struct daemon *d)
 	free(d->engine.workers);
 	if (d->engine.dispatcher != NULL)
 		pgconn_free(d->engine.dispatcher);
+	/* after the dispatcher, which may still answer its query */
+	prune_free(d->prune);
+	d->prune = NULL;
 	queue_free(d->queue);
 	if (d->ctl != NULL)
 		ctl_close(d->ctl);

@@ -33,6 +33,7 @@ struct daemon {
 	struct queue *queue;
 	struct ctl_server *ctl;
 	struct sched *sched; /* schedules (sched.c) */
+	struct prune *prune; /* history kept bounded (prune.c) */
 
 	bool foreground;
 	bool superuser_warned; /* the superuser warning was logged */

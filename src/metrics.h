@@ -21,6 +21,7 @@ struct metrics {
 	uint64_t notifications;
 	uint64_t polls;
 	uint64_t leases_rescued;
+	uint64_t history_pruned; /* rows deleted by prune.c */
 	uint64_t ctl_requests;
 	double job_seconds_sum; /* run time of ended jobs */
 	uint64_t job_seconds_count;

@@ -18,6 +18,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 #include "sql/v4.inc"
 	,
 #include "sql/v5.inc"
+	,
+#include "sql/v6.inc"
 };
 
 struct schema_install {

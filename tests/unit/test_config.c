@@ -701,6 +701,62 @@ static void test_many_problems(void)
 	free(path);
 }
 
+/* History kept (prune.c): the keep_* ages, 0 for ever, and the interval. */
+static void test_history(void)
+{
+	char *path, *cause = NULL;
+	struct config *c;
+
+	path = write_yaml("history-default.yaml", "workers: 1\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && c->keep_succeeded_ms == 14LL * 86400 * 1000 &&
+		   c->keep_failed_ms == 90LL * 86400 * 1000 &&
+		   c->keep_slots_ms == 30LL * 86400 * 1000 &&
+		   c->keep_removed_backups_ms == 90LL * 86400 * 1000 &&
+		   c->prune_interval_ms == 600000,
+	   "history defaults: 14d, 90d, 30d, 90d, pruned every 10m");
+	config_free(c);
+	free(path);
+
+	path = write_yaml("history.yaml", "keep_succeeded_jobs: 2h\n"
+					  "keep_failed_jobs: 0\n"
+					  "keep_schedule_slots: 7d\n"
+					  "keep_removed_backups: 0s\n"
+					  "prune_interval: 250ms\n");
+	c = config_load(path, &cause);
+	ok(c != NULL, "history settings load");
+	if (c != NULL) {
+		is_int(c->keep_succeeded_ms, 2 * 3600 * 1000LL,
+		       "keep_succeeded_jobs: 2h");
+		is_int(c->keep_failed_ms, 0, "keep_failed_jobs: 0 (for ever)");
+		is_int(c->keep_slots_ms, 7 * 86400 * 1000LL,
+		       "keep_schedule_slots: 7d");
+		is_int(c->keep_removed_backups_ms, 0,
+		       "keep_removed_backups: 0s (for ever)");
+		is_int(c->prune_interval_ms, 250, "prune_interval: 250ms");
+		config_free(c);
+	} else {
+		printf("# %s\n", cause);
+	}
+	free(path);
+	free(cause);
+
+	cause = refused("history-bad.yaml",
+			"keep_succeeded_jobs: a fortnight\n"
+			"keep_failed_jobs: -1d\n"
+			"prune_interval: 10ms\n",
+			&path);
+	check_problem(cause, path, 1, "keep_succeeded_jobs", "not a duration",
+		      "keep_succeeded_jobs that is no duration");
+	check_problem(cause, path, 2, "keep_failed_jobs", "not a duration",
+		      "a negative keep_failed_jobs");
+	check_problem(cause, path, 3, "prune_interval",
+		      "too short; the minimum is 100ms",
+		      "prune_interval under 100ms");
+	free(cause);
+	free(path);
+}
+
 /* Maintenance settings: catch_up, tenants: inactive, a cron that parses,
  * backup retention. */
 static void test_maintenance(void)
@@ -1001,6 +1057,7 @@ int main(void)
 	test_test_hooks();
 	test_many_problems();
 	test_maintenance();
+	test_history();
 	test_limits();
 	test_unreadable();
 	test_example();

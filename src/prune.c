@@ -1,0 +1,195 @@
+/* prune.c - keeping the history bounded. Every prune_interval, on the
+ * dispatcher connection: succeeded jobs older than keep_succeeded_jobs,
+ * failed and cancelled ones older than keep_failed_jobs, fired schedule
+ * slots older than keep_schedule_slots (never a schedule's newest), a
+ * batch per query (pgtenantd.prune_jobs, pgtenantd.prune_slots: each its
+ * own short transaction that locks only the rows it deletes), with a pause
+ * between batches so that claims go first; then the catalog rows of
+ * backups removed longer than keep_removed_backups ago (SQLite). A keep_*
+ * of 0 keeps that history for ever. */
+#include "prune.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "backup.h"
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+#include "pgconn.h"
+#include "util.h"
+
+#define PRUNE_BATCH "500"
+#define PRUNE_BATCH_ROWS 500
+#define PRUNE_PAUSE_MS 20 /* between two batches */
+
+enum prune_stage {
+	PRUNE_SUCCEEDED,
+	PRUNE_FAILED,
+	PRUNE_SLOTS,
+	PRUNE_DONE, /* the database's part is over */
+};
+
+static const char *const stage_names[] = {
+	[PRUNE_SUCCEEDED] = "succeeded jobs",
+	[PRUNE_FAILED] = "failed and cancelled jobs",
+	[PRUNE_SLOTS] = "schedule slots",
+};
+
+struct prune {
+	struct engine *e;
+	struct event *timer;
+	bool in_round;
+	enum prune_stage stage;
+	uint64_t deleted[PRUNE_DONE]; /* this round */
+};
+
+static void prune_arm(struct prune *p, int64_t ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000,
+			      .tv_usec = (ms % 1000) * 1000 };
+
+	evtimer_add(p->timer, &tv);
+}
+
+/* The age a stage keeps, 0 for ever. */
+static int64_t prune_keep_ms(const struct prune *p, enum prune_stage stage)
+{
+	const struct config *c = p->e->config;
+
+	switch (stage) {
+	case PRUNE_SUCCEEDED:
+		return c->keep_succeeded_ms;
+	case PRUNE_FAILED:
+		return c->keep_failed_ms;
+	case PRUNE_SLOTS:
+		return c->keep_slots_ms;
+	case PRUNE_DONE:
+		break;
+	}
+	return 0;
+}
+
+/* The round is over: the backup catalog, a summary, the next round. */
+static void prune_round_done(struct prune *p)
+{
+	struct engine *e = p->e;
+	unsigned backups = 0;
+	char *cause = NULL;
+
+	p->in_round = false;
+	if (e->config->keep_removed_backups_ms > 0) {
+		if (!backup_catalog_prune(e->ckpt,
+					  e->config->keep_removed_backups_ms,
+					  wall_seconds(), &backups, &cause)) {
+			log_warning("pruning the backup catalog: %s", cause);
+			free(cause);
+		}
+		e->metrics.history_pruned += backups;
+	}
+	if (p->deleted[PRUNE_SUCCEEDED] + p->deleted[PRUNE_FAILED] +
+		    p->deleted[PRUNE_SLOTS] + backups >
+	    0)
+		log_info(
+			"pruned history: %" PRIu64 " succeeded job(s), %" PRIu64
+			" failed or cancelled job(s), %" PRIu64
+			" schedule slot(s), %u removed backup(s) in the catalog",
+			p->deleted[PRUNE_SUCCEEDED], p->deleted[PRUNE_FAILED],
+			p->deleted[PRUNE_SLOTS], backups);
+	prune_arm(p, e->config->prune_interval_ms);
+}
+
+static void prune_batch_result(const struct pgconn_result *r, void *arg)
+{
+	struct prune *p = arg;
+	long n;
+
+	if (r->error != NULL) {
+		if (!r->connection_lost)
+			log_warning("pruning %s: %s", stage_names[p->stage],
+				    r->error);
+		prune_round_done(p);
+		return;
+	}
+	n = strtol(PQgetvalue(r->res, 0, 0), NULL, 10);
+	p->deleted[p->stage] += (uint64_t)n;
+	p->e->metrics.history_pruned += (uint64_t)n;
+	if (n < PRUNE_BATCH_ROWS)
+		p->stage++;
+	prune_arm(p, PRUNE_PAUSE_MS);
+}
+
+/* Send the current stage's next batch, or end the round. */
+static void prune_next(struct prune *p)
+{
+	struct engine *e = p->e;
+	char interval[48];
+	const char *params[3];
+
+	while (p->stage < PRUNE_DONE && prune_keep_ms(p, p->stage) == 0)
+		p->stage++;
+	if (p->stage == PRUNE_DONE || !e->ready || e->stopping) {
+		prune_round_done(p);
+		return;
+	}
+	snprintf(interval, sizeof(interval), "%" PRId64 " milliseconds",
+		 prune_keep_ms(p, p->stage));
+	if (p->stage == PRUNE_SLOTS) {
+		params[0] = interval;
+		params[1] = PRUNE_BATCH;
+		pgconn_query(e->dispatcher,
+			     "SELECT pgtenantd.prune_slots($1::interval,"
+			     " $2::integer)",
+			     2, params, prune_batch_result, p);
+		return;
+	}
+	params[0] = p->stage == PRUNE_SUCCEEDED ? "{succeeded}" :
+						  "{failed,cancelled}";
+	params[1] = interval;
+	params[2] = PRUNE_BATCH;
+	pgconn_query(e->dispatcher,
+		     "SELECT pgtenantd.prune_jobs($1::text[], $2::interval,"
+		     " $3::integer)",
+		     3, params, prune_batch_result, p);
+}
+
+static void prune_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct prune *p = arg;
+
+	(void)fd;
+	(void)what;
+	if (!p->in_round) {
+		if (!p->e->ready || p->e->stopping) {
+			prune_arm(p, p->e->config->prune_interval_ms);
+			return;
+		}
+		p->in_round = true;
+		p->stage = PRUNE_SUCCEEDED;
+		for (int i = 0; i < PRUNE_DONE; i++)
+			p->deleted[i] = 0;
+	}
+	prune_next(p);
+}
+
+struct prune *prune_new(struct engine *e)
+{
+	struct prune *p = xcalloc(1, sizeof(*p));
+
+	p->e = e;
+	p->timer = evtimer_new(e->base, prune_timer_cb, p);
+	prune_arm(p, e->config->prune_interval_ms);
+	return p;
+}
+
+void prune_free(struct prune *p)
+{
+	if (p == NULL)
+		return;
+	event_free(p->timer);
+	free(p);
+}
