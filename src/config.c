@@ -82,6 +82,11 @@ struct raw_config {
 	char *keep_schedule_slots;
 	char *keep_removed_backups;
 	char *prune_interval;
+	char **hook_on_failure;
+	unsigned hook_on_failure_count;
+	char **hook_on_success;
+	unsigned hook_on_success_count;
+	char *hook_timeout;
 	int64_t *backup_keep;
 	char *backup_max_age;
 	struct raw_schedule *schedules;
@@ -175,6 +180,13 @@ static const cyaml_schema_field_t config_fields[] = {
 	RAW_STRING("keep_removed_backups", 0, struct raw_config,
 		   keep_removed_backups),
 	RAW_STRING("prune_interval", 0, struct raw_config, prune_interval),
+	CYAML_FIELD_SEQUENCE("hook_on_failure", CYAML_FLAG_POINTER_NULL | OPT,
+			     struct raw_config, hook_on_failure, &name_schema,
+			     0, CYAML_UNLIMITED),
+	CYAML_FIELD_SEQUENCE("hook_on_success", CYAML_FLAG_POINTER_NULL | OPT,
+			     struct raw_config, hook_on_success, &name_schema,
+			     0, CYAML_UNLIMITED),
+	RAW_STRING("hook_timeout", 0, struct raw_config, hook_timeout),
 	CYAML_FIELD_INT_PTR("backup_keep", CYAML_FLAG_POINTER | OPT,
 			    struct raw_config, backup_keep),
 	RAW_STRING("backup_max_age", 0, struct raw_config, backup_max_age),
@@ -267,6 +279,8 @@ static const struct {
 	  0, "0s" },
 	{ "prune_interval", offsetof(struct raw_config, prune_interval),
 	  offsetof(struct config, prune_interval_ms), 600000, 100, "100ms" },
+	{ "hook_timeout", offsetof(struct raw_config, hook_timeout),
+	  offsetof(struct config, hook_timeout_ms), 30000, 100, "100ms" },
 };
 
 /* One problem found while validating, kept to be sorted by line. */
@@ -1171,6 +1185,25 @@ static bool validate_duration(struct problems *p, const char *key,
 }
 
 /* Check the top-level settings and fill config with them or defaults. */
+/* A hook: a program and its arguments, run without a shell; *out gets a
+ * NULL-terminated copy, NULL when the key is absent or the list empty. */
+static void validate_hook(struct problems *p, const char *key,
+			  char *const *argv, unsigned count, char ***out)
+{
+	*out = NULL;
+	if (argv == NULL || count == 0)
+		return;
+	if (argv[0][0] == '\0') {
+		problem_add(
+			p, key,
+			"names no program; write a list such as [\"/usr/local/bin/page\", \"--team\", \"db\"]");
+		return;
+	}
+	*out = xcalloc(count + 1, sizeof(**out));
+	for (unsigned i = 0; i < count; i++)
+		(*out)[i] = xstrdup(argv[i]);
+}
+
 static void validate_settings(struct problems *p, const struct raw_config *raw,
 			      struct config *config)
 {
@@ -1479,6 +1512,10 @@ struct config *config_load(const char *path, char **cause)
 	config = xcalloc(1, sizeof(*config));
 	config->path = xstrdup(path);
 	validate_settings(&p, r, config);
+	validate_hook(&p, "hook_on_failure", r->hook_on_failure,
+		      r->hook_on_failure_count, &config->hook_on_failure);
+	validate_hook(&p, "hook_on_success", r->hook_on_success,
+		      r->hook_on_success_count, &config->hook_on_success);
 	validate_limits(&p, r->limits, config);
 	root = yaml_document_get_root_node(&doc);
 	schedules = node_get(&doc, root, "schedules");
@@ -1516,6 +1553,8 @@ void config_free(struct config *config)
 	free(config->restore_role);
 	free(config->pid_file);
 	free(config->application_name);
+	strv_free(config->hook_on_failure);
+	strv_free(config->hook_on_success);
 	for (unsigned i = 0; i < config->schedule_count; i++)
 		schedule_clear(&config->schedules[i]);
 	free(config->schedules);

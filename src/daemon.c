@@ -153,6 +153,14 @@ void daemon_begin_stop(struct daemon *d, const char *why)
 	daemon_maybe_exit(d);
 }
 
+static void swap_strv(char ***a, char ***b)
+{
+	char **t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
 /* Note a setting that changed but needs a restart. */
 static void reload_note(char **notes, const char *key, bool changed)
 {
@@ -268,6 +276,9 @@ bool daemon_reload(struct daemon *d, char **message)
 	old->keep_slots_ms = fresh->keep_slots_ms;
 	old->keep_removed_backups_ms = fresh->keep_removed_backups_ms;
 	old->prune_interval_ms = fresh->prune_interval_ms;
+	swap_strv(&old->hook_on_failure, &fresh->hook_on_failure);
+	swap_strv(&old->hook_on_success, &fresh->hook_on_success);
+	old->hook_timeout_ms = fresh->hook_timeout_ms;
 	old->args_bytes = fresh->args_bytes; /* to pgtenantd.settings below */
 	old->result_bytes = fresh->result_bytes;
 	old->error_bytes = fresh->error_bytes;

@@ -673,11 +673,7 @@ char **pgconn_child_env(const struct pgconn *c)
 
 void pgconn_env_free(char **env)
 {
-	if (env == NULL)
-		return;
-	for (char **e = env; *e != NULL; e++)
-		free(*e);
-	free(env);
+	strv_free(env);
 }
 
 /* Close for good. */

@@ -12,6 +12,7 @@
 #include "ckpt.h"
 #include "config.h"
 #include "engine.h"
+#include "hooks.h"
 #include "jobdef.h"
 #include "jobend.h"
 #include "log.h"
@@ -348,6 +349,8 @@ static void queue_recorded(struct queue *q, const char *error)
 			free(cause);
 			cause = NULL;
 		}
+		if (error == NULL)
+			hooks_job_ended(e, job, f->state, f->error);
 		queue_unlink_finishing(q, f);
 		finishing_free(f);
 	}

@@ -45,6 +45,15 @@ void *xrealloc(void *ptr, size_t size)
 	return p;
 }
 
+void strv_free(char **strv)
+{
+	if (strv == NULL)
+		return;
+	for (char **s = strv; *s != NULL; s++)
+		free(*s);
+	free(strv);
+}
+
 char *xstrdup(const char *s)
 {
 	char *p = strdup(s);

@@ -741,10 +741,28 @@ static void test_history(void)
 	free(path);
 	free(cause);
 
+	path = write_yaml(
+		"hooks.yaml",
+		"hook_on_failure: [\"/usr/local/bin/page\", \"--team\", \"$(db)\"]\n"
+		"hook_on_success: []\n"
+		"hook_timeout: 5s\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && c->hook_on_failure != NULL &&
+		   strcmp(c->hook_on_failure[0], "/usr/local/bin/page") == 0 &&
+		   strcmp(c->hook_on_failure[2], "$(db)") == 0 &&
+		   c->hook_on_failure[3] == NULL &&
+		   c->hook_on_success == NULL && c->hook_timeout_ms == 5000,
+	   "hooks: the argv as written, an empty list is no hook, hook_timeout");
+	config_free(c);
+	free(path);
+	free(cause);
+	cause = NULL;
+
 	cause = refused("history-bad.yaml",
 			"keep_succeeded_jobs: a fortnight\n"
 			"keep_failed_jobs: -1d\n"
-			"prune_interval: 10ms\n",
+			"prune_interval: 10ms\n"
+			"hook_on_failure: [\"\"]\n",
 			&path);
 	check_problem(cause, path, 1, "keep_succeeded_jobs", "not a duration",
 		      "keep_succeeded_jobs that is no duration");
@@ -753,6 +771,8 @@ static void test_history(void)
 	check_problem(cause, path, 3, "prune_interval",
 		      "too short; the minimum is 100ms",
 		      "prune_interval under 100ms");
+	check_problem(cause, path, 4, "hook_on_failure", "names no program",
+		      "a hook without a program");
 	free(cause);
 	free(path);
 }

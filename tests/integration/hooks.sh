@@ -1,0 +1,78 @@
+#!/bin/bash
+# hooks.sh - issue 12, hooks: hook_on_failure runs when a job failed for
+# good (not for an attempt that is retried), hook_on_success when one
+# succeeded; the program runs without a shell (its arguments reach it as
+# written), with PGTENANTD_JOB_* in its environment, after the end is in
+# the job's row; a hook that fails or hangs is logged and killed, and the
+# daemon goes on.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
+require_pg
+make_env hooks
+
+out=$T/hook-out
+mkdir -p "$out"
+cat >"$T/hook" <<'EOF'
+#!/bin/sh
+# $1: what the daemon called it for; $2: an argument to pass on verbatim
+f="$HOOK_OUT/$PGTENANTD_JOB_ID.$1"
+env | grep '^PGTENANTD_' | sort >"$f.tmp"
+printf 'arg2=%s\n' "$2" >>"$f.tmp"
+# the row as the hook sees it, to show the end was recorded first
+psql -X -qAt -d "$HOOK_DB" -c "SELECT 'row=' || state FROM pgtenantd.jobs WHERE id = $PGTENANTD_JOB_ID" >>"$f.tmp"
+mv "$f.tmp" "$f"
+[ "$PGTENANTD_TENANT_ID" != hook-exit3 ] || exit 3
+EOF
+chmod 755 "$T/hook"
+export HOOK_OUT=$out HOOK_DB=$DB
+
+write_config "$T/a.yaml" \
+	"hook_on_failure: [\"$T/hook\", \"failure\", \"\$(touch $T/pwned); \`touch $T/pwned\`\"]" \
+	"hook_on_success: [\"$T/hook\", \"success\"]" \
+	"hook_timeout: 2s"
+start_daemon "$T/a.yaml" "$T/a.log" || bail_out "pgtenantd did not start"
+
+# ---- a failure, after its retries
+id=$(sql "INSERT INTO pgtenantd.jobs (kind, tenant_id, max_attempts) VALUES ('fail_sql', 'hook-f', 2) RETURNING id")
+ok "failure: the job fails for good" wait_state "$id" failed 15
+ok "failure: hook_on_failure ran" wait_cmd 5 test -f "$out/$id.failure"
+is "$(grep -c . "$out/$id.failure" 2>/dev/null)" 8 "failure: once, with six PGTENANTD_ variables, its argument and the row"
+like "$(cat "$out/$id.failure")" "PGTENANTD_JOB_ATTEMPTS=2" "failure: after the last of its 2 attempts, not after the first"
+like "$(cat "$out/$id.failure")" "PGTENANTD_JOB_ERROR=step \"divide\" .*division by zero" "failure: the error the row records"
+like "$(cat "$out/$id.failure")" "PGTENANTD_JOB_KIND=fail_sql" "failure: the kind"
+like "$(cat "$out/$id.failure")" "PGTENANTD_JOB_STATE=failed" "failure: the state"
+like "$(cat "$out/$id.failure")" "PGTENANTD_TENANT_ID=hook-f" "failure: the tenant"
+like "$(cat "$out/$id.failure")" "row=failed" "failure: the row says failed when the hook runs"
+like "$(cat "$out/$id.failure")" "arg2=\\\$\\(touch $T/pwned\\); \`touch $T/pwned\`" \
+	"failure: the argument arrives as written"
+ok "no shell: nothing in the argument was run" not test -e "$T/pwned"
+ok "failure: hook_on_success did not run for it" not test -e "$out/$id.success"
+
+# ---- a success
+id=$(insert_job noop hook-s)
+ok "success: the job succeeds" wait_state "$id" succeeded 10
+ok "success: hook_on_success ran" wait_cmd 5 test -f "$out/$id.success"
+like "$(cat "$out/$id.success")" "PGTENANTD_JOB_ERROR=
+PGTENANTD_JOB_ID=$id" "success: an empty error, its id"
+like "$(cat "$out/$id.success")" "row=succeeded" "success: the row says succeeded when the hook runs"
+
+# ---- a hook that fails, one that hangs
+id=$(insert_job noop hook-exit3)
+ok "a failing hook: the job still succeeds" wait_state "$id" succeeded 10
+ok "a failing hook: the log says so, with its exit status" \
+	wait_cmd 5 grep -q "hook $T/hook for job $id failed (exit status 3)" "$T/a.log"
+write_config "$T/a.yaml" "hook_on_success: [\"sleep\", \"30\"]" "hook_timeout: 500ms"
+ctl reload >/dev/null
+id=$(insert_job noop hook-hang)
+ok "a hanging hook: the job succeeds" wait_state "$id" succeeded 10
+ok "a hanging hook: killed after hook_timeout, and logged" \
+	wait_cmd 8 grep -q "hook sleep for job $id timed out (hook_timeout) and was killed" "$T/a.log"
+id=$(insert_job noop hook-after)
+ok "the daemon goes on" wait_state "$id" succeeded 10
+stop_daemon "$DAEMON_PID" || diag "the daemon did not stop cleanly"
+
+# ---- configuration
+write_config "$T/bad.yaml" "hook_on_failure: [\"\", \"x\"]"
+like "$("$PGTENANTD" --check-config -c "$T/bad.yaml" 2>&1)" "hook_on_failure.*names no program" \
+	"a hook without a program is refused, naming the key"
+
+done_testing
