@@ -23,8 +23,7 @@
 #include "pgconn.h"
 #include "util.h"
 
-#define PRUNE_BATCH "500"
-#define PRUNE_BATCH_ROWS 500
+#define PRUNE_BATCH 500	  /* rows a statement */
 #define PRUNE_PAUSE_MS 20 /* between two batches */
 
 enum prune_stage {
@@ -118,7 +117,7 @@ static void prune_batch_result(const struct pgconn_result *r, void *arg)
 	n = strtol(PQgetvalue(r->res, 0, 0), NULL, 10);
 	p->deleted[p->stage] += (uint64_t)n;
 	p->e->metrics.history_pruned += (uint64_t)n;
-	if (n < PRUNE_BATCH_ROWS)
+	if (n < PRUNE_BATCH)
 		p->stage++;
 	prune_arm(p, PRUNE_PAUSE_MS);
 }
@@ -127,7 +126,7 @@ static void prune_batch_result(const struct pgconn_result *r, void *arg)
 static void prune_next(struct prune *p)
 {
 	struct engine *e = p->e;
-	char interval[48];
+	char interval[48], batch[16];
 	const char *params[3];
 
 	while (p->stage < PRUNE_DONE && prune_keep_ms(p, p->stage) == 0)
@@ -136,11 +135,12 @@ static void prune_next(struct prune *p)
 		prune_round_done(p);
 		return;
 	}
-	snprintf(interval, sizeof(interval), "%" PRId64 " milliseconds",
-		 prune_keep_ms(p, p->stage));
+	interval_ms_text(interval, sizeof(interval),
+			 prune_keep_ms(p, p->stage));
+	snprintf(batch, sizeof(batch), "%d", PRUNE_BATCH);
 	if (p->stage == PRUNE_SLOTS) {
 		params[0] = interval;
-		params[1] = PRUNE_BATCH;
+		params[1] = batch;
 		pgconn_query(e->dispatcher,
 			     "SELECT pgtenantd.prune_slots($1::interval,"
 			     " $2::integer)",
@@ -150,7 +150,7 @@ static void prune_next(struct prune *p)
 	params[0] = p->stage == PRUNE_SUCCEEDED ? "{succeeded}" :
 						  "{failed,cancelled}";
 	params[1] = interval;
-	params[2] = PRUNE_BATCH;
+	params[2] = batch;
 	pgconn_query(e->dispatcher,
 		     "SELECT pgtenantd.prune_jobs($1::text[], $2::interval,"
 		     " $3::integer)",

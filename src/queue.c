@@ -76,12 +76,6 @@ static char *bigint_array(const int64_t *ids, unsigned n)
 	return out;
 }
 
-/* Format ms as a PostgreSQL interval literal. */
-static void interval_text(char *buf, size_t len, int64_t ms)
-{
-	snprintf(buf, len, "%" PRId64 " milliseconds", ms);
-}
-
 /* Idle workers whose connection is up. */
 static unsigned queue_free_workers(const struct queue *q)
 {
@@ -435,6 +429,10 @@ static void queue_dispatch(struct queue *q)
 	char *kinds, *ended;
 	const char *params[5];
 
+	/* a free worker takes a job claimed ahead at once, whatever the
+	 * dispatcher connection is doing */
+	if (!q->starting)
+		queue_start_waiting(q);
 	if (!q->e->ready)
 		return;
 	if (q->request_in_flight || q->starting) {
@@ -442,7 +440,6 @@ static void queue_dispatch(struct queue *q)
 		return;
 	}
 	q->dispatch_again = false;
-	queue_start_waiting(q);
 	/* the idle workers, and as many again to claim ahead */
 	q->asked = e->paused || e->stopping ?
 			   0 :
@@ -456,7 +453,7 @@ static void queue_dispatch(struct queue *q)
 	ended = json_dumps(batch, JSON_COMPACT);
 	json_decref(batch);
 	snprintf(limit, sizeof(limit), "%d", q->asked);
-	interval_text(lease, sizeof(lease), e->config->lease_ms);
+	interval_ms_text(lease, sizeof(lease), e->config->lease_ms);
 	kinds = queue_kinds_array(q);
 	params[0] = e->owner;
 	params[1] = ended;
@@ -554,8 +551,6 @@ static void queue_job_done(struct queue *q, struct job *job,
 	f->next = q->finishing;
 	q->finishing = f;
 	q->finishing_count++;
-	if (!q->starting)
-		queue_start_waiting(q);
 	queue_dispatch(q);
 }
 
@@ -604,7 +599,6 @@ static void queue_heartbeat_result(const struct pgconn_result *r, void *arg)
 {
 	struct queue *q = arg;
 	struct engine *e = q->e;
-	int rows;
 
 	q->heartbeat_in_flight = false;
 	if (r->error != NULL) {
@@ -617,22 +611,17 @@ static void queue_heartbeat_result(const struct pgconn_result *r, void *arg)
 		q->heartbeat_again = false;
 		queue_heartbeat(q);
 	}
-	rows = PQntuples(r->res);
 	queue_heartbeat_waiting(q, r->res);
 	for (unsigned i = 0; i < e->worker_count; i++) {
 		struct job *job = e->workers[i].job;
-		bool found = false, cancel = false;
+		int row;
+		bool found, cancel;
 
 		if (job == NULL || job->lost)
 			continue;
-		for (int row = 0; row < rows; row++) {
-			if (strtoll(PQgetvalue(r->res, row, 0), NULL, 10) ==
-			    job->id) {
-				found = true;
-				cancel = PQgetvalue(r->res, row, 1)[0] == 't';
-				break;
-			}
-		}
+		row = queue_heartbeat_row(r->res, job->id);
+		found = row >= 0;
+		cancel = found && PQgetvalue(r->res, row, 1)[0] == 't';
 		/* a job claimed after the heartbeat was sent is not in it */
 		if (!found && job->started_at < wall_seconds() - 1.0 &&
 		    pgconn_is_ready(e->dispatcher)) {
@@ -675,7 +664,7 @@ static void queue_heartbeat(struct queue *q)
 		return;
 	}
 	list = bigint_array(ids, n);
-	interval_text(lease, sizeof(lease), e->config->lease_ms);
+	interval_ms_text(lease, sizeof(lease), e->config->lease_ms);
 	params[0] = e->owner;
 	params[1] = list;
 	params[2] = lease;

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,11 @@ void *xrealloc(void *ptr, size_t size)
 	if (p == NULL)
 		out_of_memory(size);
 	return p;
+}
+
+void interval_ms_text(char *buf, size_t len, int64_t ms)
+{
+	snprintf(buf, len, "%" PRId64 " milliseconds", ms);
 }
 
 void strv_free(char **strv)

@@ -19,6 +19,8 @@ void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 /* Free a NULL-terminated array of strings and the strings (NULL: none). */
 void strv_free(char **strv);
+/* ms as a PostgreSQL interval literal ("1500 milliseconds"). */
+void interval_ms_text(char *buf, size_t len, int64_t ms);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap);
