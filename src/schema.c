@@ -20,6 +20,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 #include "sql/v5.inc"
 	,
 #include "sql/v6.inc"
+	,
+#include "sql/v7.inc"
 };
 
 struct schema_install {

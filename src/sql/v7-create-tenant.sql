@@ -1,0 +1,3 @@
+-- pgtenantd schema, version 7, part 1: new tenants from a template
+-- (create_tenant). Version 7 is the files src/sql/v7-*.sql, in the order
+-- Makefile.am lists them (SCHEMA_V7), applied in one transaction.

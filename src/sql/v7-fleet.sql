@@ -1,0 +1,1 @@
+-- pgtenantd schema, version 7, part 2: moving many tenants in waves (migrate_fleet).

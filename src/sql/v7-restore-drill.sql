@@ -1,0 +1,1 @@
+-- pgtenantd schema, version 7, part 4: restore drills (restore_drill).

@@ -1,0 +1,1 @@
+-- pgtenantd schema, version 7, part 3: tenant history and growth (tenant_snapshot).
