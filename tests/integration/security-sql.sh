@@ -135,6 +135,16 @@ like "$(as_err "$A" "INSERT INTO pgtenantd.jobs (kind, tenant_id) VALUES ('drop_
 	'HINT: +members of role "pgtenantd_operate" may' "... the hint names the role that may"
 like "$(as_err "$NOB" "INSERT INTO pgtenantd.jobs (kind, tenant_id) VALUES ('noop', 'ta')")" \
 	'permission denied' "finding 3: a role without a pgtenantd role cannot enqueue at all"
+# pgtenantd_read may use the schema but not enqueue: the INSERT checks'
+# SECURITY DEFINER lookups (tenant_metadata past its privileges) are not
+# its to call.
+for f in "insert_facts(1, 'ta', false)" \
+	"job_insert_is_plain(1, 'noop', 'ta', '{}', current_user)" \
+	"tenant_metadata_has('ta')"; do
+	like "$(as_err "$RD" "SELECT pgtenantd.$f")" \
+		"permission denied for function ${f%%(*}" \
+		"version 7: a role that may not enqueue may not call pgtenantd.${f%%(*}"
+done
 is "$(as "$OP" "INSERT INTO pgtenantd.jobs (kind, tenant_id, run_at)
 		VALUES ('drop_tenant', 'tb', now() + interval '1 hour') RETURNING enqueued_by")" \
 	"$OP" "finding 3: an operate role may enqueue drop_tenant"
