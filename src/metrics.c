@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "pgconn.h"
 #include "queue.h"
+#include "tenants.h"
 #include "util.h"
 
 /* Append one metric with its HELP and TYPE lines. */
@@ -88,6 +89,7 @@ char *metrics_render(const struct daemon *d)
 	metric(out, "control_clients", "gauge",
 	       "Connected control socket clients.",
 	       d->ctl ? ctl_client_count(d->ctl) : 0);
+	tenants_write_metrics(d->tenants, out);
 	fclose(out);
 	return text;
 }

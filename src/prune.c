@@ -30,6 +30,7 @@ enum prune_stage {
 	PRUNE_SUCCEEDED,
 	PRUNE_FAILED,
 	PRUNE_SLOTS,
+	PRUNE_TENANT_HISTORY,
 	PRUNE_DONE, /* the database's part is over */
 };
 
@@ -37,6 +38,7 @@ static const char *const stage_names[] = {
 	[PRUNE_SUCCEEDED] = "succeeded jobs",
 	[PRUNE_FAILED] = "failed and cancelled jobs",
 	[PRUNE_SLOTS] = "schedule slots",
+	[PRUNE_TENANT_HISTORY] = "tenant history",
 };
 
 struct prune {
@@ -67,6 +69,8 @@ static int64_t prune_keep_ms(const struct prune *p, enum prune_stage stage)
 		return c->keep_failed_ms;
 	case PRUNE_SLOTS:
 		return c->keep_slots_ms;
+	case PRUNE_TENANT_HISTORY:
+		return c->keep_tenant_history_ms;
 	case PRUNE_DONE:
 		break;
 	}
@@ -91,14 +95,17 @@ static void prune_round_done(struct prune *p)
 		e->metrics.history_pruned += backups;
 	}
 	if (p->deleted[PRUNE_SUCCEEDED] + p->deleted[PRUNE_FAILED] +
-		    p->deleted[PRUNE_SLOTS] + backups >
+		    p->deleted[PRUNE_SLOTS] + p->deleted[PRUNE_TENANT_HISTORY] +
+		    backups >
 	    0)
 		log_info(
 			"pruned history: %" PRIu64 " succeeded job(s), %" PRIu64
 			" failed or cancelled job(s), %" PRIu64
-			" schedule slot(s), %u removed backup(s) in the catalog",
+			" schedule slot(s), %" PRIu64
+			" tenant history row(s), %u removed backup(s) in the catalog",
 			p->deleted[PRUNE_SUCCEEDED], p->deleted[PRUNE_FAILED],
-			p->deleted[PRUNE_SLOTS], backups);
+			p->deleted[PRUNE_SLOTS],
+			p->deleted[PRUNE_TENANT_HISTORY], backups);
 	prune_arm(p, e->config->prune_interval_ms);
 }
 
@@ -138,6 +145,16 @@ static void prune_next(struct prune *p)
 	interval_ms_text(interval, sizeof(interval),
 			 prune_keep_ms(p, p->stage));
 	snprintf(batch, sizeof(batch), "%d", PRUNE_BATCH);
+	if (p->stage == PRUNE_TENANT_HISTORY) {
+		params[0] = interval;
+		params[1] = batch;
+		pgconn_query(
+			e->dispatcher,
+			"SELECT pgtenantd.prune_tenant_history($1::interval,"
+			" $2::integer)",
+			2, params, prune_batch_result, p);
+		return;
+	}
 	if (p->stage == PRUNE_SLOTS) {
 		params[0] = interval;
 		params[1] = batch;
