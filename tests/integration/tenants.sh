@@ -156,13 +156,15 @@ ok "the budget reaches pgtenantd.settings" \
 	wait_until "SELECT value = '1000000' FROM pgtenantd.settings WHERE key = 'database_max_bytes'"
 mg=$(insert_job migrate_to_separate_schema s-small)
 ok "a migration over the budget fails" wait_state "$mg" failed 20
-is "$(sql "SELECT attempts FROM pgtenantd.jobs WHERE id = $mg")" 1 "for good"
+is "$(sql "SELECT attempts || ' ' || step_index FROM pgtenantd.jobs WHERE id = $mg")" "1 0" \
+	"for good, at the first step"
 like "$(sql "SELECT last_error FROM pgtenantd.jobs WHERE id = $mg")" \
-	'step "check_space".*not enough space to migrate tenant "s-small": the database uses [0-9]+ bytes, the migration needs an estimated [0-9]+ bytes more, over database_max_bytes 1000000 bytes' \
-	"at its first step; the error names the tenant, the size, the estimate and the budget"
+	'step "preflight".*not enough space to migrate tenant "s-small": the database uses [0-9]+ bytes, the migration needs an estimated [0-9]+ bytes more, over database_max_bytes 1000000 bytes' \
+	"the error names the tenant, the size, the estimate and the budget"
 is "$(sql "SELECT to_regnamespace('tenant_s_small') IS NULL
+	       AND NOT EXISTS (SELECT FROM pgtenantd.migrations WHERE job_id = $mg)
 	       AND (SELECT count(*) FROM public.graph_entities WHERE tenant_id = 's-small') = 3")" t \
-	"nothing was changed"
+	"nothing was changed: no schema, no migration recorded, the shared rows in place"
 
 # ---- retention: exactly the rows past keep_tenant_history, in batches
 sql "INSERT INTO pgtenantd.tenant_history (taken_at, tenant_id, schema_name, layout, rows, rows_estimated, bytes)
