@@ -82,7 +82,7 @@ char *metrics_render(const struct daemon *d)
 	metric(out, "leases_rescued_total", "counter",
 	       "Expired leases taken back.", (double)m->leases_rescued);
 	metric(out, "history_pruned_total", "counter",
-	       "Finished jobs, schedule slots and removed backups' catalog rows deleted past their age.",
+	       "Finished jobs, schedule slots, removed backups' catalog rows and tenant history rows deleted past their age.",
 	       (double)m->history_pruned);
 	metric(out, "control_requests_total", "counter",
 	       "Control socket requests.", (double)m->ctl_requests);

@@ -1,9 +1,11 @@
 /* prune.c - keeping the history bounded. Every prune_interval, on the
  * dispatcher connection: succeeded jobs older than keep_succeeded_jobs,
  * failed and cancelled ones older than keep_failed_jobs, fired schedule
- * slots older than keep_schedule_slots (never a schedule's newest), a
- * batch per query (pgtenantd.prune_jobs, pgtenantd.prune_slots: each its
- * own short transaction that locks only the rows it deletes), with a pause
+ * slots older than keep_schedule_slots (never a schedule's newest),
+ * tenant snapshots older than keep_tenant_history (never the newest), a
+ * batch per query (pgtenantd.prune_jobs, pgtenantd.prune_slots,
+ * pgtenantd.prune_tenant_history: each its own short transaction that
+ * locks only the rows it deletes), with a pause
  * between batches so that claims go first; then the catalog rows of
  * backups removed longer than keep_removed_backups ago (SQLite). A keep_*
  * of 0 keeps that history for ever. */
@@ -101,11 +103,11 @@ static void prune_round_done(struct prune *p)
 		log_info(
 			"pruned history: %" PRIu64 " succeeded job(s), %" PRIu64
 			" failed or cancelled job(s), %" PRIu64
-			" schedule slot(s), %" PRIu64
-			" tenant history row(s), %u removed backup(s) in the catalog",
+			" schedule slot(s), %u removed backup(s) in the catalog, %" PRIu64
+			" tenant history row(s)",
 			p->deleted[PRUNE_SUCCEEDED], p->deleted[PRUNE_FAILED],
-			p->deleted[PRUNE_SLOTS],
-			p->deleted[PRUNE_TENANT_HISTORY], backups);
+			p->deleted[PRUNE_SLOTS], backups,
+			p->deleted[PRUNE_TENANT_HISTORY]);
 	prune_arm(p, e->config->prune_interval_ms);
 }
 

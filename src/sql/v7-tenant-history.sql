@@ -234,16 +234,22 @@ BEGIN
 END $$;
 
 -- What each daemon does at start and reload: write its database_max_bytes
--- to pgtenantd.settings and let pgtenantd_read see the history (the role
+-- to pgtenantd.settings (none when 0) and let pgtenantd_read see the history (the role
 -- may be created after the install).
 CREATE FUNCTION pgtenantd.tenant_history_setup(p_database_max_bytes bigint)
 RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-	INSERT INTO pgtenantd.settings AS s (key, value)
-	VALUES ('database_max_bytes', p_database_max_bytes::text)
-	ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-	 WHERE s.value IS DISTINCT FROM EXCLUDED.value;
+	-- 0 (not checked) is the key's absence: readers of the settings see
+	-- the budget only when there is one
+	IF p_database_max_bytes > 0 THEN
+		INSERT INTO pgtenantd.settings AS s (key, value)
+		VALUES ('database_max_bytes', p_database_max_bytes::text)
+		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+		 WHERE s.value IS DISTINCT FROM EXCLUDED.value;
+	ELSE
+		DELETE FROM pgtenantd.settings s WHERE s.key = 'database_max_bytes';
+	END IF;
 	IF pg_catalog.to_regrole('pgtenantd_read') IS NOT NULL THEN
 		-- two daemons starting together would update the same ACLs
 		PERFORM pg_catalog.pg_advisory_xact_lock(1886680148, 0);

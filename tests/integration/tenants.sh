@@ -188,7 +188,7 @@ write_config "$T/b.yaml" "${conf[@]}" "prune_interval: 1s"
 start_daemon "$T/b.yaml" "$T/b.log" || bail_out "pgtenantd did not restart"
 ok "the daemon prunes the old history rows" \
 	wait_until "SELECT count(*) = 0 FROM pgtenantd.tenant_history WHERE taken_at < now() - interval '30 days'"
-logged() { grep -q "pruned history: .* 2 tenant history row" "$T/b.log"; }
+logged() { grep -q "pruned history: .*, 2 tenant history row(s)" "$T/b.log"; }
 ok "and logs how many" wait_cmd 5 logged
 is "$(sql "SELECT count(*) FROM pgtenantd.tenant_history")" $((before - 3)) "and nothing else"
 is "$(sql "SELECT pgtenantd.prune_tenant_history('0 seconds', 1000) > 0")" t "with no age kept"
