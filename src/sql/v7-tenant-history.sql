@@ -163,7 +163,9 @@ $$;
 -- Each tenant of the newest snapshot: its size and rows, growth per day
 -- and per week, when every table of it was last vacuumed (the oldest of
 -- its tables' last vacuum or autovacuum, from pg_stat; NULL if one never
--- was), and its last job.
+-- was), and its last job. The view reads pgtenantd.jobs with its owner's
+-- rights, past row-level security: only pgtenantd_read, which sees every
+-- job anyway, may select it.
 CREATE VIEW pgtenantd.tenant_overview AS
 SELECT h.tenant_id, h.schema_name, h.layout, h.rows, h.rows_estimated,
        h.bytes, h.taken_at,
