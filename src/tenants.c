@@ -261,9 +261,13 @@ void tenants_overview(struct tenants *t, tenants_overview_fn cb, void *arg)
 	req->t = t;
 	req->cb = cb;
 	req->arg = arg;
-	/* ages computed by the database's clock, like the snapshots */
+	/* On the snapshot connection when there is one: with thousands of
+	 * tenants and weeks of history the query takes a moment, which the
+	 * dispatcher's heartbeats must not wait for (this may wait behind a
+	 * snapshot instead). Ages by the database's clock, like the
+	 * snapshots. */
 	pgconn_query(
-		t->e->dispatcher,
+		t->conn != NULL ? t->conn : t->e->dispatcher,
 		"SELECT coalesce(json_agg(o ORDER BY o.bytes DESC, o.tenant_id),"
 		" '[]') FROM (SELECT v.*,"
 		" pg_catalog.round(pg_catalog.date_part('epoch',"

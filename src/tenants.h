@@ -28,9 +28,10 @@ void tenants_free(struct tenants *t);
 typedef void (*tenants_overview_fn)(json_t *tenants, const char *error,
 				    void *arg);
 
-/* Every tenant of the newest snapshot (pgtenantd.tenant_overview on the
- * dispatcher connection) with the age of its newest verified backup from
- * the catalog; cb is called exactly once, from the loop. */
+/* Every tenant of the newest snapshot (pgtenantd.tenant_overview, on the
+ * snapshot connection, or the dispatcher's while snapshots are off) with
+ * the age of its newest verified backup from the catalog; cb is called
+ * exactly once, from the loop. */
 void tenants_overview(struct tenants *t, tenants_overview_fn cb, void *arg);
 
 /* The per-tenant Prometheus series of the newest snapshot (nothing before

@@ -140,53 +140,61 @@ LANGUAGE sql AS $$
 	SELECT pg_catalog.count(*)::integer FROM gone
 $$;
 
--- Growth between a snapshot and the newest one at least p_span before it,
--- scaled to one p_span (rows or bytes per day or week); NULL when the
--- history does not reach back that far.
-CREATE FUNCTION pgtenantd.tenant_growth(p_tenant_id text, p_taken_at timestamptz,
-	p_rows bigint, p_bytes bigint, p_span interval,
-	OUT rows_growth numeric, OUT bytes_growth numeric)
-LANGUAGE sql STABLE AS $$
-	SELECT pg_catalog.round((p_rows - b.rows) * f.scale, 1),
-	       pg_catalog.round((p_bytes - b.bytes) * f.scale, 1)
-	  FROM (SELECT o.rows, o.bytes, o.taken_at
-		  FROM pgtenantd.tenant_history o
-		 WHERE o.tenant_id = p_tenant_id
-		   AND o.taken_at <= p_taken_at - p_span
-		 ORDER BY o.taken_at DESC
-		 LIMIT 1) b,
-	       LATERAL (SELECT pg_catalog.date_part('epoch', p_span)::numeric
-			       / pg_catalog.date_part('epoch', p_taken_at - b.taken_at)::numeric
-				 AS scale) f
-$$;
-
 -- Each tenant of the newest snapshot: its size and rows, growth per day
--- and per week, when every table of it was last vacuumed (the oldest of
--- its tables' last vacuum or autovacuum, from pg_stat; NULL if one never
--- was), and its last job. The view reads pgtenantd.jobs with its owner's
--- rights, past row-level security: only pgtenantd_read, which sees every
--- job anyway, may select it.
+-- and per week (the difference to the tenant's newest snapshot at least a
+-- day or a week older, scaled to a day or a week; NULL while the history
+-- is shorter), when every table of it was last vacuumed (the oldest of
+-- its tables' last vacuum or autovacuum, from pg_stat, the shared tables'
+-- for a shared tenant; NULL if one never was), and its last job. The view
+-- reads pgtenantd.jobs with its owner's rights, past row-level security:
+-- only pgtenantd_read, which sees every job anyway, may select it.
 CREATE VIEW pgtenantd.tenant_overview AS
-SELECT h.tenant_id, h.schema_name, h.layout, h.rows, h.rows_estimated,
-       h.bytes, h.taken_at,
-       d.rows_growth AS rows_per_day, d.bytes_growth AS bytes_per_day,
-       w.rows_growth AS rows_per_week, w.bytes_growth AS bytes_per_week,
-       v.last_vacuum, j.kind AS last_job_kind, j.state AS last_job_state,
-       j.at AS last_job_at, j.id AS last_job_id
-  FROM pgtenantd.tenant_history h
-  LEFT JOIN LATERAL pgtenantd.tenant_growth(h.tenant_id, h.taken_at, h.rows,
-	h.bytes, '1 day') d ON true
-  LEFT JOIN LATERAL pgtenantd.tenant_growth(h.tenant_id, h.taken_at, h.rows,
-	h.bytes, '7 days') w ON true
-  LEFT JOIN LATERAL (
-	SELECT CASE WHEN pg_catalog.bool_and(GREATEST(s.last_vacuum,
+WITH newest AS (
+	SELECT h.*
+	  FROM pgtenantd.tenant_history h
+	 WHERE h.taken_at = (SELECT pg_catalog.max(n.taken_at)
+			       FROM pgtenantd.tenant_history n)
+), vacuumed AS (
+	-- one pass over the statistics, not one per tenant
+	SELECT s.schemaname,
+	       CASE WHEN pg_catalog.bool_and(GREATEST(s.last_vacuum,
 			s.last_autovacuum) IS NOT NULL)
 		    THEN pg_catalog.min(GREATEST(s.last_vacuum,
 			s.last_autovacuum)) END AS last_vacuum
 	  FROM pg_catalog.pg_stat_all_tables s
-	 WHERE (h.layout <> 'shared' AND s.schemaname = h.schema_name)
-	    OR (h.layout = 'shared' AND s.schemaname = 'public'
-		AND s.relname IN ('graph_entities', 'graph_relations'))) v ON true
+	 WHERE s.schemaname IN (SELECT n.schema_name FROM newest n)
+	    OR (s.schemaname = 'public'
+		AND s.relname IN ('graph_entities', 'graph_relations'))
+	 GROUP BY s.schemaname
+)
+SELECT h.tenant_id, h.schema_name, h.layout, h.rows, h.rows_estimated,
+       h.bytes, h.taken_at,
+       pg_catalog.round((h.rows - d.rows) * 86400.0 / d.span, 1) AS rows_per_day,
+       pg_catalog.round((h.bytes - d.bytes) * 86400.0 / d.span, 1) AS bytes_per_day,
+       pg_catalog.round((h.rows - w.rows) * 604800.0 / w.span, 1) AS rows_per_week,
+       pg_catalog.round((h.bytes - w.bytes) * 604800.0 / w.span, 1) AS bytes_per_week,
+       v.last_vacuum, j.kind AS last_job_kind, j.state AS last_job_state,
+       j.at AS last_job_at, j.id AS last_job_id
+  FROM newest h
+  LEFT JOIN vacuumed v
+    ON v.schemaname = CASE WHEN h.layout = 'shared' THEN 'public'
+			   ELSE h.schema_name END
+  LEFT JOIN LATERAL (
+	SELECT o.rows, o.bytes,
+	       pg_catalog.date_part('epoch', h.taken_at - o.taken_at)::numeric AS span
+	  FROM pgtenantd.tenant_history o
+	 WHERE o.tenant_id = h.tenant_id
+	   AND o.taken_at <= h.taken_at - interval '1 day'
+	 ORDER BY o.taken_at DESC
+	 LIMIT 1) d ON true
+  LEFT JOIN LATERAL (
+	SELECT o.rows, o.bytes,
+	       pg_catalog.date_part('epoch', h.taken_at - o.taken_at)::numeric AS span
+	  FROM pgtenantd.tenant_history o
+	 WHERE o.tenant_id = h.tenant_id
+	   AND o.taken_at <= h.taken_at - interval '7 days'
+	 ORDER BY o.taken_at DESC
+	 LIMIT 1) w ON true
   LEFT JOIN LATERAL (
 	-- spelled like jobs_tenant_schema_idx so that the index serves
 	SELECT jb.id, jb.kind, jb.state,
@@ -196,8 +204,7 @@ SELECT h.tenant_id, h.schema_name, h.layout, h.rows, h.rows_estimated,
 		= h.schema_name
 	   AND jb.tenant_id = h.tenant_id
 	 ORDER BY jb.id DESC
-	 LIMIT 1) j ON true
- WHERE h.taken_at = (SELECT pg_catalog.max(n.taken_at) FROM pgtenantd.tenant_history n);
+	 LIMIT 1) j ON true;
 
 COMMENT ON VIEW pgtenantd.tenant_overview IS
 	'pgtenantd: every tenant of the newest snapshot with growth per day and week (from tenant_history), last vacuum and last job (pgtenantctl tenants)';
