@@ -23,6 +23,7 @@
 #include "engine.h"
 #include "log.h"
 #include "pgconn.h"
+#include "tenant.h"
 #include "tenantstat.h"
 #include "util.h"
 
@@ -75,6 +76,10 @@ static void tenants_loaded(const struct pgconn_result *r, void *arg)
 		t->stats[i].layout = xstrdup(PQgetvalue(r->res, i, 1));
 		t->stats[i].rows = strtoll(PQgetvalue(r->res, i, 2), NULL, 10);
 		t->stats[i].bytes = strtoll(PQgetvalue(r->res, i, 3), NULL, 10);
+		/* the shared tables' tenant_id may hold any text: such an id
+		 * gets no label of its own */
+		t->stats[i].summed =
+			!tenant_id_valid(t->stats[i].tenant_id, NULL);
 		t->taken_at = strtod(PQgetvalue(r->res, i, 4), NULL);
 	}
 	tenantstat_sort(t->stats, t->count);

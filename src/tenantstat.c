@@ -72,7 +72,6 @@ void tenantstat_write_metrics(FILE *out, const struct tenantstat *stats,
 		  "Rows of a tenant at the newest snapshot (exact in the shared tables, the planner's estimate in a schema).",
 		  offsetof(struct tenantstat, rows) },
 	};
-	unsigned own = count < max_tenants ? count : max_tenants;
 
 	fprintf(out,
 		"# HELP pgtenantd_tenants Tenants at the newest snapshot, by layout.\n"
@@ -92,6 +91,8 @@ void tenantstat_write_metrics(FILE *out, const struct tenantstat *stats,
 		taken_at);
 	for (size_t m = 0; m < ARRAY_SIZE(metrics); m++) {
 		int64_t other = 0;
+		unsigned own = 0;
+		bool any_other = false;
 
 		fprintf(out,
 			"# HELP pgtenantd_%s %s\n# TYPE pgtenantd_%s gauge\n",
@@ -100,13 +101,16 @@ void tenantstat_write_metrics(FILE *out, const struct tenantstat *stats,
 			int64_t v = *(const int64_t *)((const char *)&stats[i] +
 						       metrics[m].offset);
 
-			if (i < own)
+			if (!stats[i].summed && own < max_tenants) {
 				series(out, metrics[m].name, stats[i].tenant_id,
 				       v);
-			else
+				own++;
+			} else {
 				other += v;
+				any_other = true;
+			}
 		}
-		if (count > own)
+		if (any_other)
 			series(out, metrics[m].name, TENANTSTAT_OTHER, other);
 	}
 }

@@ -5,6 +5,7 @@
 #ifndef PGT_TENANTSTAT_H
 #define PGT_TENANTSTAT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -14,6 +15,8 @@ struct tenantstat {
 	char *layout; /* shared, separate or migrating */
 	int64_t rows; /* exact in the shared tables, estimated in a schema */
 	int64_t bytes;
+	bool summed; /* never a series of its own: an id that is not a valid
+		      * tenant id (text of the shared tables' tenant_id) */
 };
 
 /* The tenant label's value for the tenants past the cap. */
@@ -28,8 +31,9 @@ char *tenantstat_label_escape(const char *value);
 
 /* Write the tenant metrics of a snapshot taken at taken_at (wall seconds):
  * the number of tenants per layout, and bytes and rows of the max_tenants
- * first of stats (sort them first) under their tenant id, the rest summed
- * under TENANTSTAT_OTHER (no such series when none is left over). */
+ * first of stats (sort them first) that are not `summed` under their
+ * tenant id, the rest summed under TENANTSTAT_OTHER (no such series when
+ * none is left over). */
 void tenantstat_write_metrics(FILE *out, const struct tenantstat *stats,
 			      unsigned count, unsigned max_tenants,
 			      double taken_at);

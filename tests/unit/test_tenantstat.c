@@ -35,10 +35,10 @@ static void test_escape(void)
 static void test_cap(void)
 {
 	struct tenantstat stats[] = {
-		{ "small", "shared", 5, 100 },
-		{ "big", "separate", 50, 9000 },
-		{ "mid", "shared", 20, 500 },
-		{ "we\"ird", "migrating", 1, 500 },
+		{ "small", "shared", 5, 100, false },
+		{ "big", "separate", 50, 9000, false },
+		{ "mid", "shared", 20, 500, false },
+		{ "we\"ird", "migrating", 1, 500, false },
 	};
 	char *text = render(stats, 4, 2);
 
@@ -72,6 +72,16 @@ static void test_cap(void)
 	text = render(stats, 4, 0);
 	contains(text, "pgtenantd_tenant_bytes{tenant=\"_other\"} 10100\n",
 		 "a cap of 0 sums everything");
+	free(text);
+
+	stats[0].summed = true; /* "big", sorted first */
+	text = render(stats, 4, 2);
+	ok(strstr(text, "tenant=\"big\"") == NULL,
+	   "a tenant marked summed has no series of its own");
+	contains(text, "pgtenantd_tenant_bytes{tenant=\"we\\\"ird\"} 500\n",
+		 "... and leaves its place under the cap to the next");
+	contains(text, "pgtenantd_tenant_bytes{tenant=\"_other\"} 9100\n",
+		 "... its bytes in _other");
 	free(text);
 }
 
