@@ -7,8 +7,9 @@
 # give the metrics_max_tenants largest tenants their own series and sum the
 # rest; a backup is refused for good when backup_dir has no room for its
 # estimate, a migration when the database would outgrow
-# database_max_bytes; keep_tenant_history prunes exactly the rows past
-# their age, in batches, never the newest snapshot.
+# database_max_bytes; a snapshot that waits for a lock holds up neither the
+# control socket nor claims; keep_tenant_history prunes exactly the rows
+# past their age, in batches, never the newest snapshot.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_pg
 make_env tenants
@@ -165,6 +166,27 @@ is "$(sql "SELECT to_regnamespace('tenant_s_small') IS NULL
 	       AND NOT EXISTS (SELECT FROM pgtenantd.migrations WHERE job_id = $mg)
 	       AND (SELECT count(*) FROM public.graph_entities WHERE tenant_id = 's-small') = 3")" t \
 	"nothing was changed: no schema, no migration recorded, the shared rows in place"
+
+# ---- a snapshot that waits holds up neither the control socket nor the queue
+psql -X -q -d "$DB" -c "BEGIN; LOCK TABLE pgtenantd.tenant_history IN ACCESS EXCLUSIVE MODE;
+	SELECT pg_sleep(6); COMMIT" >/dev/null 2>&1 &
+locker=$!
+wait_until "SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'pgtenantd.tenant_history'::regclass
+	    AND mode = 'AccessExclusiveLock' AND granted)" || bail_out "could not lock the history"
+write_config "$T/a.yaml" "${conf[@]/tenant_snapshot_interval: 1h/tenant_snapshot_interval: 1s}" "prune_interval: 1h"
+ctl reload >/dev/null || bail_out "reload failed"
+ok "the next snapshot waits for the lock, on its own connection" \
+	wait_until "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database()
+		    AND application_name = 'pgtenantd snapshot' AND wait_event_type = 'Lock')"
+t_start=$(now_ms)
+ctl_answers
+is "$? $(( $(now_ms) - t_start < 1000 ))" "0 1" "meanwhile the control socket answers at once"
+nj=$(insert_job noop sep1)
+ok "and a job is claimed and runs" wait_state "$nj" succeeded 4
+ok "all while the snapshot still waits" kill -0 "$locker"
+wait "$locker"
+write_config "$T/a.yaml" "${conf[@]}" "prune_interval: 1h"
+ctl reload >/dev/null || bail_out "reload failed"
 
 # ---- retention: exactly the rows past keep_tenant_history, in batches
 sql "INSERT INTO pgtenantd.tenant_history (taken_at, tenant_id, schema_name, layout, rows, rows_estimated, bytes)
