@@ -26,6 +26,7 @@
 #include "child.h"
 #include "ckpt.h"
 #include "log.h"
+#include "space.h"
 #include "tenant.h"
 
 #define BACKUP_EXT ".dump"
@@ -493,6 +494,8 @@ struct backup_op {
 	int64_t max_age_ms;
 	char **env;
 	int64_t timeout_ms;
+	int64_t min_free_bytes; /* see struct backup_request */
+	int64_t schema_bytes;
 	int64_t job_id;
 	char *tenant_id;
 	char *schema;
@@ -892,6 +895,30 @@ static void backup_dumped(const struct child_result *cr, void *arg)
 }
 
 /* Pick file names and start pg_dump. */
+/* Whether backup_dir has room for this backup (space.h): the estimate
+ * from the tenant's newest verified backup, else the schema's size. */
+static bool backup_make_space_ok(struct backup_op *op, char **cause)
+{
+	struct backup_record last = { 0 };
+	int64_t free_bytes, estimate;
+	bool found = false, ok;
+	char *what;
+
+	if (!backup_catalog_find(op->ckpt, op->tenant_id, "latest", &last,
+				 &found, cause))
+		return false;
+	estimate =
+		space_backup_estimate(found ? last.size : 0, op->schema_bytes);
+	backup_record_clear(&last);
+	if (!space_free_bytes(op->dir, &free_bytes, cause))
+		return false;
+	what = xasprintf("backup of tenant '%s'", op->tenant_id);
+	ok = space_enough(what, op->dir, free_bytes, estimate,
+			  op->min_free_bytes, cause);
+	free(what);
+	return ok;
+}
+
 static void backup_make(struct backup_op *op)
 {
 	char stamp[32], *pattern, *schema_opt, *file_opt, *cause = NULL;
@@ -913,6 +940,14 @@ static void backup_make(struct backup_op *op)
 	}
 	op->tmp = xasprintf("%s/.%s" BACKUP_PARTIAL_EXT, op->dir,
 			    base_name(op->file));
+	/* refused for good (a retry finds no more room), and catalogued as
+	 * failed so that pgtenantctl backups shows why */
+	if (!backup_make_space_ok(op, &cause)) {
+		backup_record_failure(op, cause);
+		backup_fail(op, false, "%s", cause);
+		free(cause);
+		return;
+	}
 	pattern = backup_schema_pattern(op->schema);
 	schema_opt = xasprintf("--schema=%s", pattern);
 	file_opt = xasprintf("--file=%s", op->tmp);
@@ -1632,6 +1667,8 @@ struct backup_op *backup_start(const struct backup_request *req,
 	op->schema = xstrdup(req->schema);
 	op->arg = xstrdup(req->arg ? req->arg : "");
 	op->restore_role = xstrdup(req->restore_role ? req->restore_role : "");
+	op->min_free_bytes = req->min_free_bytes;
+	op->schema_bytes = req->schema_bytes;
 	op->dump_fd = -1;
 	op->script_fd = -1;
 	op->done = done;
@@ -1649,4 +1686,36 @@ void backup_cancel(struct backup_op *op)
 	for (unsigned i = 0; i < ARRAY_SIZE(op->children); i++)
 		if (op->children[i] != NULL)
 			child_kill(op->children[i], SIGTERM);
+}
+
+/* The newest verified backup of every tenant (backups_tenant serves the
+ * max per tenant). */
+bool backup_catalog_newest(struct ckpt *ckpt, json_t **out, char **cause)
+{
+	static const char sql[] =
+		"SELECT tenant_id, max(started_at)"
+		" FROM backups WHERE status = '" BACKUP_VERIFIED
+		"' GROUP BY tenant_id";
+	sqlite3_stmt *stmt;
+	json_t *newest = json_object();
+	int rc;
+
+	*out = NULL;
+	if (!catalog_prepare(ckpt, sql, &stmt, cause)) {
+		json_decref(newest);
+		return false;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		json_object_set_new(newest,
+				    (const char *)sqlite3_column_text(stmt, 0),
+				    json_real(sqlite3_column_double(stmt, 1)));
+	if (rc != SQLITE_DONE) {
+		catalog_error(ckpt, sql, cause);
+		sqlite3_finalize(stmt);
+		json_decref(newest);
+		return false;
+	}
+	sqlite3_finalize(stmt);
+	*out = newest;
+	return true;
 }

@@ -104,6 +104,10 @@ struct backup_request {
 	const char *arg;	  /* see enum backup_kind */
 	const char *restore_role; /* BACKUP_RESTORE: NULL or "" for the
 				   * schema's owner (never a superuser) */
+	/* BACKUP_MAKE: refused before pg_dump unless backup_dir has room for
+	 * the estimate (space.h) plus this many bytes */
+	int64_t min_free_bytes;
+	int64_t schema_bytes; /* the schema's size on disk, 0 if not known */
 };
 
 /* How an operation ended. On success vars holds backup_file, backup_id,
@@ -145,5 +149,10 @@ bool backup_toc_check(const char *toc, const char *schema, char **owner,
 /* The schema's pattern for pg_dump --schema: the name in double quotes,
  * so that no character of it is a pattern character. */
 char *backup_schema_pattern(const char *schema);
+
+/* The newest verified backup of every tenant in the catalog: an object of
+ * tenant id to the backup's start (wall seconds). */
+bool backup_catalog_newest(struct ckpt *ckpt, json_t **out, char **cause)
+	MUST_CHECK;
 
 #endif

@@ -29,6 +29,8 @@
 #define WORKERS_MAX 64
 #define BACKUP_KEEP_DEFAULT 7
 #define BACKUP_KEEP_MAX 100000
+#define METRICS_MAX_TENANTS_DEFAULT 100
+#define METRICS_MAX_TENANTS_MAX 100000
 #define VALUE_SHOWN_MAX 60
 #define CONTROL_MAX_CLIENTS_DEFAULT 64
 #define CONTROL_MAX_CLIENTS_MAX 4096
@@ -89,6 +91,11 @@ struct raw_config {
 	char *hook_timeout;
 	int64_t *backup_keep;
 	char *backup_max_age;
+	char *tenant_snapshot_interval;
+	char *keep_tenant_history;
+	int64_t *metrics_max_tenants;
+	int64_t *backup_min_free_bytes;
+	int64_t *database_max_bytes;
 	struct raw_schedule *schedules;
 	unsigned schedules_count;
 	struct raw_limits *limits;
@@ -190,6 +197,16 @@ static const cyaml_schema_field_t config_fields[] = {
 	CYAML_FIELD_INT_PTR("backup_keep", CYAML_FLAG_POINTER | OPT,
 			    struct raw_config, backup_keep),
 	RAW_STRING("backup_max_age", 0, struct raw_config, backup_max_age),
+	RAW_STRING("tenant_snapshot_interval", 0, struct raw_config,
+		   tenant_snapshot_interval),
+	RAW_STRING("keep_tenant_history", 0, struct raw_config,
+		   keep_tenant_history),
+	CYAML_FIELD_INT_PTR("metrics_max_tenants", CYAML_FLAG_POINTER | OPT,
+			    struct raw_config, metrics_max_tenants),
+	CYAML_FIELD_INT_PTR("backup_min_free_bytes", CYAML_FLAG_POINTER | OPT,
+			    struct raw_config, backup_min_free_bytes),
+	CYAML_FIELD_INT_PTR("database_max_bytes", CYAML_FLAG_POINTER | OPT,
+			    struct raw_config, database_max_bytes),
 	CYAML_FIELD_SEQUENCE("schedules", CYAML_FLAG_POINTER_NULL | OPT,
 			     struct raw_config, schedules, &schedule_schema, 0,
 			     CYAML_UNLIMITED),
@@ -281,6 +298,15 @@ static const struct {
 	  offsetof(struct config, prune_interval_ms), 600000, 100, "100ms" },
 	{ "hook_timeout", offsetof(struct raw_config, hook_timeout),
 	  offsetof(struct config, hook_timeout_ms), 30000, 100, "100ms" },
+	/* tenant history (tenants.c); 0: no snapshots, kept for ever */
+	{ "tenant_snapshot_interval",
+	  offsetof(struct raw_config, tenant_snapshot_interval),
+	  offsetof(struct config, tenant_snapshot_interval_ms), 3600000, 0,
+	  "0s" },
+	{ "keep_tenant_history",
+	  offsetof(struct raw_config, keep_tenant_history),
+	  offsetof(struct config, keep_tenant_history_ms), 90LL * 86400 * 1000,
+	  0, "0s" },
 };
 
 /* One problem found while validating, kept to be sorted by line. */
@@ -1185,6 +1211,37 @@ static bool validate_duration(struct problems *p, const char *key,
 }
 
 /* Check the top-level settings and fill config with them or defaults. */
+/* One optional whole number of raw, within min..max, else its default. */
+static int64_t validate_count(struct problems *p, const char *key,
+			      const int64_t *raw, int64_t fallback, int64_t min,
+			      int64_t max)
+{
+	if (raw == NULL)
+		return fallback;
+	if (*raw < min || *raw > max) {
+		problem_add(p, key, "%lld is out of range; use %lld to %lld",
+			    (long long)*raw, (long long)min, (long long)max);
+		return fallback;
+	}
+	return *raw;
+}
+
+/* The tenant history's numbers: the metrics cap and the space checks. */
+static void validate_tenant_history(struct problems *p,
+				    const struct raw_config *raw,
+				    struct config *config)
+{
+	config->metrics_max_tenants = (unsigned)validate_count(
+		p, "metrics_max_tenants", raw->metrics_max_tenants,
+		METRICS_MAX_TENANTS_DEFAULT, 0, METRICS_MAX_TENANTS_MAX);
+	config->backup_min_free_bytes =
+		validate_count(p, "backup_min_free_bytes",
+			       raw->backup_min_free_bytes, 0, 0, INT64_MAX);
+	config->database_max_bytes = validate_count(p, "database_max_bytes",
+						    raw->database_max_bytes, 0,
+						    0, INT64_MAX);
+}
+
 /* A hook: a program and its arguments, run without a shell; *out gets a
  * NULL-terminated copy, NULL when the key is absent or the list empty. */
 static void validate_hook(struct problems *p, const char *key,
@@ -1302,6 +1359,7 @@ static void validate_settings(struct problems *p, const struct raw_config *raw,
 		else
 			config->backup_keep = (unsigned)*raw->backup_keep;
 	}
+	validate_tenant_history(p, raw, config);
 	config->heartbeat_ms = config->lease_ms / 3;
 	if (validate_duration(p, "heartbeat_interval", raw->heartbeat_interval,
 			      config->lease_ms / 3, 1, "1ms",

@@ -91,6 +91,16 @@ struct config {
 					 * default 7 */
 	int64_t backup_max_age_ms; /* 0: no age limit; default 30d */
 
+	/* tenant history (tenants.c) */
+	int64_t tenant_snapshot_interval_ms; /* 0: none; default 1h */
+	int64_t keep_tenant_history_ms;	     /* 0: for ever; default 90d */
+	unsigned metrics_max_tenants;	     /* tenants with their own series;
+				       * default 100 */
+	int64_t backup_min_free_bytes;	     /* left free in backup_dir after a
+					* backup's estimate; default 0 */
+	int64_t database_max_bytes;	     /* budget a migration checks; 0
+					* (default): not checked */
+
 	struct schedule_config *schedules;
 	unsigned schedule_count;
 

@@ -23,6 +23,7 @@
 #include "runner.h"
 #include "sched.h"
 #include "tenant.h"
+#include "tenants.h"
 #include "util.h"
 
 #define JOBS_LIST_LIMIT 200
@@ -514,6 +515,28 @@ static void cmd_backups(struct daemon *d, struct ctl_client *client,
 	ctl_reply(client, json_pack("{s:o}", "backups", list));
 }
 
+static void tenants_listed(json_t *tenants, const char *error, void *arg)
+{
+	struct ctl_client *client = arg;
+
+	if (error != NULL)
+		ctl_reply_error(client, "%s", error);
+	else
+		ctl_reply(client, json_pack("{s:O}", "tenants", tenants));
+}
+
+/* tenants: every tenant of the newest snapshot with growth, last backup,
+ * last vacuum and last job (tenants.c). */
+static void cmd_tenants(struct daemon *d, struct ctl_client *client,
+			const struct ctl_request *req)
+{
+	if (req->argc != 0) {
+		ctl_reply_error(client, "usage: tenants");
+		return;
+	}
+	tenants_overview(d->tenants, tenants_listed, client);
+}
+
 static void cmd_help(struct ctl_client *client)
 {
 	ctl_reply(client,
@@ -521,7 +544,7 @@ static void cmd_help(struct ctl_client *client)
 			    "commands: status, jobs [STATE], job ID, cancel ID,"
 			    " cutover ID, throttle ID [N], unthrottle ID,"
 			    " pause, resume, schedules, backups [TENANT],"
-			    " reload, metrics, help"));
+			    " reload, metrics, help, tenants"));
 }
 
 /* ctl_handler_fn for the daemon. */
@@ -571,6 +594,8 @@ void ctlcmd_handle(struct ctl_client *client, const struct ctl_request *req,
 		cmd_schedules(d, client, req);
 	} else if (strcmp(cmd, "backups") == 0) {
 		cmd_backups(d, client, req);
+	} else if (strcmp(cmd, "tenants") == 0) {
+		cmd_tenants(d, client, req);
 	} else {
 		ctl_reply_error(client,
 				"unknown command \"%.64s\"; try \"help\"", cmd);

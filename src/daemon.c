@@ -20,6 +20,7 @@
 #include "notify.h"
 #include "pgconn.h"
 #include "prune.h"
+#include "tenants.h"
 #include "queue.h"
 #include "runner.h"
 #include "sched.h"
@@ -279,6 +280,11 @@ bool daemon_reload(struct daemon *d, char **message)
 	swap_strv(&old->hook_on_failure, &fresh->hook_on_failure);
 	swap_strv(&old->hook_on_success, &fresh->hook_on_success);
 	old->hook_timeout_ms = fresh->hook_timeout_ms;
+	old->tenant_snapshot_interval_ms = fresh->tenant_snapshot_interval_ms;
+	old->keep_tenant_history_ms = fresh->keep_tenant_history_ms;
+	old->metrics_max_tenants = fresh->metrics_max_tenants;
+	old->backup_min_free_bytes = fresh->backup_min_free_bytes;
+	old->database_max_bytes = fresh->database_max_bytes; /* to settings */
 	old->args_bytes = fresh->args_bytes; /* to pgtenantd.settings below */
 	old->result_bytes = fresh->result_bytes;
 	old->error_bytes = fresh->error_bytes;
@@ -287,6 +293,7 @@ bool daemon_reload(struct daemon *d, char **message)
 	jobdefs_unref(d->engine.jobdefs);
 	d->engine.jobdefs = defs;
 	sched_reload(d->sched);
+	tenants_reload(d->tenants);
 	if (queue_ready(d->queue))
 		setup_publish_kinds(&d->engine);
 	if (message != NULL) {
@@ -389,6 +396,7 @@ bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 	}
 	d->sched = sched_new(&d->engine);
 	d->prune = prune_new(&d->engine);
+	d->tenants = tenants_new(&d->engine);
 
 	d->sig_term = evsignal_new(d->engine.base, SIGTERM, signal_cb, d);
 	d->sig_int = evsignal_new(d->engine.base, SIGINT, signal_cb, d);
@@ -436,6 +444,8 @@ void daemon_cleanup(struct daemon *d)
 	/* after the dispatcher, which may still answer its query */
 	prune_free(d->prune);
 	d->prune = NULL;
+	tenants_free(d->tenants);
+	d->tenants = NULL;
 	queue_free(d->queue);
 	if (d->ctl != NULL)
 		ctl_close(d->ctl);

@@ -32,8 +32,9 @@ struct daemon {
 
 	struct queue *queue;
 	struct ctl_server *ctl;
-	struct sched *sched; /* schedules (sched.c) */
-	struct prune *prune; /* history kept bounded (prune.c) */
+	struct sched *sched;	 /* schedules (sched.c) */
+	struct prune *prune;	 /* history kept bounded (prune.c) */
+	struct tenants *tenants; /* tenant snapshots (tenants.c) */
 
 	bool foreground;
 	bool superuser_warned; /* the superuser warning was logged */

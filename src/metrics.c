@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "pgconn.h"
 #include "queue.h"
+#include "tenants.h"
 #include "util.h"
 
 /* Append one metric with its HELP and TYPE lines. */
@@ -81,13 +82,14 @@ char *metrics_render(const struct daemon *d)
 	metric(out, "leases_rescued_total", "counter",
 	       "Expired leases taken back.", (double)m->leases_rescued);
 	metric(out, "history_pruned_total", "counter",
-	       "Finished jobs, schedule slots and removed backups' catalog rows deleted past their age.",
+	       "Finished jobs, schedule slots, removed backups' catalog rows and tenant history rows deleted past their age.",
 	       (double)m->history_pruned);
 	metric(out, "control_requests_total", "counter",
 	       "Control socket requests.", (double)m->ctl_requests);
 	metric(out, "control_clients", "gauge",
 	       "Connected control socket clients.",
 	       d->ctl ? ctl_client_count(d->ctl) : 0);
+	tenants_write_metrics(d->tenants, out);
 	fclose(out);
 	return text;
 }

@@ -169,6 +169,16 @@ static const struct command_help commands[] = {
 	  0, 2, true },
 	{ "help", "help [COMMAND]", "this help, or the help of one command", "",
 	  0, 1, true },
+	{ "tenants", "tenants", "every tenant: layout, size, growth, last backup",
+	  "Every tenant of the newest snapshot (tenant_snapshot_interval),\n"
+	  "largest first: layout (shared, separate, or migrating when it has\n"
+	  "rows in both), size, rows (~: the planner's estimate, for tenants\n"
+	  "with a schema), growth of size and rows per day and per week (from\n"
+	  "the snapshot at least a day or a week older, scaled; - while the\n"
+	  "history is shorter), the age of the newest verified backup, of the\n"
+	  "last vacuum of every table (pg_stat), and the last job. --json gives\n"
+	  "timestamps and the same figures as numbers.\n",
+	  0, 0, false },
 };
 /* clang-format on */
 
@@ -990,6 +1000,98 @@ static void render_backups(const json_t *response)
 	print_table(table);
 }
 
+/* A growth figure with its sign: a size ("+1.2 KiB") or a count
+ * ("+10.5"); "-" when there is not enough history. */
+static char *format_growth(const json_t *value, bool size)
+{
+	double v;
+	char *magnitude, *text;
+
+	if (!json_is_number(value))
+		return xstrdup("-");
+	v = json_number_value(value);
+	if (!size)
+		return xasprintf("%+.1f", v);
+	magnitude = table_size(v < 0 ? -v : v);
+	text = xasprintf("%s%s", v < 0 ? "-" : "+", magnitude);
+	free(magnitude);
+	return text;
+}
+
+/* An age in seconds as "2h05m", "-" when there is none. */
+static char *format_age(const json_t *value)
+{
+	return json_is_number(value) ?
+		       table_duration(json_number_value(value)) :
+		       xstrdup("-");
+}
+
+/* Render the tenants response: one line per tenant. */
+static void render_tenants(const json_t *response)
+{
+	static const char *const headers[] = {
+		"TENANT",   "LAYOUT",	 "SIZE",     "ROWS",
+		"SIZE/DAY", "SIZE/WEEK", "ROWS/DAY", "ROWS/WEEK",
+		"BACKUP",   "VACUUM",	 "LAST JOB",
+	};
+	const json_t *tenants = json_object_get(response, "tenants");
+	const json_t *tenant;
+	struct table *table;
+	char *cells[ARRAY_SIZE(headers)];
+	size_t i;
+
+	if (!json_is_array(tenants) || json_array_size(tenants) == 0) {
+		say(stdout,
+		    "no tenants: no snapshot yet (tenant_snapshot_interval)\n");
+		return;
+	}
+	table = table_new(ARRAY_SIZE(headers), headers);
+	json_array_foreach(tenants, i, tenant) {
+		const json_t *rows = json_object_get(tenant, "rows");
+		const json_t *kind = json_object_get(tenant, "last_job_kind");
+		char *age;
+
+		cells[0] = table_cell(json_object_get(tenant, "tenant_id"));
+		cells[1] = table_cell(json_object_get(tenant, "layout"));
+		cells[2] = table_cell_for("size_bytes",
+					  json_object_get(tenant, "bytes"));
+		cells[3] = xasprintf("%s%" JSON_INTEGER_FORMAT,
+				     json_is_true(json_object_get(
+					     tenant, "rows_estimated")) ?
+					     "~" :
+					     "",
+				     json_integer_value(rows));
+		cells[4] = format_growth(
+			json_object_get(tenant, "bytes_per_day"), true);
+		cells[5] = format_growth(
+			json_object_get(tenant, "bytes_per_week"), true);
+		cells[6] = format_growth(
+			json_object_get(tenant, "rows_per_day"), false);
+		cells[7] = format_growth(
+			json_object_get(tenant, "rows_per_week"), false);
+		cells[8] = format_age(
+			json_object_get(tenant, "last_backup_age_s"));
+		cells[9] = format_age(
+			json_object_get(tenant, "last_vacuum_age_s"));
+		age = format_age(json_object_get(tenant, "last_job_age_s"));
+		cells[10] =
+			json_is_string(kind) ?
+				xasprintf("%s %s %s ago",
+					  json_string_value(kind),
+					  json_string_value(json_object_get(
+						  tenant, "last_job_state")),
+					  age) :
+				xstrdup("-");
+		free(age);
+		table_add_row(table, (const char *const *)cells);
+		for (size_t c = 0; c < ARRAY_SIZE(cells); c++)
+			free(cells[c]);
+	}
+	print_table(table);
+	say(stdout,
+	    "\nBACKUP, VACUUM: age of the newest verified backup and of the oldest table's last vacuum; ~: estimated rows\n");
+}
+
 /* Render a response that holds a list (schedules, backups): the member
  * named like the command, else the first array member. */
 static bool render_list(const json_t *response, const char *command)
@@ -1045,6 +1147,8 @@ static void render(const char *command, json_t *response)
 	else if (strcmp(command, "backups") == 0 &&
 		 json_is_array(json_object_get(response, "backups")))
 		render_backups(response);
+	else if (strcmp(command, "tenants") == 0)
+		render_tenants(response);
 	else if ((strcmp(command, "schedules") == 0 ||
 		  strcmp(command, "backups") == 0) &&
 		 render_list(response, command))

@@ -1,9 +1,11 @@
 /* prune.c - keeping the history bounded. Every prune_interval, on the
  * dispatcher connection: succeeded jobs older than keep_succeeded_jobs,
  * failed and cancelled ones older than keep_failed_jobs, fired schedule
- * slots older than keep_schedule_slots (never a schedule's newest), a
- * batch per query (pgtenantd.prune_jobs, pgtenantd.prune_slots: each its
- * own short transaction that locks only the rows it deletes), with a pause
+ * slots older than keep_schedule_slots (never a schedule's newest),
+ * tenant snapshots older than keep_tenant_history (never the newest), a
+ * batch per query (pgtenantd.prune_jobs, pgtenantd.prune_slots,
+ * pgtenantd.prune_tenant_history: each its own short transaction that
+ * locks only the rows it deletes), with a pause
  * between batches so that claims go first; then the catalog rows of
  * backups removed longer than keep_removed_backups ago (SQLite). A keep_*
  * of 0 keeps that history for ever. */
@@ -30,6 +32,7 @@ enum prune_stage {
 	PRUNE_SUCCEEDED,
 	PRUNE_FAILED,
 	PRUNE_SLOTS,
+	PRUNE_TENANT_HISTORY,
 	PRUNE_DONE, /* the database's part is over */
 };
 
@@ -37,6 +40,7 @@ static const char *const stage_names[] = {
 	[PRUNE_SUCCEEDED] = "succeeded jobs",
 	[PRUNE_FAILED] = "failed and cancelled jobs",
 	[PRUNE_SLOTS] = "schedule slots",
+	[PRUNE_TENANT_HISTORY] = "tenant history",
 };
 
 struct prune {
@@ -67,6 +71,8 @@ static int64_t prune_keep_ms(const struct prune *p, enum prune_stage stage)
 		return c->keep_failed_ms;
 	case PRUNE_SLOTS:
 		return c->keep_slots_ms;
+	case PRUNE_TENANT_HISTORY:
+		return c->keep_tenant_history_ms;
 	case PRUNE_DONE:
 		break;
 	}
@@ -91,14 +97,17 @@ static void prune_round_done(struct prune *p)
 		e->metrics.history_pruned += backups;
 	}
 	if (p->deleted[PRUNE_SUCCEEDED] + p->deleted[PRUNE_FAILED] +
-		    p->deleted[PRUNE_SLOTS] + backups >
+		    p->deleted[PRUNE_SLOTS] + p->deleted[PRUNE_TENANT_HISTORY] +
+		    backups >
 	    0)
 		log_info(
 			"pruned history: %" PRIu64 " succeeded job(s), %" PRIu64
 			" failed or cancelled job(s), %" PRIu64
-			" schedule slot(s), %u removed backup(s) in the catalog",
+			" schedule slot(s), %u removed backup(s) in the catalog, %" PRIu64
+			" tenant history row(s)",
 			p->deleted[PRUNE_SUCCEEDED], p->deleted[PRUNE_FAILED],
-			p->deleted[PRUNE_SLOTS], backups);
+			p->deleted[PRUNE_SLOTS], backups,
+			p->deleted[PRUNE_TENANT_HISTORY]);
 	prune_arm(p, e->config->prune_interval_ms);
 }
 
@@ -138,6 +147,16 @@ static void prune_next(struct prune *p)
 	interval_ms_text(interval, sizeof(interval),
 			 prune_keep_ms(p, p->stage));
 	snprintf(batch, sizeof(batch), "%d", PRUNE_BATCH);
+	if (p->stage == PRUNE_TENANT_HISTORY) {
+		params[0] = interval;
+		params[1] = batch;
+		pgconn_query(
+			e->dispatcher,
+			"SELECT pgtenantd.prune_tenant_history($1::interval,"
+			" $2::integer)",
+			2, params, prune_batch_result, p);
+		return;
+	}
 	if (p->stage == PRUNE_SLOTS) {
 		params[0] = interval;
 		params[1] = batch;

@@ -1,6 +1,6 @@
 /* prune.h - keeping the history bounded: finished jobs, fired schedule
- * slots and the catalog rows of removed backups past the ages the
- * configuration keeps (keep_* keys), every prune_interval. */
+ * slots, tenant snapshots and the catalog rows of removed backups past the
+ * ages the configuration keeps (keep_* keys), every prune_interval. */
 #ifndef PGTENANTD_PRUNE_H
 #define PGTENANTD_PRUNE_H
 

@@ -53,8 +53,9 @@ static void setup_limits_done(const struct pgconn_result *r, void *arg)
 static void setup_limits(struct engine *e)
 {
 	const struct config *c = e->config;
-	char args[24], result[24], error[24];
+	char args[24], result[24], error[24], space[24];
 	const char *params[3] = { args, result, error };
+	const char *space_params[1] = { space };
 
 	snprintf(args, sizeof(args), "%lld", (long long)c->args_bytes);
 	snprintf(result, sizeof(result), "%lld", (long long)c->result_bytes);
@@ -63,6 +64,12 @@ static void setup_limits(struct engine *e)
 		     "SELECT pgtenantd.daemon_setup($1::bigint, $2::bigint, "
 		     "$3::bigint)",
 		     3, params, setup_limits_done, NULL);
+	/* the migration's space check reads database_max_bytes there */
+	snprintf(space, sizeof(space), "%lld",
+		 (long long)c->database_max_bytes);
+	pgconn_query(e->dispatcher,
+		     "SELECT pgtenantd.tenant_history_setup($1::bigint)", 1,
+		     space_params, setup_limits_done, NULL);
 }
 
 void setup_publish_kinds(struct engine *e)

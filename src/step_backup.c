@@ -59,6 +59,7 @@ void runner_backup_step(struct runner *r)
 	struct engine *e = job->engine;
 	struct backup_request req = { 0 };
 	char *arg, *cause = NULL;
+	const char *schema_bytes;
 	char **env;
 
 	arg = sqlvars_expand_word(s->target, runner_var_lookup, r, &cause);
@@ -88,6 +89,11 @@ void runner_backup_step(struct runner *r)
 	req.tenant_id = job->tenant_id;
 	req.schema = job->schema;
 	req.arg = arg;
+	req.min_free_bytes = e->config->backup_min_free_bytes;
+	/* a job file may measure the schema first (jobs/backup.yaml) */
+	schema_bytes = runner_var_lookup("schema_bytes", r);
+	if (schema_bytes != NULL)
+		req.schema_bytes = strtoll(schema_bytes, NULL, 10);
 	r->busy = true;
 	r->backup = backup_start(&req, runner_backup_done, r);
 	free(arg);

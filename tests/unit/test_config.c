@@ -1053,6 +1053,55 @@ static void cleanup(void)
 	free(cmd);
 }
 
+/* Tenant history (tenants.c): snapshots, their retention, the metrics
+ * cap and the free-space settings. */
+static void test_tenant_history(void)
+{
+	char *path, *cause = NULL;
+	struct config *c;
+
+	path = write_yaml("tenants-default.yaml", "workers: 1\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && c->tenant_snapshot_interval_ms == 3600000 &&
+		   c->keep_tenant_history_ms == 90LL * 86400 * 1000 &&
+		   c->metrics_max_tenants == 100 &&
+		   c->backup_min_free_bytes == 0 && c->database_max_bytes == 0,
+	   "tenant history defaults: hourly, kept 90d, 100 series, no reserve, no budget");
+	config_free(c);
+	free(path);
+
+	path = write_yaml("tenants.yaml",
+			  "tenant_snapshot_interval: 0\n"
+			  "keep_tenant_history: 7d\n"
+			  "metrics_max_tenants: 0\n"
+			  "backup_min_free_bytes: 1073741824\n"
+			  "database_max_bytes: 9000000000000\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && c->tenant_snapshot_interval_ms == 0 &&
+		   c->keep_tenant_history_ms == 7LL * 86400 * 1000 &&
+		   c->metrics_max_tenants == 0 &&
+		   c->backup_min_free_bytes == 1073741824 &&
+		   c->database_max_bytes == 9000000000000LL,
+	   "tenant history settings load");
+	config_free(c);
+	free(path);
+	free(cause);
+
+	cause = refused("tenants-bad.yaml",
+			"metrics_max_tenants: 100001\n"
+			"backup_min_free_bytes: -1\n"
+			"keep_tenant_history: a while\n",
+			&path);
+	check_problem(cause, path, 1, "metrics_max_tenants", "out of range",
+		      "too many tenant series");
+	check_problem(cause, path, 2, "backup_min_free_bytes", "out of range",
+		      "a negative reserve");
+	check_problem(cause, path, 3, "keep_tenant_history", "not a duration",
+		      "a keep_tenant_history that is no duration");
+	free(cause);
+	free(path);
+}
+
 int main(void)
 {
 	const char *base = getenv("TMPDIR");
@@ -1082,6 +1131,7 @@ int main(void)
 	test_unreadable();
 	test_example();
 	test_yamlpos();
+	test_tenant_history();
 	cleanup();
 	return done_testing();
 }
