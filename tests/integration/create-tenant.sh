@@ -17,26 +17,36 @@ require_pg
 make_env create-tenant
 
 APP=pgt_ct_app_$$       # the application: tenant_roles, granted in the template
+OWNER=pgt_ct_owner_$$   # owns the application's tables and the template
 OTHER=pgt_ct_other_$$   # a role the template grants nothing
+DROLE=pgt_ct_daemon_$$  # the daemon's login role: not a superuser
+TOWN=pgt_ct_town_$$     # owns a template the daemon's role is no member of
 ENQ=pgt_ct_enq_$$       # may enqueue create_tenant (pgtenantd_operate)
 MAINT=pgt_ct_maint_$$   # may enqueue maintenance only (pgtenantd_enqueue)
-at_exit "sql \"DROP OWNED BY $APP, $OTHER, $ENQ, $MAINT CASCADE; DROP ROLE IF EXISTS $APP, $OTHER, $ENQ, $MAINT\""
-sql "CREATE ROLE $APP NOLOGIN; CREATE ROLE $OTHER NOLOGIN" >/dev/null ||
+ROLES="$APP, $OWNER, $OTHER, $DROLE, $TOWN, $ENQ, $MAINT"
+at_exit "sql \"DROP OWNED BY $ROLES CASCADE; DROP ROLE IF EXISTS $ROLES\""
+# The daemon runs as README's "Running with least privilege" says: a
+# member of the application's owner, with CREATE on the database.
+sql "$(cat "$top_srcdir/etc/pgtenantd-setup.sql")" >/dev/null ||
+	bail_out "etc/pgtenantd-setup.sql failed"
+sql "CREATE ROLE $APP NOLOGIN; CREATE ROLE $OTHER NOLOGIN; CREATE ROLE $OWNER NOLOGIN;
+     CREATE ROLE $TOWN NOLOGIN;
+     CREATE ROLE $DROLE LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE IN ROLE $OWNER;
+     GRANT CONNECT, CREATE ON DATABASE $DB TO $DROLE;
+     CREATE ROLE $ENQ NOLOGIN IN ROLE pgtenantd_operate;
+     CREATE ROLE $MAINT NOLOGIN IN ROLE pgtenantd_enqueue" >/dev/null ||
 	bail_out "could not create the roles"
 
-write_config "$T/a.yaml" "tenant_roles: [$APP]"
-start_daemon "$T/a.yaml" "$T/a.log" || bail_out "pgtenantd did not start"
-# (the group roles exist once the daemon installed its schema)
-sql "CREATE ROLE $ENQ NOLOGIN IN ROLE pgtenantd_operate;
-     CREATE ROLE $MAINT NOLOGIN IN ROLE pgtenantd_enqueue" >/dev/null ||
-	bail_out "could not create the enqueuing roles"
+write_config "$T/a.yaml" "database: \"dbname=$DB user=$DROLE\"" "tenant_roles: [$APP]"
+start_daemon "$T/a.yaml" "$T/a.log" || bail_out "pgtenantd did not start as $DROLE"
 
 # The application's template: its two graph tables with a custom column,
 # the application's index names, a foreign key inside the template, a
 # ticket number from a sequence of the template, a serial column, an
 # identity column, a generated column, a check, comments, an extra table
 # of its own, and grants to the application's role.
-sql "CREATE SCHEMA tenant_template;
+sql "CREATE SCHEMA tenant_template AUTHORIZATION $OWNER;
+     SET ROLE $OWNER;
      COMMENT ON SCHEMA tenant_template IS 'the template of every tenant';
      CREATE SEQUENCE tenant_template.ticket_seq START 100 INCREMENT 5;
      CREATE TABLE tenant_template.graph_entities (
@@ -75,6 +85,7 @@ sql "CREATE SCHEMA tenant_template;
      GRANT USAGE ON ALL SEQUENCES IN SCHEMA tenant_template TO $APP;
      -- whoever enqueues create_tenant must be allowed to look into it
      GRANT USAGE ON SCHEMA tenant_template TO $ENQ;
+     RESET ROLE;
      -- what the template's rows must not become: data of a tenant
      INSERT INTO tenant_template.graph_entities (id, entity_type) VALUES ('template-row', 'x')" >/dev/null ||
 	bail_out "could not create the template"
@@ -87,7 +98,10 @@ mig_fill Twin-A 2 1 >/dev/null || bail_out "could not fill Twin-A"
 sql "CREATE TABLE public.tenant_metadata (
 	tenant_id text PRIMARY KEY,
 	isolation_mode text NOT NULL DEFAULT 'shared_schema');
-     INSERT INTO public.tenant_metadata VALUES ('old-co', 'archived')" >/dev/null ||
+     INSERT INTO public.tenant_metadata VALUES ('old-co', 'archived');
+     ALTER TABLE public.graph_entities OWNER TO $OWNER;
+     ALTER TABLE public.graph_relations OWNER TO $OWNER;
+     ALTER TABLE public.tenant_metadata OWNER TO $OWNER" >/dev/null ||
 	bail_out "could not create public.tenant_metadata"
 
 # Enqueue create_tenant as role ENQ: enqueue TENANT [ARGS_JSON].
@@ -156,6 +170,9 @@ is "$(sql "BEGIN; DROP SCHEMA tenant_template CASCADE;
 	"dropping the template would leave every object of the clone in place"
 is "$(sql "SELECT isolation_mode FROM public.tenant_metadata WHERE tenant_id = 'Acme-Corp'")" separate_schema \
 	"public.tenant_metadata records the tenant as separate_schema"
+is "$(sql "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = '$S'::regnamespace")
+$(sql "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = '$S'")" "$OWNER
+$OWNER" "the schema and all in it belong to the template's owner (the daemon's role is a member)"
 res=$(sql "SELECT result FROM pgtenantd.jobs WHERE id = $id")
 is "$(json_eval "$res" "(:'j')::jsonb->>'schema'") $(json_eval "$res" "(:'j')::jsonb->'tables'")" \
 	"$S [\"audit_log\", \"graph_entities\", \"graph_relations\"]" "the result names the schema and its tables"
@@ -250,16 +267,34 @@ like "$(sql_err "SET ROLE $ENQ; SELECT pgtenantd.create_tenant_clone(1, 'x', 'te
 	"permission denied for function create_tenant_clone" "an enqueuer may not call the clone function itself"
 
 # tenant_roles is reloadable; a role there that does not exist refuses
-write_config "$T/a.yaml" "tenant_roles: [$APP, pgt_ct_nosuch_$$]"
+write_config "$T/a.yaml" "database: \"dbname=$DB user=$DROLE\"" "tenant_roles: [$APP, pgt_ct_nosuch_$$]"
 ctl reload >/dev/null || diag "reload failed"
 refused "a tenant_roles role that does not exist is refused" new-one '{}' \
 	"tenant_roles \\(configuration\\) names role \"pgt_ct_nosuch_$$\", which does not exist"
-write_config "$T/a.yaml" "tenant_roles: [$APP, $OTHER]"
+write_config "$T/a.yaml" "database: \"dbname=$DB user=$DROLE\"" "tenant_roles: [$APP, $OTHER]"
 ctl reload >/dev/null || diag "reload failed"
 id=$(enqueue second-co)
 ok "after a reload, create_tenant uses the new tenant_roles" wait_state "$id" succeeded 20 || diag_job "$id"
 is "$(sql "SELECT has_schema_privilege('$OTHER', 'tenant_second_co', 'USAGE')")" t \
 	"... and grants USAGE to each of them"
+
+# A template owned by a role the daemon's role is no member of (it may
+# read it): the daemon keeps the clone and grants that owner everything.
+sql "CREATE SCHEMA tmpl_foreign AUTHORIZATION $TOWN;
+     SET ROLE $TOWN;
+     CREATE TABLE tmpl_foreign.items (id int PRIMARY KEY, name text);
+     GRANT USAGE ON SCHEMA tmpl_foreign TO $DROLE, $ENQ;
+     GRANT SELECT ON tmpl_foreign.items TO $DROLE, $APP" >/dev/null ||
+	bail_out "could not create tmpl_foreign"
+id=$(enqueue foreign-co '{"template": "tmpl_foreign"}')
+ok "a template of a role the daemon is no member of is cloned" wait_state "$id" succeeded 20 || diag_job "$id"
+is "$(sql "SELECT pg_get_userbyid(nspowner) || ' ' || has_schema_privilege('$TOWN', nspname, 'CREATE')
+	    FROM pg_namespace WHERE nspname = 'tenant_foreign_co'")
+$(sql "SELECT pg_get_userbyid(relowner) || ' ' || has_table_privilege('$TOWN', oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+	    || ' ' || has_table_privilege('$APP', oid, 'SELECT') || ' ' || has_table_privilege('$APP', oid, 'INSERT')
+	    FROM pg_class WHERE oid = 'tenant_foreign_co.items'::regclass")" \
+	"$DROLE true
+$DROLE true true false" "... owned by the daemon's role, the template's owner granted everything, the template's grants copied"
 
 # ---- killed inside its clone (done, not committed): nothing is left, and
 # the job resumes and converges
