@@ -31,8 +31,9 @@ $$;
 -- (NULL if nothing): anything but plain tables, their indexes and
 -- constraints, sequences and extended statistics. Views, functions,
 -- types, triggers, policies, rules, partitioned, inherited and typed
--- tables would need their SQL rewritten to point at the new schema, which
--- cannot be done safely from the catalog.
+-- tables, and columns of the template's own types would need their SQL
+-- rewritten to point at the new schema, which cannot be done safely from
+-- the catalog.
 CREATE FUNCTION pgtenantd.create_tenant_unclonable(p_ns oid) RETURNS text
 LANGUAGE sql STABLE AS $$
 	SELECT pg_catalog.string_agg(what, '; ' ORDER BY what)
@@ -71,6 +72,13 @@ LANGUAGE sql STABLE AS $$
 		 WHERE c.relnamespace = p_ns AND c.relkind = 'r'
 		   AND EXISTS (SELECT FROM pg_catalog.pg_inherits h
 				WHERE h.inhrelid = c.oid OR h.inhparent = c.oid)
+		UNION ALL
+		SELECT pg_catalog.format('column %I of %s (its type %s is the template''s)', a.attname,
+				 c.oid::pg_catalog.regclass, pg_catalog.format_type(a.atttypid, a.atttypmod))
+		  FROM pg_catalog.pg_class c
+		  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		  JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+		 WHERE c.relnamespace = p_ns AND c.relkind = 'r' AND ty.typnamespace = p_ns
 		UNION ALL
 		SELECT pg_catalog.format('%s (a typed table)', c.oid::pg_catalog.regclass)
 		  FROM pg_catalog.pg_class c
@@ -513,8 +521,10 @@ BEGIN
 			  || pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid), '; ')
 	  INTO leak
 	  FROM pg_catalog.pg_depend d
-	  JOIN pg_catalog.pg_class rc ON d.refclassid = 'pg_catalog.pg_class'::regclass AND rc.oid = d.refobjid
-	 WHERE rc.relnamespace = tmpl
+	 WHERE ((d.refclassid = 'pg_catalog.pg_class'::regclass
+		 AND d.refobjid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace = tmpl))
+		OR (d.refclassid = 'pg_catalog.pg_type'::regclass
+		    AND d.refobjid IN (SELECT ty.oid FROM pg_catalog.pg_type ty WHERE ty.typnamespace = tmpl)))
 	   AND pgtenantd.create_tenant_owner_rel(d.classid, d.objid) IN
 		(SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace = ns);
 	IF leak IS NOT NULL THEN

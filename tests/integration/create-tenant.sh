@@ -231,9 +231,10 @@ refused "a template that does not exist is refused" new-one '{"template": "no_su
 sql "CREATE SCHEMA tmpl_view; CREATE TABLE tmpl_view.t (x int);
      CREATE VIEW tmpl_view.v AS SELECT x FROM tmpl_view.t;
      CREATE FUNCTION tmpl_view.f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+     CREATE TABLE tmpl_view.u (t tmpl_view.t);
      GRANT USAGE ON SCHEMA tmpl_view TO $ENQ" >/dev/null
-refused "a template holding a view and a function is refused, naming them" new-one '{"template": "tmpl_view"}' \
-	"template schema \"tmpl_view\" holds what create_tenant cannot clone: function tmpl_view.f\\(\\); tmpl_view.v \\(a view\\)"
+refused "a template holding a view, a function and a column of its own type is refused, naming them" new-one '{"template": "tmpl_view"}' \
+	"template schema \"tmpl_view\" holds what create_tenant cannot clone: column t of tmpl_view.u \\(its type tmpl_view.t is the template's\\); function tmpl_view.f\\(\\); tmpl_view.v \\(a view\\)"
 sql "CREATE SCHEMA tmpl_private; CREATE TABLE tmpl_private.t (x int)" >/dev/null
 refused "a template the enqueuer may not look into is refused" new-one '{"template": "tmpl_private"}' \
 	"role $ENQ \\(who enqueued job [0-9]+\\) has no USAGE on the template schema \"tmpl_private\""
