@@ -257,15 +257,17 @@ BEGIN
 	RETURN NEXT;
 END $$;
 
--- Copy template object p_from's grants to p_obj, except those to PUBLIC
--- (the tenant's schema is closed to PUBLIC), then give p_obj the
--- template's owner when this role may act as that owner (it inherits its
--- rights), else keep it and grant that owner everything (unless p_owned
--- is false: an identity column's sequence belongs to its table). p_kind:
--- TABLE, SEQUENCE or SCHEMA; p_acl the template's ACL (NULL: the owner's
--- default).
+-- Give the clone's object p_obj (p_kind TABLE, SEQUENCE or SCHEMA) the
+-- grants of its template object, ACL p_acl of kind p_acl_kind (NULL: its
+-- owner p_owner's default), except those to PUBLIC (the tenant's schema is
+-- closed to PUBLIC); then give it the template object's owner when this
+-- role may act as that owner (it inherits its rights) and that owner may
+-- create in schema p_schema (NULL for the schema itself), else keep it and
+-- grant that owner everything. p_owned false: the owner comes with the
+-- table (an identity column's sequence).
 CREATE FUNCTION pgtenantd.create_tenant_grants(p_kind text, p_obj text,
-	p_owner oid, p_acl aclitem[], p_acl_kind "char", p_owned boolean)
+	p_owner oid, p_acl aclitem[], p_acl_kind "char", p_owned boolean,
+	p_schema oid)
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -280,7 +282,8 @@ BEGIN
 	END LOOP;
 	IF NOT p_owned THEN
 		RETURN;
-	ELSIF pg_has_role(current_user, p_owner, 'USAGE') THEN
+	ELSIF pg_has_role(current_user, p_owner, 'USAGE')
+	      AND (p_schema IS NULL OR has_schema_privilege(p_owner, p_schema, 'CREATE')) THEN
 		EXECUTE format('ALTER %s %s OWNER TO %I', p_kind, p_obj, p_owner::regrole::text);
 	ELSE
 		EXECUTE format('GRANT ALL ON %s %s TO %I', p_kind, p_obj, p_owner::regrole::text);
@@ -358,7 +361,9 @@ BEGIN
 		EXECUTE format('CREATE %sTABLE %I.%I (LIKE %I.%I INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS INCLUDING STATISTICS)',
 			       CASE WHEN o.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END,
 			       s, o.relname, p_template, o.relname);
-		IF o.reloptions IS NOT NULL THEN
+		IF EXISTS (SELECT FROM unnest(o.reloptions) x WHERE x !~ '^[a-z0-9_.]+=') THEN
+			RAISE EXCEPTION 'pgtenantd: cannot clone the storage parameters % of %.%', o.reloptions, p_template, o.relname;
+		ELSIF o.reloptions IS NOT NULL THEN
 			EXECUTE format('ALTER TABLE %I.%I SET (%s)', s, o.relname,
 				       (SELECT string_agg(format('%s = %L', split_part(x, '=', 1),
 								 substr(x, strpos(x, '=') + 1)), ', ')
@@ -478,7 +483,7 @@ BEGIN
 	-- schema's own grants are not copied: who may look into the template,
 	-- an enqueuer for one, is not who may use a tenant)
 	PERFORM pgtenantd.create_tenant_grants('SCHEMA', quote_ident(s),
-		(SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.oid = tmpl), NULL, 'n', true);
+		(SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.oid = tmpl), NULL, 'n', true, NULL);
 	EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', s);
 	FOREACH r IN ARRAY coalesce(p_roles, '{}') LOOP
 		EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', s, r);
@@ -502,7 +507,7 @@ BEGIN
 		CONTINUE WHEN o.obj IS NULL OR to_regclass(o.obj) IS NULL;
 		PERFORM pgtenantd.create_tenant_grants(CASE WHEN o.relkind = 'r' THEN 'TABLE' ELSE 'SEQUENCE' END,
 			o.obj, o.relowner, o.relacl, CASE WHEN o.relkind = 'r' THEN 'r' ELSE 's' END::"char",
-			NOT coalesce(o.identity, false));
+			NOT coalesce(o.identity, false), ns);
 	END LOOP;
 	FOR o IN SELECT c.relname, a.attname, x.grantee::regrole::text AS grantee,
 			x.privilege_type AS priv, x.is_grantable
@@ -574,5 +579,5 @@ $$;
 -- Only the daemon (the owner) runs these: the job's steps call them.
 REVOKE EXECUTE ON FUNCTION pgtenantd.create_tenant_refusal(bigint, text, text, text[]),
 	pgtenantd.create_tenant_check(bigint, text, text, text[]),
-	pgtenantd.create_tenant_grants(text, text, oid, aclitem[], "char", boolean),
+	pgtenantd.create_tenant_grants(text, text, oid, aclitem[], "char", boolean, oid),
 	pgtenantd.create_tenant_clone(bigint, text, text, text[]) FROM PUBLIC;

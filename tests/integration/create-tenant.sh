@@ -81,6 +81,7 @@ sql "CREATE SCHEMA tenant_template AUTHORIZATION $OWNER;
      COMMENT ON TABLE tenant_template.audit_log IS 'what happened, per tenant';
      COMMENT ON COLUMN tenant_template.graph_entities.priority IS '1 (high) to 5 (low)';
      COMMENT ON INDEX tenant_template.idx_tenant_template_entities_type IS 'the application''s index';
+     COMMENT ON CONSTRAINT uq_tenant_template_relations ON tenant_template.graph_relations IS 'one edge per pair and type';
      GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA tenant_template TO $APP;
      GRANT USAGE ON ALL SEQUENCES IN SCHEMA tenant_template TO $APP;
      -- whoever enqueues create_tenant must be allowed to look into it
@@ -154,9 +155,11 @@ is "$(sql "SELECT reloptions::text FROM pg_class WHERE oid = '$S.audit_log'::reg
 	"storage parameters"
 is "$(sql "SELECT obj_description('$S.audit_log'::regclass, 'pg_class') || ' / '
 	    || col_description('$S.graph_entities'::regclass, 7) || ' / '
-	    || obj_description('$S.idx_${S}_entities_type'::regclass, 'pg_class')")" \
-	"what happened, per tenant / 1 (high) to 5 (low) / the application's index" \
-	"comments on the table, the column and the index"
+	    || obj_description('$S.idx_${S}_entities_type'::regclass, 'pg_class') || ' / '
+	    || (SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint
+		 WHERE conrelid = '$S.graph_relations'::regclass AND conname = 'uq_${S}_relations')")" \
+	"what happened, per tenant / 1 (high) to 5 (low) / the application's index / one edge per pair and type" \
+	"comments on the table, the column, the index and the constraint"
 is "$(sql "SELECT count(*) FROM pg_depend d JOIN pg_class c ON c.oid = d.refobjid
 	    WHERE d.refclassid = 'pg_class'::regclass AND c.relnamespace = 'tenant_template'::regnamespace
 	      AND d.objid IN (SELECT oid FROM pg_class WHERE relnamespace = '$S'::regnamespace
@@ -296,6 +299,21 @@ $(sql "SELECT pg_get_userbyid(relowner) || ' ' || has_table_privilege('$TOWN', o
 	    FROM pg_class WHERE oid = 'tenant_foreign_co.items'::regclass")" \
 	"$DROLE true
 $DROLE true true false" "... owned by the daemon's role, the template's owner granted everything, the template's grants copied"
+
+# A template schema of a role the daemon's role is no member of, with a
+# table of the application's owner: the new schema stays the daemon's, so
+# that owner (who may not create in it) gets every right on its table
+# instead of owning it.
+sql "CREATE SCHEMA tmpl_mixed AUTHORIZATION $TOWN;
+     GRANT USAGE, CREATE ON SCHEMA tmpl_mixed TO $OWNER;
+     GRANT USAGE ON SCHEMA tmpl_mixed TO $ENQ;
+     SET ROLE $OWNER;
+     CREATE TABLE tmpl_mixed.items (id int PRIMARY KEY)" >/dev/null || bail_out "could not create tmpl_mixed"
+id=$(enqueue mixed-co '{"template": "tmpl_mixed"}')
+ok "a template schema and its table of different owners is cloned" wait_state "$id" succeeded 20 || diag_job "$id"
+is "$(sql "SELECT pg_get_userbyid(relowner) || ' ' || has_table_privilege('$OWNER', oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+	    FROM pg_class WHERE oid = 'tenant_mixed_co.items'::regclass")" "$DROLE true" \
+	"... the table the daemon's, with every right for its template owner"
 
 # ---- killed inside its clone (done, not committed): nothing is left, and
 # the job resumes and converges
