@@ -180,6 +180,14 @@ res=$(sql "SELECT result FROM pgtenantd.jobs WHERE id = $id")
 is "$(json_eval "$res" "(:'j')::jsonb->>'schema'") $(json_eval "$res" "(:'j')::jsonb->'tables'")" \
 	"$S [\"audit_log\", \"graph_entities\", \"graph_relations\"]" "the result names the schema and its tables"
 
+# The default template's name is the schema tenant id "template" would
+# have: separate_tenants() (schedules with tenants: separate) counts it
+# until public.tenant_metadata says it is no tenant (doc/tenants.md).
+is "$(sql "SELECT 'template' = ANY (ARRAY(SELECT pgtenantd.separate_tenants()))")
+$(sql "INSERT INTO public.tenant_metadata VALUES ('template', 'template');
+	SELECT 'template' = ANY (ARRAY(SELECT pgtenantd.separate_tenants()))")" "t
+f" "the template is left out of separate_tenants() once public.tenant_metadata marks it"
+
 # ---- who may use it
 is "$(sql "SET ROLE $APP;
 	    INSERT INTO $S.graph_entities (id, entity_type) VALUES ('e1', 'person'), ('e2', 'place');
