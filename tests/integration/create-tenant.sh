@@ -72,6 +72,8 @@ sql "CREATE SCHEMA tenant_template AUTHORIZATION $OWNER;
      CREATE INDEX idx_tenant_template_entities_type ON tenant_template.graph_entities (entity_type);
      CREATE INDEX idx_tenant_template_relations_type ON tenant_template.graph_relations (relation_type);
      CREATE INDEX idx_tenant_template_relations_source ON tenant_template.graph_relations (source_id);
+     CREATE INDEX idx_tenant_template_entities_name ON tenant_template.graph_entities
+	((properties ->> 'name') text_pattern_ops, created_at DESC) INCLUDE (priority);
      CREATE INDEX idx_tenant_template_relations_target ON tenant_template.graph_relations (target_id)
 	WHERE weight IS NOT NULL;
      CREATE TABLE tenant_template.audit_log (
@@ -132,11 +134,14 @@ is "$(sql "SELECT attgenerated FROM pg_attribute WHERE attrelid = '$S.graph_enti
 is "$(sql "SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_index i
 	    JOIN pg_class c ON c.oid = i.indexrelid
 	    WHERE c.relnamespace = '$S'::regnamespace")" \
-	"audit_log_pkey graph_entities_pkey graph_relations_pkey idx_${S}_entities_type idx_${S}_relations_source idx_${S}_relations_target idx_${S}_relations_type uq_${S}_relations" \
+	"audit_log_pkey graph_entities_pkey graph_relations_pkey idx_${S}_entities_name idx_${S}_entities_type idx_${S}_relations_source idx_${S}_relations_target idx_${S}_relations_type uq_${S}_relations" \
 	"the indexes, named after the new schema where the template's names held the template's"
 is "$(sql "SELECT pg_get_indexdef('$S.idx_${S}_relations_target'::regclass)")" \
 	"CREATE INDEX idx_${S}_relations_target ON $S.graph_relations USING btree (target_id) WHERE (weight IS NOT NULL)" \
 	"an index keeps its columns and predicate, on the clone's table"
+is "$(sql "SELECT pg_get_indexdef('$S.idx_${S}_entities_name'::regclass)")" \
+	"CREATE INDEX idx_${S}_entities_name ON $S.graph_entities USING btree (((properties ->> 'name'::text)) text_pattern_ops, created_at DESC) INCLUDE (priority)" \
+	"an expression index keeps its operator class, order and INCLUDE"
 is "$(sql "SELECT string_agg(pg_get_constraintdef(oid), ' | ' ORDER BY conname) FROM pg_constraint
 	    WHERE conrelid = '$S.graph_relations'::regclass")" \
 	"PRIMARY KEY (id) | FOREIGN KEY (source_id) REFERENCES $S.graph_entities(id) ON DELETE CASCADE | UNIQUE (source_id, target_id, relation_type)" \
@@ -246,6 +251,14 @@ sql "CREATE SCHEMA tmpl_view; CREATE TABLE tmpl_view.t (x int);
      GRANT USAGE ON SCHEMA tmpl_view TO $ENQ" >/dev/null
 refused "a template holding a view, a function and a column of its own type is refused, naming them" new-one '{"template": "tmpl_view"}' \
 	"template schema \"tmpl_view\" holds what create_tenant cannot clone: column t of tmpl_view.u \\(its type tmpl_view.t is the template's\\); function tmpl_view.f\\(\\); tmpl_view.v \\(a view\\)"
+sql "CREATE SCHEMA tmpl_trig; CREATE TABLE tmpl_trig.t (x int);
+     CREATE FUNCTION public.pgt_ct_trig_$$() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+     CREATE TRIGGER stamp BEFORE INSERT ON tmpl_trig.t FOR EACH ROW EXECUTE FUNCTION public.pgt_ct_trig_$$();
+     ALTER TABLE tmpl_trig.t ENABLE ROW LEVEL SECURITY;
+     CREATE POLICY mine ON tmpl_trig.t USING (true);
+     GRANT USAGE ON SCHEMA tmpl_trig TO $ENQ" >/dev/null
+refused "a template with a trigger and a policy is refused, naming them" new-one '{"template": "tmpl_trig"}' \
+	"cannot clone: policy mine on tmpl_trig.t; trigger stamp on tmpl_trig.t"
 sql "CREATE SCHEMA tmpl_private; CREATE TABLE tmpl_private.t (x int)" >/dev/null
 refused "a template the enqueuer may not look into is refused" new-one '{"template": "tmpl_private"}' \
 	"role $ENQ \\(who enqueued job [0-9]+\\) has no USAGE on the template schema \"tmpl_private\""
@@ -255,6 +268,11 @@ refused "a tenant with rows in the shared tables is refused: it is to be migrate
 	"tenant \"shared-one\" has rows in public.graph_entities: move it with migrate_to_separate_schema instead"
 refused "an id whose schema is another shared tenant's is refused" twin_a '{}' \
 	"tenant ids \"twin_a\" and \"Twin-A\" \\(rows in public.graph_entities\\) both map to schema \"tenant_twin_a\""
+sql "INSERT INTO public.tenant_metadata VALUES ('fresh-co', 'shared_schema')" >/dev/null
+id=$(enqueue fresh-co)
+ok "a tenant known as shared but without shared rows is created" wait_state "$id" succeeded 20 || diag_job "$id"
+is "$(sql "SELECT isolation_mode FROM public.tenant_metadata WHERE tenant_id = 'fresh-co'")" separate_schema \
+	"... and its row says separate_schema now"
 refused "an archived tenant is refused" old-co '{}' \
 	"tenant \"old-co\" is archived \\(public.tenant_metadata\\): restore it from its backup instead"
 is "$(sql "SELECT count(*) FROM pg_namespace WHERE nspname IN ('tenant_new_one', 'tenant_shared_one', 'tenant_twin_a', 'tenant_old_co')")" \
