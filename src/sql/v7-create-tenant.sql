@@ -331,6 +331,11 @@ BEGIN
 		RETURN pgtenantd.create_tenant_result(s, p_template, p_roles);
 	END IF;
 
+	-- A foreign key to a table outside the template locks that table
+	-- against writes until this commits: wait for it at most a few
+	-- seconds (and try again later) rather than queue the application's
+	-- writers behind a long transaction.
+	PERFORM set_config('lock_timeout', '5s', true);
 	EXECUTE format('CREATE SCHEMA %I', s);
 	ns := to_regnamespace(quote_ident(s));
 	EXECUTE format('COMMENT ON SCHEMA %I IS %L', s, mark);

@@ -341,6 +341,29 @@ is "$(sql "SELECT pg_get_userbyid(relowner) || ' ' || has_table_privilege('$OWNE
 	    FROM pg_class WHERE oid = 'tenant_mixed_co.items'::regclass")" "$DROLE true" \
 	"... the table the daemon's, with every right for its template owner"
 
+# A foreign key to a table outside the template stays pointing there; a
+# long transaction writing that table makes the clone give up its lock
+# wait after lock_timeout (5 s) and try again, not block the writers.
+sql "CREATE TABLE public.pgt_ct_users (id int PRIMARY KEY);
+     ALTER TABLE public.pgt_ct_users OWNER TO $OWNER;
+     CREATE SCHEMA tmpl_fk AUTHORIZATION $OWNER;
+     GRANT USAGE ON SCHEMA tmpl_fk TO $ENQ;
+     SET ROLE $OWNER;
+     CREATE TABLE tmpl_fk.notes (id int PRIMARY KEY, user_id int REFERENCES public.pgt_ct_users (id))" >/dev/null ||
+	bail_out "could not create tmpl_fk"
+sql "BEGIN; LOCK TABLE public.pgt_ct_users IN ROW EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT" >/dev/null &
+locker=$!
+wait_until "SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'public.pgt_ct_users'::regclass AND mode = 'RowExclusiveLock')" ||
+	diag "the long transaction did not take its lock"
+id=$(enqueue fk-co '{"template": "tmpl_fk"}')
+ok "a clone that meets a long transaction on a table outside the template succeeds after it" \
+	wait_state "$id" succeeded 30 || diag_job "$id"
+wait "$locker"
+like "$(sql "SELECT attempts FROM pgtenantd.jobs WHERE id = $id") $(grep -c "job $id create_tenant fk-co\] attempt 1 of .* failed, .*55P03: canceling statement due to lock timeout" "$T/a.log")" \
+	"^[2-9] 1$" "... in a later attempt, the first having given up its lock wait after lock_timeout"
+is "$(sql "SET search_path = pg_catalog; SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'tenant_fk_co.notes'::regclass AND contype = 'f'")" \
+	"FOREIGN KEY (user_id) REFERENCES public.pgt_ct_users(id)" "a foreign key to a table outside the template keeps pointing there"
+
 # ---- killed inside its clone (done, not committed): nothing is left, and
 # the job resumes and converges
 gate_hold || bail_out "could not take the test gate"
