@@ -237,7 +237,7 @@ BEGIN
 END $$;
 
 -- Refuse (the job fails for good) what must not run; returns the plan:
--- the template's tables, sequences and indexes that the clone will make.
+-- the schema to make, the template and the template's tables.
 CREATE FUNCTION pgtenantd.create_tenant_check(p_job bigint, p_tenant text,
 	p_template text, p_roles text[])
 RETURNS TABLE (schema_name text, template text, tables text[])
@@ -317,9 +317,6 @@ DECLARE
 	newname text;
 	r text;
 	leak text;
-	n_seq integer := 0;
-	n_idx integer := 0;
-	n_con integer := 0;
 BEGIN
 	IF why IS NOT NULL THEN
 		RAISE EXCEPTION 'pgtenantd: refusing to create tenant "%": %', left(p_tenant, 80), why
@@ -353,7 +350,6 @@ BEGIN
 			       CASE WHEN o.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END,
 			       s, o.relname, format_type(o.seqtypid, NULL), o.seqincrement, o.seqmin,
 			       o.seqmax, o.seqstart, o.seqcache, CASE WHEN o.seqcycle THEN '' ELSE 'NO ' END);
-		n_seq := n_seq + 1;
 	END LOOP;
 
 	-- tables: LIKE copies columns, defaults, identity, generated columns,
@@ -441,7 +437,6 @@ BEGIN
 			EXECUTE format('COMMENT ON CONSTRAINT %I ON %I.%I IS %L', newname, s, o.relname,
 				       obj_description(o.oid, 'pg_constraint'));
 		END IF;
-		n_con := n_con + 1;
 	END LOOP;
 
 	-- the other indexes: the catalog's CREATE INDEX with the clone's name
@@ -466,7 +461,6 @@ BEGIN
 		newname := pgtenantd.create_tenant_name(o.relname, p_template, s);
 		EXECUTE format('CREATE %sINDEX %I ON %I.%I USING ', CASE WHEN o.indisunique THEN 'UNIQUE ' ELSE '' END,
 			       newname, s, o.tbl) || substr(o.def, length(prefix) + 1);
-		n_idx := n_idx + 1;
 	END LOOP;
 
 	-- comments LIKE did not copy: tables, sequences, indexes

@@ -76,11 +76,13 @@ sql "CREATE SCHEMA tenant_template AUTHORIZATION $OWNER;
 	((properties ->> 'name') text_pattern_ops, created_at DESC) INCLUDE (priority);
      CREATE INDEX idx_tenant_template_relations_target ON tenant_template.graph_relations (target_id)
 	WHERE weight IS NOT NULL;
-     CREATE TABLE tenant_template.audit_log (
+     CREATE UNLOGGED TABLE tenant_template.audit_log (
 	seq serial PRIMARY KEY,
 	n bigint GENERATED ALWAYS AS IDENTITY (START WITH 1000),
 	what text COLLATE \"C\" NOT NULL) WITH (fillfactor = 80);
      COMMENT ON TABLE tenant_template.audit_log IS 'what happened, per tenant';
+     CREATE STATISTICS tenant_template.st_entities (dependencies) ON entity_type, priority
+	FROM tenant_template.graph_entities;
      COMMENT ON COLUMN tenant_template.graph_entities.priority IS '1 (high) to 5 (low)';
      COMMENT ON INDEX tenant_template.idx_tenant_template_entities_type IS 'the application''s index';
      COMMENT ON CONSTRAINT uq_tenant_template_relations ON tenant_template.graph_relations IS 'one edge per pair and type';
@@ -156,8 +158,10 @@ is "$(sql "SELECT pg_get_serial_sequence('$S.audit_log', 'seq') || ' ' || pg_get
 	"the serial column's sequence is OWNED BY the clone's column; the identity column has its own"
 is "$(sql "SELECT seqstart FROM pg_sequence WHERE seqrelid = '$S.audit_log_n_seq'::regclass")" 1000 \
 	"the identity column keeps its START"
-is "$(sql "SELECT reloptions::text FROM pg_class WHERE oid = '$S.audit_log'::regclass")" "{fillfactor=80}" \
-	"storage parameters"
+is "$(sql "SELECT reloptions::text || ' ' || relpersistence::text FROM pg_class WHERE oid = '$S.audit_log'::regclass")" "{fillfactor=80} u" \
+	"storage parameters, UNLOGGED"
+is "$(sql "SELECT stxnamespace::regnamespace || ' ' || stxkind::text FROM pg_statistic_ext WHERE stxrelid = '$S.graph_entities'::regclass")" \
+	"$S {f}" "extended statistics, in the new schema"
 is "$(sql "SELECT obj_description('$S.audit_log'::regclass, 'pg_class') || ' / '
 	    || col_description('$S.graph_entities'::regclass, 7) || ' / '
 	    || obj_description('$S.idx_${S}_entities_type'::regclass, 'pg_class') || ' / '
