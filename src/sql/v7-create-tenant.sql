@@ -576,7 +576,12 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Only the daemon (the owner) runs these: the job's steps call them.
-REVOKE EXECUTE ON FUNCTION pgtenantd.create_tenant_refusal(bigint, text, text, text[]),
+REVOKE EXECUTE ON FUNCTION pgtenantd.create_tenant_mark(bigint, text, text),
+	pgtenantd.create_tenant_name(text, text, text),
+	pgtenantd.create_tenant_unclonable(oid),
+	pgtenantd.create_tenant_refusal(bigint, text, text, text[]),
 	pgtenantd.create_tenant_check(bigint, text, text, text[]),
 	pgtenantd.create_tenant_grants(text, text, oid, aclitem[], "char", boolean, oid),
-	pgtenantd.create_tenant_clone(bigint, text, text, text[]) FROM PUBLIC;
+	pgtenantd.create_tenant_clone(bigint, text, text, text[]),
+	pgtenantd.create_tenant_owner_rel(oid, oid),
+	pgtenantd.create_tenant_result(text, text, text[]) FROM PUBLIC;
