@@ -395,4 +395,17 @@ $(sql "SELECT count(*) FROM public.tenant_metadata WHERE tenant_id = 'Gated-Co' 
 1" "... with the whole clone and one metadata row"
 
 stop_daemon "$DAEMON_PID" || diag "the daemon did not stop cleanly"
+
+# ---- a daemon connected as a superuser (it may act as every role): the
+# clone belongs to the template's owner all the same
+write_config "$T/su.yaml" "tenant_roles: [$APP]"
+start_daemon "$T/su.yaml" "$T/su.log" || bail_out "the daemon did not start as a superuser"
+id=$(enqueue super-co)
+ok "a superuser daemon creates a tenant" wait_state "$id" succeeded 20 || diag_job "$id"
+is "$(sql "SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ' ') FROM pg_class
+	    WHERE relnamespace = 'tenant_super_co'::regnamespace")
+$(sql "SELECT pg_get_userbyid(nspowner) || ' ' || array_to_string(nspacl, ' ') FROM pg_namespace WHERE nspname = 'tenant_super_co'")" \
+	"$OWNER
+$OWNER $OWNER=UC/$OWNER $APP=U/$OWNER" "... owned by the template's owner, USAGE for tenant_roles only"
+stop_daemon "$DAEMON_PID" || diag "the daemon did not stop cleanly"
 done_testing
