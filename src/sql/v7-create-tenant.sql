@@ -27,6 +27,24 @@ LANGUAGE sql IMMUTABLE STRICT AS $$
 	SELECT pg_catalog.replace(p_name, p_template, p_schema)
 $$;
 
+-- The relations of schema p_ns (tables, sequences, views, ...) and their
+-- indexes, found through pg_depend's and pg_index's indexes: pg_class has
+-- no index on relnamespace, and a scan of it per query costs more than the
+-- clone itself once the database holds thousands of tenant schemas.
+CREATE FUNCTION pgtenantd.create_tenant_rels(p_ns oid) RETURNS oid[]
+LANGUAGE sql STABLE AS $$
+	WITH r AS MATERIALIZED (
+		SELECT d.objid AS oid FROM pg_catalog.pg_depend d
+		 WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+		   AND d.refobjid = p_ns AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass)
+	SELECT coalesce(pg_catalog.array_agg(c.oid ORDER BY c.oid), '{}')
+	  FROM pg_catalog.pg_class c
+	 WHERE c.relnamespace = p_ns
+	   AND c.oid IN (SELECT r.oid FROM r
+			 UNION
+			 SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid IN (SELECT r.oid FROM r))
+$$;
+
 -- What in template schema p_ns cannot be cloned, one line per object
 -- (NULL if nothing): anything but plain tables, their indexes and
 -- constraints, sequences and extended statistics. Views, functions,
@@ -36,6 +54,7 @@ $$;
 -- the catalog.
 CREATE FUNCTION pgtenantd.create_tenant_unclonable(p_ns oid) RETURNS text
 LANGUAGE sql STABLE AS $$
+	WITH rels AS MATERIALIZED (SELECT pg_catalog.unnest(pgtenantd.create_tenant_rels(p_ns)) AS oid)
 	SELECT pg_catalog.string_agg(what, '; ' ORDER BY what)
 	  FROM (SELECT pg_catalog.format('%s (%s)', c.oid::pg_catalog.regclass,
 				 CASE c.relkind WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view'
@@ -43,7 +62,7 @@ LANGUAGE sql STABLE AS $$
 						WHEN 'c' THEN 'a composite type' WHEN 'I' THEN 'a partitioned index'
 						ELSE 'relkind ' || c.relkind::text END) AS what
 		  FROM pg_catalog.pg_class c
-		 WHERE c.relnamespace = p_ns AND c.relkind NOT IN ('r', 'S', 'i', 't')
+		 WHERE c.oid IN (SELECT oid FROM rels) AND c.relkind NOT IN ('r', 'S', 'i', 't')
 		UNION ALL
 		SELECT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid)
 		  FROM pg_catalog.pg_depend d
@@ -55,21 +74,21 @@ LANGUAGE sql STABLE AS $$
 		SELECT pg_catalog.format('trigger %I on %s', t.tgname, t.tgrelid::pg_catalog.regclass)
 		  FROM pg_catalog.pg_trigger t
 		  JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
-		 WHERE c.relnamespace = p_ns AND NOT t.tgisinternal
+		 WHERE c.oid IN (SELECT oid FROM rels) AND NOT t.tgisinternal
 		UNION ALL
 		SELECT pg_catalog.format('policy %I on %s', p.polname, p.polrelid::pg_catalog.regclass)
 		  FROM pg_catalog.pg_policy p
 		  JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
-		 WHERE c.relnamespace = p_ns
+		 WHERE c.oid IN (SELECT oid FROM rels)
 		UNION ALL
 		SELECT pg_catalog.format('rule %I on %s', r.rulename, r.ev_class::pg_catalog.regclass)
 		  FROM pg_catalog.pg_rewrite r
 		  JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
-		 WHERE c.relnamespace = p_ns AND c.relkind = 'r'
+		 WHERE c.oid IN (SELECT oid FROM rels) AND c.relkind = 'r'
 		UNION ALL
 		SELECT pg_catalog.format('%s (an inheritance child or parent)', c.oid::pg_catalog.regclass)
 		  FROM pg_catalog.pg_class c
-		 WHERE c.relnamespace = p_ns AND c.relkind = 'r'
+		 WHERE c.oid IN (SELECT oid FROM rels) AND c.relkind = 'r'
 		   AND EXISTS (SELECT FROM pg_catalog.pg_inherits h
 				WHERE h.inhrelid = c.oid OR h.inhparent = c.oid)
 		UNION ALL
@@ -78,11 +97,11 @@ LANGUAGE sql STABLE AS $$
 		  FROM pg_catalog.pg_class c
 		  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 		  JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
-		 WHERE c.relnamespace = p_ns AND c.relkind = 'r' AND ty.typnamespace = p_ns
+		 WHERE c.oid IN (SELECT oid FROM rels) AND c.relkind = 'r' AND ty.typnamespace = p_ns
 		UNION ALL
 		SELECT pg_catalog.format('%s (a typed table)', c.oid::pg_catalog.regclass)
 		  FROM pg_catalog.pg_class c
-		 WHERE c.relnamespace = p_ns AND c.relkind = 'r' AND c.reloftype <> 0) x
+		 WHERE c.oid IN (SELECT oid FROM rels) AND c.relkind = 'r' AND c.reloftype <> 0) x
 $$;
 
 -- Why tenant p_tenant must not be created from template p_template by job
@@ -147,7 +166,8 @@ BEGIN
 		RETURN format('template schema "%s" holds what create_tenant cannot clone: %s',
 			      p_template, left(what, 1000));
 	END IF;
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.relnamespace = tmpl AND c.relkind = 'r') THEN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c
+			WHERE c.oid = ANY (pgtenantd.create_tenant_rels(tmpl)) AND c.relkind = 'r') THEN
 		RETURN format('template schema "%s" has no table', p_template);
 	END IF;
 
@@ -252,8 +272,8 @@ BEGIN
 	schema_name := pgtenantd.tenant_schema(p_tenant);
 	template := p_template;
 	tables := ARRAY(SELECT c.relname::text FROM pg_catalog.pg_class c
-			  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-			 WHERE n.nspname = p_template AND c.relkind = 'r' ORDER BY c.relname);
+			 WHERE c.oid = ANY (pgtenantd.create_tenant_rels(to_regnamespace(quote_ident(p_template))))
+			   AND c.relkind = 'r' ORDER BY c.relname);
 	RETURN NEXT;
 END $$;
 
@@ -311,6 +331,8 @@ DECLARE
 	why text := pgtenantd.create_tenant_refusal(p_job, p_tenant, p_template, p_roles);
 	tmpl oid;
 	ns oid;
+	trels oid[];	-- the template's relations and indexes
+	nrels oid[];	-- the clone's, so far
 	o record;
 	def text;
 	prefix text;
@@ -323,6 +345,7 @@ BEGIN
 			USING ERRCODE = 'check_violation';
 	END IF;
 	SELECT n.oid INTO tmpl FROM pg_catalog.pg_namespace n WHERE n.nspname = p_template;
+	trels := pgtenantd.create_tenant_rels(tmpl);
 	IF EXISTS (SELECT FROM pg_catalog.pg_namespace n
 		    WHERE n.nspname = s AND obj_description(n.oid, 'pg_namespace') = mark) THEN
 		RETURN pgtenantd.create_tenant_result(s, p_template, p_roles);
@@ -341,7 +364,7 @@ BEGIN
 	FOR o IN SELECT c.relname, c.relpersistence, q.*
 		   FROM pg_catalog.pg_class c
 		   JOIN pg_catalog.pg_sequence q ON q.seqrelid = c.oid
-		  WHERE c.relnamespace = tmpl AND c.relkind = 'S'
+		  WHERE c.oid = ANY (trels) AND c.relkind = 'S'
 		    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
 				     WHERE d.classid = 'pg_catalog.pg_class'::regclass
 				       AND d.objid = c.oid AND d.deptype = 'i')
@@ -358,7 +381,7 @@ BEGIN
 	FOR o IN SELECT c.oid, c.relname, c.relpersistence, c.reloptions,
 			c.relrowsecurity, c.relforcerowsecurity
 		   FROM pg_catalog.pg_class c
-		  WHERE c.relnamespace = tmpl AND c.relkind = 'r' ORDER BY c.relname LOOP
+		  WHERE c.oid = ANY (trels) AND c.relkind = 'r' ORDER BY c.relname LOOP
 		EXECUTE format('CREATE %sTABLE %I.%I (LIKE %I.%I INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS INCLUDING STATISTICS)',
 			       CASE WHEN o.relpersistence = 'u' THEN 'UNLOGGED ' ELSE '' END,
 			       s, o.relname, p_template, o.relname);
@@ -378,6 +401,7 @@ BEGIN
 		END IF;
 	END LOOP;
 
+	nrels := pgtenantd.create_tenant_rels(ns);
 	-- defaults that draw from a template sequence draw from the clone's:
 	-- the expression as the catalog prints it (search_path is pinned, so
 	-- the sequence is schema-qualified there), with that name swapped
@@ -390,7 +414,7 @@ BEGIN
 		   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::regclass
 			AND d.objid = ad.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass
 		   JOIN pg_catalog.pg_class dq ON dq.oid = d.refobjid AND dq.relkind = 'S'
-		  WHERE c.relnamespace = ns AND dq.relnamespace = tmpl
+		  WHERE c.oid = ANY (nrels) AND dq.oid = ANY (trels)
 		  ORDER BY c.relname, a.attnum LOOP
 		def := replace(o.expr, quote_literal(format('%I.%I', p_template, o.seq)) || '::regclass',
 			       quote_literal(format('%I.%I', s, o.seq)) || '::regclass');
@@ -405,7 +429,7 @@ BEGIN
 			AND d.refclassid = 'pg_catalog.pg_class'::regclass
 		   JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
 		   JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
-		  WHERE q.relnamespace = tmpl AND q.relkind = 'S' AND t.relnamespace = tmpl
+		  WHERE q.oid = ANY (trels) AND q.relkind = 'S' AND t.oid = ANY (trels)
 		  ORDER BY q.relname LOOP
 		EXECUTE format('ALTER SEQUENCE %I.%I OWNED BY %I.%I.%I', s, o.seq, s, o.tbl, o.attname);
 	END LOOP;
@@ -416,11 +440,11 @@ BEGIN
 	-- points at the clone's
 	FOR o IN SELECT con.oid, con.conname, con.contype, c.relname,
 			pg_get_constraintdef(con.oid) AS def,
-			ft.relname AS ftable, ft.relnamespace = tmpl AS inside
+			ft.relname AS ftable, ft.oid = ANY (trels) AS inside
 		   FROM pg_catalog.pg_constraint con
 		   JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
 		   LEFT JOIN pg_catalog.pg_class ft ON ft.oid = con.confrelid
-		  WHERE c.relnamespace = tmpl AND c.relkind = 'r' AND con.contype IN ('c', 'p', 'u', 'x', 'f')
+		  WHERE c.oid = ANY (trels) AND c.relkind = 'r' AND con.contype IN ('c', 'p', 'u', 'x', 'f')
 		  ORDER BY CASE con.contype WHEN 'c' THEN 0 WHEN 'f' THEN 2 ELSE 1 END, c.relname, con.conname LOOP
 		def := o.def;
 		IF o.contype = 'f' AND o.inside THEN
@@ -448,7 +472,7 @@ BEGIN
 		   FROM pg_catalog.pg_index i
 		   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 		   JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
-		  WHERE c.relnamespace = tmpl AND c.relkind = 'r' AND i.indisvalid
+		  WHERE c.oid = ANY (trels) AND c.relkind = 'r' AND i.indisvalid
 		    AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint con WHERE con.conindid = i.indexrelid
 				     AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))
 		  ORDER BY c.relname, ic.relname LOOP
@@ -466,7 +490,7 @@ BEGIN
 	-- comments LIKE did not copy: tables, sequences, indexes
 	FOR o IN SELECT c.relkind, c.relname, obj_description(c.oid, 'pg_class') AS comment
 		   FROM pg_catalog.pg_class c
-		  WHERE c.relnamespace = tmpl AND c.relkind IN ('r', 'S', 'i')
+		  WHERE c.oid = ANY (trels) AND c.relkind IN ('r', 'S', 'i')
 		    AND obj_description(c.oid, 'pg_class') IS NOT NULL LOOP
 		newname := CASE WHEN o.relkind = 'i' THEN pgtenantd.create_tenant_name(o.relname, p_template, s)
 				ELSE o.relname END;
@@ -501,7 +525,7 @@ BEGIN
 			AND dep.refclassid = 'pg_catalog.pg_class'::regclass
 		   LEFT JOIN pg_catalog.pg_class t ON t.oid = dep.refobjid
 		   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
-		  WHERE c.relnamespace = tmpl AND c.relkind IN ('r', 'S')
+		  WHERE c.oid = ANY (trels) AND c.relkind IN ('r', 'S')
 		  ORDER BY c.relkind DESC, c.relname LOOP
 		CONTINUE WHEN o.obj IS NULL OR to_regclass(o.obj) IS NULL;
 		PERFORM pgtenantd.create_tenant_grants(CASE WHEN o.relkind = 'r' THEN 'TABLE' ELSE 'SEQUENCE' END,
@@ -513,24 +537,31 @@ BEGIN
 		   FROM pg_catalog.pg_class c
 		   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 		   CROSS JOIN LATERAL aclexplode(a.attacl) x
-		  WHERE c.relnamespace = tmpl AND c.relkind = 'r' AND a.attacl IS NOT NULL AND x.grantee <> 0
+		  WHERE c.oid = ANY (trels) AND c.relkind = 'r' AND a.attacl IS NOT NULL AND x.grantee <> 0
 		  ORDER BY 1, 2, 3, 4 LOOP
 		EXECUTE format('GRANT %s (%I) ON %I.%I TO %I%s', o.priv, o.attname, s, o.relname, o.grantee,
 			       CASE WHEN o.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
 	END LOOP;
 
 	-- nothing of the clone may still lean on the template (a default, a
-	-- key or an index that the rewriting above missed)
+	-- key or an index that the rewriting above missed): on its relations
+	-- or their row types (other types of the template were refused)
+	nrels := pgtenantd.create_tenant_rels(ns);
 	SELECT string_agg(pg_describe_object(d.classid, d.objid, d.objsubid) || ' uses '
 			  || pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid), '; ')
 	  INTO leak
 	  FROM pg_catalog.pg_depend d
-	 WHERE ((d.refclassid = 'pg_catalog.pg_class'::regclass
-		 AND d.refobjid IN (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace = tmpl))
+	 WHERE ((d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = ANY (trels))
 		OR (d.refclassid = 'pg_catalog.pg_type'::regclass
-		    AND d.refobjid IN (SELECT ty.oid FROM pg_catalog.pg_type ty WHERE ty.typnamespace = tmpl)))
-	   AND pgtenantd.create_tenant_owner_rel(d.classid, d.objid) IN
-		(SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace = ns);
+		    AND d.refobjid IN (SELECT c.reltype FROM pg_catalog.pg_class c
+					WHERE c.oid = ANY (trels) AND c.reltype <> 0
+					UNION ALL
+					SELECT ty.typarray FROM pg_catalog.pg_class c
+					  JOIN pg_catalog.pg_type ty ON ty.oid = c.reltype
+					WHERE c.oid = ANY (trels))))
+	   AND d.classid IN ('pg_catalog.pg_class'::regclass, 'pg_catalog.pg_attrdef'::regclass,
+			     'pg_catalog.pg_constraint'::regclass)
+	   AND pgtenantd.create_tenant_owner_rel(d.classid, d.objid) = ANY (nrels);
 	IF leak IS NOT NULL THEN
 		RAISE EXCEPTION 'pgtenantd: the clone of template "%" still depends on it: %', p_template, left(leak, 1000);
 	END IF;
@@ -558,26 +589,25 @@ CREATE FUNCTION pgtenantd.create_tenant_result(p_schema text, p_template text,
 	p_roles text[])
 RETURNS jsonb
 LANGUAGE sql STABLE AS $$
+	WITH rels AS MATERIALIZED (
+		SELECT c.relname, c.relkind FROM pg_catalog.pg_class c
+		 WHERE c.oid = ANY (pgtenantd.create_tenant_rels(
+					(SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = p_schema))))
 	SELECT pg_catalog.jsonb_build_object(
 		'schema', p_schema,
 		'template', p_template,
-		'tables', coalesce((SELECT pg_catalog.jsonb_agg(c.relname ORDER BY c.relname)
-				      FROM pg_catalog.pg_class c
-				      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-				     WHERE n.nspname = p_schema AND c.relkind = 'r'), '[]'),
-		'sequences', (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c
-				JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-			       WHERE n.nspname = p_schema AND c.relkind = 'S'),
-		'indexes', coalesce((SELECT pg_catalog.jsonb_agg(c.relname ORDER BY c.relname)
-				       FROM pg_catalog.pg_class c
-				       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-				      WHERE n.nspname = p_schema AND c.relkind = 'i'), '[]'),
+		'tables', coalesce((SELECT pg_catalog.jsonb_agg(r.relname ORDER BY r.relname)
+				      FROM rels r WHERE r.relkind = 'r'), '[]'),
+		'sequences', (SELECT pg_catalog.count(*) FROM rels r WHERE r.relkind = 'S'),
+		'indexes', coalesce((SELECT pg_catalog.jsonb_agg(r.relname ORDER BY r.relname)
+				       FROM rels r WHERE r.relkind = 'i'), '[]'),
 		'usage_granted_to', pg_catalog.to_jsonb(coalesce(p_roles, '{}')))
 $$;
 
 -- Only the daemon (the owner) runs these: the job's steps call them.
 REVOKE EXECUTE ON FUNCTION pgtenantd.create_tenant_mark(bigint, text, text),
 	pgtenantd.create_tenant_name(text, text, text),
+	pgtenantd.create_tenant_rels(oid),
 	pgtenantd.create_tenant_unclonable(oid),
 	pgtenantd.create_tenant_refusal(bigint, text, text, text[]),
 	pgtenantd.create_tenant_check(bigint, text, text, text[]),

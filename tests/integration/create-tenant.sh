@@ -301,8 +301,8 @@ like "$(sql_err "SET ROLE $ENQ; SELECT pgtenantd.create_tenant_clone(1, 'x', 'te
 	"permission denied for function create_tenant_clone" "an enqueuer may not call the clone function itself"
 is "$(sql "SELECT count(*) || ' ' || count(*) FILTER (WHERE has_function_privilege('$ENQ', p.oid, 'EXECUTE'))
 	    FROM pg_proc p
-	    WHERE p.pronamespace = 'pgtenantd'::regnamespace AND p.proname LIKE 'create\_tenant\_%'")" "9 0" \
-	"none of the 9 create_tenant functions is executable by others than the daemon's role"
+	    WHERE p.pronamespace = 'pgtenantd'::regnamespace AND p.proname LIKE 'create\_tenant\_%'")" "10 0" \
+	"none of the 10 create_tenant functions is executable by others than the daemon's role"
 
 # tenant_roles is reloadable; a role there that does not exist refuses
 write_config "$T/a.yaml" "database: \"dbname=$DB user=$DROLE\"" "tenant_roles: [$APP, pgt_ct_nosuch_$$]"
