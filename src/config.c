@@ -99,6 +99,8 @@ struct raw_config {
 	struct raw_schedule *schedules;
 	unsigned schedules_count;
 	struct raw_limits *limits;
+	char **tenant_roles;
+	unsigned tenant_roles_count;
 };
 
 #define OPT CYAML_FLAG_OPTIONAL
@@ -212,6 +214,9 @@ static const cyaml_schema_field_t config_fields[] = {
 			     CYAML_UNLIMITED),
 	CYAML_FIELD_MAPPING_PTR("limits", CYAML_FLAG_POINTER_NULL | OPT,
 				struct raw_config, limits, limits_fields),
+	CYAML_FIELD_SEQUENCE("tenant_roles", CYAML_FLAG_POINTER_NULL | OPT,
+			     struct raw_config, tenant_roles, &name_schema, 0,
+			     CYAML_UNLIMITED),
 	CYAML_FIELD_END
 };
 
@@ -1261,6 +1266,37 @@ static void validate_hook(struct problems *p, const char *key,
 		(*out)[i] = xstrdup(argv[i]);
 }
 
+/* tenant_roles: PostgreSQL role names (1 to 63 bytes, each once); *out
+ * gets a NULL-terminated copy, NULL when the key is absent or empty.
+ * Whether each role exists is the database's to say, when a job runs. */
+static void validate_tenant_roles(struct problems *p, char *const *names,
+				  unsigned count, char ***out)
+{
+	*out = NULL;
+	for (unsigned i = 0; i < count; i++) {
+		size_t len = strlen(names[i]);
+		char *shown = value_display(names[i]);
+
+		if (len == 0 || len > 63)
+			problem_add(
+				p, "tenant_roles",
+				"%s is not a role name; a role name has 1 to 63 bytes",
+				shown);
+		for (unsigned k = 0; k < i; k++)
+			if (strcmp(names[k], names[i]) == 0) {
+				problem_add(p, "tenant_roles",
+					    "names role %s twice", shown);
+				break;
+			}
+		free(shown);
+	}
+	if (count == 0)
+		return;
+	*out = xcalloc(count + 1, sizeof(**out));
+	for (unsigned i = 0; i < count; i++)
+		(*out)[i] = xstrdup(names[i]);
+}
+
 static void validate_settings(struct problems *p, const struct raw_config *raw,
 			      struct config *config)
 {
@@ -1575,6 +1611,8 @@ struct config *config_load(const char *path, char **cause)
 	validate_hook(&p, "hook_on_success", r->hook_on_success,
 		      r->hook_on_success_count, &config->hook_on_success);
 	validate_limits(&p, r->limits, config);
+	validate_tenant_roles(&p, r->tenant_roles, r->tenant_roles_count,
+			      &config->tenant_roles);
 	root = yaml_document_get_root_node(&doc);
 	schedules = node_get(&doc, root, "schedules");
 	config->schedule_count = r->schedules_count;
@@ -1613,6 +1651,7 @@ void config_free(struct config *config)
 	free(config->application_name);
 	strv_free(config->hook_on_failure);
 	strv_free(config->hook_on_success);
+	strv_free(config->tenant_roles);
 	for (unsigned i = 0; i < config->schedule_count; i++)
 		schedule_clear(&config->schedules[i]);
 	free(config->schedules);

@@ -85,6 +85,9 @@ struct config {
 	char **hook_on_failure;	 /* a job failed for good */
 	char **hook_on_success;	 /* a job succeeded */
 	int64_t hook_timeout_ms; /* default 30s */
+	/* create_tenant: roles that get USAGE on a new tenant's schema;
+	 * NULL-terminated, NULL: none */
+	char **tenant_roles;
 
 	/* backup retention: only older verified backups are removed */
 	unsigned backup_keep;	   /* newest N kept; 0: no count limit;

@@ -279,6 +279,7 @@ bool daemon_reload(struct daemon *d, char **message)
 	old->prune_interval_ms = fresh->prune_interval_ms;
 	swap_strv(&old->hook_on_failure, &fresh->hook_on_failure);
 	swap_strv(&old->hook_on_success, &fresh->hook_on_success);
+	swap_strv(&old->tenant_roles, &fresh->tenant_roles);
 	old->hook_timeout_ms = fresh->hook_timeout_ms;
 	old->tenant_snapshot_interval_ms = fresh->tenant_snapshot_interval_ms;
 	old->keep_tenant_history_ms = fresh->keep_tenant_history_ms;

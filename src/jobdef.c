@@ -20,7 +20,7 @@
 /* clang-format off */
 const char *const jobdef_builtin_vars[] = {
 	"tenant_id", "schema", "job_id", "kind", "attempt", "args",
-	"backup_dir", "state_dir", NULL,
+	"backup_dir", "state_dir", "tenant_roles", NULL,
 };
 
 const char *const jobdef_batch_vars[] = { "last_key", "batch_size", NULL };

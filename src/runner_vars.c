@@ -50,6 +50,20 @@ char *runner_json_text(const json_t *value)
 	return json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
+/* A NULL-terminated list of role names (NULL: none) as a JSON array text,
+ * so that job SQL reads every name intact: jsonb_array_elements_text. */
+static char *runner_roles_json(char *const *roles)
+{
+	json_t *array = json_array();
+	char *text;
+
+	for (unsigned i = 0; roles != NULL && roles[i] != NULL; i++)
+		json_array_append_new(array, json_string(roles[i]));
+	text = json_dumps(array, JSON_COMPACT);
+	json_decref(array);
+	return text;
+}
+
 /* Vars set by finished steps, args (or their defaults) and built-ins, in
  * that order so that a built-in always wins (resume_parse already refuses
  * progress vars that name an arg or a built-in). */
@@ -92,6 +106,9 @@ void runner_init_vars(struct runner *r)
 	free(text);
 	runner_var_set(r, "backup_dir", config->backup_dir);
 	runner_var_set(r, "state_dir", config->state_dir);
+	text = runner_roles_json(config->tenant_roles);
+	runner_var_set(r, "tenant_roles", text);
+	free(text);
 }
 
 /* The job progress's vars object, made if there is none yet. */

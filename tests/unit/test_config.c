@@ -1102,6 +1102,68 @@ static void test_tenant_history(void)
 	free(path);
 }
 
+/* tenant_roles (create_tenant): a list of role names, each once, none
+ * empty or over PostgreSQL's 63 bytes; absent or empty is no role. */
+static void test_tenant_roles(void)
+{
+	char *path, *cause = NULL;
+	struct config *c;
+
+	path = write_yaml("roles-none.yaml", "workers: 1\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && c->tenant_roles == NULL,
+	   "tenant_roles: none by default");
+	config_free(c);
+	free(path);
+
+	path = write_yaml("roles.yaml",
+			  "tenant_roles: [app_rw, \"App Reader\"]\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && c->tenant_roles != NULL &&
+		   strcmp(c->tenant_roles[0], "app_rw") == 0 &&
+		   strcmp(c->tenant_roles[1], "App Reader") == 0 &&
+		   c->tenant_roles[2] == NULL,
+	   "tenant_roles: the names as written, any spelling PostgreSQL allows");
+	config_free(c);
+	free(path);
+
+	path = write_yaml("roles-empty.yaml", "tenant_roles: []\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && c->tenant_roles == NULL,
+	   "tenant_roles: an empty list is no role");
+	config_free(c);
+	free(path);
+	free(cause);
+
+	cause = refused("roles-empty-name.yaml",
+			"workers: 1\n"
+			"tenant_roles: [app, \"\"]\n",
+			&path);
+	check_problem(cause, path, 2, "tenant_roles",
+		      "\"\" is not a role name; a role name has 1 to 63 bytes",
+		      "tenant_roles: an empty name");
+	free(cause);
+	free(path);
+
+	cause = refused(
+		"roles-long.yaml",
+		"tenant_roles:\n"
+		"  - a234567890123456789012345678901234567890123456789012345678901234\n",
+		&path);
+	check_problem(cause, path, 1, "tenant_roles",
+		      "is not a role name; a role name has 1 to 63 bytes",
+		      "tenant_roles: a name of 64 bytes");
+	free(cause);
+	free(path);
+
+	cause = refused("roles-twice.yaml", "tenant_roles: [app, x, app]\n",
+			&path);
+	check_problem(cause, path, 1, "tenant_roles",
+		      "names role \"app\" twice", "tenant_roles: a role twice");
+	free(cause);
+	free(path);
+}
+
 int main(void)
 {
 	const char *base = getenv("TMPDIR");
@@ -1132,6 +1194,7 @@ int main(void)
 	test_example();
 	test_yamlpos();
 	test_tenant_history();
+	test_tenant_roles();
 	cleanup();
 	return done_testing();
 }

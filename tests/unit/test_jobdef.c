@@ -566,6 +566,7 @@ static void test_enqueue_role(void)
 		{ "drop_tenant", "pgtenantd_operate" },
 		{ "restore", "pgtenantd_operate" },
 		{ "migrate_to_separate_schema", "pgtenantd_operate" },
+		{ "create_tenant", "pgtenantd_operate" },
 	};
 	struct jobdef def;
 	char *path, *cause;
