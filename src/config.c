@@ -92,6 +92,7 @@ struct raw_config {
 	struct raw_schedule *schedules;
 	unsigned schedules_count;
 	struct raw_limits *limits;
+	char *backup_digests;
 };
 
 #define OPT CYAML_FLAG_OPTIONAL
@@ -195,6 +196,7 @@ static const cyaml_schema_field_t config_fields[] = {
 			     CYAML_UNLIMITED),
 	CYAML_FIELD_MAPPING_PTR("limits", CYAML_FLAG_POINTER_NULL | OPT,
 				struct raw_config, limits, limits_fields),
+	RAW_STRING("backup_digests", 0, struct raw_config, backup_digests),
 	CYAML_FIELD_END
 };
 
@@ -1517,6 +1519,15 @@ struct config *config_load(const char *path, char **cause)
 	validate_hook(&p, "hook_on_success", r->hook_on_success,
 		      r->hook_on_success_count, &config->hook_on_success);
 	validate_limits(&p, r->limits, config);
+	config->backup_digests = true;
+	if (r->backup_digests != NULL &&
+	    !bool_parse(r->backup_digests, &config->backup_digests)) {
+		char *shown = value_display(r->backup_digests);
+
+		problem_add(&p, "backup_digests", "%s is not true or false",
+			    shown);
+		free(shown);
+	}
 	root = yaml_document_get_root_node(&doc);
 	schedules = node_get(&doc, root, "schedules");
 	config->schedule_count = r->schedules_count;
