@@ -96,6 +96,8 @@ metric_value()
 
 write_config "$T/a.yaml"
 PATH="$T/bin:$PATH" start_daemon "$T/a.yaml" "$T/a.log" || bail_out "pgtenantd did not start"
+is "$(sql "SELECT enqueue_role FROM pgtenantd.job_kinds WHERE kind = 'restore_drill'")" pgtenantd_operate \
+	"a drill runs a backup's SQL as a restore does: enqueueing it takes pgtenantd_operate"
 
 # --- a backup records the tables of the snapshot pg_dump dumps: rows
 # inserted while pg_dump waits to start are in neither the dump nor the
