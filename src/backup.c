@@ -630,9 +630,12 @@ struct backup_op {
 	int dump_fd;		  /* BACKUP_RESTORE: the dump, open, or -1 */
 	int script_fd; /* BACKUP_RESTORE: the unlinked script, or -1 */
 
-	char *snapshot;	  /* BACKUP_MAKE: for pg_dump --snapshot, or "" */
-	char *digests;	  /* BACKUP_MAKE: JSON to record, or NULL */
-	double digest_ms; /* BACKUP_MAKE */
+	char *snapshot;	    /* BACKUP_MAKE: for pg_dump --snapshot, or "" */
+	bool want_digests;  /* BACKUP_MAKE: take them in that snapshot */
+	char *digests;	    /* BACKUP_MAKE: table_digests JSON, or NULL */
+	char *digest_error; /* why they could not be taken, or NULL */
+	double digest_ms;
+	char *dump_error; /* how pg_dump failed, or NULL */
 	char *test_gate;  /* BACKUP_DRILL, or "" */
 	char *scratch;	  /* BACKUP_DRILL: the live schema's name while the
 			   * drill's transaction lasts; "" for a restore */
@@ -673,6 +676,8 @@ static void backup_op_free(struct backup_op *op)
 	free(op->dump_owner);
 	free(op->snapshot);
 	free(op->digests);
+	free(op->digest_error);
+	free(op->dump_error);
 	free(op->test_gate);
 	free(op->scratch);
 	if (op->dump_fd >= 0)
@@ -1027,16 +1032,21 @@ static void backup_make_read_back_done(struct backup_op *op)
 	backup_finish(op, true, false, NULL, vars, result);
 }
 
-static void backup_dumped(const struct child_result *cr, void *arg)
+/* pg_dump and the digests' psql have both ended: read the dump back if
+ * both succeeded. */
+static void backup_dump_phase_done(struct backup_op *op)
 {
-	struct backup_op *op = arg;
-	char *what;
+	char *what = NULL;
 
-	backup_child_ended(op, 0);
-	op->dump_ms = cr->elapsed_ms;
-	if (op->cancelled || !child_succeeded(cr)) {
-		what = op->cancelled ? xstrdup("cancelled") :
-				       child_outcome("pg_dump", cr);
+	if (op->cancelled)
+		what = xstrdup("cancelled");
+	else if (op->dump_error != NULL)
+		what = xstrdup(op->dump_error);
+	else if (op->digest_error != NULL)
+		what = xasprintf(
+			"cannot take the table digests in pg_dump's snapshot: %s",
+			op->digest_error);
+	if (what != NULL) {
 		unlink(op->tmp);
 		if (!op->cancelled)
 			backup_record_failure(op, what);
@@ -1046,6 +1056,94 @@ static void backup_dumped(const struct child_result *cr, void *arg)
 		return;
 	}
 	backup_read_back(op, op->tmp);
+}
+
+static void backup_dumped(const struct child_result *cr, void *arg)
+{
+	struct backup_op *op = arg;
+
+	op->dump_ms = cr->elapsed_ms;
+	if (!child_succeeded(cr))
+		op->dump_error = child_outcome("pg_dump", cr);
+	if (backup_child_ended(op, 0))
+		backup_dump_phase_done(op);
+}
+
+static void backup_digested(const struct child_result *cr, void *arg)
+{
+	struct backup_op *op = arg;
+	json_t *digests = NULL;
+	char *cause = NULL;
+
+	op->digest_ms = cr->elapsed_ms;
+	if (!child_succeeded(cr)) {
+		op->digest_error = child_outcome("psql", cr);
+	} else if (!drill_parse_output(cr->stdout_text, &digests, &cause)) {
+		op->digest_error = cause;
+	} else {
+		op->digests =
+			json_dumps(digests, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(digests);
+	}
+	if (backup_child_ended(op, 1))
+		backup_dump_phase_done(op);
+}
+
+/* What the digests' psql runs: pgtenantd.table_digests in the snapshot
+ * pg_dump dumps, imported from the job's transaction that exported it
+ * (which stays open until the backup ends). Values come from psql
+ * variables (-v), never from the text. */
+static const char digest_script[] =
+	"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
+	"SET TRANSACTION SNAPSHOT :'snapshot';\n"
+	"SELECT '" DRILL_MARKER
+	"' || pgtenantd.table_digests(:'schema')::text;\n"
+	"ROLLBACK;\n";
+
+static bool script_append(struct backup_op *op, const char *text);
+
+/* Start the psql that takes the digests, as the second child of the dump
+ * phase. Its script is an unlinked file, as a restore's. */
+static bool backup_spawn_digests(struct backup_op *op, char **cause)
+{
+	char *path = xasprintf("%s/.digests-j%" PRId64
+			       "-XXXXXX" BACKUP_RESTORE_EXT,
+			       op->dir, op->job_id);
+	char *schema_v = xasprintf("schema=%s", op->schema);
+	char *snapshot_v = xasprintf("snapshot=%s", op->snapshot);
+	char *argv[] = { "psql",     "-X",     "-q",
+			 "-At",	     "-v",     "ON_ERROR_STOP=1",
+			 "-v",	     schema_v, "-v",
+			 snapshot_v, "-f",     "-",
+			 NULL };
+	bool ok = false;
+
+	op->script_fd = mkostemps(path, strlen(BACKUP_RESTORE_EXT), O_CLOEXEC);
+	if (op->script_fd < 0) {
+		set_cause(cause, "cannot create %s: %s", path, strerror(errno));
+		goto out;
+	}
+	unlink(path);
+	if (!script_append(op, digest_script)) {
+		set_cause(cause, "cannot write %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (lseek(op->script_fd, 0, SEEK_SET) != 0) {
+		set_cause(cause, "cannot rewind %s: %s", path, strerror(errno));
+		goto out;
+	}
+	op->children[1] = child_spawn_fds(op->base, argv, op->env,
+					  op->script_fd, -1, op->timeout_ms,
+					  backup_digested, op, cause);
+	if (op->children[1] != NULL) {
+		op->running++;
+		ok = true;
+	}
+out:
+	free(path);
+	free(schema_v);
+	free(snapshot_v);
+	return ok;
 }
 
 /* Pick file names and start pg_dump. */
@@ -1096,7 +1194,11 @@ static void backup_make(struct backup_op *op)
 		backup_fail(op, true, "backup of schema %s: %s", op->schema,
 			    cause);
 		free(cause);
+		return;
 	}
+	/* the digests at the same time: reported when pg_dump ends */
+	if (op->want_digests && !backup_spawn_digests(op, &cause))
+		op->digest_error = cause;
 }
 
 /* --- BACKUP_CHECK */
@@ -1961,8 +2063,8 @@ struct backup_op *backup_start(const struct backup_request *req,
 	op->arg = xstrdup(req->arg ? req->arg : "");
 	op->restore_role = xstrdup(req->restore_role ? req->restore_role : "");
 	op->snapshot = xstrdup(req->snapshot ? req->snapshot : "");
-	op->digests = req->digests ? xstrdup(req->digests) : NULL;
-	op->digest_ms = req->digest_ms;
+	op->want_digests = req->kind == BACKUP_MAKE && req->digests &&
+			   op->snapshot[0] != '\0';
 	op->test_gate = xstrdup(req->test_gate ? req->test_gate : "");
 	op->scratch = req->kind == BACKUP_DRILL ?
 			      xasprintf("pgt_drill_j%" PRId64, req->job_id) :

@@ -127,10 +127,10 @@ struct backup_request {
 				   * "" for the schema's owner (never a
 				   * superuser) */
 	const char *snapshot;	  /* BACKUP_MAKE: pg_dump --snapshot, or NULL */
-	const char *digests;	  /* BACKUP_MAKE: table_digests JSON taken in
-			       * that snapshot, to record; or NULL */
-	double digest_ms;	  /* BACKUP_MAKE: how long taking them took */
-	const char *test_gate;	  /* BACKUP_DRILL: tests only (test_hooks):
+	bool digests; /* BACKUP_MAKE with a snapshot: while pg_dump runs, a
+		       * psql in the same snapshot takes table_digests, which
+		       * the catalog records with the dump */
+	const char *test_gate; /* BACKUP_DRILL: tests only (test_hooks):
 				* inside the drill's transaction, wait for
 				* a shared advisory lock on
 				* hashtext(test_gate || '/drill') */

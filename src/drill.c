@@ -28,7 +28,7 @@ bool drill_parse_output(const char *output, json_t **digests, char **cause)
 	if (found == NULL)
 		return set_cause(
 			cause,
-			"psql printed no digests of the restored copy (no line starting with '%s')",
+			"psql printed no table digests (no line starting with '%s')",
 			DRILL_MARKER);
 	found += strlen(DRILL_MARKER);
 	text = xstrndup(found, strcspn(found, "\n"));
@@ -37,7 +37,7 @@ bool drill_parse_output(const char *output, json_t **digests, char **cause)
 	if (v == NULL)
 		return set_cause(
 			cause,
-			"the digests psql printed of the restored copy are not JSON: %s",
+			"the table digests psql printed are not JSON: %s",
 			err.text);
 	if (!drill_digests_valid(v, cause)) {
 		json_decref(v);

@@ -12,16 +12,18 @@
 
 #include "util.h"
 
-/* The line a drill's psql prints before the digests of the restored copy
- * (one JSON object on the rest of that line). */
-#define DRILL_MARKER "pgtenantd-drill-digests "
+/* The start of the line on which psql prints pgtenantd.table_digests (one
+ * JSON object on the rest of that line): a backup's of the snapshot it
+ * dumps, a drill's of the restored copy. */
+#define DRILL_MARKER "pgtenantd-table-digests "
 
 /* The outcomes recorded in the backup catalog and counted in metrics. */
 #define DRILL_PASSED "passed"
 #define DRILL_FAILED "failed"
 
 /* Find the last line of psql's output that starts with DRILL_MARKER and
- * parse the JSON object after it into *digests (a new reference). */
+ * parse the JSON object after it into *digests (a new reference); it must
+ * be valid (drill_digests_valid). */
 bool drill_parse_output(const char *output, json_t **digests, char **cause)
 	MUST_CHECK;
 

@@ -1,8 +1,9 @@
 /* step_backup.c - the backup, backup_check, restore and restore_drill
- * steps, through backup. A backup first takes the digests of the schema's
- * tables (pgtenantd.table_digests) in a REPEATABLE READ transaction on the
- * job's connection and exports its snapshot, which pg_dump then dumps
- * (--snapshot); the transaction stays open, idle, until pg_dump is done. */
+ * steps, through backup. A backup first opens a REPEATABLE READ
+ * transaction on the job's connection and exports its snapshot: pg_dump
+ * dumps it (--snapshot) while a psql takes the digests of the schema's
+ * tables (pgtenantd.table_digests) in it, both at once; the transaction
+ * stays open, idle, until both are done. */
 #include "runner-int.h"
 
 #include <stdlib.h>
@@ -92,7 +93,6 @@ struct backup_start_ctx {
 	char *arg;
 	char **env;
 	char *snapshot;
-	char *digests;
 };
 
 static void backup_start_ctx_free(struct backup_start_ctx *ctx)
@@ -100,7 +100,6 @@ static void backup_start_ctx_free(struct backup_start_ctx *ctx)
 	free(ctx->arg);
 	pgconn_env_free(ctx->env);
 	free(ctx->snapshot);
-	free(ctx->digests);
 	free(ctx);
 }
 
@@ -112,14 +111,13 @@ static void runner_backup_launch(struct backup_start_ctx *ctx)
 	ctx->req.arg = ctx->arg;
 	ctx->req.env = ctx->env;
 	ctx->req.snapshot = ctx->snapshot;
-	ctx->req.digests = ctx->digests;
 	r->busy = true;
 	r->backup = backup_start(&ctx->req, runner_backup_done, r);
 	backup_start_ctx_free(ctx);
 }
 
-/* The digests and the snapshot id: now pg_dump dumps that snapshot. */
-static void runner_backup_digested(const struct pgconn_result *res, void *arg)
+/* The snapshot's id: pg_dump and the digests' psql import it. */
+static void runner_backup_exported(const struct pgconn_result *res, void *arg)
 {
 	struct backup_start_ctx *ctx = arg;
 	struct runner *r = ctx->r;
@@ -128,42 +126,32 @@ static void runner_backup_digested(const struct pgconn_result *res, void *arg)
 		backup_start_ctx_free(ctx);
 		return;
 	}
-	if (PQntuples(res->res) != 1 || PQgetisnull(res->res, 0, 0) ||
-	    PQgetisnull(res->res, 0, 1)) {
+	if (PQntuples(res->res) != 1 || PQgetisnull(res->res, 0, 0)) {
 		backup_start_ctx_free(ctx);
 		runner_fail(
 			r, JOB_FAILED_RETRY,
-			"backup of schema %s: pgtenantd.table_digests returned no row",
+			"backup of schema %s: pg_export_snapshot returned no row",
 			r->job->schema);
 		return;
 	}
 	ctx->snapshot = xstrdup(PQgetvalue(res->res, 0, 0));
-	ctx->digests = xstrdup(PQgetvalue(res->res, 0, 1));
-	ctx->req.digest_ms = res->elapsed_ms;
-	job_log_info(
-		r->job,
-		"table digests of schema %s taken in %.0f ms; pg_dump dumps snapshot %s",
-		r->job->schema, res->elapsed_ms, ctx->snapshot);
+	ctx->req.digests = true;
 	runner_backup_launch(ctx);
 }
 
-/* Take the digests of the schema's tables in the transaction whose
- * snapshot pg_dump will dump. */
+/* Export the snapshot of the transaction that pg_dump will dump. */
 static void runner_backup_begun(const struct pgconn_result *res, void *arg)
 {
 	struct backup_start_ctx *ctx = arg;
 	struct runner *r = ctx->r;
-	const char *values[1] = { r->job->schema };
 
 	if (!runner_query_ok(r, res)) {
 		backup_start_ctx_free(ctx);
 		return;
 	}
 	r->busy = true;
-	pgconn_query(r->conn,
-		     "SELECT pg_catalog.pg_export_snapshot(),"
-		     " pgtenantd.table_digests($1)::text",
-		     1, values, runner_backup_digested, ctx);
+	pgconn_query(r->conn, "SELECT pg_catalog.pg_export_snapshot()", 0, NULL,
+		     runner_backup_exported, ctx);
 }
 
 void runner_backup_step(struct runner *r)

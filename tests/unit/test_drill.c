@@ -39,7 +39,8 @@ static void test_parse(void)
 	json_decref(d);
 	ok(!drill_parse_output("SET\nBEGIN\n", &d, &cause) && d == NULL,
 	   "no marker line is refused");
-	contains(cause, "printed no digests", "the cause says what is missing");
+	contains(cause, "printed no table digests",
+		 "the cause says what is missing");
 	ok(!drill_parse_output(DRILL_MARKER "{\"t\": ", &d, &cause),
 	   "broken JSON is refused");
 	contains(cause, "not JSON", "the cause says it is not JSON");
