@@ -238,7 +238,7 @@ bool backup_catalog_find(struct ckpt *ckpt, const char *tenant_id,
 }
 
 /* Add what a listed backup recorded of its tables and its last drill:
- * tables (how many it recorded; null for an older backup that recorded
+ * tables_recorded (how many; null for an older backup that recorded
  * none), drill (the outcome, null if never drilled), drill_at,
  * drill_job_id, drill_error. */
 static void backup_list_drill(json_t *row, const struct backup_record *rec)
@@ -248,7 +248,7 @@ static void backup_list_drill(json_t *row, const struct backup_record *rec)
 	char at[32];
 
 	json_object_set_new(
-		row, "tables",
+		row, "tables_recorded",
 		json_is_object(digests) ?
 			json_integer((json_int_t)json_object_size(digests)) :
 			json_null());

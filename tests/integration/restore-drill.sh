@@ -121,7 +121,7 @@ file=$(sql "SELECT result->'backup'->>'file' FROM pgtenantd.jobs WHERE id = $id"
 good_id=$(sql "SELECT result->'backup'->>'id' FROM pgtenantd.jobs WHERE id = $id")
 is "$(pg_restore -f - --data-only -t notes "$file" | grep -c '^[0-9]*	late ')" 0 \
 	"the dump holds none of the late rows either: it is of the same snapshot"
-is "$(json_eval "$(ctl --json backups acme)" "(:'j')::jsonb->'backups'->0->>'tables'")" 3 \
+is "$(json_eval "$(ctl --json backups acme)" "(:'j')::jsonb->'backups'->0->>'tables_recorded'")" 3 \
 	"pgtenantctl backups says the backup recorded 3 tables"
 
 # --- a drill of the good backup while a writer keeps writing to the live

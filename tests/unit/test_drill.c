@@ -229,7 +229,8 @@ static void test_catalog_upgrade(void)
 	is_int(json_integer_value(json_object_get(json_array_get(list, 0),
 						  "drill_job_id")),
 	       10, "and its job");
-	ok(json_is_null(json_object_get(json_array_get(list, 0), "tables")) &&
+	ok(json_is_null(json_object_get(json_array_get(list, 0),
+					"tables_recorded")) &&
 		   json_is_null(json_object_get(json_array_get(list, 0),
 						"drill_error")),
 	   "no recorded tables, no drill error");
