@@ -7,7 +7,7 @@
 # (sha256) and one whose rows are not what it recorded (a pg_dump that
 # ignores the snapshot), naming the table; both show in pgtenantctl
 # backups and in metrics; nothing named like the scratch schema is left
-# after a pass, a failure or a daemon killed mid-drill; a tenant without a
+# after a pass, a failure, a cancel or a daemon killed mid-drill; a tenant without a
 # backup gets a clear message; a backup that recorded nothing is restored
 # and reported with nothing to compare with.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -237,6 +237,20 @@ ok "the drill runs again after the lease expired and passes" wait_state "$id" su
 is "$(json_eval "$(ctl --json backups acme)" \
 	"(SELECT b->>'drill' FROM jsonb_array_elements((:'j')::jsonb->'backups') b WHERE b->>'id' = '$good_id')")" \
 	passed "the repaired backup's drill is now recorded as passed"
+
+# --- a drill cancelled inside its transaction: psql is stopped, its
+# session rolls back, nothing stays.
+gate_hold g3 || bail_out "could not take the drill's gate"
+id=$(insert_job restore_drill acme "{\"backup\": \"$good_id\", \"test_gate\": \"g3\"}")
+ok "a drill waits at its gate" \
+	wait_until "SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted" 30 ||
+	diag_job "$id"
+sql "SELECT pgtenantd.cancel_job($id)" >/dev/null
+ok "it is cancelled" wait_state "$id" cancelled 30 || diag_job "$id"
+gate_release
+ok "its session ends" wait_until "SELECT count(*) = 0 FROM pg_locks WHERE locktype = 'advisory'" 30
+is "$(scratch_count)" 0 "and leaves nothing named like the scratch schema"
+is "$(live tenant_acme)" "$acme_before" "nor any change to the live schema"
 
 # --- a tenant without a backup.
 id=$(insert_job restore_drill globex)
