@@ -204,7 +204,8 @@ cp "$T/good.dump" "$file"
 touch "$T/slow" "$T/nosnapshot"
 id=$(insert_job backup acme)
 ok "pg_dump of the second backup is about to start" wait_cmd 10 test -f "$T/dump-waiting"
-sql "DELETE FROM tenant_acme.graph_relations WHERE id IN ('r5', 'r6')" >/dev/null
+sql "DELETE FROM tenant_acme.graph_relations WHERE id IN ('r5', 'r6');
+     UPDATE tenant_acme.graph_entities SET properties = '{\"changed\": true}' WHERE id = 'e7'" >/dev/null
 rm -f "$T/slow" "$T/dump-waiting"
 ok "the second backup succeeds" wait_state "$id" succeeded 30 || diag_job "$id"
 rm -f "$T/nosnapshot"
@@ -212,8 +213,11 @@ id=$(insert_job restore_drill acme)
 ok "its drill fails" wait_state "$id" failed 30 || diag_job "$id"
 err=$(sql "SELECT last_error FROM pgtenantd.jobs WHERE id = $id")
 diag "error: $err"
-like "$err" "1 table differs from what the backup recorded: table graph_relations: the backup recorded 2000 rows, the restored copy has 1998" \
-	"the job's error names the table and both row counts"
+like "$err" "2 tables differ from what the backup recorded: " "the job's error counts the tables that differ"
+like "$err" "table graph_entities: same 3000 rows, but the backup recorded hash [0-9a-f]{32} and the restored rows hash to [0-9a-f]{32}" \
+	"it names a table whose rows changed and both hashes"
+like "$err" "table graph_relations: the backup recorded 2000 rows, the restored copy has 1998" \
+	"and a table with rows missing and both row counts"
 is "$(scratch_count)" 0 "nothing named like the scratch schema is left"
 is "$(sql "SELECT count(*) FROM tenant_acme.graph_relations")" 1998 "the live schema is untouched"
 
