@@ -957,8 +957,9 @@ static void render_array(const json_t *array, const char *what)
 }
 
 /* The last restore drill of a listed backup: DRILL is its outcome and
- * time ("passed 2024-05-01T03:00:00Z"), and a failed drill's message
- * goes into ERROR when the backup itself has none. */
+ * time ("passed 2024-05-01T03:00:00Z"; "passed (not compared) ..." for a
+ * backup that recorded no tables), and a failed drill's message goes into
+ * ERROR when the backup itself has none. */
 static void backup_drill_cells(const json_t *backup, char **error_cell,
 			       char **drill_cell)
 {
@@ -969,8 +970,14 @@ static void backup_drill_cells(const json_t *backup, char **error_cell,
 		json_string_value(json_object_get(backup, "drill_error"));
 
 	if (outcome != NULL) {
+		/* a backup that recorded no tables was only restored */
+		bool compared = !json_is_null(
+			json_object_get(backup, "tables_recorded"));
+
 		free(*drill_cell);
-		*drill_cell = xasprintf("%s %s", outcome, at ? at : "");
+		*drill_cell = xasprintf("%s%s %s", outcome,
+					compared ? "" : " (not compared)",
+					at ? at : "");
 	}
 	if (drill_error != NULL &&
 	    json_string_value(json_object_get(backup, "error")) == NULL) {

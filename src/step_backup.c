@@ -40,7 +40,6 @@ static void runner_backup_snapshot_closed(const struct pgconn_result *res,
 
 	if (!runner_query_ok(r, res))
 		return;
-	r->in_txn = false;
 	runner_step_done_autocommit(r);
 }
 
@@ -78,6 +77,7 @@ static void runner_backup_done(const struct backup_result *br, void *arg)
 	}
 	if (r->in_txn) {
 		/* read only: nothing to commit */
+		r->in_txn = false;
 		r->busy = true;
 		pgconn_query(r->conn, "ROLLBACK", 0, NULL,
 			     runner_backup_snapshot_closed, r);
@@ -201,7 +201,7 @@ void runner_backup_step(struct runner *r)
 		runner_backup_launch(ctx);
 		return;
 	}
-	/* read only, so that the snapshot sees what the digests saw */
+	/* one snapshot for pg_dump and the digests; nothing to write */
 	r->in_txn = true;
 	r->busy = true;
 	pgconn_query(r->conn,

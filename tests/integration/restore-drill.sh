@@ -276,6 +276,7 @@ ok "its drill passes" wait_state "$id" succeeded 30 || diag_job "$id"
 result=$(sql "SELECT result->'restore_drill' FROM pgtenantd.jobs WHERE id = $id")
 is "$(json_eval "$result" "(:'j')::jsonb->>'compared'")" false "it compared nothing"
 like "$(json_eval "$result" "(:'j')::jsonb->>'note'")" "nothing to compare" "and says there was nothing to compare with"
+like "$(ctl backups globex)" "passed \\(not compared\\) 20" "pgtenantctl backups says it passed without a comparison"
 is "$(json_eval "$result" "(:'j')::jsonb->'tables'->'graph_entities'->>'rows'")" 10 "it reports the restored rows"
 is "$(scratch_count)" 0 "nothing named like the scratch schema is left"
 
