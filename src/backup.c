@@ -25,6 +25,7 @@
 
 #include "child.h"
 #include "ckpt.h"
+#include "drill.h"
 #include "log.h"
 #include "space.h"
 #include "tenant.h"
@@ -44,6 +45,9 @@ void backup_record_clear(struct backup_record *rec)
 	free(rec->status);
 	free(rec->sha256);
 	free(rec->error);
+	free(rec->digests);
+	free(rec->drill_outcome);
+	free(rec->drill_error);
 	memset(rec, 0, sizeof(*rec));
 }
 
@@ -71,7 +75,8 @@ static void utc_text(double t, char *buf, size_t len, bool compact)
 #define BACKUP_COLUMNS                                               \
 	"id, tenant_id, schema, file, job_id, status, size, sha256," \
 	" toc_entries, started_at, duration_ms, dump_ms, verify_ms," \
-	" verified_at, error, deleted_at"
+	" verified_at, error, deleted_at, digests, drill_at,"        \
+	" drill_outcome, drill_error, drill_job_id"
 
 /* Fill cause with SQLite's message for sql. */
 static bool catalog_error(struct ckpt *ckpt, const char *sql, char **cause)
@@ -127,6 +132,11 @@ static void catalog_row(sqlite3_stmt *stmt, struct backup_record *rec)
 	rec->verified_at = sqlite3_column_double(stmt, 13);
 	rec->error = column_text(stmt, 14);
 	rec->deleted_at = sqlite3_column_double(stmt, 15);
+	rec->digests = column_text(stmt, 16);
+	rec->drill_at = sqlite3_column_double(stmt, 17);
+	rec->drill_outcome = column_text(stmt, 18);
+	rec->drill_error = column_text(stmt, 19);
+	rec->drill_job_id = sqlite3_column_int64(stmt, 20);
 }
 
 /* Add a row. */
@@ -136,9 +146,9 @@ bool backup_catalog_add(struct ckpt *ckpt, struct backup_record *rec,
 	static const char sql[] =
 		"INSERT INTO backups (tenant_id, schema, file, job_id, status,"
 		" size, sha256, toc_entries, started_at, duration_ms, dump_ms,"
-		" verify_ms, verified_at, error, deleted_at)"
+		" verify_ms, verified_at, error, deleted_at, digests)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-		" ?13, ?14, ?15)";
+		" ?13, ?14, ?15, ?16)";
 	sqlite3_stmt *stmt;
 	bool ok;
 
@@ -159,6 +169,7 @@ bool backup_catalog_add(struct ckpt *ckpt, struct backup_record *rec,
 	sqlite3_bind_double(stmt, 13, rec->verified_at);
 	bind_text(stmt, 14, rec->error);
 	sqlite3_bind_double(stmt, 15, rec->deleted_at);
+	bind_text(stmt, 16, rec->digests);
 	ok = sqlite3_step(stmt) == SQLITE_DONE;
 	if (!ok)
 		catalog_error(ckpt, sql, cause);
@@ -227,6 +238,39 @@ bool backup_catalog_find(struct ckpt *ckpt, const char *tenant_id,
 	return true;
 }
 
+/* Add what a listed backup recorded of its tables and its last drill:
+ * tables_recorded (how many; null for an older backup that recorded
+ * none), drill (the outcome, null if never drilled), drill_at,
+ * drill_job_id, drill_error. */
+static void backup_list_drill(json_t *row, const struct backup_record *rec)
+{
+	json_t *digests =
+		rec->digests != NULL ? json_loads(rec->digests, 0, NULL) : NULL;
+	char at[32];
+
+	json_object_set_new(
+		row, "tables_recorded",
+		json_is_object(digests) ?
+			json_integer((json_int_t)json_object_size(digests)) :
+			json_null());
+	json_decref(digests);
+	json_object_set_new(row, "drill",
+			    rec->drill_outcome ?
+				    json_string(rec->drill_outcome) :
+				    json_null());
+	utc_text(rec->drill_at, at, sizeof(at), false);
+	json_object_set_new(row, "drill_at",
+			    rec->drill_at > 0 ? json_string(at) : json_null());
+	json_object_set_new(
+		row, "drill_job_id",
+		rec->drill_job_id > 0 ?
+			json_integer((json_int_t)rec->drill_job_id) :
+			json_null());
+	json_object_set_new(row, "drill_error",
+			    rec->drill_error ? json_string(rec->drill_error) :
+					       json_null());
+}
+
 /* The catalog as JSON, newest first. */
 bool backup_catalog_list(struct ckpt *ckpt, const char *tenant_id,
 			 unsigned limit, json_t **out, char **cause)
@@ -264,6 +308,8 @@ bool backup_catalog_list(struct ckpt *ckpt, const char *tenant_id,
 				  "job_id", (json_int_t)rec.job_id, "sha256",
 				  rec.sha256, "error", rec.error, "path",
 				  rec.file));
+		backup_list_drill(
+			json_array_get(list, json_array_size(list) - 1), &rec);
 		backup_record_clear(&rec);
 	}
 	if (rc != SQLITE_DONE) {
@@ -323,6 +369,65 @@ bool backup_catalog_prune(struct ckpt *ckpt, int64_t max_age_ms, double now,
 		*pruned = (unsigned)sqlite3_changes(ckpt_sqlite(ckpt));
 	else
 		catalog_error(ckpt, sql, cause);
+	sqlite3_finalize(stmt);
+	return ok;
+}
+
+/* Note the outcome of a restore drill of a backup. */
+bool backup_catalog_drill_record(struct ckpt *ckpt, int64_t id, double now,
+				 const char *outcome, int64_t job_id,
+				 const char *error, char **cause)
+{
+	static const char sql[] =
+		"UPDATE backups SET drill_at = ?2, drill_outcome = ?3,"
+		" drill_job_id = ?4, drill_error = ?5 WHERE id = ?1";
+	sqlite3_stmt *stmt;
+	bool ok;
+
+	if (!catalog_prepare(ckpt, sql, &stmt, cause))
+		return false;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_double(stmt, 2, now);
+	bind_text(stmt, 3, outcome);
+	sqlite3_bind_int64(stmt, 4, job_id);
+	bind_text(stmt, 5, error);
+	ok = sqlite3_step(stmt) == SQLITE_DONE;
+	if (!ok)
+		catalog_error(ckpt, sql, cause);
+	sqlite3_finalize(stmt);
+	return ok;
+}
+
+/* The newest passed and failed drills, and the tenants whose newest drill
+ * failed. */
+bool backup_catalog_drill_stats(struct ckpt *ckpt, double *last_passed,
+				double *last_failed, unsigned *failing_tenants,
+				char **cause)
+{
+	static const char sql[] =
+		"SELECT (SELECT max(drill_at) FROM backups"
+		"         WHERE drill_outcome = 'passed'),"
+		"       (SELECT max(drill_at) FROM backups"
+		"         WHERE drill_outcome = 'failed'),"
+		"       (SELECT count(*) FROM backups b"
+		"         WHERE b.drill_outcome = 'failed'"
+		"           AND b.drill_at = (SELECT max(c.drill_at) FROM backups c"
+		"                              WHERE c.tenant_id = b.tenant_id))";
+	sqlite3_stmt *stmt;
+	bool ok;
+
+	*last_passed = *last_failed = 0;
+	*failing_tenants = 0;
+	if (!catalog_prepare(ckpt, sql, &stmt, cause))
+		return false;
+	ok = sqlite3_step(stmt) == SQLITE_ROW;
+	if (ok) {
+		*last_passed = sqlite3_column_double(stmt, 0);
+		*last_failed = sqlite3_column_double(stmt, 1);
+		*failing_tenants = (unsigned)sqlite3_column_int64(stmt, 2);
+	} else {
+		catalog_error(ckpt, sql, cause);
+	}
 	sqlite3_finalize(stmt);
 	return ok;
 }
@@ -527,6 +632,17 @@ struct backup_op {
 	char *dump_owner;	  /* the schema's owner in the dump's TOC */
 	int dump_fd;		  /* BACKUP_RESTORE: the dump, open, or -1 */
 	int script_fd; /* BACKUP_RESTORE: the unlinked script, or -1 */
+
+	char *snapshot;	    /* BACKUP_MAKE: for pg_dump --snapshot, or "" */
+	bool want_digests;  /* BACKUP_MAKE: take them in that snapshot */
+	char *digests;	    /* BACKUP_MAKE: table_digests JSON, or NULL */
+	char *digest_error; /* why they could not be taken, or NULL */
+	double digest_ms;
+	char *dump_error; /* how pg_dump failed, or NULL */
+	char *test_gate;  /* BACKUP_DRILL, or "" */
+	char *scratch;	  /* BACKUP_DRILL: the live schema's name while the
+			   * drill's transaction lasts; "" for a restore */
+	int64_t drill_backup_id; /* BACKUP_DRILL: the backup found, or 0 */
 };
 
 static void backup_begin_cb(evutil_socket_t fd, short what, void *arg);
@@ -561,11 +677,32 @@ static void backup_op_free(struct backup_op *op)
 	backup_record_clear(&op->rec);
 	free(op->restore_role);
 	free(op->dump_owner);
+	free(op->snapshot);
+	free(op->digests);
+	free(op->digest_error);
+	free(op->dump_error);
+	free(op->test_gate);
+	free(op->scratch);
 	if (op->dump_fd >= 0)
 		close(op->dump_fd);
 	if (op->script_fd >= 0)
 		close(op->script_fd);
 	free(op);
+}
+
+/* Record a drill's outcome on its backup's catalog row (best effort: the
+ * job row has it anyway). */
+static void backup_drill_record(struct backup_op *op, const char *outcome,
+				const char *error)
+{
+	char *cause = NULL;
+
+	if (!backup_catalog_drill_record(op->ckpt, op->drill_backup_id,
+					 wall_seconds(), outcome, op->job_id,
+					 error, &cause)) {
+		log_warning("%s", cause);
+		free(cause);
+	}
 }
 
 /* Report the outcome and free op. */
@@ -581,11 +718,25 @@ static void backup_finish(struct backup_op *op, bool ok, bool retry,
 		.result = result,
 	};
 
+	char *drill_error = NULL;
+
 	if (op->cancelled && ok) {
 		r.ok = true; /* it completed before the cancel took */
 		r.cancelled = false;
 	}
+	if (op->kind == BACKUP_DRILL && op->drill_backup_id != 0 &&
+	    !r.cancelled) {
+		if (!r.ok) {
+			drill_error = xasprintf(
+				"restore drill of backup %" PRId64 ": %s",
+				op->drill_backup_id, r.error ? r.error : "?");
+			r.error = drill_error;
+		}
+		r.drill_outcome = r.ok ? DRILL_PASSED : DRILL_FAILED;
+		backup_drill_record(op, r.drill_outcome, drill_error);
+	}
 	op->done(&r, op->done_arg);
+	free(drill_error);
 	json_decref(vars);
 	json_decref(result);
 	backup_op_free(op);
@@ -775,6 +926,16 @@ static void backup_outputs(struct backup_op *op,
 				    json_integer((json_int_t)rec->duration_ms));
 		json_object_set_new(b, "removed_by_retention",
 				    json_integer(removed));
+		/* the tables as the dump's snapshot had them; null when not
+		 * taken (backup_digests: false) */
+		json_object_set_new(b, "tables",
+				    op->digests ?
+					    json_loads(op->digests, 0, NULL) :
+					    json_null());
+		if (op->digests != NULL)
+			json_object_set_new(
+				b, "digest_ms",
+				json_integer((json_int_t)op->digest_ms));
 	} else {
 		json_object_set_new(json_object_get(*result, "backup"),
 				    "checked", json_true());
@@ -852,6 +1013,7 @@ static void backup_make_read_back_done(struct backup_op *op)
 	rec.verify_ms = (double)(mono_ms() - op->phase_ms);
 	rec.duration_ms = (double)(mono_ms() - op->started_ms);
 	rec.verified_at = wall_seconds();
+	rec.digests = op->digests;
 	if (!backup_catalog_add(op->ckpt, &rec, &cause)) {
 		/* unrecorded, the file would never be found or removed */
 		unlink(op->file);
@@ -873,16 +1035,21 @@ static void backup_make_read_back_done(struct backup_op *op)
 	backup_finish(op, true, false, NULL, vars, result);
 }
 
-static void backup_dumped(const struct child_result *cr, void *arg)
+/* pg_dump and the digests' psql have both ended: read the dump back if
+ * both succeeded. */
+static void backup_dump_phase_done(struct backup_op *op)
 {
-	struct backup_op *op = arg;
-	char *what;
+	char *what = NULL;
 
-	backup_child_ended(op, 0);
-	op->dump_ms = cr->elapsed_ms;
-	if (op->cancelled || !child_succeeded(cr)) {
-		what = op->cancelled ? xstrdup("cancelled") :
-				       child_outcome("pg_dump", cr);
+	if (op->cancelled)
+		what = xstrdup("cancelled");
+	else if (op->dump_error != NULL)
+		what = xstrdup(op->dump_error);
+	else if (op->digest_error != NULL)
+		what = xasprintf(
+			"cannot take the table digests in pg_dump's snapshot: %s",
+			op->digest_error);
+	if (what != NULL) {
 		unlink(op->tmp);
 		if (!op->cancelled)
 			backup_record_failure(op, what);
@@ -892,6 +1059,94 @@ static void backup_dumped(const struct child_result *cr, void *arg)
 		return;
 	}
 	backup_read_back(op, op->tmp);
+}
+
+static void backup_dumped(const struct child_result *cr, void *arg)
+{
+	struct backup_op *op = arg;
+
+	op->dump_ms = cr->elapsed_ms;
+	if (!child_succeeded(cr))
+		op->dump_error = child_outcome("pg_dump", cr);
+	if (backup_child_ended(op, 0))
+		backup_dump_phase_done(op);
+}
+
+static void backup_digested(const struct child_result *cr, void *arg)
+{
+	struct backup_op *op = arg;
+	json_t *digests = NULL;
+	char *cause = NULL;
+
+	op->digest_ms = cr->elapsed_ms;
+	if (!child_succeeded(cr)) {
+		op->digest_error = child_outcome("psql", cr);
+	} else if (!drill_parse_output(cr->stdout_text, &digests, &cause)) {
+		op->digest_error = cause;
+	} else {
+		op->digests =
+			json_dumps(digests, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(digests);
+	}
+	if (backup_child_ended(op, 1))
+		backup_dump_phase_done(op);
+}
+
+/* What the digests' psql runs: pgtenantd.table_digests in the snapshot
+ * pg_dump dumps, imported from the job's transaction that exported it
+ * (which stays open until the backup ends). Values come from psql
+ * variables (-v), never from the text. */
+static const char digest_script[] =
+	"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
+	"SET TRANSACTION SNAPSHOT :'snapshot';\n"
+	"SELECT '" DRILL_MARKER
+	"' || pgtenantd.table_digests(:'schema')::text;\n"
+	"ROLLBACK;\n";
+
+static bool script_append(struct backup_op *op, const char *text);
+
+/* Start the psql that takes the digests, as the second child of the dump
+ * phase. Its script is an unlinked file, as a restore's. */
+static bool backup_spawn_digests(struct backup_op *op, char **cause)
+{
+	char *path = xasprintf("%s/.digests-j%" PRId64
+			       "-XXXXXX" BACKUP_RESTORE_EXT,
+			       op->dir, op->job_id);
+	char *schema_v = xasprintf("schema=%s", op->schema);
+	char *snapshot_v = xasprintf("snapshot=%s", op->snapshot);
+	char *argv[] = { "psql",     "-X",     "-q",
+			 "-At",	     "-v",     "ON_ERROR_STOP=1",
+			 "-v",	     schema_v, "-v",
+			 snapshot_v, "-f",     "-",
+			 NULL };
+	bool ok = false;
+
+	op->script_fd = mkostemps(path, strlen(BACKUP_RESTORE_EXT), O_CLOEXEC);
+	if (op->script_fd < 0) {
+		set_cause(cause, "cannot create %s: %s", path, strerror(errno));
+		goto out;
+	}
+	unlink(path);
+	if (!script_append(op, digest_script)) {
+		set_cause(cause, "cannot write %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (lseek(op->script_fd, 0, SEEK_SET) != 0) {
+		set_cause(cause, "cannot rewind %s: %s", path, strerror(errno));
+		goto out;
+	}
+	op->children[1] = child_spawn_fds(op->base, argv, op->env,
+					  op->script_fd, -1, op->timeout_ms,
+					  backup_digested, op, cause);
+	if (op->children[1] != NULL) {
+		op->running++;
+		ok = true;
+	}
+out:
+	free(path);
+	free(schema_v);
+	free(snapshot_v);
+	return ok;
 }
 
 /* Pick file names and start pg_dump. */
@@ -952,12 +1207,19 @@ static void backup_make(struct backup_op *op)
 	schema_opt = xasprintf("--schema=%s", pattern);
 	file_opt = xasprintf("--file=%s", op->tmp);
 	{
-		char *argv[] = { "pg_dump",	   "--format=custom",
-				 "--strict-names", schema_opt,
-				 file_opt,	   NULL };
+		char *snapshot_opt = xasprintf("--snapshot=%s", op->snapshot);
+		char *argv[] = {
+			"pg_dump",  "--format=custom", "--strict-names",
+			schema_opt, file_opt,	       snapshot_opt,
+			NULL
+		};
 
+		/* without a snapshot, pg_dump takes its own */
+		if (op->snapshot[0] == '\0')
+			argv[5] = NULL;
 		op->phase_ms = mono_ms();
 		started = backup_spawn(op, 0, argv, backup_dumped, &cause);
+		free(snapshot_opt);
 	}
 	free(pattern);
 	free(schema_opt);
@@ -967,7 +1229,11 @@ static void backup_make(struct backup_op *op)
 		backup_fail(op, true, "backup of schema %s: %s", op->schema,
 			    cause);
 		free(cause);
+		return;
 	}
+	/* the digests at the same time: reported when pg_dump ends */
+	if (op->want_digests && !backup_spawn_digests(op, &cause))
+		op->digest_error = cause;
 }
 
 /* --- BACKUP_CHECK */
@@ -1184,12 +1450,17 @@ refused:
 /* The SQL psql runs before the dump's: as the daemon's role, pick the
  * restore role, refuse a superuser, replace the schema by an empty one
  * owned by that role, and become it for the rest of the transaction. The
- * values come from psql variables (-v), never from the text. */
+ * values come from psql variables (-v), never from the text. A drill
+ * (scratch not empty) renames the live schema to scratch instead of
+ * dropping it: the rename is not committed (the drill rolls back), so
+ * every other session keeps seeing and using the live schema by its name,
+ * and the rename takes no lock on its tables. */
 static const char restore_prologue[] =
 	"SET search_path = pg_catalog, pg_temp;\n"
 	"SELECT pg_catalog.set_config('pgtenantd.restore_schema', :'schema', false),\n"
 	"       pg_catalog.set_config('pgtenantd.restore_role', :'restore_role', false),\n"
-	"       pg_catalog.set_config('pgtenantd.restore_dump_owner', :'dump_owner', false);\n"
+	"       pg_catalog.set_config('pgtenantd.restore_dump_owner', :'dump_owner', false),\n"
+	"       pg_catalog.set_config('pgtenantd.restore_scratch', :'scratch', false);\n"
 	"DO $pgt$\n"
 	"DECLARE\n"
 	"  s text := pg_catalog.current_setting('pgtenantd.restore_schema');\n"
@@ -1211,7 +1482,12 @@ static const char restore_prologue[] =
 	"  IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = r) THEN\n"
 	"    RAISE EXCEPTION 'restore of schema % refused: its restore role % (%) is a superuser, and a dump is code that runs with the rights of the role restoring it; set restore_role to a role that is not a superuser', s, r, how;\n"
 	"  END IF;\n"
-	"  EXECUTE pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', s);\n"
+	"  IF pg_catalog.current_setting('pgtenantd.restore_scratch') = '' THEN\n"
+	"    EXECUTE pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', s);\n"
+	"  ELSIF EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = s) THEN\n"
+	"    EXECUTE pg_catalog.format('ALTER SCHEMA %I RENAME TO %I', s,\n"
+	"                              pg_catalog.current_setting('pgtenantd.restore_scratch'));\n"
+	"  END IF;\n"
 	"  EXECUTE pg_catalog.format('CREATE SCHEMA %I AUTHORIZATION %I', s, r);\n"
 	"  EXECUTE pg_catalog.format('SET ROLE %I', r);\n"
 	"END\n"
@@ -1255,6 +1531,26 @@ static const char restore_check[] =
 	"  END IF;\n"
 	"END\n"
 	"$pgt$;\n";
+
+/* A drill's script runs in a transaction of its own that it rolls back
+ * itself at the end: without psql --single-transaction, which would
+ * commit, so that a psql that outlives the daemon leaves nothing behind
+ * either. */
+static const char drill_begin[] = "BEGIN;\n";
+
+/* The end of a drill's script: back to the daemon's role (the restore
+ * role need not be able to use schema pgtenantd), the test gate, the
+ * digests of the restored copy on stdout (psql -o /dev/null sent the
+ * dump's own output nowhere; \o turns stdout back on), then ROLLBACK:
+ * the copy and the rename vanish. */
+static const char drill_end[] =
+	"RESET ROLE;\n"
+	"SELECT pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtext(:'gate' || '/drill'))\n"
+	" WHERE :'gate' <> '';\n"
+	"\\o\n"
+	"SELECT '" DRILL_MARKER
+	"' || pgtenantd.table_digests(:'schema')::text;\n"
+	"ROLLBACK;\n";
 
 /* Append text to the restore script. */
 static bool script_append(struct backup_op *op, const char *text)
@@ -1332,11 +1628,75 @@ static void backup_restored(const struct child_result *cr, void *arg)
 	backup_finish(op, true, false, NULL, NULL, result);
 }
 
+/* A drill's psql ended: compare the restored copy's digests with those
+ * the backup recorded when it was taken. */
+static void backup_drilled(const struct child_result *cr, void *arg)
+{
+	struct backup_op *op = arg;
+	json_t *restored = NULL, *recorded = NULL, *result;
+	char *cause = NULL, *summary;
+	bool compared = op->rec.digests != NULL;
+
+	if (restore_child_failed(op, cr, "psql (rolled back)"))
+		return;
+	if (!drill_parse_output(cr->stdout_text, &restored, &cause)) {
+		backup_fail(op, false, "%s", cause);
+		free(cause);
+		return;
+	}
+	if (compared) {
+		json_error_t err;
+
+		recorded = json_loads(op->rec.digests, 0, &err);
+		if (recorded == NULL ||
+		    !drill_digests_valid(recorded, &cause)) {
+			backup_fail(
+				op, false,
+				"the catalog's table digests of backup %" PRId64
+				" cannot be read: %s",
+				op->rec.id, recorded ? cause : err.text);
+			free(cause);
+			json_decref(recorded);
+			json_decref(restored);
+			return;
+		}
+		if (!drill_compare(recorded, restored, &cause)) {
+			backup_fail(op, false,
+				    "%s (%s, restored with sha256 %s)", cause,
+				    op->arg, op->rec.sha256);
+			free(cause);
+			json_decref(recorded);
+			json_decref(restored);
+			return;
+		}
+		json_decref(recorded);
+	}
+	summary = drill_summary(restored);
+	log_info(
+		"restore drill of tenant %s's backup %" PRId64
+		" (%s): restored into a transaction that was rolled back, %s; %s in %lld ms",
+		op->tenant_id, op->rec.id, base_name(op->arg), summary,
+		compared ? "every table matches what the backup recorded" :
+			   "the backup recorded no tables to compare with",
+		(long long)(mono_ms() - op->started_ms));
+	free(summary);
+	result = json_pack(
+		"{s:{s:I, s:s, s:s, s:o, s:b, s:s, s:I}}", "restore_drill",
+		"backup_id", (json_int_t)op->rec.id, "file", op->arg, "sha256",
+		op->rec.sha256, "tables", restored, "compared", compared,
+		"note",
+		compared ?
+			"every table's rows and hash match what the backup recorded when it was taken" :
+			"the backup recorded no row counts or hashes (made before pgtenantd recorded them, or with backup_digests: false): it restores, with these tables; there was nothing to compare them with",
+		"duration_ms", (json_int_t)(mono_ms() - op->started_ms));
+	backup_finish(op, true, false, NULL, NULL, result);
+}
+
 /* The script is complete: psql runs it from stdin in one transaction. */
 static void restore_rest_written(const struct child_result *cr, void *arg)
 {
 	struct backup_op *op = arg;
-	char *schema_v, *role_v, *owner_v, *cause = NULL;
+	char *schema_v, *role_v, *owner_v, *scratch_v, *gate_v, *cause = NULL;
 	bool started;
 
 	if (restore_child_failed(op, cr, "pg_restore"))
@@ -1348,17 +1708,29 @@ static void restore_rest_written(const struct child_result *cr, void *arg)
 			op->arg, strerror(errno));
 		return;
 	}
+	if (op->kind == BACKUP_DRILL && !script_append(op, drill_end)) {
+		backup_fail(
+			op, true,
+			"restore of %s: cannot write the restore script: %s",
+			op->arg, strerror(errno));
+		return;
+	}
 	schema_v = xasprintf("schema=%s", op->schema);
 	role_v = xasprintf("restore_role=%s", op->restore_role);
 	owner_v = xasprintf("dump_owner=%s",
 			    op->dump_owner ? op->dump_owner : "");
+	scratch_v = xasprintf("scratch=%s", op->scratch);
+	gate_v = xasprintf("gate=%s", op->test_gate);
 	{
+		/* a restore commits what it ran; a drill rolls back itself
+		 * (drill_begin, drill_end) and prints only its digests */
+		bool drill = op->kind == BACKUP_DRILL;
 		char *argv[] = { "psql",
 				 "-X",
 				 "-q",
 				 "-v",
 				 "ON_ERROR_STOP=1",
-				 "--single-transaction",
+				 drill ? "-At" : "--single-transaction",
 				 "-v",
 				 schema_v,
 				 "-v",
@@ -1367,14 +1739,25 @@ static void restore_rest_written(const struct child_result *cr, void *arg)
 				 owner_v,
 				 "-f",
 				 "-",
+				 "-v",
+				 scratch_v,
+				 drill ? "-v" : NULL,
+				 gate_v,
+				 "-o",
+				 "/dev/null",
 				 NULL };
 
 		started = restore_spawn(op, argv, op->script_fd, -1,
-					backup_restored, &cause);
+					op->kind == BACKUP_DRILL ?
+						backup_drilled :
+						backup_restored,
+					&cause);
 	}
 	free(schema_v);
 	free(role_v);
 	free(owner_v);
+	free(scratch_v);
+	free(gate_v);
 	if (!started) {
 		backup_fail(op, true, "restore of %s: %s", op->arg, cause);
 		free(cause);
@@ -1458,7 +1841,8 @@ static void restore_listed(const struct child_result *cr, void *arg)
 	}
 	unlink(path);
 	free(path);
-	if (!script_append(op, restore_prologue)) {
+	if ((op->kind == BACKUP_DRILL && !script_append(op, drill_begin)) ||
+	    !script_append(op, restore_prologue)) {
 		backup_fail(
 			op, true,
 			"restore of %s: cannot write the restore script: %s",
@@ -1603,6 +1987,49 @@ static void backup_restore(struct backup_op *op)
 	}
 }
 
+/* --- BACKUP_DRILL */
+
+/* Find the backup op->arg names (as BACKUP_CHECK does), then restore it
+ * as BACKUP_RESTORE does, with all its checks, into a transaction that
+ * renames the live schema away and rolls back. */
+static void backup_drill(struct backup_op *op)
+{
+	struct backup_record *rec = &op->rec;
+	bool found = false;
+	char *cause = NULL;
+
+	if (!backup_catalog_find(op->ckpt, op->tenant_id, op->arg, rec, &found,
+				 &cause)) {
+		backup_fail(op, true, "%s", cause);
+		free(cause);
+		return;
+	}
+	if (!found) {
+		if (op->arg[0] == '\0' || strcmp(op->arg, "latest") == 0)
+			backup_fail(
+				op, false,
+				"restore drill: tenant %s has no verified backup to drill (run a backup job first)",
+				op->tenant_id);
+		else
+			backup_fail(
+				op, false,
+				"restore drill: tenant %s has no backup '%s' in its catalog (give a catalog id or the file name of a backup this daemon made)",
+				op->tenant_id, op->arg);
+		return;
+	}
+	op->drill_backup_id = rec->id;
+	if (strcmp(rec->status, BACKUP_VERIFIED) != 0) {
+		backup_fail(op, false,
+			    "backup %" PRId64 " (%s) is %s, not verified",
+			    rec->id, base_name(rec->file), rec->status);
+		return;
+	}
+	free(op->arg);
+	op->arg = xstrdup(rec->file);
+	backup_record_clear(rec);
+	backup_restore(op);
+}
+
 /* --- dispatch */
 
 static void backup_read_back_done(struct backup_op *op)
@@ -1644,6 +2071,9 @@ static void backup_begin_cb(evutil_socket_t fd, short what, void *arg)
 	case BACKUP_RESTORE:
 		backup_restore(op);
 		break;
+	case BACKUP_DRILL:
+		backup_drill(op);
+		break;
 	}
 }
 
@@ -1669,6 +2099,13 @@ struct backup_op *backup_start(const struct backup_request *req,
 	op->restore_role = xstrdup(req->restore_role ? req->restore_role : "");
 	op->min_free_bytes = req->min_free_bytes;
 	op->schema_bytes = req->schema_bytes;
+	op->snapshot = xstrdup(req->snapshot ? req->snapshot : "");
+	op->want_digests = req->kind == BACKUP_MAKE && req->digests &&
+			   op->snapshot[0] != '\0';
+	op->test_gate = xstrdup(req->test_gate ? req->test_gate : "");
+	op->scratch = req->kind == BACKUP_DRILL ?
+			      xasprintf("pgt_drill_j%" PRId64, req->job_id) :
+			      xstrdup("");
 	op->dump_fd = -1;
 	op->script_fd = -1;
 	op->done = done;

@@ -44,6 +44,12 @@ struct backup_record {
 	double verified_at; /* wall seconds of the last read-back, or 0 */
 	char *error;
 	double deleted_at;
+	char *digests;	     /* JSON of pgtenantd.table_digests in the dump's
+			* snapshot, NULL if not taken (an older backup) */
+	double drill_at;     /* wall seconds of the last drill, or 0 */
+	char *drill_outcome; /* DRILL_PASSED, DRILL_FAILED or NULL */
+	char *drill_error;   /* what the last failed drill found */
+	int64_t drill_job_id;
 };
 
 void backup_record_clear(struct backup_record *rec);
@@ -80,12 +86,27 @@ bool backup_retention(struct ckpt *ckpt, const char *tenant_id, unsigned keep,
 bool backup_catalog_prune(struct ckpt *ckpt, int64_t max_age_ms, double now,
 			  unsigned *pruned, char **cause) MUST_CHECK;
 
+/* Note the outcome of a restore drill of backup id at now (wall seconds):
+ * outcome DRILL_PASSED or DRILL_FAILED, error NULL or what failed. */
+bool backup_catalog_drill_record(struct ckpt *ckpt, int64_t id, double now,
+				 const char *outcome, int64_t job_id,
+				 const char *error, char **cause) MUST_CHECK;
+
+/* The newest passed and failed drill of any backup (wall seconds, 0: none)
+ * and how many tenants' newest drill failed, for metrics. */
+bool backup_catalog_drill_stats(struct ckpt *ckpt, double *last_passed,
+				double *last_failed, unsigned *failing_tenants,
+				char **cause) MUST_CHECK;
+
 /* ------------------------------------------------------------ operations */
 
 enum backup_kind {
 	BACKUP_MAKE,	/* dump schema `arg`, read it back, catalog it */
 	BACKUP_CHECK,	/* find backup `arg` of the tenant and read it back */
 	BACKUP_RESTORE, /* replace the tenant's schema with dump file `arg` */
+	BACKUP_DRILL,	/* restore backup `arg` (as BACKUP_CHECK finds it) in
+			 * a transaction that renames the live schema away
+			 * and rolls back; compare with its recorded digests */
 };
 
 /* What an operation needs from the daemon; strings are copied. */
@@ -100,14 +121,23 @@ struct backup_request {
 	int64_t timeout_ms; /* for each child, 0: none */
 	int64_t job_id;
 	const char *tenant_id;
-	const char *schema;	  /* the tenant's schema */
-	const char *arg;	  /* see enum backup_kind */
-	const char *restore_role; /* BACKUP_RESTORE: NULL or "" for the
-				   * schema's owner (never a superuser) */
+	const char *schema; /* the tenant's schema */
+	const char *arg;    /* see enum backup_kind */
 	/* BACKUP_MAKE: refused before pg_dump unless backup_dir has room for
 	 * the estimate (space.h) plus this many bytes */
 	int64_t min_free_bytes;
 	int64_t schema_bytes; /* the schema's size on disk, 0 if not known */
+	const char *restore_role; /* BACKUP_RESTORE, BACKUP_DRILL: NULL or
+				   * "" for the schema's owner (never a
+				   * superuser) */
+	const char *snapshot;	  /* BACKUP_MAKE: pg_dump --snapshot, or NULL */
+	bool digests; /* BACKUP_MAKE with a snapshot: while pg_dump runs, a
+		       * psql in the same snapshot takes table_digests, which
+		       * the catalog records with the dump */
+	const char *test_gate; /* BACKUP_DRILL: tests only (test_hooks):
+				* inside the drill's transaction, wait for
+				* a shared advisory lock on
+				* hashtext(test_gate || '/drill') */
 };
 
 /* How an operation ended. On success vars holds backup_file, backup_id,
@@ -120,6 +150,9 @@ struct backup_result {
 	const char *error;
 	json_t *vars;
 	json_t *result;
+	const char *drill_outcome; /* BACKUP_DRILL: DRILL_PASSED or
+				    * DRILL_FAILED once a backup was found
+				    * and drilled; NULL otherwise */
 };
 
 typedef void (*backup_done_fn)(const struct backup_result *result, void *arg);

@@ -85,6 +85,12 @@ static const char *const migrations[] = {
 	" error TEXT,"
 	" deleted_at REAL);"
 	"CREATE INDEX backups_tenant ON backups (tenant_id, started_at);",
+	/* 3: restore drills: the tables a backup recorded, the last drill */
+	"ALTER TABLE backups ADD COLUMN digests TEXT;"
+	"ALTER TABLE backups ADD COLUMN drill_at REAL;"
+	"ALTER TABLE backups ADD COLUMN drill_outcome TEXT;"
+	"ALTER TABLE backups ADD COLUMN drill_error TEXT;"
+	"ALTER TABLE backups ADD COLUMN drill_job_id INTEGER;",
 };
 
 static const char save_sql[] =

@@ -101,6 +101,7 @@ struct raw_config {
 	struct raw_limits *limits;
 	char **tenant_roles;
 	unsigned tenant_roles_count;
+	char *backup_digests;
 };
 
 #define OPT CYAML_FLAG_OPTIONAL
@@ -217,6 +218,7 @@ static const cyaml_schema_field_t config_fields[] = {
 	CYAML_FIELD_SEQUENCE("tenant_roles", CYAML_FLAG_POINTER_NULL | OPT,
 			     struct raw_config, tenant_roles, &name_schema, 0,
 			     CYAML_UNLIMITED),
+	RAW_STRING("backup_digests", 0, struct raw_config, backup_digests),
 	CYAML_FIELD_END
 };
 
@@ -1613,6 +1615,15 @@ struct config *config_load(const char *path, char **cause)
 	validate_limits(&p, r->limits, config);
 	validate_tenant_roles(&p, r->tenant_roles, r->tenant_roles_count,
 			      &config->tenant_roles);
+	config->backup_digests = true;
+	if (r->backup_digests != NULL &&
+	    !bool_parse(r->backup_digests, &config->backup_digests)) {
+		char *shown = value_display(r->backup_digests);
+
+		problem_add(&p, "backup_digests", "%s is not true or false",
+			    shown);
+		free(shown);
+	}
 	root = yaml_document_get_root_node(&doc);
 	schedules = node_get(&doc, root, "schedules");
 	config->schedule_count = r->schedules_count;

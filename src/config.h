@@ -111,6 +111,9 @@ struct config {
 	int64_t args_bytes;   /* a job's args as JSON text; default 64 KiB */
 	int64_t result_bytes; /* a job's result as JSON text; default 1 MiB */
 	int64_t error_bytes;  /* a job's last_error; default 64 KiB */
+
+	bool backup_digests; /* backups record every table's rows and hash
+			      * in the dump's snapshot; default true */
 };
 
 /* Load and validate path. On failure returns NULL and sets cause to one

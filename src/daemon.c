@@ -289,6 +289,7 @@ bool daemon_reload(struct daemon *d, char **message)
 	old->args_bytes = fresh->args_bytes; /* to pgtenantd.settings below */
 	old->result_bytes = fresh->result_bytes;
 	old->error_bytes = fresh->error_bytes;
+	old->backup_digests = fresh->backup_digests; /* from the next backup */
 	config_free(fresh);
 
 	jobdefs_unref(d->engine.jobdefs);

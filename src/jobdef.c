@@ -77,6 +77,7 @@ struct raw_step {
 	char *backup;
 	char *backup_check;
 	char *restore;
+	char *restore_drill;
 };
 
 struct raw_arg {
@@ -141,6 +142,7 @@ static const cyaml_schema_field_t raw_step_fields[] = {
 	RAW_STRING("backup", struct raw_step, backup),
 	RAW_STRING("backup_check", struct raw_step, backup_check),
 	RAW_STRING("restore", struct raw_step, restore),
+	RAW_STRING("restore_drill", struct raw_step, restore_drill),
 	CYAML_FIELD_END
 };
 
@@ -696,10 +698,11 @@ static void jobdef_foreign_keys(struct jobdef_load *ld, unsigned i)
 				keys[k].key, keys[k].owner);
 	}
 	if (rs->timeout != NULL && type != STEP_EXEC && type != STEP_BACKUP &&
-	    type != STEP_BACKUP_CHECK && type != STEP_RESTORE)
+	    type != STEP_BACKUP_CHECK && type != STEP_RESTORE &&
+	    type != STEP_RESTORE_DRILL)
 		jobdef_step_problem(
 			ld, i,
-			"\"timeout\" is only allowed on exec, backup, backup_check and restore steps");
+			"\"timeout\" is only allowed on exec, backup, backup_check, restore and restore_drill steps");
 }
 
 /* Fill in the fields of an sql step. */
@@ -970,15 +973,19 @@ static void jobdef_step(struct jobdef_load *ld, unsigned i,
 		types[type_count++] = "restore";
 		st->type = STEP_RESTORE;
 	}
+	if (rs->restore_drill != NULL) {
+		types[type_count++] = "restore_drill";
+		st->type = STEP_RESTORE_DRILL;
+	}
 	if (type_count != 1) {
 		if (type_count == 0)
 			jobdef_step_problem(
 				ld, i,
-				"the step has none of sql, batch, verify, exec, backup, backup_check or restore");
+				"the step has none of sql, batch, verify, exec, backup, backup_check, restore or restore_drill");
 		else
 			jobdef_step_problem(
 				ld, i,
-				"the step has both %s and %s; it must have exactly one of sql, batch, verify, exec, backup, backup_check or restore",
+				"the step has both %s and %s; it must have exactly one of sql, batch, verify, exec, backup, backup_check, restore or restore_drill",
 				types[0], types[1]);
 		return;
 	}
@@ -1010,6 +1017,9 @@ static void jobdef_step(struct jobdef_load *ld, unsigned i,
 		break;
 	case STEP_RESTORE:
 		jobdef_backup_step(ld, i, "restore", rs->restore);
+		break;
+	case STEP_RESTORE_DRILL:
+		jobdef_backup_step(ld, i, "restore_drill", rs->restore_drill);
 		break;
 	}
 }

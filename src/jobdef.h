@@ -15,8 +15,10 @@ enum step_type {
 	STEP_VERIFY, /* two queries whose results must be equal */
 	STEP_EXEC,   /* run a program as a child process */
 	STEP_BACKUP, /* pg_dump a schema, read it back (backup.c) */
-	STEP_BACKUP_CHECK, /* find a backup and read it back again */
-	STEP_RESTORE,	   /* replace the tenant's schema with a backup */
+	STEP_BACKUP_CHECK,  /* find a backup and read it back again */
+	STEP_RESTORE,	    /* replace the tenant's schema with a backup */
+	STEP_RESTORE_DRILL, /* restore a backup in a transaction that is
+			     * rolled back, compare with what it recorded */
 };
 
 struct jobdef_step {
@@ -69,7 +71,7 @@ struct jobdef_step {
 	char *collect; /* result array: one object per row,
 					 * NULL: none */
 
-	/* STEP_BACKUP, STEP_BACKUP_CHECK, STEP_RESTORE */
+	/* STEP_BACKUP, STEP_BACKUP_CHECK, STEP_RESTORE, STEP_RESTORE_DRILL */
 	char *target; /* the schema, the backup, the file; a
 					 * word that may hold :name variables */
 };

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "backup.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "log.h"
 #include "pgconn.h"
 #include "queue.h"
 #include "tenants.h"
@@ -19,6 +21,37 @@ static void metric(FILE *out, const char *name, const char *type,
 	fprintf(out,
 		"# HELP pgtenantd_%s %s\n# TYPE pgtenantd_%s %s\npgtenantd_%s %.17g\n",
 		name, help, name, type, name, value);
+}
+
+/* Restore drills: the outcomes counted since the start, and from the
+ * backup catalog (so across restarts) when the last one passed and failed
+ * and how many tenants' newest drill failed. */
+static void metrics_restore_drills(FILE *out, const struct daemon *d)
+{
+	const struct metrics *m = &d->engine.metrics;
+	double last_passed, last_failed;
+	unsigned failing;
+	char *cause = NULL;
+
+	fprintf(out,
+		"# HELP pgtenantd_restore_drills_total Restore drills that found a backup and ended, by outcome.\n"
+		"# TYPE pgtenantd_restore_drills_total counter\n"
+		"pgtenantd_restore_drills_total{outcome=\"passed\"} %" PRIu64
+		"\npgtenantd_restore_drills_total{outcome=\"failed\"} %" PRIu64
+		"\n",
+		m->restore_drills_passed, m->restore_drills_failed);
+	if (!backup_catalog_drill_stats(d->engine.ckpt, &last_passed,
+					&last_failed, &failing, &cause)) {
+		log_warning("metrics: %s", cause);
+		free(cause);
+		return;
+	}
+	metric(out, "restore_drill_last_success_timestamp_seconds", "gauge",
+	       "When a restore drill last passed (0: never).", last_passed);
+	metric(out, "restore_drill_last_failure_timestamp_seconds", "gauge",
+	       "When a restore drill last failed (0: never).", last_failed);
+	metric(out, "restore_drill_failing_tenants", "gauge",
+	       "Tenants whose newest restore drill failed.", failing);
 }
 
 /* The Prometheus exposition text of the daemon's counters and gauges. */
@@ -84,6 +117,7 @@ char *metrics_render(const struct daemon *d)
 	metric(out, "history_pruned_total", "counter",
 	       "Finished jobs, schedule slots, removed backups' catalog rows and tenant history rows deleted past their age.",
 	       (double)m->history_pruned);
+	metrics_restore_drills(out, d);
 	metric(out, "control_requests_total", "counter",
 	       "Control socket requests.", (double)m->ctl_requests);
 	metric(out, "control_clients", "gauge",

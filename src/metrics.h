@@ -25,6 +25,8 @@ struct metrics {
 	uint64_t ctl_requests;
 	double job_seconds_sum; /* run time of ended jobs */
 	uint64_t job_seconds_count;
+	uint64_t restore_drills_passed; /* drills that found a backup and */
+	uint64_t restore_drills_failed; /* ended: passed or failed */
 };
 
 /* The Prometheus exposition text of the daemon's counters and gauges.

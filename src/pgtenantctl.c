@@ -966,17 +966,47 @@ static void render_array(const json_t *array, const char *what)
 	}
 }
 
+/* The last restore drill of a listed backup: DRILL is its outcome and
+ * time ("passed 2024-05-01T03:00:00Z"; "passed (not compared) ..." for a
+ * backup that recorded no tables), and a failed drill's message goes into
+ * ERROR when the backup itself has none. */
+static void backup_drill_cells(const json_t *backup, char **error_cell,
+			       char **drill_cell)
+{
+	const char *outcome =
+		json_string_value(json_object_get(backup, "drill"));
+	const char *at = json_string_value(json_object_get(backup, "drill_at"));
+	const char *drill_error =
+		json_string_value(json_object_get(backup, "drill_error"));
+
+	if (outcome != NULL) {
+		/* a backup that recorded no tables was only restored */
+		bool compared = !json_is_null(
+			json_object_get(backup, "tables_recorded"));
+
+		free(*drill_cell);
+		*drill_cell = xasprintf("%s%s %s", outcome,
+					compared ? "" : " (not compared)",
+					at ? at : "");
+	}
+	if (drill_error != NULL &&
+	    json_string_value(json_object_get(backup, "error")) == NULL) {
+		free(*error_cell);
+		*error_cell = xstrdup(drill_error);
+	}
+}
+
 /* Render the backups response: the columns people need (the checksum and
  * the full path are in --json). */
 static void render_backups(const json_t *response)
 {
 	static const char *const keys[] = {
 		"id",	      "tenant_id", "created", "status", "size_bytes",
-		"duration_s", "job_id",	   "file",    "error",
+		"duration_s", "job_id",	   "file",    "error",	"drill",
 	};
 	static const char *const headers[] = {
 		"ID",	"TENANT", "CREATED", "STATUS", "SIZE",
-		"TOOK", "JOB",	  "FILE",    "ERROR",
+		"TOOK", "JOB",	  "FILE",    "ERROR",  "DRILL",
 	};
 	const json_t *backups = json_object_get(response, "backups");
 	const json_t *backup;
@@ -993,6 +1023,7 @@ static void render_backups(const json_t *response)
 		for (size_t c = 0; c < ARRAY_SIZE(keys); c++)
 			cells[c] = table_cell_for(
 				keys[c], json_object_get(backup, keys[c]));
+		backup_drill_cells(backup, &cells[8], &cells[9]);
 		table_add_row(table, (const char *const *)cells);
 		for (size_t c = 0; c < ARRAY_SIZE(keys); c++)
 			free(cells[c]);

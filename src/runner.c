@@ -474,6 +474,8 @@ static const struct step_ops {
 	[STEP_BACKUP_CHECK] = { "backup_check", runner_backup_step, NULL,
 				true },
 	[STEP_RESTORE] = { "restore", runner_backup_step, NULL, true },
+	[STEP_RESTORE_DRILL] = { "restore_drill", runner_backup_step, NULL,
+				 true },
 };
 
 static void runner_run_body(struct runner *r)

@@ -66,7 +66,8 @@ static void test_open(char *node_id, size_t size)
 	is_str(mode, "wal", "journal_mode is WAL");
 	free(mode);
 	mode = pragma_of(db_path, "PRAGMA user_version");
-	is_str(mode, "2", "schema version 2 (checkpoints, backup catalog)");
+	is_str(mode, "3",
+	       "schema version 3 (checkpoints, backup catalog, drills)");
 	free(mode);
 	is_int(strlen(ckpt_node_id(ckpt)), 16, "node id has 16 characters");
 	ok(all_hex(ckpt_node_id(ckpt)), "node id is hex");

@@ -1164,6 +1164,32 @@ static void test_tenant_roles(void)
 	free(path);
 }
 
+/* backup_digests: on by default, off when false, a problem otherwise. */
+static void test_backup_digests(void)
+{
+	char *path, *cause = NULL;
+	struct config *c;
+
+	path = write_yaml("digests.yaml", "workers: 1\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && c->backup_digests, "backup_digests is on by default");
+	config_free(c);
+	free(path);
+	path = write_yaml("digests.yaml", "backup_digests: false\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && !c->backup_digests,
+	   "backup_digests: false turns it off");
+	config_free(c);
+	free(path);
+	cause = refused("digests.yaml", "workers: 1\nbackup_digests: often\n",
+			&path);
+	check_problem(cause, path, 2, "backup_digests",
+		      "\"often\" is not true or false",
+		      "backup_digests: often");
+	free(cause);
+	free(path);
+}
+
 int main(void)
 {
 	const char *base = getenv("TMPDIR");
@@ -1195,6 +1221,7 @@ int main(void)
 	test_yamlpos();
 	test_tenant_history();
 	test_tenant_roles();
+	test_backup_digests();
 	cleanup();
 	return done_testing();
 }

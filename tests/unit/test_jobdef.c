@@ -220,7 +220,7 @@ static void test_errors(void)
 	cause = load_bad("no_type.yaml",
 			 "steps:\n"
 			 "  - name: a\n");
-	contains(cause, "step \"a\": the step has none of sql, batch, verify, exec, backup, backup_check or restore", "no type named");
+	contains(cause, "step \"a\": the step has none of sql, batch, verify, exec, backup, backup_check, restore or restore_drill", "no type named");
 	free(cause);
 
 	cause = load_bad("unknown_var.yaml",
@@ -352,7 +352,7 @@ static void test_errors(void)
 			 "    batch_size: 5\n");
 	contains(cause, "step \"v\": \"set\" is only allowed on sql steps",
 		 "set on verify");
-	contains(cause, "step \"v\": \"timeout\" is only allowed on exec, backup, backup_check and restore steps", "timeout on verify");
+	contains(cause, "step \"v\": \"timeout\" is only allowed on exec, backup, backup_check, restore and restore_drill steps", "timeout on verify");
 	contains(cause, "step \"s\": \"batch_size\" is only allowed on batch steps", "batch key on sql");
 	free(cause);
 
