@@ -87,6 +87,7 @@ struct raw_config {
 	char **hook_on_success;
 	unsigned hook_on_success_count;
 	char *hook_timeout;
+	char *fleet_interval;
 	int64_t *backup_keep;
 	char *backup_max_age;
 	struct raw_schedule *schedules;
@@ -187,6 +188,7 @@ static const cyaml_schema_field_t config_fields[] = {
 			     struct raw_config, hook_on_success, &name_schema,
 			     0, CYAML_UNLIMITED),
 	RAW_STRING("hook_timeout", 0, struct raw_config, hook_timeout),
+	RAW_STRING("fleet_interval", 0, struct raw_config, fleet_interval),
 	CYAML_FIELD_INT_PTR("backup_keep", CYAML_FLAG_POINTER | OPT,
 			    struct raw_config, backup_keep),
 	RAW_STRING("backup_max_age", 0, struct raw_config, backup_max_age),
@@ -281,6 +283,8 @@ static const struct {
 	  offsetof(struct config, prune_interval_ms), 600000, 100, "100ms" },
 	{ "hook_timeout", offsetof(struct raw_config, hook_timeout),
 	  offsetof(struct config, hook_timeout_ms), 30000, 100, "100ms" },
+	{ "fleet_interval", offsetof(struct raw_config, fleet_interval),
+	  offsetof(struct config, fleet_interval_ms), 10000, 100, "100ms" },
 };
 
 /* One problem found while validating, kept to be sorted by line. */

@@ -20,6 +20,7 @@
 #include "notify.h"
 #include "pgconn.h"
 #include "prune.h"
+#include "fleet.h"
 #include "queue.h"
 #include "runner.h"
 #include "sched.h"
@@ -85,6 +86,8 @@ static void dispatcher_notify(struct pgconn *conn, const char *channel,
 	struct daemon *d = arg;
 
 	queue_on_notify(d->queue, channel, payload);
+	if (strcmp(payload, "fleet") == 0)
+		fleet_notified(d->fleet);
 }
 
 static void worker_state(struct pgconn *conn, bool connected, void *arg)
@@ -279,6 +282,7 @@ bool daemon_reload(struct daemon *d, char **message)
 	swap_strv(&old->hook_on_failure, &fresh->hook_on_failure);
 	swap_strv(&old->hook_on_success, &fresh->hook_on_success);
 	old->hook_timeout_ms = fresh->hook_timeout_ms;
+	old->fleet_interval_ms = fresh->fleet_interval_ms;
 	old->args_bytes = fresh->args_bytes; /* to pgtenantd.settings below */
 	old->result_bytes = fresh->result_bytes;
 	old->error_bytes = fresh->error_bytes;
@@ -322,10 +326,22 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* Fleets released held jobs: claim them now, without waiting for the
+ * NOTIFY (listen may be off). */
+static void daemon_fleet_released(void *arg)
+{
+	struct daemon *d = arg;
+
+	queue_kick(d->queue);
+}
+
 /* The engine's hook: what the queue asks of the daemon. */
 static void daemon_engine_idle(struct engine *e)
 {
-	daemon_maybe_exit(e->hooks.arg);
+	struct daemon *d = e->hooks.arg;
+
+	fleet_idle(d->fleet);
+	daemon_maybe_exit(d);
 }
 
 /* Create everything and start connecting. False with cause on failure. */
@@ -389,6 +405,7 @@ bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 	}
 	d->sched = sched_new(&d->engine);
 	d->prune = prune_new(&d->engine);
+	d->fleet = fleet_new(&d->engine, daemon_fleet_released, d);
 
 	d->sig_term = evsignal_new(d->engine.base, SIGTERM, signal_cb, d);
 	d->sig_int = evsignal_new(d->engine.base, SIGINT, signal_cb, d);
@@ -436,6 +453,8 @@ void daemon_cleanup(struct daemon *d)
 	/* after the dispatcher, which may still answer its query */
 	prune_free(d->prune);
 	d->prune = NULL;
+	fleet_free(d->fleet);
+	d->fleet = NULL;
 	queue_free(d->queue);
 	if (d->ctl != NULL)
 		ctl_close(d->ctl);

@@ -34,6 +34,7 @@ struct daemon {
 	struct ctl_server *ctl;
 	struct sched *sched; /* schedules (sched.c) */
 	struct prune *prune; /* history kept bounded (prune.c) */
+	struct fleet *fleet; /* fleets advanced (fleet.c) */
 
 	bool foreground;
 	bool superuser_warned; /* the superuser warning was logged */
