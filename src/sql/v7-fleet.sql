@@ -269,7 +269,8 @@ END $$;
 
 -- Start a fleet named p_name: the shared tenants in p_tenants (NULL: every
 -- shared tenant), and, if p_query is given, among the tenant ids its first
--- column returns (run as the caller, read only), within the size bounds;
+-- column returns (run as the caller, read only, with search_path pg_catalog,
+-- pg_temp: it names its tables with their schema), within the size bounds;
 -- moved smallest first by migrate_to_separate_schema jobs with args p_args,
 -- at most p_max_parallel at once, only inside p_window ("22:00-06:00", in
 -- p_time_zone, default the session's TimeZone), pausing on the first
@@ -290,6 +291,7 @@ DECLARE
 	v_missing text;
 	v_members jsonb := '[]';
 	v_job bigint;
+	v_found text[];
 	c record;
 BEGIN
 	IF p_query IS NOT NULL THEN
@@ -308,9 +310,10 @@ BEGIN
 				 ELSE ARRAY(SELECT unnest(v_wanted)
 					    INTERSECT SELECT unnest(v_from_query)) END;
 	ELSIF p_tenants IS NOT NULL THEN
+		v_found := ARRAY(SELECT fc.tenant_id FROM pgtenantd.fleet_candidates(p_tenants,
+					NULL, NULL, NULL, NULL) fc);
 		SELECT string_agg(format('"%s"', left(t, 80)), ', ') INTO v_missing
-		  FROM unnest(p_tenants) t
-		 WHERE NOT EXISTS (SELECT FROM pgtenantd.fleet_candidates(ARRAY[t], NULL, NULL, NULL, NULL));
+		  FROM unnest(p_tenants) t WHERE t <> ALL (v_found);
 		IF v_missing IS NOT NULL THEN
 			RAISE EXCEPTION 'pgtenantd: fleet "%": tenants % have no rows in the shared tables', left(p_name, 80), v_missing
 			USING ERRCODE = 'no_data_found';
