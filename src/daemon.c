@@ -340,7 +340,7 @@ static void daemon_engine_idle(struct engine *e)
 {
 	struct daemon *d = e->hooks.arg;
 
-	fleet_idle(d->fleet);
+	fleet_idle(d->fleet, queue_finishing(d->queue));
 	daemon_maybe_exit(d);
 }
 

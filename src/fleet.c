@@ -21,9 +21,9 @@
 #include "pgconn.h"
 #include "util.h"
 
-/* How long after a kick the advance runs: the job end that caused it is
- * recorded by then, and kicks close together make one call. */
-#define FLEET_KICK_DELAY_MS 50
+/* How long after a NOTIFY the advance runs: kicks close together (one
+ * per daemon that released jobs) make one call. */
+#define FLEET_KICK_DELAY_MS 20
 
 struct fleet {
 	struct engine *e;
@@ -90,20 +90,19 @@ static void fleet_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	f->in_flight = true;
-	f->ends_seen = fleet_job_ends(e);
 	pgconn_query(e->dispatcher,
 		     "SELECT active, released FROM pgtenantd.fleet_advance()",
 		     0, NULL, fleet_result, f);
 }
 
-/* Advance soon (or right after the call in flight). */
-static void fleet_kick(struct fleet *f)
+/* Advance after ms (or right after the call in flight). */
+static void fleet_kick(struct fleet *f, int64_t ms)
 {
 	if (f->in_flight) {
 		f->again = true;
 		return;
 	}
-	fleet_arm(f, FLEET_KICK_DELAY_MS);
+	fleet_arm(f, ms);
 }
 
 struct fleet *fleet_new(struct engine *e, fleet_released_fn released, void *arg)
@@ -130,18 +129,19 @@ void fleet_free(struct fleet *f)
 void fleet_notified(struct fleet *f)
 {
 	if (f != NULL)
-		fleet_kick(f);
+		fleet_kick(f, FLEET_KICK_DELAY_MS);
 }
 
-void fleet_idle(struct fleet *f)
+void fleet_idle(struct fleet *f, unsigned finishing)
 {
 	uint64_t ends;
 
 	if (f == NULL)
 		return;
 	ends = fleet_job_ends(f->e);
-	if (!f->active || ends == f->ends_seen)
+	/* an end not recorded yet is looked at after it is */
+	if (!f->active || ends == f->ends_seen || finishing > 0)
 		return;
 	f->ends_seen = ends;
-	fleet_kick(f);
+	fleet_kick(f, 0);
 }

@@ -21,8 +21,9 @@ void fleet_free(struct fleet *f);
  * another daemon released jobs): advance soon. */
 void fleet_notified(struct fleet *f);
 
-/* The queue went idle (a job end may have been recorded): advance soon
- * if a job ended since the last look and a fleet is active. */
-void fleet_idle(struct fleet *f);
+/* The queue went idle (a job end may have been recorded): advance now if
+ * a job ended since the last look, finishing (job ends not recorded yet)
+ * is 0 and a fleet is active. */
+void fleet_idle(struct fleet *f, unsigned finishing);
 
 #endif
