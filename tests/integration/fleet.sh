@@ -84,6 +84,20 @@ ok "the daemon's fleet_advance is not for its users" \
 	not as "$OP" "SELECT pgtenantd.fleet_advance()" 2>/dev/null
 sql "UPDATE pgtenantd.jobs SET cancel_requested = true WHERE id = $held" >/dev/null
 
+# ------------------------------------------------------------- the window
+is "$(sql "SELECT string_agg(pgtenantd.fleet_in_window(s::time, e::time, tz, at::timestamptz)::text, ' ' ORDER BY n)
+	     FROM (VALUES (1, '22:00', '06:00', 'UTC', '2026-03-01 23:00+00'),
+			  (2, '22:00', '06:00', 'UTC', '2026-03-01 05:59+00'),
+			  (3, '22:00', '06:00', 'UTC', '2026-03-01 06:00+00'),
+			  (4, '22:00', '06:00', 'UTC', '2026-03-01 12:00+00'),
+			  (5, '01:30', '05:00', 'UTC', '2026-03-01 01:30+00'),
+			  (6, '01:30', '05:00', 'UTC', '2026-03-01 05:30+00'),
+			  (7, '22:00', '06:00', 'Europe/Berlin', '2026-03-01 21:30+00'),
+			  (8, '22:00', '06:00', 'Europe/Berlin', '2026-03-01 20:30+00'),
+			  (9, NULL, NULL, 'UTC', '2026-03-01 12:00+00')) v(n, s, e, tz, at)")" \
+	"true true false false true false true false true" \
+	"windows: spanning midnight, start inclusive, end exclusive, in the fleet's time zone, none"
+
 # ---------------------------------------------- a window that is closed now
 sql "SELECT set_config('TimeZone', 'UTC', false)" >/dev/null
 win=$(sql "SELECT to_char(now() AT TIME ZONE 'Asia/Tokyo' + interval '3 hours', 'HH24:MI') || '-' ||
@@ -203,6 +217,33 @@ ok "daemon a ran some members" \
 	grep -q "migrate_to_separate_schema f[0-9]*.*claimed" "$T/a.log"
 ok "daemon b ran some" grep -q "migrate_to_separate_schema f[0-9]*.*claimed" "$T/b.log"
 diag "50 tenants in $(($(now_ms) - t0)) ms, $N at once, with a pause"
+
+# ------------------------------------------------ seen and changed by whom
+RD=fleet_rd_$R
+sql "CREATE ROLE $RD NOLOGIN; GRANT pgtenantd_read TO $RD" >/dev/null
+at_exit "psql -X -q -d postgres -c 'DROP ROLE IF EXISTS $RD'"
+is "$(as "$OP2" "SELECT count(*) FROM pgtenantd.fleet_status WHERE name = 'wave'")/$(as "$OP2" "SELECT count(*) FROM pgtenantd.fleet_members")" \
+	"0/0" "another operator sees neither the fleet nor its tenants"
+is "$(as "$RD" "SELECT done FROM pgtenantd.fleet_status WHERE name = 'wave'")" 50 "pgtenantd_read sees it"
+err=$(as_err "$OP" "UPDATE pgtenantd.fleets SET state = 'running', max_parallel = 100 WHERE name = 'wave'")
+like "$err" "permission denied" "the starter cannot rewrite its fleet, only ask"
+
+# A starter who lost the right to migrate: a retry is refused, skip is not.
+sql "INSERT INTO public.graph_entities (id, tenant_id, entity_type) VALUES ('z', 'z-1', 'org');
+     CREATE SCHEMA tenant_z_1; CREATE TABLE tenant_z_1.graph_entities (id text);
+     INSERT INTO tenant_z_1.graph_entities VALUES ('planted')" >/dev/null
+ok "another fleet, of one tenant" as "$OP2" "SELECT pgtenantd.start_fleet('lost', ARRAY['z-1'])"
+ok "it pauses at its failure" \
+	wait_until "SELECT state = 'paused' FROM pgtenantd.fleets WHERE name = 'lost'" 30
+sql "REVOKE pgtenantd_operate FROM $OP2; DROP SCHEMA tenant_z_1 CASCADE" >/dev/null 2>&1
+like "$(ctl fleet resume lost)" "requested" "an administrator asks to retry it"
+ok "the retry is refused: the starter may no longer enqueue migrations" \
+	wait_until "SELECT paused_reason LIKE 'cannot retry: role \"$OP2\"%may no longer enqueue%'
+		      FROM pgtenantd.fleets WHERE name = 'lost'"
+is "$(sql "SELECT count(*) FROM pgtenantd.jobs WHERE tenant_id = 'z-1'")" 1 "and no job was enqueued for it"
+like "$(ctl fleet skip lost)" "requested" "skip asks to go on without it"
+ok "the fleet finishes, its tenant skipped" \
+	wait_until "SELECT state = 'finished' AND skipped = 1 FROM pgtenantd.fleet_status WHERE name = 'lost'"
 
 ok "daemon a stops cleanly" stop_daemon "$DAEMON_PID"
 done_testing
