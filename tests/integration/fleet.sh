@@ -167,8 +167,10 @@ is "$(json_eval "$j" "jsonb_array_length((:'j')::jsonb#>'{fleet,members}')")" 50
 out=$(ctl fleet)
 like "$out" "^wave +paused +50 +$done_paused +0 +$((50 - done_paused - 1)) +1 " \
 	"pgtenantctl fleet lists it: paused, tenants, done, running, waiting, failed"
+diag "$out"
 out=$(ctl fleet wave)
 like "$out" "f07 +failed" "pgtenantctl fleet wave shows the failed tenant"
+diag "$(printf '%s\n' "$out" | head -n 32)"
 isnt "$(sql "SELECT eta FROM pgtenantd.fleet_status WHERE name = 'wave'")" "" "an ETA from the rate so far"
 
 # fix the cause and resume: the failed tenant runs again
