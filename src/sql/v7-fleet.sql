@@ -590,25 +590,36 @@ COMMENT ON VIEW pgtenantd.fleet_status IS
 	'pgtenantd fleets: members done, running, waiting, failed; rows moved; ETA';
 
 -- Grants: the daemon's functions to no one; reading to the readers and
--- enqueuers (row-level security narrows it); starting and the size lookup
--- to pgtenantd_operate, whose members may enqueue migrations.
+-- enqueuers (row-level security narrows it); asking a fleet to change to
+-- the enqueuers (only their own fleets); the size lookup and recording a
+-- fleet to pgtenantd_operate, whose members may enqueue migrations.
 REVOKE EXECUTE ON FUNCTION pgtenantd.fleet_advance(), pgtenantd.fleet_advance_one(pgtenantd.fleets),
 	pgtenantd.fleet_candidates(text[], bigint, bigint, bigint, bigint),
 	pgtenantd.fleet_record(jsonb, jsonb) FROM PUBLIC;
-DO $$
+
+-- apply_grants (run by every daemon at start, so that group roles a DBA
+-- creates later get their privileges) grants these too: the version
+-- before is kept under another name and called first. (Another part of
+-- version 7 may wrap this one the same way.)
+ALTER FUNCTION pgtenantd.apply_grants() RENAME TO apply_grants_before_fleet;
+CREATE FUNCTION pgtenantd.apply_grants() RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	missing text := pgtenantd.apply_grants_before_fleet();
 BEGIN
-	IF pg_catalog.to_regrole('pgtenantd_read') IS NOT NULL THEN
+	IF to_regrole('pgtenantd_read') IS NOT NULL THEN
 		GRANT SELECT ON pgtenantd.fleets, pgtenantd.fleet_members,
 			pgtenantd.fleet_status TO pgtenantd_read;
 	END IF;
-	IF pg_catalog.to_regrole('pgtenantd_enqueue') IS NOT NULL THEN
+	IF to_regrole('pgtenantd_enqueue') IS NOT NULL THEN
 		GRANT SELECT ON pgtenantd.fleets, pgtenantd.fleet_members,
 			pgtenantd.fleet_status TO pgtenantd_enqueue;
 		GRANT UPDATE (request, updated_at) ON pgtenantd.fleets TO pgtenantd_enqueue;
 	END IF;
-	IF pg_catalog.to_regrole('pgtenantd_operate') IS NOT NULL THEN
+	IF to_regrole('pgtenantd_operate') IS NOT NULL THEN
 		GRANT EXECUTE ON FUNCTION
 			pgtenantd.fleet_candidates(text[], bigint, bigint, bigint, bigint),
 			pgtenantd.fleet_record(jsonb, jsonb) TO pgtenantd_operate;
 	END IF;
+	RETURN missing;
 END $$;

@@ -229,6 +229,14 @@ is "$(as "$OP2" "SELECT count(*) FROM pgtenantd.fleet_status WHERE name = 'wave'
 is "$(as "$RD" "SELECT done FROM pgtenantd.fleet_status WHERE name = 'wave'")" 50 "pgtenantd_read sees it"
 err=$(as_err "$OP" "UPDATE pgtenantd.fleets SET state = 'running', max_parallel = 100 WHERE name = 'wave'")
 like "$err" "permission denied" "the starter cannot rewrite its fleet, only ask"
+is "$(sql "REVOKE SELECT ON pgtenantd.fleet_status FROM pgtenantd_read;
+	   REVOKE EXECUTE ON FUNCTION pgtenantd.fleet_record(jsonb, jsonb) FROM pgtenantd_operate;
+	   SELECT pgtenantd.apply_grants();
+	   SELECT has_table_privilege('pgtenantd_read', 'pgtenantd.fleet_status', 'SELECT'),
+		  has_function_privilege('pgtenantd_operate', 'pgtenantd.fleet_record(jsonb, jsonb)', 'EXECUTE'),
+		  has_function_privilege('pgtenantd_operate', 'pgtenantd.fleet_advance()', 'EXECUTE'),
+		  has_function_privilege('pgtenantd_admin', 'pgtenantd.fleet_advance()', 'EXECUTE')" | tail -n 1)" \
+	"t|t|f|f" "apply_grants (each daemon start) grants the fleet's privileges again; fleet_advance to no one"
 
 # A starter who lost the right to migrate: a retry is refused, skip is not.
 sql "INSERT INTO public.graph_entities (id, tenant_id, entity_type) VALUES ('z', 'z-1', 'org');
