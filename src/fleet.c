@@ -3,8 +3,8 @@
  * jobs; here one call of pgtenantd.fleet_advance() on the dispatcher
  * connection releases the next members of every active fleet (at most
  * max_parallel running, inside the window, unless paused), every
- * fleet_interval, soon after a job ends while a fleet is active, and on
- * NOTIFY "fleet". The SQL function holds each fleet's row lock, so any
+ * fleet_interval, as soon as a job's end is recorded while a fleet is
+ * active, and on NOTIFY "fleet". The SQL function holds each fleet's row lock, so any
  * number of daemons may call it. */
 #include "fleet.h"
 

@@ -10,8 +10,8 @@ struct fleet;
 typedef void (*fleet_released_fn)(void *arg);
 
 /* Advance the fleets every e->config->fleet_interval_ms once the engine
- * is ready, soon after a job ends while a fleet is active, and on
- * fleet_notified. */
+ * is ready, on fleet_idle after a job's end is recorded while a fleet is
+ * active, and on fleet_notified. */
 struct fleet *fleet_new(struct engine *e, fleet_released_fn released,
 			void *arg);
 

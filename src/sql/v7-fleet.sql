@@ -1,4 +1,4 @@
--- pgtenantd schema, version 7, part 2: moving many tenants in waves (migrate_fleet).
+-- pgtenantd schema, version 7, part 2: moving many tenants in waves (fleets).
 --
 -- A fleet is a set of shared tenants moved by migrate_to_separate_schema
 -- jobs, smallest first, at most max_parallel at once, only inside a time
