@@ -255,5 +255,29 @@ like "$(ctl fleet skip lost)" "requested" "skip asks to go on without it"
 ok "the fleet finishes, its tenant skipped" \
 	wait_until "SELECT state = 'finished' AND skipped = 1 FROM pgtenantd.fleet_status WHERE name = 'lost'"
 
+# ------------------------------------- size bounds and on_failure: continue
+# c-1..c-4 of 2, 4, 6 and 100 rows; c-2 planted to fail.
+sql "INSERT INTO public.graph_entities (id, tenant_id, entity_type)
+     SELECT 'e' || g, 'c-' || i, 'org'
+       FROM generate_series(1, 4) i, generate_series(1, CASE WHEN i = 4 THEN 50 ELSE i END) g;
+     INSERT INTO public.graph_relations (id, tenant_id, relation_type, source_id, target_id)
+     SELECT 'r' || g, 'c-' || i, 'knows', 'e1', 'e1'
+       FROM generate_series(1, 4) i, generate_series(1, CASE WHEN i = 4 THEN 50 ELSE i END) g;
+     CREATE SCHEMA tenant_c_2; CREATE TABLE tenant_c_2.graph_entities (id text);
+     INSERT INTO tenant_c_2.graph_entities VALUES ('planted')" >/dev/null
+ok "a fleet within size bounds that goes on past failures" \
+	as "$OP" "SELECT pgtenantd.start_fleet('bounded', p_query => \$q\$SELECT 'c-' || g FROM generate_series(1, 9) g\$q\$,
+		   p_min_rows => 3, p_max_rows => 10, p_max_parallel => 2, p_on_failure => 'continue')"
+is "$(sql "SELECT string_agg(m.tenant_id || ':' || m.rows, ' ' ORDER BY m.position)
+	     FROM pgtenantd.fleet_members m JOIN pgtenantd.fleets f ON f.id = m.fleet_id WHERE f.name = 'bounded'")" \
+	"c-2:4 c-3:6" "only the tenants of 3 to 10 rows are members, smallest first"
+ok "it finishes in spite of the failure" \
+	wait_until "SELECT state = 'finished' FROM pgtenantd.fleets WHERE name = 'bounded'" 30
+is "$(sql "SELECT done, failed, paused_reason IS NULL FROM pgtenantd.fleet_status WHERE name = 'bounded'")" \
+	"1|1|t" "one done, one failed, never paused"
+out=$(ctl fleet nosuch 2>&1)
+rc=$?
+is "$rc $out" "1 pgtenantctl: no such fleet" "pgtenantctl fleet of an unknown name: no such fleet, exit status 1"
+
 ok "daemon a stops cleanly" stop_daemon "$DAEMON_PID"
 done_testing
