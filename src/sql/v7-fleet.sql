@@ -289,10 +289,8 @@ DECLARE
 	v_wanted text[] := p_tenants;
 	v_from_query text[];
 	v_missing text;
-	v_members jsonb := '[]';
-	v_job bigint;
+	v_members jsonb;
 	v_found text[];
-	c record;
 BEGIN
 	IF p_query IS NOT NULL THEN
 		-- read only, as the caller: the block ends in an error of its
@@ -319,15 +317,20 @@ BEGIN
 			USING ERRCODE = 'no_data_found';
 		END IF;
 	END IF;
-	FOR c IN SELECT * FROM pgtenantd.fleet_candidates(v_wanted, p_min_rows,
-				p_max_rows, p_min_bytes, p_max_bytes) LOOP
+	-- one INSERT for all (through the jobs table's checks, row by row)
+	WITH cand AS MATERIALIZED (
+		SELECT * FROM pgtenantd.fleet_candidates(v_wanted, p_min_rows,
+				p_max_rows, p_min_bytes, p_max_bytes)),
+	held AS (
 		INSERT INTO pgtenantd.jobs (kind, tenant_id, args, run_at, max_attempts)
-		VALUES ('migrate_to_separate_schema', c.tenant_id, p_args,
-			pgtenantd.fleet_hold(), p_max_attempts)
-		RETURNING id INTO v_job;
-		v_members := v_members || jsonb_build_object('job_id', v_job,
-			'rows', c.rows, 'bytes', c.bytes);
-	END LOOP;
+		SELECT 'migrate_to_separate_schema', cand.tenant_id, p_args,
+		       pgtenantd.fleet_hold(), p_max_attempts
+		  FROM cand ORDER BY cand.rows, cand.bytes, cand.tenant_id
+		RETURNING id, tenant_id)
+	SELECT coalesce(jsonb_agg(jsonb_build_object('job_id', held.id, 'rows', cand.rows,
+			'bytes', cand.bytes) ORDER BY cand.rows, cand.bytes, cand.tenant_id), '[]')
+	  INTO v_members
+	  FROM held JOIN cand ON cand.tenant_id = held.tenant_id;
 	RETURN pgtenantd.fleet_record(
 		jsonb_build_object('name', p_name, 'max_parallel', p_max_parallel,
 			'window', p_window,
