@@ -216,6 +216,10 @@ BEGIN
 		RAISE EXCEPTION 'pgtenantd: on_failure "%" must be pause or continue', left(v_on_failure, 40)
 		USING ERRCODE = 'check_violation';
 	END IF;
+	IF octet_length(coalesce(p_spec->'filter', '{}')::text) > 65536 THEN
+		RAISE EXCEPTION 'pgtenantd: fleet "%": the filter of % bytes is over the limit of 65536 bytes', v_name, octet_length((p_spec->'filter')::text)
+		USING ERRCODE = 'program_limit_exceeded';
+	END IF;
 	IF jsonb_typeof(p_members) IS DISTINCT FROM 'array' OR jsonb_array_length(p_members) = 0 THEN
 		RAISE EXCEPTION 'pgtenantd: fleet "%" has no member: no shared tenant matches its filter', v_name
 		USING ERRCODE = 'no_data_found';

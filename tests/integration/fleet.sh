@@ -73,6 +73,8 @@ like "$err" "cannot execute nextval\(\) in a read-only transaction" "a query fil
 err=$(as_err "$OP" "SELECT pgtenantd.start_fleet('bad', p_query => 'SELECT tenant_id FROM public.graph_entities')")
 like "$err" "permission denied for table graph_entities" \
 	"a query filter runs with the starter's rights, not the daemon's"
+err=$(as_err "$OP" "SELECT pgtenantd.start_fleet('big-filter', p_query => 'SELECT ''f01''' || repeat(' ', 70000))")
+like "$err" "the filter of [0-9]+ bytes is over the limit of 65536 bytes" "a huge filter is not stored"
 is "$(sql "SELECT count(*) FROM pgtenantd.jobs") $(sql "SELECT count(*) FROM pgtenantd.fleets")" "0 0" \
 	"refused starts left no job and no fleet behind"
 # a held job of someone else cannot be made a fleet's member
