@@ -28,6 +28,7 @@ write_config "$T/b.yaml" "workers: 3" "fleet_interval: 200ms" \
 	"control_socket: $T/b.sock" "state_dir: $T/state-b"
 mkdir -p "$T/state-b"
 start_daemon "$T/b.yaml" "$T/b.log" || bail_out "daemon b did not start"
+B_PID=$DAEMON_PID
 start_daemon "$T/a.yaml" "$T/a.log" || bail_out "daemon a did not start"
 sql "GRANT pgtenantd_operate TO $OP, $OP2; GRANT pgtenantd_enqueue TO $APP" >/dev/null ||
 	bail_out "cannot grant the group roles"
@@ -181,6 +182,12 @@ like "$out" "f07 +failed" "pgtenantctl fleet wave shows the failed tenant"
 diag "$(printf '%s\n' "$out" | head -n 32)"
 isnt "$(sql "SELECT eta FROM pgtenantd.fleet_status WHERE name = 'wave'")" "" "an ETA from the rate so far"
 
+# The fleet lives in the database: both daemons stop, one comes back.
+ok "daemon b stops" stop_daemon "$B_PID"
+ok "daemon a stops" stop_daemon "$DAEMON_PID"
+start_daemon "$T/a.yaml" "$T/a.log" || bail_out "daemon a did not start again"
+is "$(sql "SELECT state, done FROM pgtenantd.fleet_status WHERE name = 'wave'")" "paused|$done_paused" \
+	"a restarted daemon finds the fleet as it was"
 # fix the cause and resume: the failed tenant runs again
 sql "DROP SCHEMA tenant_f07 CASCADE" >/dev/null
 err=$(as_err "$OP2" "SELECT pgtenantd.fleet_resume('wave')")
