@@ -82,10 +82,12 @@ struct config {
 					  * default 90d */
 	int64_t prune_interval_ms;	 /* default 10m */
 	/* hooks (hooks.c): argv, NULL-terminated; NULL: none */
-	char **hook_on_failure;	   /* a job failed for good */
-	char **hook_on_success;	   /* a job succeeded */
-	int64_t hook_timeout_ms;   /* default 30s */
-	int64_t fleet_interval_ms; /* fleets advanced (fleet.c); default 10s */
+	char **hook_on_failure;	 /* a job failed for good */
+	char **hook_on_success;	 /* a job succeeded */
+	int64_t hook_timeout_ms; /* default 30s */
+
+	/* fleets advanced (fleet.c); default 10s */
+	int64_t fleet_interval_ms;
 
 	/* backup retention: only older verified backups are removed */
 	unsigned backup_keep;	   /* newest N kept; 0: no count limit;
