@@ -89,6 +89,7 @@ struct raw_config {
 	char **hook_on_success;
 	unsigned hook_on_success_count;
 	char *hook_timeout;
+	char *fleet_interval;
 	int64_t *backup_keep;
 	char *backup_max_age;
 	char *tenant_snapshot_interval;
@@ -197,6 +198,7 @@ static const cyaml_schema_field_t config_fields[] = {
 			     struct raw_config, hook_on_success, &name_schema,
 			     0, CYAML_UNLIMITED),
 	RAW_STRING("hook_timeout", 0, struct raw_config, hook_timeout),
+	RAW_STRING("fleet_interval", 0, struct raw_config, fleet_interval),
 	CYAML_FIELD_INT_PTR("backup_keep", CYAML_FLAG_POINTER | OPT,
 			    struct raw_config, backup_keep),
 	RAW_STRING("backup_max_age", 0, struct raw_config, backup_max_age),
@@ -314,6 +316,8 @@ static const struct {
 	  offsetof(struct raw_config, keep_tenant_history),
 	  offsetof(struct config, keep_tenant_history_ms), 90LL * 86400 * 1000,
 	  0, "0s" },
+	{ "fleet_interval", offsetof(struct raw_config, fleet_interval),
+	  offsetof(struct config, fleet_interval_ms), 10000, 100, "100ms" },
 };
 
 /* One problem found while validating, kept to be sorted by line. */

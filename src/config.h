@@ -89,6 +89,9 @@ struct config {
 	 * NULL-terminated, NULL: none */
 	char **tenant_roles;
 
+	/* fleets advanced (fleet.c); default 10s */
+	int64_t fleet_interval_ms;
+
 	/* backup retention: only older verified backups are removed */
 	unsigned backup_keep;	   /* newest N kept; 0: no count limit;
 					 * default 7 */

@@ -203,6 +203,7 @@ struct db_reply {
 	struct ctl_client *client;
 	const char *key;
 	bool single;
+	const char *missing; /* the error for no row; NULL: "no such job" */
 };
 
 static void db_reply_result(const struct pgconn_result *r, void *arg)
@@ -217,7 +218,9 @@ static void db_reply_result(const struct pgconn_result *r, void *arg)
 						     "",
 				r->error);
 	} else if (dr->single && PQntuples(r->res) == 0) {
-		ctl_reply_error(dr->client, "no such job");
+		ctl_reply_error(dr->client, "%s",
+				dr->missing != NULL ? dr->missing :
+						      "no such job");
 	} else {
 		value = json_loads(PQgetvalue(r->res, 0, 0), 0, &jerr);
 		for (int c = 1; json_is_object(value) && c < PQnfields(r->res);
@@ -537,6 +540,109 @@ static void cmd_tenants(struct daemon *d, struct ctl_client *client,
 	tenants_overview(d->tenants, tenants_listed, client);
 }
 
+/* A fleet request's answer: the fleet's state now. */
+static void fleet_request_result(const struct pgconn_result *r, void *arg)
+{
+	struct ctl_client *client = arg;
+
+	if (r->error != NULL)
+		ctl_reply_error(client, "%s%s",
+				r->connection_lost ? "database unavailable: " :
+						     "",
+				r->error);
+	else
+		ctl_reply(
+			client,
+			json_pack("{s:s, s:s}", "state",
+				  PQgetvalue(r->res, 0, 0), "message",
+				  "requested; the daemon acts on it at once"));
+}
+
+/* fleet: the fleets (pgtenantd.fleet_status); fleet NAME: one with its
+ * members; fleet pause|resume|skip|cancel NAME: a request to it
+ * (pgtenantd.fleet_request; resume retries the failed members, skip
+ * resumes leaving them failed). */
+static void cmd_fleet(struct daemon *d, struct ctl_client *client,
+		      const struct ctl_request *req)
+{
+	static const char *const actions[][2] = {
+		{ "pause", "pause" },
+		{ "resume", "retry" },
+		{ "skip", "skip" },
+		{ "cancel", "cancel" },
+	};
+	struct db_reply *dr;
+	const char *params[2];
+
+	if (req->argc == 2) {
+		for (size_t i = 0; i < ARRAY_SIZE(actions); i++) {
+			if (strcmp(req->args[0], actions[i][0]) != 0)
+				continue;
+			params[0] = req->args[1];
+			params[1] = actions[i][1];
+			pgconn_query(d->engine.dispatcher,
+				     "SELECT pgtenantd.fleet_request($1, $2)",
+				     2, params, fleet_request_result, client);
+			return;
+		}
+	}
+	if (req->argc > 1) {
+		ctl_reply_error(
+			client,
+			"usage: fleet [NAME] or fleet pause|resume|skip|cancel NAME");
+		return;
+	}
+	dr = xcalloc(1, sizeof(*dr));
+	dr->client = client;
+	if (req->argc == 0) {
+		dr->key = "fleets";
+		pgconn_query(
+			d->engine.dispatcher,
+			"SELECT coalesce(json_agg(json_build_object("
+			" 'name', name, 'state', state, 'tenants', members,"
+			" 'done', done, 'running', running, 'waiting', waiting,"
+			" 'failed', failed + cancelled, 'skipped', skipped,"
+			" 'rows_moved', rows_moved, 'rows_total', rows_total,"
+			" 'eta_s', round(extract(epoch FROM eta)),"
+			" 'max_parallel', max_parallel, 'window', \"window\","
+			" 'in_window', in_window) ORDER BY fleet_id DESC), '[]')"
+			" FROM pgtenantd.fleet_status",
+			0, NULL, db_reply_result, dr);
+		return;
+	}
+	dr->key = "fleet";
+	dr->single = true;
+	dr->missing = "no such fleet";
+	params[0] = req->args[0];
+	pgconn_query(
+		d->engine.dispatcher,
+		"SELECT json_build_object('name', s.name, 'state', s.state,"
+		" 'started_by', s.started_by, 'tenants', s.members,"
+		" 'done', s.done, 'running', s.running, 'waiting', s.waiting,"
+		" 'failed', s.failed, 'cancelled', s.cancelled,"
+		" 'skipped', s.skipped, 'rows_moved', s.rows_moved,"
+		" 'rows_total', s.rows_total,"
+		" 'eta_s', round(extract(epoch FROM s.eta)),"
+		" 'max_parallel', s.max_parallel, 'window', s.\"window\","
+		" 'time_zone', s.time_zone, 'in_window', s.in_window,"
+		" 'on_failure', s.on_failure, 'paused_reason', s.paused_reason,"
+		" 'created_at', s.created_at, 'finished_at', s.finished_at),"
+		" (SELECT json_agg(json_build_object('position', m.position,"
+		" 'tenant_id', m.tenant_id,"
+		" 'state', pgtenantd.fleet_member_state(m.state, j.state,"
+		" j.run_at), 'rows', m.rows, 'size_bytes', m.bytes,"
+		" 'job_id', m.job_id, 'jobs_run', m.jobs_run,"
+		" 'took_s', round(extract(epoch FROM coalesce(m.finished_at,"
+		" j.finished_at) - m.started_at)::numeric, 1),"
+		" 'error', left(coalesce(m.last_error, j.last_error), 200))"
+		" ORDER BY m.position)"
+		" FROM pgtenantd.fleet_members m"
+		" LEFT JOIN pgtenantd.jobs j ON j.id = m.job_id"
+		" WHERE m.fleet_id = s.fleet_id) AS members"
+		" FROM pgtenantd.fleet_status s WHERE s.name = $1",
+		1, params, db_reply_result, dr);
+}
+
 static void cmd_help(struct ctl_client *client)
 {
 	ctl_reply(client,
@@ -544,7 +650,7 @@ static void cmd_help(struct ctl_client *client)
 			    "commands: status, jobs [STATE], job ID, cancel ID,"
 			    " cutover ID, throttle ID [N], unthrottle ID,"
 			    " pause, resume, schedules, backups [TENANT],"
-			    " reload, metrics, help, tenants"));
+			    " reload, metrics, tenants, fleet [NAME], help"));
 }
 
 /* ctl_handler_fn for the daemon. */
@@ -596,6 +702,8 @@ void ctlcmd_handle(struct ctl_client *client, const struct ctl_request *req,
 		cmd_backups(d, client, req);
 	} else if (strcmp(cmd, "tenants") == 0) {
 		cmd_tenants(d, client, req);
+	} else if (strcmp(cmd, "fleet") == 0) {
+		cmd_fleet(d, client, req);
 	} else {
 		ctl_reply_error(client,
 				"unknown command \"%.64s\"; try \"help\"", cmd);

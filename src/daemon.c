@@ -15,6 +15,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "ctlcmd.h"
+#include "fleet.h"
 #include "jobdef.h"
 #include "log.h"
 #include "notify.h"
@@ -86,6 +87,8 @@ static void dispatcher_notify(struct pgconn *conn, const char *channel,
 	struct daemon *d = arg;
 
 	queue_on_notify(d->queue, channel, payload);
+	if (strcmp(payload, "fleet") == 0)
+		fleet_notified(d->fleet);
 }
 
 static void worker_state(struct pgconn *conn, bool connected, void *arg)
@@ -286,6 +289,7 @@ bool daemon_reload(struct daemon *d, char **message)
 	old->metrics_max_tenants = fresh->metrics_max_tenants;
 	old->backup_min_free_bytes = fresh->backup_min_free_bytes;
 	old->database_max_bytes = fresh->database_max_bytes; /* to settings */
+	old->fleet_interval_ms = fresh->fleet_interval_ms;
 	old->args_bytes = fresh->args_bytes; /* to pgtenantd.settings below */
 	old->result_bytes = fresh->result_bytes;
 	old->error_bytes = fresh->error_bytes;
@@ -331,10 +335,22 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* Fleets released held jobs: claim them now, without waiting for the
+ * NOTIFY (listen may be off). */
+static void daemon_fleet_released(void *arg)
+{
+	struct daemon *d = arg;
+
+	queue_kick(d->queue);
+}
+
 /* The engine's hook: what the queue asks of the daemon. */
 static void daemon_engine_idle(struct engine *e)
 {
-	daemon_maybe_exit(e->hooks.arg);
+	struct daemon *d = e->hooks.arg;
+
+	fleet_idle(d->fleet, queue_finishing(d->queue));
+	daemon_maybe_exit(d);
 }
 
 /* Create everything and start connecting. False with cause on failure. */
@@ -399,6 +415,7 @@ bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 	d->sched = sched_new(&d->engine);
 	d->prune = prune_new(&d->engine);
 	d->tenants = tenants_new(&d->engine);
+	d->fleet = fleet_new(&d->engine, daemon_fleet_released, d);
 
 	d->sig_term = evsignal_new(d->engine.base, SIGTERM, signal_cb, d);
 	d->sig_int = evsignal_new(d->engine.base, SIGINT, signal_cb, d);
@@ -448,6 +465,8 @@ void daemon_cleanup(struct daemon *d)
 	d->prune = NULL;
 	tenants_free(d->tenants);
 	d->tenants = NULL;
+	fleet_free(d->fleet);
+	d->fleet = NULL;
 	queue_free(d->queue);
 	if (d->ctl != NULL)
 		ctl_close(d->ctl);

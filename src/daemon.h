@@ -35,6 +35,7 @@ struct daemon {
 	struct sched *sched;	 /* schedules (sched.c) */
 	struct prune *prune;	 /* history kept bounded (prune.c) */
 	struct tenants *tenants; /* tenant snapshots (tenants.c) */
+	struct fleet *fleet;	 /* fleets advanced (fleet.c) */
 
 	bool foreground;
 	bool superuser_warned; /* the superuser warning was logged */

@@ -167,6 +167,19 @@ static const struct command_help commands[] = {
 	  "(the exit status of the last one). A daemon that does not answer is\n"
 	  "reported and asked again at the next refresh.\n",
 	  0, 2, true },
+	{ "fleet", "fleet [NAME] | fleet pause|resume|skip|cancel NAME",
+	  "the fleets moving tenants in waves, or one with its tenants",
+	  "Without NAME, one line per fleet (pgtenantd.fleet_status): state,\n"
+	  "tenants done, running, waiting, failed and skipped, rows moved of\n"
+	  "the total, ETA from the rate so far, max_parallel and window. With\n"
+	  "NAME, the fleet's fields (why it is paused, its time zone, ...) and\n"
+	  "its tenants in the order they move: state, rows, size, job, time\n"
+	  "taken and error. pause stops releasing tenants (running ones go\n"
+	  "on); resume runs the failed tenants again and goes on; skip goes on\n"
+	  "leaving them failed; cancel cancels the waiting tenants. The same\n"
+	  "as SELECT pgtenantd.fleet_pause/fleet_resume/fleet_cancel(NAME).\n"
+	  "Start a fleet with SELECT pgtenantd.start_fleet(...) (README).\n",
+	  0, 2, false },
 	{ "help", "help [COMMAND]", "this help, or the help of one command", "",
 	  0, 1, true },
 	{ "tenants", "tenants", "every tenant: layout, size, growth, last backup",
@@ -1146,6 +1159,23 @@ static bool render_list(const json_t *response, const char *command)
 	return true;
 }
 
+/* Render one fleet: its fields, then its tenants as a table. */
+static void render_fleet(const json_t *response)
+{
+	json_t *fleet = json_deep_copy(json_object_get(response, "fleet"));
+	const json_t *members = json_object_get(fleet, "members");
+
+	json_incref((json_t *)members);
+	json_object_del(fleet, "members");
+	render_fields(fleet);
+	if (json_is_array(members)) {
+		say(stdout, "\n");
+		render_array(members, "tenants");
+	}
+	json_decref((json_t *)members);
+	json_decref(fleet);
+}
+
 /* Render any other response: "ok" with its message, then other fields. */
 static void render_other(json_t *response)
 {
@@ -1175,13 +1205,17 @@ static void render(const char *command, json_t *response)
 		render_job(response);
 	else if (strcmp(command, "metrics") == 0)
 		render_metrics(response);
+	else if (strcmp(command, "fleet") == 0 &&
+		 json_is_object(json_object_get(response, "fleet")))
+		render_fleet(response);
 	else if (strcmp(command, "backups") == 0 &&
 		 json_is_array(json_object_get(response, "backups")))
 		render_backups(response);
 	else if (strcmp(command, "tenants") == 0)
 		render_tenants(response);
 	else if ((strcmp(command, "schedules") == 0 ||
-		  strcmp(command, "backups") == 0) &&
+		  strcmp(command, "backups") == 0 ||
+		  strcmp(command, "fleet") == 0) &&
 		 render_list(response, command))
 		return;
 	else

@@ -777,6 +777,37 @@ static void test_history(void)
 	free(path);
 }
 
+/* Fleets (fleet.c): fleet_interval, 10s by default, at least 100ms. */
+static void test_fleet(void)
+{
+	char *path, *cause = NULL;
+	struct config *c;
+
+	path = write_yaml("fleet-default.yaml", "workers: 1\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && c->fleet_interval_ms == 10000,
+	   "fleet_interval defaults to 10s");
+	config_free(c);
+	free(path);
+
+	path = write_yaml("fleet.yaml", "fleet_interval: 250ms\n");
+	c = config_load(path, &cause);
+	ok(c != NULL && c->fleet_interval_ms == 250, "fleet_interval: 250ms");
+	config_free(c);
+	free(path);
+	free(cause);
+
+	cause = refused("fleet-bad.yaml",
+			"workers: 1\n"
+			"fleet_interval: 50ms\n",
+			&path);
+	check_problem(cause, path, 2, "fleet_interval",
+		      "too short; the minimum is 100ms",
+		      "fleet_interval under 100ms");
+	free(cause);
+	free(path);
+}
+
 /* Maintenance settings: catch_up, tenants: inactive, a cron that parses,
  * backup retention. */
 static void test_maintenance(void)
@@ -1222,6 +1253,7 @@ int main(void)
 	test_tenant_history();
 	test_tenant_roles();
 	test_backup_digests();
+	test_fleet();
 	cleanup();
 	return done_testing();
 }

@@ -1,5 +1,7 @@
--- pgtenantd schema, version 7: what the INSERT checks read is no longer
--- open to every role. insert_facts and job_insert_is_plain are SECURITY
+-- pgtenantd schema, version 7: who gets what.
+--
+-- What the INSERT checks read is no longer open to every role.
+-- insert_facts and job_insert_is_plain are SECURITY
 -- DEFINER: they read jobs and public.tenant_metadata past the caller's
 -- row-level security and privileges. Any role could call them (EXECUTE
 -- goes to PUBLIC by default) and learn which tenant ids exist, one guess
@@ -11,8 +13,12 @@ REVOKE EXECUTE ON FUNCTION pgtenantd.insert_facts(bigint, text, boolean),
 	pgtenantd.job_insert_is_plain(bigint, text, text, jsonb, text),
 	pgtenantd.tenant_metadata_has(text) FROM PUBLIC;
 
--- apply_grants as in version 4, and the INSERT checks' functions to
--- pgtenantd_enqueue.
+-- apply_grants, which every daemon runs at start (so that group roles a
+-- DBA creates later get their privileges): version 4's, the INSERT
+-- checks' functions to pgtenantd_enqueue, and the fleets' privileges
+-- (v7-fleet.sql): reading to the readers and enqueuers (row-level security
+-- narrows it), asking a fleet to change to the enqueuers (only their own
+-- fleets), the size lookup and recording a fleet to pgtenantd_operate.
 CREATE OR REPLACE FUNCTION pgtenantd.apply_grants() RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -26,7 +32,8 @@ BEGIN
 			pgtenantd.schedule_slots, pgtenantd.settings,
 			pgtenantd.schema_version, pgtenantd.migrations,
 			pgtenantd.migration_copy, pgtenantd.migration_fence,
-			pgtenantd.migration_status TO pgtenantd_read;
+			pgtenantd.migration_status, pgtenantd.fleets,
+			pgtenantd.fleet_members, pgtenantd.fleet_status TO pgtenantd_read;
 	ELSE
 		missing := missing || 'pgtenantd_read'::text;
 	END IF;
@@ -39,6 +46,9 @@ BEGIN
 		GRANT EXECUTE ON FUNCTION pgtenantd.insert_facts(bigint, text, boolean),
 			pgtenantd.job_insert_is_plain(bigint, text, text, jsonb, text)
 			TO pgtenantd_enqueue;
+		GRANT SELECT ON pgtenantd.fleets, pgtenantd.fleet_members,
+			pgtenantd.fleet_status TO pgtenantd_enqueue;
+		GRANT UPDATE (request, updated_at) ON pgtenantd.fleets TO pgtenantd_enqueue;
 	ELSE
 		missing := missing || 'pgtenantd_enqueue'::text;
 	END IF;
@@ -46,6 +56,9 @@ BEGIN
 		GRANT EXECUTE ON FUNCTION pgtenantd.migration_cutover(bigint),
 			pgtenantd.migration_throttle(bigint, integer) TO pgtenantd_operate;
 		GRANT SELECT ON pgtenantd.migration_status TO pgtenantd_operate;
+		GRANT EXECUTE ON FUNCTION
+			pgtenantd.fleet_candidates(text[], bigint, bigint, bigint, bigint),
+			pgtenantd.fleet_record(jsonb, jsonb) TO pgtenantd_operate;
 	ELSE
 		missing := missing || 'pgtenantd_operate'::text;
 	END IF;
