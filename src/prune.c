@@ -3,7 +3,8 @@
  * failed and cancelled ones older than keep_failed_jobs, fired schedule
  * slots older than keep_schedule_slots (never a schedule's newest),
  * tenant snapshots older than keep_tenant_history (never the newest), a
- * batch per query (pgtenantd.prune_jobs, pgtenantd.prune_slots,
+ * batch per query (pgtenantd.prune_jobs_from, which starts where the
+ * batch before ended; pgtenantd.prune_slots;
  * pgtenantd.prune_tenant_history: each its own short transaction that
  * locks only the rows it deletes), with a pause
  * between batches so that claims go first; then the catalog rows of
@@ -49,7 +50,25 @@ struct prune {
 	bool in_round;
 	enum prune_stage stage;
 	uint64_t deleted[PRUNE_DONE]; /* this round */
+	/* a job stage's next batch starts after this (finished_at, id),
+	 * where the last one ended (pgtenantd.prune_jobs_from) */
+	char after_at[64];
+	char after_id[24];
 };
+
+/* The first batch of a job stage starts at the oldest job. */
+static void prune_from_oldest(struct prune *p)
+{
+	snprintf(p->after_at, sizeof(p->after_at), "-infinity");
+	snprintf(p->after_id, sizeof(p->after_id), "0");
+}
+
+/* Go on with the next stage, its jobs from the oldest. */
+static void prune_next_stage(struct prune *p)
+{
+	p->stage++;
+	prune_from_oldest(p);
+}
 
 static void prune_arm(struct prune *p, int64_t ms)
 {
@@ -126,8 +145,14 @@ static void prune_batch_result(const struct pgconn_result *r, void *arg)
 	n = strtol(PQgetvalue(r->res, 0, 0), NULL, 10);
 	p->deleted[p->stage] += (uint64_t)n;
 	p->e->metrics.history_pruned += (uint64_t)n;
+	if (PQnfields(r->res) == 3 && !PQgetisnull(r->res, 0, 1)) {
+		snprintf(p->after_at, sizeof(p->after_at), "%s",
+			 PQgetvalue(r->res, 0, 1));
+		snprintf(p->after_id, sizeof(p->after_id), "%s",
+			 PQgetvalue(r->res, 0, 2));
+	}
 	if (n < PRUNE_BATCH)
-		p->stage++;
+		prune_next_stage(p);
 	prune_arm(p, PRUNE_PAUSE_MS);
 }
 
@@ -136,10 +161,10 @@ static void prune_next(struct prune *p)
 {
 	struct engine *e = p->e;
 	char interval[48], batch[16];
-	const char *params[3];
+	const char *params[5];
 
 	while (p->stage < PRUNE_DONE && prune_keep_ms(p, p->stage) == 0)
-		p->stage++;
+		prune_next_stage(p);
 	if (p->stage == PRUNE_DONE || !e->ready || e->stopping) {
 		prune_round_done(p);
 		return;
@@ -170,10 +195,13 @@ static void prune_next(struct prune *p)
 						  "{failed,cancelled}";
 	params[1] = interval;
 	params[2] = batch;
+	params[3] = p->after_at;
+	params[4] = p->after_id;
 	pgconn_query(e->dispatcher,
-		     "SELECT pgtenantd.prune_jobs($1::text[], $2::interval,"
-		     " $3::integer)",
-		     3, params, prune_batch_result, p);
+		     "SELECT deleted, reached_at, reached_id"
+		     " FROM pgtenantd.prune_jobs_from($1::text[], $2::interval,"
+		     " $3::integer, $4::timestamptz, $5::bigint)",
+		     5, params, prune_batch_result, p);
 }
 
 static void prune_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -189,6 +217,7 @@ static void prune_timer_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		p->in_round = true;
 		p->stage = PRUNE_SUCCEEDED;
+		prune_from_oldest(p);
 		for (int i = 0; i < PRUNE_DONE; i++)
 			p->deleted[i] = 0;
 	}

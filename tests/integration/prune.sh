@@ -58,6 +58,23 @@ is "$(sql "SELECT count(*) FROM pgtenantd.jobs WHERE tenant_id NOT LIKE 's-old-%
 	"prune_jobs: nothing else was touched"
 is "$(sql "SELECT pgtenantd.prune_jobs('{queued,running}', '1 day', 100)")" 0 \
 	"prune_jobs: never a queued or running job, whatever it is asked"
+# version 7: each batch starts after the (finished_at, id) the last one
+# reached; the four failed jobs of 100 days ago finished at the same time
+f100=$(sql "SELECT max(finished_at) FROM pgtenantd.jobs WHERE tenant_id LIKE 'f-old-%'")
+f3=$(sql "SELECT id FROM pgtenantd.jobs WHERE tenant_id LIKE 'f-old-%' ORDER BY id OFFSET 2 LIMIT 1")
+is "$(sql "SELECT deleted FROM pgtenantd.prune_jobs_from('{failed}', '10 days', 10, now() - interval '15 days', 0)")" 0 \
+	"prune_jobs_from: nothing that finished before the position is deleted (the failed jobs of 20 days ago)"
+is "$(sql "SELECT deleted || ' ' || (reached_at = '$f100') || ' ' || (reached_id = $f3)
+	    FROM pgtenantd.prune_jobs_from('{failed,cancelled}', '90 days', 3, '-infinity', 0)")" "3 true true" \
+	"prune_jobs_from: a batch of 3 of the 4 failed jobs that finished 100 days ago together, reaching the third"
+is "$(sql "SELECT deleted FROM pgtenantd.prune_jobs_from('{failed,cancelled}', '90 days', 4, '$f100', $f3)")" 3 \
+	"prune_jobs_from: the next batch starts there: the fourth, which finished at that same time, and the two cancelled ones"
+is "$(sql "SELECT deleted || ' ' || coalesce(reached_at::text, 'none')
+	    FROM pgtenantd.prune_jobs_from('{failed,cancelled}', '90 days', 4, '$f100', $f3)")" "0 none" \
+	"prune_jobs_from: then none, and no position"
+is "$(sql "SELECT string_agg(DISTINCT split_part(tenant_id, '-', 1) || '-' || split_part(tenant_id, '-', 2), ' ')
+	    FROM pgtenantd.jobs WHERE state IN ('failed', 'cancelled')")" "f-mid" \
+	"prune_jobs_from: the failed and cancelled jobs over 90 days are gone, those of 20 days stay"
 is "$(sql "SELECT pgtenantd.prune_slots('30 days', 100)")" 3 \
 	"prune_slots: the three slots of nightly over 30 days old"
 is "$(sql "SELECT string_agg(schedule || ':' || (now() - slot > interval '30 days'), ' ' ORDER BY schedule, slot)
