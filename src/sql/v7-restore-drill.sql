@@ -11,6 +11,11 @@
 -- combines the rows' hashes with a sum and an xor, which do not depend on
 -- the order of the rows (no sort; a table needs no primary key). Each row
 -- is read once: the cost of a digest is one sequential scan of the schema.
+-- The row hash is hashtextextended, 64 bits: the function hash partitioning
+-- routes rows with, so PostgreSQL keeps it stable across versions (or
+-- pg_upgrade would misplace rows). md5 of the row, taken first, made a
+-- digest cost twice as much (400,000 entities: 732 ms against 332 ms, and
+-- the COPY pg_dump does of them 316 ms): the text form is not the cost.
 -- Leaf tables only (relkind r: partitions, not their parents), without
 -- members of extensions (pg_dump does not dump their rows). row_security
 -- off: a policy would run the tenant's code with the caller's rights, so a
@@ -43,7 +48,7 @@ BEGIN
 		EXECUTE pg_catalog.format(
 			'SELECT pg_catalog.count(*) AS n, '
 			'       coalesce(pg_catalog.sum(h), 0) AS s, coalesce(pg_catalog.bit_xor(h), 0) AS x '
-			'  FROM (SELECT (''x'' || pg_catalog.substr(pg_catalog.md5(r::text), 1, 16))::bit(64)::bigint AS h '
+			'  FROM (SELECT pg_catalog.hashtextextended(r::text, 0) AS h '
 			'          FROM %I.%I r) z',
 			p_schema, t.relname) INTO d;
 		digests := digests || pg_catalog.jsonb_build_object(t.relname,
