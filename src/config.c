@@ -121,6 +121,7 @@ static const cyaml_schema_field_t schedule_fields[] = {
 	RAW_STRING("catch_up", 0, struct raw_schedule, catch_up),
 	RAW_IGNORE("tenants"),
 	RAW_IGNORE("args"),
+	RAW_IGNORE("fleet"),
 	CYAML_FIELD_END
 };
 
@@ -898,6 +899,242 @@ static void schedule_tenants(struct problems *p, yaml_document_t *doc,
 	free(path);
 }
 
+/* The job kind a fleet schedule runs, and the longest schedule name that
+ * leaves room in a fleet name (63 bytes) for "-YYYYMMDDTHHMMZ". */
+#define FLEET_JOB "migrate_to_separate_schema"
+#define FLEET_SCHEDULE_NAME_MAX (63 - 15)
+
+/* True if text is a whole number from min to max (plain YAML digits). */
+static bool fleet_number(const yaml_node_t *v, long long min, long long max)
+{
+	const char *text = (const char *)v->data.scalar.value;
+	char *end;
+	long long n;
+
+	if (v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+	    !isdigit((unsigned char)*text))
+		return false;
+	errno = 0;
+	n = strtoll(text, &end, 10);
+	return errno == 0 && *end == '\0' && n >= min && n <= max;
+}
+
+/* Read "H:MM" or "HH:MM" at *s into minutes of the day; false if it is
+ * not one. */
+static bool clock_time_read(const char **s, unsigned *minutes)
+{
+	const char *t = *s;
+	unsigned h = 0, m;
+
+	if (!isdigit((unsigned char)t[0]))
+		return false;
+	h = (unsigned)(*t++ - '0');
+	if (isdigit((unsigned char)*t))
+		h = h * 10 + (unsigned)(*t++ - '0');
+	if (*t++ != ':' || !isdigit((unsigned char)t[0]) ||
+	    !isdigit((unsigned char)t[1]))
+		return false;
+	m = (unsigned)(t[0] - '0') * 10 + (unsigned)(t[1] - '0');
+	if (h > 23 || m > 59)
+		return false;
+	*minutes = h * 60 + m;
+	*s = t + 2;
+	return true;
+}
+
+/* True if text is "HH:MM-HH:MM" with two different times: the daily
+ * window of pgtenantd.start_fleet (which checks it again). */
+bool fleet_window_valid(const char *text)
+{
+	unsigned from, to;
+
+	while (*text == ' ')
+		text++;
+	if (!clock_time_read(&text, &from))
+		return false;
+	while (*text == ' ')
+		text++;
+	if (*text++ != '-')
+		return false;
+	while (*text == ' ')
+		text++;
+	if (!clock_time_read(&text, &to))
+		return false;
+	while (*text == ' ')
+		text++;
+	return *text == '\0' && from != to;
+}
+
+/* True if a schedule name may start a fleet name: [A-Za-z0-9_.-], short
+ * enough for the slot's time after it. */
+static bool fleet_schedule_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > FLEET_SCHEDULE_NAME_MAX)
+		return false;
+	for (; *name != '\0'; name++)
+		if (!isalnum((unsigned char)*name) && *name != '_' &&
+		    *name != '.' && *name != '-')
+			return false;
+	return true;
+}
+
+/* Read a schedule's fleet: mapping (its keys are start_fleet's settings)
+ * into sc->fleet_json, checking every key and value here so that a typo
+ * is a config error, not a slot that fails at night. */
+static void schedule_fleet(struct problems *p, yaml_document_t *doc,
+			   yaml_node_t *node, yaml_node_t *tenants,
+			   const char *base, struct schedule_config *sc)
+{
+	static const char *const keys[] = { "max_parallel", "window",
+					    "time_zone",    "on_failure",
+					    "min_rows",	    "max_rows",
+					    "min_bytes",    "max_bytes" };
+	char *path = path_join(base, "fleet");
+	char *json = NULL, *item, *shown;
+	size_t len = 0;
+	long long bound[4] = { -1, -1, -1, -1 }; /* min/max rows, bytes */
+	bool good = true;
+
+	if (node == NULL) {
+		free(path);
+		return;
+	}
+	if (node->type != YAML_MAPPING_NODE) {
+		problem_add(p, path,
+			    "expected a mapping of fleet settings "
+			    "(max_parallel, window, time_zone, on_failure, "
+			    "min_rows, max_rows, min_bytes, max_bytes), got %s",
+			    node->type == YAML_SCALAR_NODE &&
+					    scalar_is_null(node) ?
+				    "nothing" :
+				    node_kind(node));
+		free(path);
+		return;
+	}
+	if (sc->job != NULL && strcmp(sc->job, FLEET_JOB) != 0) {
+		shown = value_display(sc->job);
+		problem_add(p, path,
+			    "only a schedule of job " FLEET_JOB
+			    " may have a fleet, not one of %s",
+			    shown);
+		free(shown);
+		good = false;
+	}
+	if (tenants != NULL && tenants->type == YAML_SCALAR_NODE &&
+	    strcmp((const char *)tenants->data.scalar.value, "separate") == 0) {
+		problem_add(p, path,
+			    "a fleet moves shared tenants; tenants: "
+			    "separate has none to move");
+		good = false;
+	}
+	if (sc->name != NULL && !fleet_schedule_name_valid(sc->name)) {
+		shown = value_display(sc->name);
+		problem_add(p, path,
+			    "the schedule's name %s cannot name its fleets: "
+			    "use 1 to %d of A-Z, a-z, 0-9, '_', '.' and '-'",
+			    shown, FLEET_SCHEDULE_NAME_MAX);
+		free(shown);
+		good = false;
+	}
+	buf_add(&json, &len, "{", 1);
+	for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+		yaml_node_t *v = yaml_document_get_node(doc, pair->value);
+		const char *name = k != NULL && k->type == YAML_SCALAR_NODE ?
+					   (const char *)k->data.scalar.value :
+					   "?";
+		const char *text;
+		size_t ki;
+
+		item = path_join(path, name);
+		for (ki = 0; ki < sizeof(keys) / sizeof(keys[0]); ki++)
+			if (strcmp(name, keys[ki]) == 0)
+				break;
+		if (ki == sizeof(keys) / sizeof(keys[0])) {
+			problem_add(p, item,
+				    "unknown key; a fleet takes max_parallel, "
+				    "window, time_zone, on_failure, min_rows, "
+				    "max_rows, min_bytes and max_bytes");
+			good = false;
+			free(item);
+			continue;
+		}
+		if (v == NULL || v->type != YAML_SCALAR_NODE ||
+		    scalar_is_null(v)) {
+			problem_add(p, item, "expected a single value, got %s",
+				    v == NULL || v->type == YAML_SCALAR_NODE ?
+					    "nothing" :
+					    node_kind(v));
+			good = false;
+			free(item);
+			continue;
+		}
+		text = (const char *)v->data.scalar.value;
+		shown = value_display(text);
+		if (ki == 0 && !fleet_number(v, 1, 1000)) {
+			problem_add(p, item,
+				    "%s is not a whole number from 1 to 1000",
+				    shown);
+			good = false;
+		} else if (ki == 1 && !fleet_window_valid(text)) {
+			problem_add(p, item,
+				    "%s is not HH:MM-HH:MM with two different "
+				    "times, such as \"22:00-06:00\"",
+				    shown);
+			good = false;
+		} else if (ki == 2 && (*text == '\0' || strlen(text) > 64)) {
+			problem_add(p, item,
+				    "%s is not a time zone name such as "
+				    "\"Europe/Berlin\" or \"UTC\"",
+				    shown);
+			good = false;
+		} else if (ki == 3 && strcmp(text, "pause") != 0 &&
+			   strcmp(text, "continue") != 0) {
+			problem_add(p, item,
+				    "%s is not understood; use \"pause\" (stop "
+				    "at the first failure) or \"continue\"",
+				    shown);
+			good = false;
+		} else if (ki >= 4 && !fleet_number(v, 0, INT64_MAX)) {
+			problem_add(p, item, "%s is not a whole number of %s",
+				    shown, ki < 6 ? "rows" : "bytes");
+			good = false;
+		} else {
+			if (ki >= 4)
+				bound[ki - 4] = strtoll(text, NULL, 10);
+			if (len > 1)
+				buf_add(&json, &len, ",", 1);
+			buf_add_json_string(&json, &len, name);
+			buf_add(&json, &len, ":", 1);
+			if (ki == 0 || ki >= 4)
+				buf_add(&json, &len, text, strlen(text));
+			else
+				buf_add_json_string(&json, &len, text);
+		}
+		free(shown);
+		free(item);
+	}
+	buf_add(&json, &len, "}", 1);
+	for (int b = 0; b < 4; b += 2) {
+		if (bound[b] < 0 || bound[b + 1] < 0 ||
+		    bound[b] <= bound[b + 1])
+			continue;
+		item = path_join(path, b == 0 ? "min_rows" : "min_bytes");
+		problem_add(p, item, "%lld is over %s, %lld", bound[b],
+			    b == 0 ? "max_rows" : "max_bytes", bound[b + 1]);
+		free(item);
+		good = false;
+	}
+	if (good)
+		sc->fleet_json = json;
+	else
+		free(json);
+	free(path);
+}
+
 /* Count whitespace-separated fields, skipping a leading TZ= setting. */
 static unsigned cron_fields(const char *cron)
 {
@@ -1026,6 +1263,8 @@ static void schedule_validate(struct problems *p, yaml_document_t *doc,
 
 	schedule_tenants(p, doc, node_get(doc, entry, "tenants"), base, sc);
 	schedule_args(p, doc, node_get(doc, entry, "args"), base, sc);
+	schedule_fleet(p, doc, node_get(doc, entry, "fleet"),
+		       node_get(doc, entry, "tenants"), base, sc);
 	free(base);
 }
 
@@ -1477,6 +1716,7 @@ static void schedule_clear(struct schedule_config *sc)
 	free(sc->tenant_list);
 	free(sc->tenant_query);
 	free(sc->args_json);
+	free(sc->fleet_json);
 }
 
 /* Load the file again as a libyaml document, for tenants and args. */

@@ -36,6 +36,9 @@ struct schedule_config {
 	char *args_json;    /* optional JSON object text, default "{}" */
 	enum schedule_catch_up catch_up; /* default latest */
 	unsigned line;			 /* line of the entry in the file */
+	/* fleet: the settings of a fleet schedule as JSON object text (the
+	 * keys given, checked), NULL: not a fleet schedule (sched.c) */
+	char *fleet_json;
 };
 
 struct config {
@@ -132,5 +135,9 @@ void config_free(struct config *config);
  * config_load logs it. */
 char *config_secret_warning(const char *path, unsigned mode,
 			    const char *database);
+
+/* True if text is a fleet's daily window "HH:MM-HH:MM" (two different
+ * times; the first after the second spans midnight). */
+bool fleet_window_valid(const char *text);
 
 #endif

@@ -291,6 +291,25 @@ static struct sched_entry *sched_fire_entry(struct sched *s)
 	return e;
 }
 
+/* Log what a slot of a fleet schedule did: fire_slot_fleet's jobs, the
+ * fleet it started, the schedule's fleet that is still active. */
+static void sched_fleet_fired(const struct sched_entry *e, const PGresult *res,
+			      const char *when)
+{
+	if (!PQgetisnull(res, 0, 1))
+		log_info("schedule '%s': slot %s: fleet '%s' started with "
+			 "%d tenant(s)",
+			 e->name, when, PQgetvalue(res, 0, 1), e->last_jobs);
+	else if (!PQgetisnull(res, 0, 2))
+		log_info("schedule '%s': slot %s: no new fleet: fleet '%s' of "
+			 "this schedule is still active",
+			 e->name, when, PQgetvalue(res, 0, 2));
+	else
+		log_info("schedule '%s': slot %s: no fleet: no shared tenant "
+			 "matches",
+			 e->name, when);
+}
+
 static void sched_fired(const struct pgconn_result *r, void *arg)
 {
 	struct sched *s = arg;
@@ -324,9 +343,14 @@ static void sched_fired(const struct pgconn_result *r, void *arg)
 			e->last_fired = s->fire_slot;
 		free(e->last_error);
 		e->last_error = NULL;
-		log_info("schedule '%s': slot %s%s: %d %s job(s) enqueued",
-			 e->name, when, s->fire_catch_up ? " (catch-up)" : "",
-			 e->last_jobs, e->job);
+		if (PQnfields(r->res) == 3)
+			sched_fleet_fired(e, r->res, when);
+		else
+			log_info("schedule '%s': slot %s%s: %d %s job(s) "
+				 "enqueued",
+				 e->name, when,
+				 s->fire_catch_up ? " (catch-up)" : "",
+				 e->last_jobs, e->job);
 	}
 	sched_entry_advance(e, s->fire_slot);
 	sched_arm(s, 0);
@@ -350,10 +374,19 @@ static void sched_send_fire(struct sched *s, struct sched_entry *e,
 	params[4] = s->e->owner;
 	params[5] = s->fire_catch_up ? "true" : "false";
 	params[6] = extra;
-	sql = xasprintf(
-		"SELECT pgtenantd.fire_slot($1, to_timestamp($2::bigint),"
-		" $3, $4::jsonb, %s, $5, $6::boolean)",
-		tenants_sql);
+	if (conf->fleet_json != NULL) {
+		/* one fleet for the slot's tenants, not a job each */
+		params[2] = conf->fleet_json;
+		sql = xasprintf("SELECT * FROM pgtenantd.fire_slot_fleet($1,"
+				" to_timestamp($2::bigint), $3::jsonb,"
+				" $4::jsonb, %s, $5, $6::boolean)",
+				tenants_sql);
+	} else {
+		sql = xasprintf(
+			"SELECT pgtenantd.fire_slot($1, to_timestamp($2::bigint),"
+			" $3, $4::jsonb, %s, $5, $6::boolean)",
+			tenants_sql);
+	}
 	pgconn_query(s->conn, sql, extra != NULL ? 7 : 6, params, sched_fired,
 		     s);
 	free(sql);
