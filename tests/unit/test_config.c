@@ -1221,6 +1221,178 @@ static void test_backup_digests(void)
 	free(path);
 }
 
+/* A schedule's fleet: mapping (fleet schedules). */
+static const char fleet_head[] = "schedules:\n"
+				 "  - name: wave\n"
+				 "    cron: \"0 22 * * *\"\n"
+				 "    job: migrate_to_separate_schema\n"
+				 "    tenants: shared\n";
+
+/* Load fleet_head followed by the fleet lines; must be refused. */
+static char *fleet_refused(const char *fleet, char **path)
+{
+	char *text = xasprintf("%s%s", fleet_head, fleet);
+	char *cause = refused("fleet-sched-bad.yaml", text, path);
+
+	free(text);
+	return cause;
+}
+
+static void test_fleet_schedule(void)
+{
+	static const struct {
+		const char *fleet;
+		int line;
+		const char *key, *what;
+	} bad[] = {
+		{ "    fleet:\n      max_paralel: 2\n", 7,
+		  "schedules[0].fleet.max_paralel", "unknown key" },
+		{ "    fleet:\n      max_parallel: 0\n", 7,
+		  "schedules[0].fleet.max_parallel",
+		  "\"0\" is not a whole number from 1 to 1000" },
+		{ "    fleet:\n      max_parallel: 1001\n", 7,
+		  "schedules[0].fleet.max_parallel",
+		  "\"1001\" is not a whole number from 1 to 1000" },
+		{ "    fleet:\n      max_parallel: \"2\"\n", 7,
+		  "schedules[0].fleet.max_parallel", "is not a whole number" },
+		{ "    fleet:\n      window: \"22:00-24:00\"\n", 7,
+		  "schedules[0].fleet.window", "is not HH:MM-HH:MM" },
+		{ "    fleet:\n      window: \"22:00-22:00\"\n", 7,
+		  "schedules[0].fleet.window", "two different times" },
+		{ "    fleet:\n      on_failure: stop\n", 7,
+		  "schedules[0].fleet.on_failure",
+		  "\"stop\" is not understood" },
+		{ "    fleet:\n      min_bytes: -1\n", 7,
+		  "schedules[0].fleet.min_bytes",
+		  "\"-1\" is not a whole number of bytes" },
+		{ "    fleet:\n      max_rows: many\n", 7,
+		  "schedules[0].fleet.max_rows",
+		  "is not a whole number of rows" },
+		{ "    fleet:\n      time_zone:\n", 7,
+		  "schedules[0].fleet.time_zone", "expected a single value" },
+		{ "    fleet:\n      window: [\"22:00\"]\n", 7,
+		  "schedules[0].fleet.window", "got a list" },
+		{ "    fleet:\n      min_rows: 10\n      max_rows: 5\n", 7,
+		  "schedules[0].fleet.min_rows", "10 is over max_rows, 5" },
+		{ "    fleet: yes\n", 6, "schedules[0].fleet",
+		  "expected a mapping of fleet settings" },
+	};
+	char *path = NULL, *cause = NULL, *label;
+	struct config *c;
+
+	path = write_yaml("fleet-sched.yaml",
+			  "schedules:\n"
+			  "  - name: wave\n"
+			  "    cron: \"0 22 * * *\"\n"
+			  "    job: migrate_to_separate_schema\n"
+			  "    tenants: [a, b]\n"
+			  "    fleet:\n"
+			  "      max_parallel: 3\n"
+			  "      window: \"22:00-06:00\"\n"
+			  "      time_zone: Europe/Berlin\n"
+			  "      on_failure: continue\n"
+			  "      min_rows: 0\n"
+			  "      max_rows: 1000000\n"
+			  "      min_bytes: 10\n"
+			  "      max_bytes: 9223372036854775807\n"
+			  "  - name: plain\n"
+			  "    cron: \"0 22 * * *\"\n"
+			  "    job: migrate_to_separate_schema\n"
+			  "    tenants: shared\n"
+			  "  - name: defaults\n"
+			  "    cron: \"0 22 * * *\"\n"
+			  "    job: migrate_to_separate_schema\n"
+			  "    tenants: {query: \"SELECT 'a'\"}\n"
+			  "    fleet: {}\n");
+	c = config_load(path, &cause);
+	ok(c != NULL, "a fleet schedule with every key is accepted");
+	if (cause != NULL)
+		printf("#     got: %s\n", cause);
+	if (c != NULL && c->schedule_count == 3) {
+		is_str(c->schedules[0].fleet_json,
+		       "{\"max_parallel\":3,\"window\":\"22:00-06:00\","
+		       "\"time_zone\":\"Europe/Berlin\",\"on_failure\":"
+		       "\"continue\",\"min_rows\":0,\"max_rows\":1000000,"
+		       "\"min_bytes\":10,\"max_bytes\":9223372036854775807}",
+		       "the fleet settings as JSON for fire_slot_fleet");
+		ok(c->schedules[1].fleet_json == NULL,
+		   "a schedule without fleet: is not a fleet schedule");
+		is_str(c->schedules[2].fleet_json, "{}",
+		       "fleet: {} is a fleet schedule with start_fleet's "
+		       "defaults");
+	} else {
+		ok(false, "three schedules");
+	}
+	config_free(c);
+	free(path);
+	free(cause);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cause = fleet_refused(bad[i].fleet, &path);
+		label = xasprintf("fleet refused: %s", bad[i].what);
+		check_problem(cause, path, bad[i].line, bad[i].key, bad[i].what,
+			      label);
+		free(label);
+		free(cause);
+		free(path);
+	}
+
+	cause = refused("fleet-sched-job.yaml",
+			"schedules:\n"
+			"  - name: nightly\n"
+			"    cron: \"0 3 * * *\"\n"
+			"    job: vacuum\n"
+			"    tenants: shared\n"
+			"    fleet: {max_parallel: 2}\n",
+			&path);
+	check_problem(cause, path, 6, "schedules[0].fleet",
+		      "only a schedule of job migrate_to_separate_schema "
+		      "may have a fleet, not one of \"vacuum\"",
+		      "fleet with another job kind");
+	free(cause);
+	free(path);
+
+	cause = refused("fleet-sched-separate.yaml",
+			"schedules:\n"
+			"  - name: wave\n"
+			"    cron: \"0 3 * * *\"\n"
+			"    job: migrate_to_separate_schema\n"
+			"    tenants: separate\n"
+			"    fleet: {}\n",
+			&path);
+	check_problem(cause, path, 6, "schedules[0].fleet",
+		      "tenants: separate has none to move",
+		      "fleet over tenants: separate");
+	free(cause);
+	free(path);
+
+	cause = refused("fleet-sched-name.yaml",
+			"schedules:\n"
+			"  - name: \"wave one\"\n"
+			"    cron: \"0 3 * * *\"\n"
+			"    job: migrate_to_separate_schema\n"
+			"    tenants: shared\n"
+			"    fleet: {}\n",
+			&path);
+	check_problem(cause, path, 6, "schedules[0].fleet",
+		      "the schedule's name \"wave one\" cannot name its fleets",
+		      "a schedule name no fleet name can start with");
+	free(cause);
+	free(path);
+
+	ok(fleet_window_valid("22:00-06:00"), "window 22:00-06:00");
+	ok(fleet_window_valid(" 1:30 - 05:00 "), "window 1:30 - 05:00");
+	ok(fleet_window_valid("00:00-23:59"), "window 00:00-23:59");
+	ok(!fleet_window_valid("24:00-06:00"), "no hour 24");
+	ok(!fleet_window_valid("22:60-06:00"), "no minute 60");
+	ok(!fleet_window_valid("22:00-06:00x"), "nothing after the window");
+	ok(!fleet_window_valid("22:00"), "a window has two times");
+	ok(!fleet_window_valid("-1:00-06:00"), "no sign");
+	ok(!fleet_window_valid("22:0-06:00"), "two digits of minutes");
+	ok(!fleet_window_valid("06:00-6:00"), "two different times");
+	ok(!fleet_window_valid(""), "not empty");
+}
+
 int main(void)
 {
 	const char *base = getenv("TMPDIR");
@@ -1254,6 +1426,7 @@ int main(void)
 	test_tenant_roles();
 	test_backup_digests();
 	test_fleet();
+	test_fleet_schedule();
 	cleanup();
 	return done_testing();
 }
