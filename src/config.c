@@ -1002,39 +1002,37 @@ static void schedule_fleet(struct problems *p, yaml_document_t *doc,
 		return;
 	}
 	if (node->type != YAML_MAPPING_NODE) {
-		problem_add(p, path,
-			    "expected a mapping of fleet settings "
-			    "(max_parallel, window, time_zone, on_failure, "
-			    "min_rows, max_rows, min_bytes, max_bytes), got %s",
-			    node->type == YAML_SCALAR_NODE &&
-					    scalar_is_null(node) ?
-				    "nothing" :
-				    node_kind(node));
+		problem_add(
+			p, path,
+			"expected a mapping of fleet settings (max_parallel, window, time_zone, on_failure, min_rows, max_rows, min_bytes, max_bytes), got %s",
+			node->type == YAML_SCALAR_NODE && scalar_is_null(node) ?
+				"nothing" :
+				node_kind(node));
 		free(path);
 		return;
 	}
 	if (sc->job != NULL && strcmp(sc->job, FLEET_JOB) != 0) {
 		shown = value_display(sc->job);
-		problem_add(p, path,
-			    "only a schedule of job " FLEET_JOB
-			    " may have a fleet, not one of %s",
-			    shown);
+		problem_add(
+			p, path,
+			"only a schedule of job migrate_to_separate_schema may have a fleet, not one of %s",
+			shown);
 		free(shown);
 		good = false;
 	}
 	if (tenants != NULL && tenants->type == YAML_SCALAR_NODE &&
 	    strcmp((const char *)tenants->data.scalar.value, "separate") == 0) {
-		problem_add(p, path,
-			    "a fleet moves shared tenants; tenants: "
-			    "separate has none to move");
+		problem_add(
+			p, path,
+			"a fleet moves shared tenants; tenants: separate has none to move");
 		good = false;
 	}
 	if (sc->name != NULL && !fleet_schedule_name_valid(sc->name)) {
 		shown = value_display(sc->name);
-		problem_add(p, path,
-			    "the schedule's name %s cannot name its fleets: "
-			    "use 1 to %d of A-Z, a-z, 0-9, '_', '.' and '-'",
-			    shown, FLEET_SCHEDULE_NAME_MAX);
+		problem_add(
+			p, path,
+			"the schedule's name %s cannot name its fleets: use 1 to %d of A-Z, a-z, 0-9, '_', '.' and '-'",
+			shown, FLEET_SCHEDULE_NAME_MAX);
 		free(shown);
 		good = false;
 	}
@@ -1054,10 +1052,9 @@ static void schedule_fleet(struct problems *p, yaml_document_t *doc,
 			if (strcmp(name, keys[ki]) == 0)
 				break;
 		if (ki == sizeof(keys) / sizeof(keys[0])) {
-			problem_add(p, item,
-				    "unknown key; a fleet takes max_parallel, "
-				    "window, time_zone, on_failure, min_rows, "
-				    "max_rows, min_bytes and max_bytes");
+			problem_add(
+				p, item,
+				"unknown key; a fleet takes max_parallel, window, time_zone, on_failure, min_rows, max_rows, min_bytes and max_bytes");
 			good = false;
 			free(item);
 			continue;
@@ -1080,23 +1077,23 @@ static void schedule_fleet(struct problems *p, yaml_document_t *doc,
 				    shown);
 			good = false;
 		} else if (ki == 1 && !fleet_window_valid(text)) {
-			problem_add(p, item,
-				    "%s is not HH:MM-HH:MM with two different "
-				    "times, such as \"22:00-06:00\"",
-				    shown);
+			problem_add(
+				p, item,
+				"%s is not HH:MM-HH:MM with two different times, such as \"22:00-06:00\"",
+				shown);
 			good = false;
 		} else if (ki == 2 && (*text == '\0' || strlen(text) > 64)) {
-			problem_add(p, item,
-				    "%s is not a time zone name such as "
-				    "\"Europe/Berlin\" or \"UTC\"",
-				    shown);
+			problem_add(
+				p, item,
+				"%s is not a time zone name such as \"Europe/Berlin\" or \"UTC\"",
+				shown);
 			good = false;
 		} else if (ki == 3 && strcmp(text, "pause") != 0 &&
 			   strcmp(text, "continue") != 0) {
-			problem_add(p, item,
-				    "%s is not understood; use \"pause\" (stop "
-				    "at the first failure) or \"continue\"",
-				    shown);
+			problem_add(
+				p, item,
+				"%s is not understood; use \"pause\" (stop at the first failure) or \"continue\"",
+				shown);
 			good = false;
 		} else if (ki >= 4 && !fleet_number(v, 0, INT64_MAX)) {
 			problem_add(p, item, "%s is not a whole number of %s",

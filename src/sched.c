@@ -294,20 +294,23 @@ static struct sched_entry *sched_fire_entry(struct sched *s)
 /* Log what a slot of a fleet schedule did: fire_slot_fleet's jobs, the
  * fleet it started, the schedule's fleet that is still active. */
 static void sched_fleet_fired(const struct sched_entry *e, const PGresult *res,
-			      const char *when)
+			      const char *when, bool catch_up)
 {
+	const char *how = catch_up ? " (catch-up)" : "";
+
 	if (!PQgetisnull(res, 0, 1))
-		log_info("schedule '%s': slot %s: fleet '%s' started with "
-			 "%d tenant(s)",
-			 e->name, when, PQgetvalue(res, 0, 1), e->last_jobs);
+		log_info(
+			"schedule '%s': slot %s%s: fleet '%s' started with %d tenant(s)",
+			e->name, when, how, PQgetvalue(res, 0, 1),
+			e->last_jobs);
 	else if (!PQgetisnull(res, 0, 2))
-		log_info("schedule '%s': slot %s: no new fleet: fleet '%s' of "
-			 "this schedule is still active",
-			 e->name, when, PQgetvalue(res, 0, 2));
+		log_info(
+			"schedule '%s': slot %s%s: no new fleet: fleet '%s' of this schedule is still active",
+			e->name, when, how, PQgetvalue(res, 0, 2));
 	else
-		log_info("schedule '%s': slot %s: no fleet: no shared tenant "
-			 "matches",
-			 e->name, when);
+		log_info(
+			"schedule '%s': slot %s%s: no fleet: no shared tenant matches",
+			e->name, when, how);
 }
 
 static void sched_fired(const struct pgconn_result *r, void *arg)
@@ -344,13 +347,13 @@ static void sched_fired(const struct pgconn_result *r, void *arg)
 		free(e->last_error);
 		e->last_error = NULL;
 		if (PQnfields(r->res) == 3)
-			sched_fleet_fired(e, r->res, when);
+			sched_fleet_fired(e, r->res, when, s->fire_catch_up);
 		else
-			log_info("schedule '%s': slot %s%s: %d %s job(s) "
-				 "enqueued",
-				 e->name, when,
-				 s->fire_catch_up ? " (catch-up)" : "",
-				 e->last_jobs, e->job);
+			log_info(
+				"schedule '%s': slot %s%s: %d %s job(s) enqueued",
+				e->name, when,
+				s->fire_catch_up ? " (catch-up)" : "",
+				e->last_jobs, e->job);
 	}
 	sched_entry_advance(e, s->fire_slot);
 	sched_arm(s, 0);
@@ -710,7 +713,7 @@ static json_t *sched_json(struct sched *s, const PGresult *rows)
 		json_t *last_jobs = e->last_jobs >= 0 ?
 					    json_integer(e->last_jobs) :
 					    json_null();
-		json_t *by = json_null();
+		json_t *by = json_null(), *item;
 		char last_text[48], next_text[48], tenants[256];
 
 		for (int r = 0; rows != NULL && r < PQntuples(rows); r++) {
@@ -734,29 +737,31 @@ static json_t *sched_json(struct sched *s, const PGresult *rows)
 			       e->next;
 		if (e->ready && next != 0)
 			sched_slot_text(e, next, next_text, sizeof(next_text));
-		json_array_append_new(
-			list,
-			json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, "
-				  "s:o, s:i, s:o}",
-				  "name", e->name, "cron", e->cron_text, "job",
-				  e->job, "tenants",
-				  sched_tenants_text(conf, tenants,
-						     sizeof(tenants)),
-				  "catch_up",
-				  conf->catch_up == SCHEDULE_CATCH_UP_NONE ?
-					  "none" :
-					  "latest",
-				  "last_fire",
-				  last != 0 ? json_string(last_text) :
-					      json_null(),
-				  "last_jobs", last_jobs, "last_fired_by", by,
-				  "next_fire",
-				  e->ready && next != 0 ?
-					  json_string(next_text) :
-					  json_null(),
-				  "fired_here", (int)e->fired, "error",
-				  e->last_error ? json_string(e->last_error) :
-						  json_null()));
+		item = json_pack(
+			"{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, "
+			"s:o, s:i, s:o}",
+			"name", e->name, "cron", e->cron_text, "job", e->job,
+			"tenants",
+			sched_tenants_text(conf, tenants, sizeof(tenants)),
+			"catch_up",
+			conf->catch_up == SCHEDULE_CATCH_UP_NONE ? "none" :
+								   "latest",
+			"last_fire",
+			last != 0 ? json_string(last_text) : json_null(),
+			"last_jobs", last_jobs, "last_fired_by", by,
+			"next_fire",
+			e->ready && next != 0 ? json_string(next_text) :
+						json_null(),
+			"fired_here", (int)e->fired, "error",
+			e->last_error ? json_string(e->last_error) :
+					json_null());
+		/* a fleet schedule's settings, as checked by config.c */
+		json_object_set_new(item, "fleet",
+				    conf->fleet_json != NULL ?
+					    json_loads(conf->fleet_json, 0,
+						       NULL) :
+					    json_null());
+		json_array_append_new(list, item);
 	}
 	return list;
 }

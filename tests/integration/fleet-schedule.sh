@@ -165,6 +165,40 @@ is "$(sql "SELECT max_parallel, members FROM pgtenantd.fleet_status WHERE name =
 	"with the reloaded max_parallel: 2 and the two new tenants"
 ok "it finishes" wait_until "SELECT state = 'finished' FROM pgtenantd.fleets WHERE name = '$name'" 60
 
+j=$(ctl --json schedules)
+is "$(json_eval "$j" "(:'j')::jsonb#>>'{schedules,0,fleet,max_parallel}'")" 2 \
+	"pgtenantctl schedules shows the schedule's fleet settings"
+
+# --------------------------------------- fire_slot_fleet, called directly
+# (the schedule reloaded away, so that no slot of it takes x-1 meanwhile)
+write_config "$T/a.yaml" "state_dir: $T/state-a" "control_socket: $T/a.sock" "fleet_interval: 200ms"
+write_config "$T/b.yaml" "state_dir: $T/state-b" "control_socket: $T/b.sock" "fleet_interval: 200ms"
+kill -HUP "$pid_a" "$pid_b"
+ok "both daemons reload without the schedule" \
+	wait_cmd 10 sh -c "[ \$(grep -c 'SIGHUP: reloaded' '$T/a.log') = 2 ] && [ \$(grep -c 'SIGHUP: reloaded' '$T/b.log') = 2 ]"
+sql "INSERT INTO public.graph_entities (id, tenant_id, entity_type) VALUES ('x', 'x-1', 'org')" >/dev/null
+held=$(sql "INSERT INTO pgtenantd.jobs (kind, tenant_id, run_at)
+	    VALUES ('migrate_to_separate_schema', 'x-1', pgtenantd.fleet_hold()) RETURNING id")
+fire="SELECT concat_ws('|', coalesce(jobs::text, 'null'), fleet, active_fleet)
+	FROM pgtenantd.fire_slot_fleet('manual', %s, %s, '{}', ARRAY['x-1', 's2', 'nobody', 'bad id'], current_user, false)"
+is "$(sql "$(printf "$fire" "'2030-01-01 00:00+00'" "'{}'")")" 0 \
+	"a slot whose tenants are separate, unknown or have a migration queued starts no fleet"
+is "$(sql "SELECT jobs, skipped, fleet IS NULL FROM pgtenantd.schedule_slots WHERE schedule = 'manual'")" "0|3|t" \
+	"it records 0 jobs and the three valid ids as skipped"
+is "$(sql "$(printf "$fire" "'2030-01-01 00:00+00'" "'{}'")")" null \
+	"the same slot fired again is another daemon's: jobs NULL"
+sql "DELETE FROM pgtenantd.jobs WHERE id = $held" >/dev/null
+err=$(sql_err "$(printf "$fire" "'2030-01-01 01:00+00'" "'{\"time_zone\": \"Mars/Olympus\"}'")")
+like "$err" 'time zone "Mars/Olympus" is not known' "start_fleet's own checks still apply"
+is "$(sql "SELECT count(*) FROM pgtenantd.schedule_slots WHERE schedule = 'manual'")/$(sql "SELECT count(*) FROM pgtenantd.jobs WHERE tenant_id = 'x-1'")" \
+	"1/0" "a refused slot leaves no slot and no job behind (to be fired again)"
+is "$(sql "$(printf "$fire" "'2030-01-01 02:00+00'" "'{\"max_parallel\": 1}'")")" "1|manual-20300101T0200Z" \
+	"once the queued migration is gone, x-1 gets a fleet"
+ok "it finishes" wait_until "SELECT state = 'finished' FROM pgtenantd.fleets WHERE name = 'manual-20300101T0200Z'" 60
+is "$(sql "SELECT has_function_privilege('pgtenantd_enqueue', 'pgtenantd.fire_slot_fleet(text, timestamptz, jsonb, jsonb, text[], text, boolean)', 'EXECUTE'),
+		  has_function_privilege('pgtenantd_operate', 'pgtenantd.fire_slot_fleet(text, timestamptz, jsonb, jsonb, text[], text, boolean)', 'EXECUTE')")" \
+	"f|f" "fire_slot_fleet is the daemon's alone"
+
 ok "daemon a stops" stop_daemon "$pid_a"
 ok "daemon b stops" stop_daemon "$pid_b"
 done_testing
