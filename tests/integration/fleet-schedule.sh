@@ -191,7 +191,7 @@ sql "DELETE FROM pgtenantd.jobs WHERE id = $held" >/dev/null
 err=$(sql_err "$(printf "$fire" "'2030-01-01 01:00+00'" "'{\"time_zone\": \"Mars/Olympus\"}'")")
 like "$err" 'time zone "Mars/Olympus" is not known' "start_fleet's own checks still apply"
 is "$(sql "SELECT count(*) FROM pgtenantd.schedule_slots WHERE schedule = 'manual'")/$(sql "SELECT count(*) FROM pgtenantd.jobs WHERE tenant_id = 'x-1'")" \
-	"1/0" "a refused slot leaves no slot and no job behind (to be fired again)"
+	"1/0" "a refused slot leaves no slot row and no job behind"
 is "$(sql "$(printf "$fire" "'2030-01-01 02:00+00'" "'{\"max_parallel\": 1}'")")" "1|manual-20300101T0200Z" \
 	"once the queued migration is gone, x-1 gets a fleet"
 ok "it finishes" wait_until "SELECT state = 'finished' FROM pgtenantd.fleets WHERE name = 'manual-20300101T0200Z'" 60

@@ -1238,6 +1238,49 @@ static char *fleet_refused(const char *fleet, char **path)
 	return cause;
 }
 
+/* The commented fleet schedule of etc/pgtenantd.yaml, uncommented, loads
+ * as a fleet schedule. */
+static void test_fleet_example(void)
+{
+	const char *top = getenv("top_srcdir");
+	char *path = xasprintf("%s/etc/pgtenantd.yaml", top ? top : ".");
+	char line[512], *text = xstrdup("schedules:\n"), *next, *cause = NULL;
+	bool in = false;
+	struct config *c;
+	FILE *f = fopen(path, "r");
+
+	free(path);
+	if (f == NULL) {
+		printf("ok %d # SKIP no etc/pgtenantd.yaml\n", ++unit_count);
+		free(text);
+		return;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "#  - name: nightly-fleet", 24) == 0)
+			in = true;
+		else if (in && line[0] != '#')
+			break;
+		if (!in)
+			continue;
+		next = xasprintf("%s%s", text, line + 1);
+		free(text);
+		text = next;
+	}
+	fclose(f);
+	ok(in, "etc/pgtenantd.yaml has a commented fleet schedule");
+	path = write_yaml("fleet-example.yaml", text);
+	c = config_load(path, &cause);
+	ok(c != NULL && c->schedule_count == 1 &&
+		   c->schedules[0].fleet_json != NULL,
+	   "the example fleet schedule, uncommented, loads");
+	if (cause != NULL)
+		printf("#     got: %s\n", cause);
+	config_free(c);
+	free(cause);
+	free(path);
+	free(text);
+}
+
 static void test_fleet_schedule(void)
 {
 	static const struct {
@@ -1379,6 +1422,8 @@ static void test_fleet_schedule(void)
 		      "a schedule name no fleet name can start with");
 	free(cause);
 	free(path);
+
+	test_fleet_example();
 
 	ok(fleet_window_valid("22:00-06:00"), "window 22:00-06:00");
 	ok(fleet_window_valid(" 1:30 - 05:00 "), "window 1:30 - 05:00");
