@@ -993,6 +993,7 @@ static void schedule_fleet(struct problems *p, yaml_document_t *doc,
 					    "min_bytes",    "max_bytes" };
 	char *path = path_join(base, "fleet");
 	char *json = NULL, *item, *shown;
+	const char *which;
 	size_t len = 0;
 	long long bound[4] = { -1, -1, -1, -1 }; /* min/max rows, bytes */
 	bool good = true;
@@ -1020,11 +1021,15 @@ static void schedule_fleet(struct problems *p, yaml_document_t *doc,
 		free(shown);
 		good = false;
 	}
-	if (tenants != NULL && tenants->type == YAML_SCALAR_NODE &&
-	    strcmp((const char *)tenants->data.scalar.value, "separate") == 0) {
+	/* separate and inactive tenants have their own schema already */
+	which = tenants != NULL && tenants->type == YAML_SCALAR_NODE ?
+			(const char *)tenants->data.scalar.value :
+			"";
+	if (strcmp(which, "separate") == 0 || strcmp(which, "inactive") == 0) {
 		problem_add(
 			p, path,
-			"a fleet moves shared tenants; tenants: separate has none to move");
+			"a fleet moves shared tenants; tenants: %s has none to move",
+			which);
 		good = false;
 	}
 	if (sc->name != NULL && !fleet_schedule_name_valid(sc->name)) {

@@ -1409,6 +1409,20 @@ static void test_fleet_schedule(void)
 	free(cause);
 	free(path);
 
+	cause = refused("fleet-sched-inactive.yaml",
+			"schedules:\n"
+			"  - name: wave\n"
+			"    cron: \"0 3 * * *\"\n"
+			"    job: migrate_to_separate_schema\n"
+			"    tenants: inactive\n"
+			"    fleet: {}\n",
+			&path);
+	check_problem(cause, path, 6, "schedules[0].fleet",
+		      "tenants: inactive has none to move",
+		      "fleet over tenants: inactive");
+	free(cause);
+	free(path);
+
 	cause = refused("fleet-sched-name.yaml",
 			"schedules:\n"
 			"  - name: \"wave one\"\n"
