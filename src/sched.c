@@ -713,7 +713,7 @@ static json_t *sched_json(struct sched *s, const PGresult *rows)
 		json_t *last_jobs = e->last_jobs >= 0 ?
 					    json_integer(e->last_jobs) :
 					    json_null();
-		json_t *by = json_null(), *item;
+		json_t *by = json_null();
 		char last_text[48], next_text[48], tenants[256];
 
 		for (int r = 0; rows != NULL && r < PQntuples(rows); r++) {
@@ -737,31 +737,35 @@ static json_t *sched_json(struct sched *s, const PGresult *rows)
 			       e->next;
 		if (e->ready && next != 0)
 			sched_slot_text(e, next, next_text, sizeof(next_text));
-		item = json_pack(
-			"{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, "
-			"s:o, s:i, s:o}",
-			"name", e->name, "cron", e->cron_text, "job", e->job,
-			"tenants",
-			sched_tenants_text(conf, tenants, sizeof(tenants)),
-			"catch_up",
-			conf->catch_up == SCHEDULE_CATCH_UP_NONE ? "none" :
-								   "latest",
-			"last_fire",
-			last != 0 ? json_string(last_text) : json_null(),
-			"last_jobs", last_jobs, "last_fired_by", by,
-			"next_fire",
-			e->ready && next != 0 ? json_string(next_text) :
-						json_null(),
-			"fired_here", (int)e->fired, "error",
-			e->last_error ? json_string(e->last_error) :
-					json_null());
+		json_array_append_new(
+			list,
+			json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, "
+				  "s:o, s:i, s:o}",
+				  "name", e->name, "cron", e->cron_text, "job",
+				  e->job, "tenants",
+				  sched_tenants_text(conf, tenants,
+						     sizeof(tenants)),
+				  "catch_up",
+				  conf->catch_up == SCHEDULE_CATCH_UP_NONE ?
+					  "none" :
+					  "latest",
+				  "last_fire",
+				  last != 0 ? json_string(last_text) :
+					      json_null(),
+				  "last_jobs", last_jobs, "last_fired_by", by,
+				  "next_fire",
+				  e->ready && next != 0 ?
+					  json_string(next_text) :
+					  json_null(),
+				  "fired_here", (int)e->fired, "error",
+				  e->last_error ? json_string(e->last_error) :
+						  json_null()));
 		/* a fleet schedule's settings, as checked by config.c */
-		json_object_set_new(item, "fleet",
+		json_object_set_new(json_array_get(list, i), "fleet",
 				    conf->fleet_json != NULL ?
 					    json_loads(conf->fleet_json, 0,
 						       NULL) :
 					    json_null());
-		json_array_append_new(list, item);
 	}
 	return list;
 }
