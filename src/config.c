@@ -83,6 +83,7 @@ struct raw_config {
 	char *keep_failed_jobs;
 	char *keep_schedule_slots;
 	char *keep_removed_backups;
+	char *keep_fleets;
 	char *prune_interval;
 	char **hook_on_failure;
 	unsigned hook_on_failure_count;
@@ -187,6 +188,7 @@ static const cyaml_schema_field_t config_fields[] = {
 	RAW_STRING("keep_succeeded_jobs", 0, struct raw_config,
 		   keep_succeeded_jobs),
 	RAW_STRING("keep_failed_jobs", 0, struct raw_config, keep_failed_jobs),
+	RAW_STRING("keep_fleets", 0, struct raw_config, keep_fleets),
 	RAW_STRING("keep_schedule_slots", 0, struct raw_config,
 		   keep_schedule_slots),
 	RAW_STRING("keep_removed_backups", 0, struct raw_config,
@@ -304,6 +306,9 @@ static const struct {
 	  offsetof(struct raw_config, keep_removed_backups),
 	  offsetof(struct config, keep_removed_backups_ms), 90LL * 86400 * 1000,
 	  0, "0s" },
+	{ "keep_fleets", offsetof(struct raw_config, keep_fleets),
+	  offsetof(struct config, keep_fleets_ms), 90LL * 86400 * 1000, 0,
+	  "0s" },
 	{ "prune_interval", offsetof(struct raw_config, prune_interval),
 	  offsetof(struct config, prune_interval_ms), 600000, 100, "100ms" },
 	{ "hook_timeout", offsetof(struct raw_config, hook_timeout),

@@ -83,7 +83,8 @@ struct config {
 	int64_t keep_slots_ms;		 /* fired schedule slots; default 30d */
 	int64_t keep_removed_backups_ms; /* catalog rows of removed backups;
 					  * default 90d */
-	int64_t prune_interval_ms;	 /* default 10m */
+	int64_t keep_fleets_ms; /* finished and cancelled fleets; default 90d */
+	int64_t prune_interval_ms; /* default 10m */
 	/* hooks (hooks.c): argv, NULL-terminated; NULL: none */
 	char **hook_on_failure;	 /* a job failed for good */
 	char **hook_on_success;	 /* a job succeeded */

@@ -279,6 +279,7 @@ bool daemon_reload(struct daemon *d, char **message)
 	old->keep_failed_ms = fresh->keep_failed_ms;
 	old->keep_slots_ms = fresh->keep_slots_ms;
 	old->keep_removed_backups_ms = fresh->keep_removed_backups_ms;
+	old->keep_fleets_ms = fresh->keep_fleets_ms;
 	old->prune_interval_ms = fresh->prune_interval_ms;
 	swap_strv(&old->hook_on_failure, &fresh->hook_on_failure);
 	swap_strv(&old->hook_on_success, &fresh->hook_on_success);

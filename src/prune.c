@@ -2,9 +2,10 @@
  * dispatcher connection: succeeded jobs older than keep_succeeded_jobs,
  * failed and cancelled ones older than keep_failed_jobs, fired schedule
  * slots older than keep_schedule_slots (never a schedule's newest),
- * tenant snapshots older than keep_tenant_history (never the newest), a
+ * tenant snapshots older than keep_tenant_history (never the newest),
+ * finished and cancelled fleets older than keep_fleets, a
  * batch per query (pgtenantd.prune_jobs_from, which starts where the
- * batch before ended; pgtenantd.prune_slots;
+ * batch before ended; pgtenantd.prune_slots; pgtenantd.prune_fleets;
  * pgtenantd.prune_tenant_history: each its own short transaction that
  * locks only the rows it deletes), with a pause
  * between batches so that claims go first; then the catalog rows of
@@ -34,6 +35,7 @@ enum prune_stage {
 	PRUNE_FAILED,
 	PRUNE_SLOTS,
 	PRUNE_TENANT_HISTORY,
+	PRUNE_FLEETS,
 	PRUNE_DONE, /* the database's part is over */
 };
 
@@ -42,6 +44,7 @@ static const char *const stage_names[] = {
 	[PRUNE_FAILED] = "failed and cancelled jobs",
 	[PRUNE_SLOTS] = "schedule slots",
 	[PRUNE_TENANT_HISTORY] = "tenant history",
+	[PRUNE_FLEETS] = "fleets",
 };
 
 struct prune {
@@ -92,6 +95,8 @@ static int64_t prune_keep_ms(const struct prune *p, enum prune_stage stage)
 		return c->keep_slots_ms;
 	case PRUNE_TENANT_HISTORY:
 		return c->keep_tenant_history_ms;
+	case PRUNE_FLEETS:
+		return c->keep_fleets_ms;
 	case PRUNE_DONE:
 		break;
 	}
@@ -117,16 +122,17 @@ static void prune_round_done(struct prune *p)
 	}
 	if (p->deleted[PRUNE_SUCCEEDED] + p->deleted[PRUNE_FAILED] +
 		    p->deleted[PRUNE_SLOTS] + p->deleted[PRUNE_TENANT_HISTORY] +
-		    backups >
+		    p->deleted[PRUNE_FLEETS] + backups >
 	    0)
 		log_info(
 			"pruned history: %" PRIu64 " succeeded job(s), %" PRIu64
 			" failed or cancelled job(s), %" PRIu64
 			" schedule slot(s), %u removed backup(s) in the catalog, %" PRIu64
-			" tenant history row(s)",
+			" tenant history row(s), %" PRIu64 " fleet(s)",
 			p->deleted[PRUNE_SUCCEEDED], p->deleted[PRUNE_FAILED],
 			p->deleted[PRUNE_SLOTS], backups,
-			p->deleted[PRUNE_TENANT_HISTORY]);
+			p->deleted[PRUNE_TENANT_HISTORY],
+			p->deleted[PRUNE_FLEETS]);
 	prune_arm(p, e->config->prune_interval_ms);
 }
 
@@ -172,6 +178,15 @@ static void prune_next(struct prune *p)
 	interval_ms_text(interval, sizeof(interval),
 			 prune_keep_ms(p, p->stage));
 	snprintf(batch, sizeof(batch), "%d", PRUNE_BATCH);
+	if (p->stage == PRUNE_FLEETS) {
+		params[0] = interval;
+		params[1] = batch;
+		pgconn_query(e->dispatcher,
+			     "SELECT pgtenantd.prune_fleets($1::interval,"
+			     " $2::integer)",
+			     2, params, prune_batch_result, p);
+		return;
+	}
 	if (p->stage == PRUNE_TENANT_HISTORY) {
 		params[0] = interval;
 		params[1] = batch;

@@ -596,6 +596,27 @@ SELECT f.name, f.state, f.started_by, f.max_parallel,
 COMMENT ON VIEW pgtenantd.fleet_status IS
 	'pgtenantd fleets: members done, running, waiting, failed; rows moved; ETA';
 
+-- Delete up to p_batch fleets that finished or were cancelled more than
+-- p_older_than ago (keep_fleets), oldest first, with their members (ON
+-- DELETE CASCADE); their jobs are pruned as jobs. Returns how many. A fleet
+-- still running or paused is never deleted (a schedule's fleet slots look
+-- only for those).
+CREATE FUNCTION pgtenantd.prune_fleets(p_older_than interval, p_batch integer)
+RETURNS integer
+LANGUAGE sql AS $$
+	WITH gone AS (
+		DELETE FROM pgtenantd.fleets f
+		 WHERE f.id IN (SELECT o.id FROM pgtenantd.fleets o
+				 WHERE o.state IN ('finished', 'cancelled')
+				   AND o.finished_at < clock_timestamp() - p_older_than
+				 ORDER BY o.finished_at
+				 LIMIT p_batch
+				 FOR UPDATE SKIP LOCKED)
+		RETURNING 1)
+	SELECT count(*)::integer FROM gone
+$$;
+REVOKE EXECUTE ON FUNCTION pgtenantd.prune_fleets(interval, integer) FROM PUBLIC;
+
 -- Grants: the daemon's functions to no one; reading to the readers and
 -- enqueuers (row-level security narrows it); asking a fleet to change to
 -- the enqueuers (only their own fleets); the size lookup and recording a

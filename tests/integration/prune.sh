@@ -120,4 +120,42 @@ is "$(sql "SELECT count(*) FROM pgtenantd.jobs")" 13 "keep_failed_jobs: 0 keeps 
 is "$(sql "SELECT count(*) FROM pgtenantd.schedule_slots")" 5 "keep_schedule_slots: 0 keeps every slot"
 stop_daemon "$DAEMON_PID" || diag "the daemon did not stop cleanly"
 
+# ---- fleets: finished and cancelled ones past keep_fleets go, with their
+# members; a running or paused one never does, however old
+make_fleet()
+{ # make_fleet NAME STATE DAYS_AGO (finished_at; NULL for running, paused)
+	sql "WITH f AS (
+		INSERT INTO pgtenantd.fleets (name, state, started_by, kind, args, max_attempts,
+					      max_parallel, time_zone, on_failure, created_at, finished_at)
+		VALUES ('$1', '$2', current_user, 'migrate_to_separate_schema', '{}', 3, 1, 'UTC', 'pause',
+			now() - interval '$3 days 1 hour',
+			CASE WHEN '$2' IN ('finished', 'cancelled') THEN now() - interval '$3 days' END)
+		RETURNING id)
+	     INSERT INTO pgtenantd.fleet_members (fleet_id, position, tenant_id, job_id, rows, bytes, state)
+	     SELECT f.id, g, '$1-' || g, 1000000 + g, 10, 100, 'done' FROM f, generate_series(1, 2) g" >/dev/null ||
+		bail_out "could not make fleet $1"
+}
+make_fleet fin-old finished 100
+make_fleet can-old cancelled 95
+make_fleet fin-new finished 10
+make_fleet run-old running 200
+make_fleet pau-old paused 200
+is "$(sql "SELECT pgtenantd.prune_fleets('90 days', 1)")" 1 "prune_fleets: a batch of 1"
+is "$(sql "SELECT pgtenantd.prune_fleets('90 days', 5)")" 1 "prune_fleets: the other one past 90 days"
+is "$(sql "SELECT string_agg(name, ' ' ORDER BY name) FROM pgtenantd.fleets")" "fin-new pau-old run-old" \
+	"prune_fleets: the finished and the cancelled fleet over 90 days are gone; a recent one, a running and a paused one stay"
+is "$(sql "SELECT count(*) FROM pgtenantd.fleet_members")" 6 "prune_fleets: their members went with them"
+sql "DELETE FROM pgtenantd.fleets" >/dev/null
+make_fleet fin-old finished 100
+make_fleet fin-new finished 10
+make_fleet run-old running 200
+write_config "$T/d.yaml" "prune_interval: 1s" "keep_fleets: 30d"
+start_daemon "$T/d.yaml" "$T/d.log" || bail_out "pgtenantd did not restart"
+ok "keep_fleets: the daemon prunes the finished fleet over 30 days old" \
+	wait_until "SELECT count(*) = 0 FROM pgtenantd.fleets WHERE name = 'fin-old'" 10
+is "$(sql "SELECT string_agg(name, ' ' ORDER BY name) FROM pgtenantd.fleets")" "fin-new run-old" \
+	"keep_fleets: a fleet finished 10 days ago and a running one stay"
+ok "the log counts the fleet" wait_cmd 5 grep -q "tenant history row(s), 1 fleet(s)" "$T/d.log"
+stop_daemon "$DAEMON_PID" || diag "the daemon did not stop cleanly"
+
 done_testing

@@ -713,8 +713,9 @@ static void test_history(void)
 		   c->keep_failed_ms == 90LL * 86400 * 1000 &&
 		   c->keep_slots_ms == 30LL * 86400 * 1000 &&
 		   c->keep_removed_backups_ms == 90LL * 86400 * 1000 &&
+		   c->keep_fleets_ms == 90LL * 86400 * 1000 &&
 		   c->prune_interval_ms == 600000,
-	   "history defaults: 14d, 90d, 30d, 90d, pruned every 10m");
+	   "history defaults: 14d, 90d, 30d, 90d, fleets 90d, pruned every 10m");
 	config_free(c);
 	free(path);
 
@@ -722,6 +723,7 @@ static void test_history(void)
 					  "keep_failed_jobs: 0\n"
 					  "keep_schedule_slots: 7d\n"
 					  "keep_removed_backups: 0s\n"
+					  "keep_fleets: 1d\n"
 					  "prune_interval: 250ms\n");
 	c = config_load(path, &cause);
 	ok(c != NULL, "history settings load");
@@ -733,6 +735,7 @@ static void test_history(void)
 		       "keep_schedule_slots: 7d");
 		is_int(c->keep_removed_backups_ms, 0,
 		       "keep_removed_backups: 0s (for ever)");
+		is_int(c->keep_fleets_ms, 86400 * 1000LL, "keep_fleets: 1d");
 		is_int(c->prune_interval_ms, 250, "prune_interval: 250ms");
 		config_free(c);
 	} else {
