@@ -816,42 +816,59 @@ static void backup_check_read_back_done(struct backup_op *op)
 	backup_finish(op, true, false, NULL, vars, result);
 }
 
-/* Find the backup named by op->arg and read it back. */
-static void backup_check(struct backup_op *op)
+/* Find the backup op->arg names in the catalog (an id, a file name, or ""
+ * or "latest" for the newest verified one); false, with the job failed,
+ * unless it is there and verified. prefix and purpose go into the
+ * messages. A drill's outcome goes on the row it found. */
+static bool backup_find_verified(struct backup_op *op, const char *prefix,
+				 const char *purpose)
 {
 	struct backup_record *rec = &op->rec;
 	bool found = false;
 	char *cause = NULL;
-	struct stat st;
 
 	if (!backup_catalog_find(op->ckpt, op->tenant_id, op->arg, rec, &found,
 				 &cause)) {
 		backup_fail(op, true, "%s", cause);
 		free(cause);
-		return;
+		return false;
 	}
 	/* a file in the directory without a catalog row is never used: a
 	 * dump is code, and only the daemon's own verified ones are trusted */
 	if (!found) {
 		if (op->arg[0] == '\0' || strcmp(op->arg, "latest") == 0)
-			backup_fail(op, false,
-				    "tenant %s has no verified backup",
-				    op->tenant_id);
+			backup_fail(
+				op, false,
+				"%stenant %s has no verified backup to %s (run a backup job first)",
+				prefix, op->tenant_id, purpose);
 		else
 			backup_fail(
 				op, false,
-				"tenant %s has no backup '%s' in its catalog (give a catalog id or the file name of a backup this daemon made in %s; files without a catalog row are never used)",
-				op->tenant_id, op->arg, op->dir);
-		return;
+				"%stenant %s has no backup '%s' in its catalog (give a catalog id or the file name of a backup this daemon made in %s; files without a catalog row are never used)",
+				prefix, op->tenant_id, op->arg, op->dir);
+		return false;
 	}
+	if (op->kind == BACKUP_DRILL)
+		op->drill_backup_id = rec->id;
 	if (strcmp(rec->status, BACKUP_VERIFIED) != 0) {
 		backup_fail(op, false,
-			    "backup %" PRId64 " (%s) is %s, not verified%s%s",
-			    rec->id, backup_base_name(rec->file), rec->status,
-			    rec->error ? ": " : "",
+			    "%sbackup %" PRId64 " (%s) is %s, not verified%s%s",
+			    prefix, rec->id, backup_base_name(rec->file),
+			    rec->status, rec->error ? ": " : "",
 			    rec->error ? rec->error : "");
-		return;
+		return false;
 	}
+	return true;
+}
+
+/* Find the backup named by op->arg and read it back. */
+static void backup_check(struct backup_op *op)
+{
+	struct backup_record *rec = &op->rec;
+	struct stat st;
+
+	if (!backup_find_verified(op, "", "restore"))
+		return;
 	if (stat(rec->file, &st) != 0) {
 		backup_fail(op, false, "backup %" PRId64 " is missing: %s: %s",
 			    rec->id, rec->file, strerror(errno));
@@ -1500,35 +1517,9 @@ static void backup_restore(struct backup_op *op)
 static void backup_drill(struct backup_op *op)
 {
 	struct backup_record *rec = &op->rec;
-	bool found = false;
-	char *cause = NULL;
 
-	if (!backup_catalog_find(op->ckpt, op->tenant_id, op->arg, rec, &found,
-				 &cause)) {
-		backup_fail(op, true, "%s", cause);
-		free(cause);
+	if (!backup_find_verified(op, "restore drill: ", "drill"))
 		return;
-	}
-	if (!found) {
-		if (op->arg[0] == '\0' || strcmp(op->arg, "latest") == 0)
-			backup_fail(
-				op, false,
-				"restore drill: tenant %s has no verified backup to drill (run a backup job first)",
-				op->tenant_id);
-		else
-			backup_fail(
-				op, false,
-				"restore drill: tenant %s has no backup '%s' in its catalog (give a catalog id or the file name of a backup this daemon made)",
-				op->tenant_id, op->arg);
-		return;
-	}
-	op->drill_backup_id = rec->id;
-	if (strcmp(rec->status, BACKUP_VERIFIED) != 0) {
-		backup_fail(op, false,
-			    "backup %" PRId64 " (%s) is %s, not verified",
-			    rec->id, backup_base_name(rec->file), rec->status);
-		return;
-	}
 	free(op->arg);
 	op->arg = xstrdup(rec->file);
 	backup_record_clear(rec);

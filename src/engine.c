@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 
+#include <event2/event.h>
+
 #include "config.h"
 #include "log.h"
 
@@ -59,4 +61,12 @@ void engine_cancel_backend(struct engine *e, int backend_pid)
 		     "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
 		     " WHERE pid = $1::integer AND state = 'active'",
 		     1, params, engine_backend_cancelled, NULL);
+}
+
+void timer_add_ms(struct event *timer, int64_t ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000,
+			      .tv_usec = (ms % 1000) * 1000 };
+
+	evtimer_add(timer, &tv);
 }

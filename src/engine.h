@@ -11,6 +11,7 @@
 #include "metrics.h"
 #include "pgconn.h"
 
+struct event;
 struct event_base;
 struct config;
 struct jobdefs;
@@ -65,5 +66,9 @@ unsigned engine_busy_workers(const struct engine *e);
  * connection, if it is still running (a cancel or a stop while a job's
  * statement runs). */
 void engine_cancel_backend(struct engine *e, int backend_pid);
+
+/* (Re)arm timer, an event of the engine's loop, to fire ms milliseconds
+ * from now. */
+void timer_add_ms(struct event *timer, int64_t ms);
 
 #endif

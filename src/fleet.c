@@ -36,14 +36,6 @@ struct fleet {
 	void *arg;
 };
 
-static void fleet_arm(struct fleet *f, int64_t ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000,
-			      .tv_usec = (ms % 1000) * 1000 };
-
-	evtimer_add(f->timer, &tv);
-}
-
 /* Job ends this daemon has counted (any kind: a fleet's member may end
  * here or, as a retry, be queued again). */
 static uint64_t fleet_job_ends(const struct engine *e)
@@ -72,9 +64,9 @@ static void fleet_result(const struct pgconn_result *r, void *arg)
 	}
 	if (f->again) {
 		f->again = false;
-		fleet_arm(f, FLEET_KICK_DELAY_MS);
+		timer_add_ms(f->timer, FLEET_KICK_DELAY_MS);
 	} else {
-		fleet_arm(f, f->e->config->fleet_interval_ms);
+		timer_add_ms(f->timer, f->e->config->fleet_interval_ms);
 	}
 }
 
@@ -86,7 +78,7 @@ static void fleet_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (!e->ready || e->stopping || f->in_flight) {
-		fleet_arm(f, e->config->fleet_interval_ms);
+		timer_add_ms(f->timer, e->config->fleet_interval_ms);
 		return;
 	}
 	f->in_flight = true;
@@ -102,7 +94,7 @@ static void fleet_kick(struct fleet *f, int64_t ms)
 		f->again = true;
 		return;
 	}
-	fleet_arm(f, ms);
+	timer_add_ms(f->timer, ms);
 }
 
 struct fleet *fleet_new(struct engine *e, fleet_released_fn released, void *arg)
@@ -114,7 +106,7 @@ struct fleet *fleet_new(struct engine *e, fleet_released_fn released, void *arg)
 	f->arg = arg;
 	f->active = true; /* until the first call says */
 	f->timer = evtimer_new(e->base, fleet_timer_cb, f);
-	fleet_arm(f, e->config->fleet_interval_ms);
+	timer_add_ms(f->timer, e->config->fleet_interval_ms);
 	return f;
 }
 

@@ -47,6 +47,18 @@ static const char *const stage_names[] = {
 	[PRUNE_FLEETS] = "fleets",
 };
 
+/* A stage's statement: $1 the age kept, $2 the batch size; returns how
+ * many rows it deleted. NULL: the job stages (prune_next). */
+static const char *const stage_sql[] = {
+	[PRUNE_SLOTS] =
+		"SELECT pgtenantd.prune_slots($1::interval, $2::integer)",
+	[PRUNE_TENANT_HISTORY] =
+		"SELECT pgtenantd.prune_tenant_history($1::interval, $2::integer)",
+	[PRUNE_FLEETS] =
+		"SELECT pgtenantd.prune_fleets($1::interval, $2::integer)",
+	[PRUNE_DONE] = NULL,
+};
+
 struct prune {
 	struct engine *e;
 	struct event *timer;
@@ -71,14 +83,6 @@ static void prune_next_stage(struct prune *p)
 {
 	p->stage++;
 	prune_from_oldest(p);
-}
-
-static void prune_arm(struct prune *p, int64_t ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000,
-			      .tv_usec = (ms % 1000) * 1000 };
-
-	evtimer_add(p->timer, &tv);
 }
 
 /* The age a stage keeps, 0 for ever. */
@@ -133,7 +137,7 @@ static void prune_round_done(struct prune *p)
 			p->deleted[PRUNE_SLOTS], backups,
 			p->deleted[PRUNE_TENANT_HISTORY],
 			p->deleted[PRUNE_FLEETS]);
-	prune_arm(p, e->config->prune_interval_ms);
+	timer_add_ms(p->timer, e->config->prune_interval_ms);
 }
 
 static void prune_batch_result(const struct pgconn_result *r, void *arg)
@@ -159,7 +163,7 @@ static void prune_batch_result(const struct pgconn_result *r, void *arg)
 	}
 	if (n < PRUNE_BATCH)
 		prune_next_stage(p);
-	prune_arm(p, PRUNE_PAUSE_MS);
+	timer_add_ms(p->timer, PRUNE_PAUSE_MS);
 }
 
 /* Send the current stage's next batch, or end the round. */
@@ -178,34 +182,14 @@ static void prune_next(struct prune *p)
 	interval_ms_text(interval, sizeof(interval),
 			 prune_keep_ms(p, p->stage));
 	snprintf(batch, sizeof(batch), "%d", PRUNE_BATCH);
-	if (p->stage == PRUNE_FLEETS) {
+	if (stage_sql[p->stage] != NULL) {
 		params[0] = interval;
 		params[1] = batch;
-		pgconn_query(e->dispatcher,
-			     "SELECT pgtenantd.prune_fleets($1::interval,"
-			     " $2::integer)",
-			     2, params, prune_batch_result, p);
+		pgconn_query(e->dispatcher, stage_sql[p->stage], 2, params,
+			     prune_batch_result, p);
 		return;
 	}
-	if (p->stage == PRUNE_TENANT_HISTORY) {
-		params[0] = interval;
-		params[1] = batch;
-		pgconn_query(
-			e->dispatcher,
-			"SELECT pgtenantd.prune_tenant_history($1::interval,"
-			" $2::integer)",
-			2, params, prune_batch_result, p);
-		return;
-	}
-	if (p->stage == PRUNE_SLOTS) {
-		params[0] = interval;
-		params[1] = batch;
-		pgconn_query(e->dispatcher,
-			     "SELECT pgtenantd.prune_slots($1::interval,"
-			     " $2::integer)",
-			     2, params, prune_batch_result, p);
-		return;
-	}
+	/* jobs: from the position the last batch reached */
 	params[0] = p->stage == PRUNE_SUCCEEDED ? "{succeeded}" :
 						  "{failed,cancelled}";
 	params[1] = interval;
@@ -227,7 +211,7 @@ static void prune_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!p->in_round) {
 		if (!p->e->ready || p->e->stopping) {
-			prune_arm(p, p->e->config->prune_interval_ms);
+			timer_add_ms(p->timer, p->e->config->prune_interval_ms);
 			return;
 		}
 		p->in_round = true;
@@ -245,7 +229,7 @@ struct prune *prune_new(struct engine *e)
 
 	p->e = e;
 	p->timer = evtimer_new(e->base, prune_timer_cb, p);
-	prune_arm(p, e->config->prune_interval_ms);
+	timer_add_ms(p->timer, e->config->prune_interval_ms);
 	return p;
 }
 

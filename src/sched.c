@@ -250,15 +250,6 @@ static void sched_build(struct sched *s, struct sched_entry *old,
 
 static void sched_tick(struct sched *s);
 
-static void sched_arm(struct sched *s, int64_t ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000,
-			      .tv_usec = (ms % 1000) * 1000 };
-
-	evtimer_del(s->timer);
-	evtimer_add(s->timer, &tv);
-}
-
 static void sched_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	sched_tick(arg);
@@ -327,7 +318,7 @@ static void sched_fired(const struct pgconn_result *r, void *arg)
 		return; /* reconnecting kicks the scheduler again */
 	}
 	if (e == NULL) {
-		sched_arm(s, 0);
+		timer_add_ms(s->timer, 0);
 		return;
 	}
 	sched_slot_text(e, s->fire_slot, when, sizeof(when));
@@ -356,7 +347,7 @@ static void sched_fired(const struct pgconn_result *r, void *arg)
 				e->last_jobs, e->job);
 	}
 	sched_entry_advance(e, s->fire_slot);
-	sched_arm(s, 0);
+	timer_add_ms(s->timer, 0);
 }
 
 /* Fire the entry's slot with the tenants given by tenants_sql, an array
@@ -410,7 +401,7 @@ static void sched_tenants_queried(const struct pgconn_result *r, void *arg)
 		if (r->connection_lost)
 			s->need_init = true;
 		else
-			sched_arm(s, 0);
+			timer_add_ms(s->timer, 0);
 		return;
 	}
 	if (r->error != NULL || PQnfields(r->res) < 1) {
@@ -419,7 +410,7 @@ static void sched_tenants_queried(const struct pgconn_result *r, void *arg)
 		sched_error(e, "slot %s not fired: the tenants query %s", when,
 			    r->error ? r->error : "returns no column");
 		sched_entry_advance(e, s->fire_slot);
-		sched_arm(s, 0);
+		timer_add_ms(s->timer, 0);
 		return;
 	}
 	list = json_array();
@@ -467,7 +458,7 @@ static void sched_fire(struct sched *s, struct sched_entry *e)
 			"slot %s not fired: job kind '%s' is not loaded from %s",
 			when, conf->job, s->e->config->jobs_dir);
 		sched_entry_advance(e, e->next);
-		sched_arm(s, 0);
+		timer_add_ms(s->timer, 0);
 		return;
 	}
 	s->busy = true;
@@ -526,7 +517,7 @@ static void sched_slots_read(const struct pgconn_result *r, void *arg)
 	if (r->error != NULL) {
 		log_error("scheduler: reading pgtenantd.schedule_slots: %s",
 			  r->error);
-		sched_arm(s, 5000);
+		timer_add_ms(s->timer, 5000);
 		return;
 	}
 	for (int i = 0; i < PQntuples(r->res); i++) {
@@ -544,7 +535,7 @@ static void sched_slots_read(const struct pgconn_result *r, void *arg)
 		    (s->entries[i].next != 0 || !s->entries[i].ready))
 			sched_entry_start(s, &s->entries[i], now);
 	s->need_init = false;
-	sched_arm(s, 0);
+	timer_add_ms(s->timer, 0);
 }
 
 /* Read the newest fired slot of every schedule, and whether one was
@@ -574,7 +565,7 @@ static void sched_tick(struct sched *s)
 	    s->count == 0)
 		return;
 	if (!s->e->ready) {
-		sched_arm(s, SCHED_RETRY_MS);
+		timer_add_ms(s->timer, SCHED_RETRY_MS);
 		return;
 	}
 	if (s->need_init) {
@@ -596,8 +587,8 @@ static void sched_tick(struct sched *s)
 		sched_fire(s, due);
 		return;
 	}
-	sched_arm(s, soonest != 0 ? sched_real_ms_until(soonest) :
-				    SCHED_MAX_SLEEP_MS);
+	timer_add_ms(s->timer, soonest != 0 ? sched_real_ms_until(soonest) :
+					      SCHED_MAX_SLEEP_MS);
 }
 
 static void sched_state(struct pgconn *conn, bool connected, void *arg)
@@ -610,7 +601,7 @@ static void sched_state(struct pgconn *conn, bool connected, void *arg)
 		return;
 	}
 	s->need_init = true;
-	sched_arm(s, 0);
+	timer_add_ms(s->timer, 0);
 }
 
 /* Connect once there are schedules. */
@@ -665,7 +656,7 @@ void sched_reload(struct sched *s)
 		s->need_init = true;
 	sched_connect(s);
 	if (s->connected)
-		sched_arm(s, 0);
+		timer_add_ms(s->timer, 0);
 }
 
 /* ------------------------------------------------------------ listing */

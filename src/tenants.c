@@ -41,14 +41,6 @@ struct tenants {
 	double taken_at;
 };
 
-static void tenants_arm(struct tenants *t, int64_t ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000,
-			      .tv_usec = (ms % 1000) * 1000 };
-
-	evtimer_add(t->timer, &tv);
-}
-
 /* The newest snapshot is read: keep it for the metrics. */
 static void tenants_loaded(const struct pgconn_result *r, void *arg)
 {
@@ -58,7 +50,7 @@ static void tenants_loaded(const struct pgconn_result *r, void *arg)
 	if (t->closing)
 		return;
 	t->in_round = false;
-	tenants_arm(t, t->e->config->tenant_snapshot_interval_ms);
+	timer_add_ms(t->timer, t->e->config->tenant_snapshot_interval_ms);
 	if (r->error != NULL) {
 		if (!r->connection_lost)
 			log_warning("reading the newest tenant snapshot: %s",
@@ -102,7 +94,7 @@ static void tenants_snapshot_done(const struct pgconn_result *r, void *arg)
 	}
 	if (!pgconn_is_ready(t->conn)) {
 		t->in_round = false;
-		tenants_arm(t, TENANTS_RETRY_MS);
+		timer_add_ms(t->timer, TENANTS_RETRY_MS);
 		return;
 	}
 	pgconn_query(t->conn,
@@ -126,7 +118,7 @@ static void tenants_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (interval == 0 || t->in_round || t->conn == NULL)
 		return;
 	if (!t->e->ready || t->e->stopping || !pgconn_is_ready(t->conn)) {
-		tenants_arm(t, TENANTS_RETRY_MS);
+		timer_add_ms(t->timer, TENANTS_RETRY_MS);
 		return;
 	}
 	t->in_round = true;
@@ -151,7 +143,7 @@ struct tenants *tenants_new(struct engine *e)
 	t->e = e;
 	t->timer = evtimer_new(e->base, tenants_timer_cb, t);
 	tenants_connect(t);
-	tenants_arm(t, TENANTS_RETRY_MS);
+	timer_add_ms(t->timer, TENANTS_RETRY_MS);
 	return t;
 }
 
@@ -159,7 +151,7 @@ void tenants_reload(struct tenants *t)
 {
 	tenants_connect(t);
 	if (!t->in_round)
-		tenants_arm(t, TENANTS_RETRY_MS);
+		timer_add_ms(t->timer, TENANTS_RETRY_MS);
 }
 
 void tenants_free(struct tenants *t)
