@@ -30,6 +30,7 @@ struct fleet {
 	struct event *timer; /* the interval, or a kick sooner */
 	bool in_flight;	     /* a fleet_advance call is out */
 	bool again;	     /* kicked while in flight */
+	bool kick_armed;     /* the timer is set for a kick, not the interval */
 	bool active;	     /* the last call saw an active fleet */
 	uint64_t ends_seen;  /* job ends counted at the last look */
 	fleet_released_fn released;
@@ -64,6 +65,7 @@ static void fleet_result(const struct pgconn_result *r, void *arg)
 	}
 	if (f->again) {
 		f->again = false;
+		f->kick_armed = true;
 		timer_add_ms(f->timer, FLEET_KICK_DELAY_MS);
 	} else {
 		timer_add_ms(f->timer, f->e->config->fleet_interval_ms);
@@ -77,6 +79,7 @@ static void fleet_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	f->kick_armed = false;
 	if (!e->ready || e->stopping || f->in_flight) {
 		timer_add_ms(f->timer, e->config->fleet_interval_ms);
 		return;
@@ -94,6 +97,12 @@ static void fleet_kick(struct fleet *f, int64_t ms)
 		f->again = true;
 		return;
 	}
+	/* a kick already set stays: re-arming it would push it later, and
+	 * any role may NOTIFY, so a flood of them could put the advance off
+	 * for as long as it lasts */
+	if (f->kick_armed)
+		return;
+	f->kick_armed = true;
 	timer_add_ms(f->timer, ms);
 }
 
