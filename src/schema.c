@@ -22,6 +22,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 #include "sql/v6.inc"
 	,
 #include "sql/v7.inc"
+	,
+#include "sql/v8.inc"
 };
 
 struct schema_install {

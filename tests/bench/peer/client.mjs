@@ -15,6 +15,7 @@
 //               run; M / (the moment the client sees none left - the moment
 //               before the statement), polled every 5 ms with an
 //               index-only probe (not a count, which would load the server).
+//               The enqueue statement's own time is printed beside it.
 //   fresh       F fresh connections, each timing its first enqueue (the
 //               cost an application that connects per request pays).
 // The connection comes from the PG* environment variables. Prints a report
@@ -174,11 +175,12 @@ async function latency(name, sys, c, poll, round) {
 async function throughput(name, sys, c, poll) {
 	const t0 = wall();
 	await sys.noops(c, opts["throughput-n"]);
+	const enqueueMs = wall() - t0;
 	await waitUntil(`${name} throughput`, async () => (await sys.left(poll)) === 0, 120000);
 	const seconds = (wall() - t0) / 1000;
 	const failed = await sys.failed(poll);
 	if (failed > 0) throw new Error(`${name}: ${failed} job(s) failed in the throughput phase`);
-	return opts["throughput-n"] / seconds;
+	return { jobsPerS: opts["throughput-n"] / seconds, enqueueMs };
 }
 
 async function fresh(name, sys) {
@@ -215,10 +217,16 @@ async function main() {
 			await sys.clear(poll);
 			const fr = await fresh(name, sys);
 			await waitUntil(`${name} fresh-connection jobs`, async () => (await sys.left(poll)) === 0, 60000);
-			runs[name].push({ latency_ms: lat, throughput_jobs_per_s: tp, fresh_first_enqueue_ms: fr });
+			runs[name].push({
+				latency_ms: lat,
+				throughput_jobs_per_s: tp.jobsPerS,
+				throughput_enqueue_ms: tp.enqueueMs,
+				fresh_first_enqueue_ms: fr,
+			});
 			console.log(
 				`  round ${round} ${name.padEnd(9)} latency p50 ${lat.p50.toFixed(2)} p99 ${lat.p99.toFixed(2)}` +
-					` max ${lat.max.toFixed(2)} ms   throughput ${tp.toFixed(0)} jobs/s` +
+					` max ${lat.max.toFixed(2)} ms   throughput ${tp.jobsPerS.toFixed(0)} jobs/s` +
+					` (enqueue statement ${tp.enqueueMs.toFixed(0)} ms)` +
 					`   fresh first enqueue p50 ${fr.p50.toFixed(2)} ms`,
 			);
 		}
