@@ -386,9 +386,10 @@ static void migration_ctl(struct daemon *d, struct ctl_client *client,
 	char timeout[32];
 	const char *timeout_params[1] = { timeout };
 	const struct pgconn_stmt stmts[] = {
-		{ "SELECT pg_catalog.set_config('lock_timeout', $1, true)", 1,
-		  timeout_params },
-		{ sql, nparams, params },
+		{ .sql = "SELECT pg_catalog.set_config('lock_timeout', $1, true)",
+		  .nparams = 1,
+		  .values = timeout_params },
+		{ .sql = sql, .nparams = nparams, .values = params },
 	};
 
 	mr->client = client;

@@ -23,6 +23,8 @@ struct pgstmt {
 	char *sql;
 	int nparams;
 	char **values;
+	bool prepare; /* the caller asked for a prepared statement */
+	bool used_prepared;
 };
 
 struct pgquery {
@@ -31,9 +33,24 @@ struct pgquery {
 	int nstmts;
 	bool simple;   /* pgconn_exec: simple query protocol */
 	bool pipeline; /* pgconn_transaction: one Sync for all */
+	bool resent;   /* sent again after its prepared statement was gone */
+	struct pgprepared *preparing; /* an internal Prepare, not a query */
 	pgconn_result_fn cb;
 	void *arg;
 };
+
+/* A statement prepared on the current session, by its text. ok false:
+ * the Prepare failed (the statement goes unnamed on this session). */
+struct pgprepared {
+	struct pgprepared *next;
+	char *sql;
+	char name[24];
+	bool ok;
+};
+
+/* At most this many prepared statements per session: callers prepare only
+ * fixed texts of the engine, so the bound is never reached in practice. */
+#define PGCONN_MAX_PREPARED 32
 
 struct pgconn {
 	struct event_base *base;
@@ -65,6 +82,10 @@ struct pgconn {
 	char *first_error;
 	char sqlstate[6];
 	int64_t sent_at;
+
+	struct pgprepared *prepared; /* of the current session */
+	unsigned prepared_count;
+	unsigned prepared_seq; /* names pgt_1, pgt_2, ... */
 };
 
 /* Run first on every connection, before the owner's init_sql and any
@@ -94,10 +115,11 @@ static void pgquery_add(struct pgquery *q, const char *sql, int nparams,
 
 	q->stmts = xrealloc(q->stmts, (q->nstmts + 1) * sizeof(*q->stmts));
 	st = &q->stmts[q->nstmts++];
+	memset(st, 0, sizeof(*st));
 	st->sql = xstrdup(sql);
 	st->nparams = nparams;
 	st->values = xcalloc(nparams > 0 ? nparams : 1, sizeof(char *));
-	for (int i = 0; i < nparams; i++)
+	for (int i = 0; values != NULL && i < nparams; i++)
 		st->values[i] = values[i] ? xstrdup(values[i]) : NULL;
 }
 
@@ -128,7 +150,8 @@ static void pgconn_fail_all(struct pgconn *c, const char *why)
 		if (c->head == NULL)
 			c->tail = NULL;
 		c->sent = false;
-		q->cb(&r, q->arg);
+		if (q->cb != NULL)
+			q->cb(&r, q->arg);
 		pgquery_free(q);
 	}
 }
@@ -164,9 +187,34 @@ static void pgconn_watch(struct pgconn *c, short what)
 	}
 }
 
+/* Forget the session's prepared statements (it ended, or they were
+ * deallocated by DISCARD ALL or DEALLOCATE in job SQL). */
+static void pgconn_forget_prepared(struct pgconn *c)
+{
+	struct pgprepared *p;
+
+	while ((p = c->prepared) != NULL) {
+		c->prepared = p->next;
+		free(p->sql);
+		free(p);
+	}
+	c->prepared_count = 0;
+}
+
+/* The prepared statement of sql on this session, or NULL. */
+static struct pgprepared *pgconn_find_prepared(struct pgconn *c,
+					       const char *sql)
+{
+	for (struct pgprepared *p = c->prepared; p != NULL; p = p->next)
+		if (strcmp(p->sql, sql) == 0)
+			return p;
+	return NULL;
+}
+
 /* Close the libpq connection and its events. */
 static void pgconn_close_pg(struct pgconn *c)
 {
+	pgconn_forget_prepared(c);
 	if (c->io != NULL) {
 		event_free(c->io);
 		c->io = NULL;
@@ -354,16 +402,46 @@ static void pgconn_drain_notifies(struct pgconn *c)
 	}
 }
 
+/* Whether q failed because a prepared statement it used is gone (job SQL
+ * ran DISCARD ALL or DEALLOCATE): nothing of it ran, so it goes again,
+ * once, with the statements prepared anew. */
+static bool pgconn_lost_prepared(struct pgconn *c, struct pgquery *q)
+{
+	bool used = false;
+
+	if (c->first_error == NULL || strcmp(c->sqlstate, "26000") != 0 ||
+	    q->resent)
+		return false;
+	for (int k = 0; k < q->nstmts; k++)
+		used = used || q->stmts[k].used_prepared;
+	if (!used)
+		return false;
+	log_msg(LOG_LEVEL_DEBUG, c->name,
+		"prepared statements were deallocated: preparing them again");
+	pgconn_forget_prepared(c);
+	for (int k = 0; k < q->nstmts; k++)
+		q->stmts[k].used_prepared = false;
+	q->resent = true;
+	return true;
+}
+
 /* The in-flight query has returned its last result: report it. */
 static void pgconn_complete(struct pgconn *c)
 {
 	struct pgquery *q = c->head;
 	struct pgconn_result r = { 0 };
+	bool again = false;
 
-	c->head = q->next;
-	if (c->head == NULL)
-		c->tail = NULL;
 	c->sent = false;
+	if (q->preparing != NULL)
+		q->preparing->ok = c->first_error == NULL;
+	else
+		again = pgconn_lost_prepared(c, q);
+	if (!again) {
+		c->head = q->next;
+		if (c->head == NULL)
+			c->tail = NULL;
+	}
 	r.elapsed_ms = (double)(mono_ms() - c->sent_at);
 	if (c->first_error != NULL) {
 		r.error = c->first_error;
@@ -371,8 +449,11 @@ static void pgconn_complete(struct pgconn *c)
 	} else {
 		r.res = c->last_res;
 	}
-	q->cb(&r, q->arg);
-	pgquery_free(q);
+	if (!again) {
+		if (q->cb != NULL)
+			q->cb(&r, q->arg);
+		pgquery_free(q);
+	}
 	if (c->last_res != NULL) {
 		PQclear(c->last_res);
 		c->last_res = NULL;
@@ -474,31 +555,77 @@ static void pgconn_io_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Put a Prepare of the first statement of q that asks for one and has none
+ * on this session in front of q; NULL if there is none to make. */
+static struct pgquery *pgconn_prepare_first(struct pgconn *c, struct pgquery *q)
+{
+	struct pgquery *qp;
+	struct pgprepared *p;
+
+	if (q->simple || q->preparing != NULL)
+		return NULL;
+	for (int k = 0; k < q->nstmts; k++) {
+		if (!q->stmts[k].prepare ||
+		    pgconn_find_prepared(c, q->stmts[k].sql) != NULL ||
+		    c->prepared_count >= PGCONN_MAX_PREPARED)
+			continue;
+		p = xcalloc(1, sizeof(*p));
+		p->sql = xstrdup(q->stmts[k].sql);
+		snprintf(p->name, sizeof(p->name), "pgt_%u", ++c->prepared_seq);
+		p->next = c->prepared;
+		c->prepared = p;
+		c->prepared_count++;
+		qp = xcalloc(1, sizeof(*qp));
+		pgquery_add(qp, p->sql, q->stmts[k].nparams, NULL);
+		qp->preparing = p;
+		qp->next = q;
+		c->head = qp;
+		return qp;
+	}
+	return NULL;
+}
+
+/* Send one statement: by its prepared name where the session has one. */
+static int pgconn_send_stmt(struct pgconn *c, struct pgstmt *st)
+{
+	struct pgprepared *p = st->prepare ? pgconn_find_prepared(c, st->sql) :
+					     NULL;
+
+	if (p != NULL && p->ok) {
+		st->used_prepared = true;
+		return PQsendQueryPrepared(c->pg, p->name, st->nparams,
+					   (const char *const *)st->values,
+					   NULL, NULL, 0);
+	}
+	return PQsendQueryParams(c->pg, st->sql, st->nparams, NULL,
+				 (const char *const *)st->values, NULL, NULL,
+				 0);
+}
+
 /* Send the query at the head of the queue if nothing is in flight. */
 static void pgconn_send_next(struct pgconn *c)
 {
-	struct pgquery *q = c->head;
+	struct pgquery *q = c->head, *qp;
 	int ok, rc;
 
 	if (q == NULL || c->sent || c->pg == NULL ||
 	    (c->state != PGCONN_READY && c->state != PGCONN_INIT))
 		return;
-	if (q->simple) {
+	if ((qp = pgconn_prepare_first(c, q)) != NULL)
+		q = qp;
+	if (q->preparing != NULL) {
+		ok = PQsendPrepare(c->pg, q->preparing->name, q->stmts[0].sql,
+				   q->stmts[0].nparams, NULL);
+	} else if (q->simple) {
 		ok = PQsendQuery(c->pg, q->stmts[0].sql);
 	} else if (q->pipeline) {
 		ok = PQenterPipelineMode(c->pg);
 		for (int k = 0; ok && k < q->nstmts; k++)
-			ok = PQsendQueryParams(
-				c->pg, q->stmts[k].sql, q->stmts[k].nparams,
-				NULL, (const char *const *)q->stmts[k].values,
-				NULL, NULL, 0);
+			ok = pgconn_send_stmt(c, &q->stmts[k]);
 		if (ok)
 			ok = PQpipelineSync(c->pg);
 	} else {
-		ok = PQsendQueryParams(c->pg, q->stmts[0].sql,
-				       q->stmts[0].nparams, NULL,
-				       (const char *const *)q->stmts[0].values,
-				       NULL, NULL, 0);
+		ok = pgconn_send_stmt(c, &q->stmts[0]);
 	}
 	if (!ok) {
 		pgconn_lost(c, pgconn_pq_error(c));
@@ -541,6 +668,20 @@ void pgconn_query(struct pgconn *c, const char *sql, int nparams,
 	pgconn_enqueue(c, q);
 }
 
+/* Queue one statement as pgconn_query does, prepared once per session. */
+void pgconn_query_prepared(struct pgconn *c, const char *sql, int nparams,
+			   const char *const *values, pgconn_result_fn cb,
+			   void *arg)
+{
+	struct pgquery *q = xcalloc(1, sizeof(*q));
+
+	pgquery_add(q, sql, nparams, values);
+	q->stmts[0].prepare = true;
+	q->cb = cb;
+	q->arg = arg;
+	pgconn_enqueue(c, q);
+}
+
 /* Queue a text of one or more statements without parameters. */
 void pgconn_exec(struct pgconn *c, const char *sql, pgconn_result_fn cb,
 		 void *arg)
@@ -561,8 +702,10 @@ void pgconn_transaction(struct pgconn *c, const struct pgconn_stmt *stmts,
 {
 	struct pgquery *q = xcalloc(1, sizeof(*q));
 
-	for (int k = 0; k < n; k++)
+	for (int k = 0; k < n; k++) {
 		pgquery_add(q, stmts[k].sql, stmts[k].nparams, stmts[k].values);
+		q->stmts[k].prepare = stmts[k].prepare;
+	}
 	q->pipeline = true;
 	q->cb = cb;
 	q->arg = arg;

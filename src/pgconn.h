@@ -1,7 +1,8 @@
 /* pgconn.h - one asynchronous libpq connection driven by the event loop.
  *
  * Connects with PQconnectStartParams/PQconnectPoll, sends with
- * PQsendQueryParams + PQflush, reads with PQconsumeInput/PQisBusy/
+ * PQsendQueryParams (or PQsendQueryPrepared, for the engine's statements
+ * prepared once per session) + PQflush, reads with PQconsumeInput/PQisBusy/
  * PQgetResult, and hands every notification to a callback. Queries queue
  * up and go one at a time. When the connection breaks, every pending query
  * fails with connection_lost and the connection is re-made with backoff
@@ -58,11 +59,24 @@ void pgconn_start(struct pgconn *conn);
 void pgconn_query(struct pgconn *conn, const char *sql, int nparams,
 		  const char *const *values, pgconn_result_fn cb, void *arg);
 
+/* The same for one of the engine's own statements, sent often with the same
+ * text: prepared on the session at its first use (one more round trip),
+ * then sent by name, so the server parses and plans it once per session
+ * instead of on every call. A statement prepared on a session that job SQL
+ * deallocated (DISCARD ALL, DEALLOCATE) is prepared again and the query
+ * sent again; a text whose Prepare fails goes unnamed on that session.
+ * Not for job SQL: its texts vary, and a generic plan may not suit every
+ * tenant. */
+void pgconn_query_prepared(struct pgconn *conn, const char *sql, int nparams,
+			   const char *const *values, pgconn_result_fn cb,
+			   void *arg);
+
 /* One statement of pgconn_transaction. */
 struct pgconn_stmt {
 	const char *sql;
 	int nparams;
 	const char *const *values;
+	bool prepare; /* as pgconn_query_prepared */
 };
 
 /* Queue statements to run in one round trip as one implicit transaction

@@ -381,8 +381,9 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 	    q->finishing_count > 0) {
 		queue_dispatch(q);
 	} else if (q->asked > 0 && queue_free_workers(q) > 0) {
-		pgconn_query(e->dispatcher, "SELECT pgtenantd.next_due_in()", 0,
-			     NULL, queue_due_result, q);
+		pgconn_query_prepared(e->dispatcher,
+				      "SELECT pgtenantd.next_due_in()", 0, NULL,
+				      queue_due_result, q);
 	}
 }
 
@@ -463,10 +464,11 @@ static void queue_dispatch(struct queue *q)
 	q->request_in_flight = true;
 	if (q->asked > 0)
 		e->metrics.claim_queries++;
-	pgconn_query(e->dispatcher,
-		     "SELECT * FROM pgtenantd.finish_and_claim($1, $2::jsonb, "
-		     "$3::integer, $4::interval, $5::text[])",
-		     5, params, queue_dispatch_result, q);
+	pgconn_query_prepared(
+		e->dispatcher,
+		"SELECT * FROM pgtenantd.finish_and_claim($1, "
+		"$2::jsonb, $3::integer, $4::interval, $5::text[])",
+		5, params, queue_dispatch_result, q);
 	free(ended);
 	free(kinds);
 }
@@ -669,10 +671,10 @@ static void queue_heartbeat(struct queue *q)
 	params[1] = list;
 	params[2] = lease;
 	q->heartbeat_in_flight = true;
-	pgconn_query(e->dispatcher,
-		     "SELECT id, cancel_requested FROM pgtenantd.heartbeat("
-		     "$1, $2::bigint[], $3::interval)",
-		     3, params, queue_heartbeat_result, q);
+	pgconn_query_prepared(e->dispatcher,
+			      "SELECT id, cancel_requested FROM pgtenantd."
+			      "heartbeat($1, $2::bigint[], $3::interval)",
+			      3, params, queue_heartbeat_result, q);
 	free(list);
 	free(ids);
 }

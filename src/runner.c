@@ -450,9 +450,10 @@ void runner_mirror(struct runner *r, int step_index,
 	m->commit = r->in_txn;
 	r->script_done = then;
 	r->busy = true;
-	pgconn_query(r->conn,
-		     m->commit ? SAVE_PROGRESS_SQL : SAVE_PROGRESS_ASYNC_SQL, 6,
-		     pp.values, runner_mirrored, m);
+	pgconn_query_prepared(r->conn,
+			      m->commit ? SAVE_PROGRESS_SQL :
+					  SAVE_PROGRESS_ASYNC_SQL,
+			      6, pp.values, runner_mirrored, m);
 	runner_progress_params_clear(&pp);
 }
 

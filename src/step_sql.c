@@ -152,6 +152,7 @@ static void runner_sql_fast(struct runner *r)
 		stmts[m].sql = SAVE_PROGRESS_SQL;
 		stmts[m].nparams = 6;
 		stmts[m].values = pp.values;
+		stmts[m].prepare = true;
 		r->busy = true;
 		pgconn_transaction(r->conn, stmts, (int)m + 1, runner_fast_done,
 				   r);
