@@ -77,6 +77,9 @@ struct job {
 	bool cancel_requested;
 	bool stop_requested; /* shutdown */
 	bool lost;	     /* lease gone: abandon quietly */
+	/* the last step ran outside a transaction and its progress goes to
+	 * the row with the job's end (finish_jobs), not by a write of its own */
+	bool progress_at_end;
 
 	struct runner *runner; /* step engine state, NULL when done */
 	job_done_fn done;      /* whom runner_start reports the end to */

@@ -408,6 +408,14 @@ static json_t *queue_finish_batch(struct queue *q)
 			json_object_set_new(end, "lost", json_true());
 		if (f->result != NULL)
 			json_object_set(end, "result", f->result);
+		if (f->job->progress_at_end &&
+		    strcmp(f->state, "succeeded") == 0) {
+			json_object_set(end, "progress", f->job->progress);
+			json_object_set_new(
+				end, "step_index",
+				json_integer(
+					(json_int_t)f->job->def->step_count));
+		}
 		if (f->error != NULL)
 			json_object_set_new(end, "error",
 					    json_string(f->error));

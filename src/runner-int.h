@@ -162,6 +162,9 @@ void runner_progress_params(struct runner *r, int step_index,
 			    struct runner_progress_params *pp);
 
 void runner_progress_params_clear(struct runner_progress_params *pp);
+/* Make the job's progress where it stands at step_index, without writing
+ * it anywhere. */
+void runner_progress_settle(struct runner *r, int step_index);
 
 /* The job progress's vars object, made if there is none yet. */
 json_t *runner_progress_vars(struct runner *r);

@@ -144,6 +144,12 @@ void runner_progress_params(struct runner *r, int step_index,
 	pp->values[5] = pp->result;
 }
 
+void runner_progress_settle(struct runner *r, int step_index)
+{
+	json_decref(r->job->progress);
+	r->job->progress = runner_progress(r, step_index);
+}
+
 void runner_progress_params_clear(struct runner_progress_params *pp)
 {
 	free(pp->progress);

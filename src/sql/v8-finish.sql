@@ -6,7 +6,9 @@
 -- locks; what it records is unchanged.
 
 -- p_jobs: [{id, state, result?, error?, retry_ms?, refund?, unlock?,
--- lost?}, ...] (queue.c). A job asked to cancel while it ran is cancelled
+-- lost?, progress?, step_index?}, ...] (queue.c); progress and step_index
+-- come with a job that succeeded after a last step outside a transaction,
+-- whose progress the daemon did not write by itself. A job asked to cancel while it ran is cancelled
 -- instead of queued again (for a retry or a hand-back); a lost job's row is
 -- not touched. Returns each id and whether this owner still held it; the
 -- tenant lock is released for every entry with unlock, whoever held the row.
@@ -17,19 +19,24 @@ BEGIN
 	PERFORM set_config('synchronous_commit', 'off', true);
 	RETURN QUERY
 	WITH ended AS (
-		SELECT e.id, e.state, e.result, e.error,
+		SELECT e.id, e.state, e.result, e.error, e.progress, e.step_index,
 		       coalesce(e.retry_ms, 0) AS retry_ms,
 		       coalesce(e.refund, false) AS refund,
 		       coalesce(e.unlock, false) AS unlock,
 		       coalesce(e.lost, false) AS lost
 		  FROM jsonb_to_recordset(p_jobs) AS e(id bigint, state text,
 			result jsonb, error text, retry_ms double precision,
-			refund boolean, unlock boolean, lost boolean)),
+			refund boolean, unlock boolean, lost boolean,
+			progress jsonb, step_index integer)),
 	recorded AS (
 		UPDATE pgtenantd.jobs j
 		   SET state = CASE WHEN e.state = 'queued' AND j.cancel_requested
 				    THEN 'cancelled' ELSE e.state END,
 		       result = coalesce(e.result, j.result),
+		       -- past the last step: no step name (as save_progress)
+		       step = CASE WHEN e.step_index IS NULL THEN j.step END,
+		       step_index = coalesce(e.step_index, j.step_index),
+		       progress = coalesce(e.progress, j.progress),
 		       last_error = CASE WHEN e.state = 'succeeded' THEN NULL
 					 ELSE coalesce(e.error, j.last_error) END,
 		       finished_at = CASE WHEN e.state = 'queued' AND NOT j.cancel_requested

@@ -70,6 +70,11 @@ is "$(json_eval "$result" "(SELECT string_agg(t->>'table_name', ',' ORDER BY t->
 is "$(json_eval "$result" "(SELECT count(*) FROM jsonb_array_elements((:'j')::jsonb->'tables') t
 			     WHERE (t->>'duration_us')::bigint > 0)")" 3 \
 	"with the time its VACUUM took (duration_us)"
+# Its one step runs outside a transaction: the job's end writes where it
+# stands (no write of its own), as the step would have.
+is "$(sql "SELECT coalesce(step, '(none)') || ' ' || step_index || ' ' || (progress->>'percent')::numeric
+	      || ' ' || (progress->'passed')::text FROM pgtenantd.jobs WHERE id = $id")" \
+	'(none) 1 100.0 ["vacuum"]' "its row says it is past its last step, 100% done, the step passed"
 
 id=$(insert_job vacuum globex)
 ok "a vacuum job of tenant globex succeeds" wait_state "$id" succeeded 30 || diag_job "$id"
