@@ -369,12 +369,15 @@ static bool runner_has_passed(const struct runner *r, unsigned index)
 	return false;
 }
 
-/* The step is complete: checkpoint it and go to the next one. */
+/* The step is complete: checkpoint it and go to the next one. The last
+ * step's is not written: the job's end deletes the job's checkpoints next,
+ * and a checkpoint marked done is never resumed from. */
 void runner_step_complete(struct runner *r)
 {
 	struct engine *e = r->job->engine;
 
-	runner_save_ckpt(r, true);
+	if (r->step_index + 1 < (int)r->job->def->step_count)
+		runner_save_ckpt(r, true);
 	e->metrics.steps_done++;
 	job_log_debug(r->job, "step done in %.3f s",
 		      (double)(mono_ms() - r->step_started_ms) / 1e3);
