@@ -17,7 +17,10 @@
 //               index-only probe (not a count, which would load the server).
 //               The enqueue statement's own time is printed beside it.
 //   fresh       F fresh connections, each timing its first enqueue (the
-//               cost an application that connects per request pays).
+//               cost an application that connects per request pays); and,
+//               as the floor of this machine, F fresh connections each
+//               timing its first INSERT into a plain table with a primary
+//               key and no trigger (public.bench_floor).
 // The connection comes from the PG* environment variables. Prints a report
 // and, with --out, writes the figures as JSON.
 import { writeFileSync } from "node:fs";
@@ -196,6 +199,12 @@ async function fresh(name, sys) {
 	return summary(ms);
 }
 
+// The floor of a fresh connection's first INSERT on this machine: a plain
+// table, a primary key, no trigger, no policy.
+const floorTable = {
+	noop: (c, tag) => c.query("INSERT INTO public.bench_floor (kind, tenant_id) VALUES ('noop', $1)", [`fresh-${tag}`]),
+};
+
 async function main() {
 	const c = new pg.Client();
 	const poll = new pg.Client();
@@ -205,6 +214,10 @@ async function main() {
 		"CREATE TABLE IF NOT EXISTS public.bench_marks (system text NOT NULL, round int NOT NULL, tag int NOT NULL, at timestamptz NOT NULL)",
 	);
 	await c.query("TRUNCATE public.bench_marks");
+	await c.query(
+		"CREATE TABLE IF NOT EXISTS public.bench_floor (id bigserial PRIMARY KEY, kind text NOT NULL, tenant_id text NOT NULL)",
+	);
+	const floors = [];
 	const runs = { pgtenantd: [], graphile: [] };
 	for (let round = 1; round <= opts.rounds; round++) {
 		const order = round % 2 ? ["pgtenantd", "graphile"] : ["graphile", "pgtenantd"];
@@ -223,6 +236,7 @@ async function main() {
 				throughput_enqueue_ms: tp.enqueueMs,
 				fresh_first_enqueue_ms: fr,
 			});
+			if (name === "pgtenantd") floors.push((await fresh("floor", floorTable)).p50);
 			console.log(
 				`  round ${round} ${name.padEnd(9)} latency p50 ${lat.p50.toFixed(2)} p99 ${lat.p99.toFixed(2)}` +
 					` max ${lat.max.toFixed(2)} ms   throughput ${tp.jobsPerS.toFixed(0)} jobs/s` +
@@ -279,7 +293,15 @@ medians of ${opts.rounds} round(s)            pgtenantd  graphile            rat
 			p.fresh_first_enqueue_p50_ms <= 5,
 		),
 	);
-	if (opts.out) writeFileSync(opts.out, JSON.stringify({ options: opts, runs, medians: med, ratio }, null, 2) + "\n");
+	const floor = median(floors);
+	console.log(
+		`  ${"fresh plain-table INSERT".padEnd(26)} ${floor.toFixed(2).padStart(9)} ms p50 (the floor on this machine: no trigger, no policy, one index)`,
+	);
+	if (opts.out)
+		writeFileSync(
+			opts.out,
+			JSON.stringify({ options: opts, runs, medians: med, ratio, fresh_plain_table_insert_p50_ms: floor }, null, 2) + "\n",
+		);
 	await c.end();
 	await poll.end();
 }
