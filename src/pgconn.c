@@ -403,21 +403,28 @@ static void pgconn_drain_notifies(struct pgconn *c)
 }
 
 /* Whether q failed because a prepared statement it used is gone (job SQL
- * ran DISCARD ALL or DEALLOCATE): nothing of it ran, so it goes again,
- * once, with the statements prepared anew. */
+ * ran DISCARD ALL or DEALLOCATE) or no longer fits (a newer schema version
+ * changed the row type it returns: "cached plan must not change result
+ * type"): nothing of it ran, so it goes again, once, with the statements
+ * prepared anew. */
 static bool pgconn_lost_prepared(struct pgconn *c, struct pgquery *q)
 {
 	bool used = false;
 
-	if (c->first_error == NULL || strcmp(c->sqlstate, "26000") != 0 ||
-	    q->resent)
+	if (c->first_error == NULL || q->resent)
+		return false;
+	if (strcmp(c->sqlstate, "26000") != 0 &&
+	    !(strcmp(c->sqlstate, "0A000") == 0 &&
+	      strstr(c->first_error,
+		     "cached plan must not change result type")))
 		return false;
 	for (int k = 0; k < q->nstmts; k++)
 		used = used || q->stmts[k].used_prepared;
 	if (!used)
 		return false;
 	log_msg(LOG_LEVEL_DEBUG, c->name,
-		"prepared statements were deallocated: preparing them again");
+		"prepared statements are gone or out of date (%s): preparing them again",
+		c->first_error);
 	pgconn_forget_prepared(c);
 	for (int k = 0; k < q->nstmts; k++)
 		q->stmts[k].used_prepared = false;

@@ -113,6 +113,21 @@ static void test_deallocated(void)
 	is_str(prepared_count(), "1", "... one prepared statement again");
 }
 
+static void test_result_type_changed(void)
+{
+	const char *sql = "SELECT * FROM t_rowtype WHERE a = $1::integer";
+
+	is_str(query("CREATE TEMP TABLE t_rowtype (a integer)"), "",
+	       "a table a prepared statement reads all columns of");
+	query("INSERT INTO t_rowtype VALUES (1)");
+	is_str(query_prepared(sql, "1"), "1",
+	       "read through a prepared statement");
+	query("ALTER TABLE t_rowtype ADD COLUMN b text DEFAULT 'added'");
+	is_str(query_prepared(sql, "1"), "1",
+	       "after a column is added (as a newer schema version would), it is prepared again and runs");
+	is_str(got.error, "", "... without an error");
+}
+
 static void test_failed_prepare(void)
 {
 	query_prepared("SELEC 1", NULL);
@@ -174,6 +189,7 @@ int main(void)
 		return done_testing();
 	test_prepared_once();
 	test_deallocated();
+	test_result_type_changed();
 	test_failed_prepare();
 	test_transaction();
 	pgconn_free(conn);
