@@ -81,6 +81,7 @@ struct pgconn {
 	PGresult *last_res;
 	char *first_error;
 	char sqlstate[6];
+	char error_function[64]; /* the server function that raised it */
 	int64_t sent_at;
 
 	struct pgprepared *prepared; /* of the current session */
@@ -413,10 +414,10 @@ static bool pgconn_lost_prepared(struct pgconn *c, struct pgquery *q)
 
 	if (c->first_error == NULL || q->resent)
 		return false;
+	/* the function, not the message, which lc_messages may translate */
 	if (strcmp(c->sqlstate, "26000") != 0 &&
 	    !(strcmp(c->sqlstate, "0A000") == 0 &&
-	      strstr(c->first_error,
-		     "cached plan must not change result type")))
+	      strcmp(c->error_function, "RevalidateCachedQuery") == 0))
 		return false;
 	for (int k = 0; k < q->nstmts; k++)
 		used = used || q->stmts[k].used_prepared;
@@ -468,6 +469,7 @@ static void pgconn_complete(struct pgconn *c)
 	free(c->first_error);
 	c->first_error = NULL;
 	c->sqlstate[0] = '\0';
+	c->error_function[0] = '\0';
 }
 
 /* Collect results while libpq has them without blocking. */
@@ -507,10 +509,16 @@ static void pgconn_read_results(struct pgconn *c)
 				const char *code = PQresultErrorField(
 					res, PG_DIAG_SQLSTATE);
 
+				const char *fn = PQresultErrorField(
+					res, PG_DIAG_SOURCE_FUNCTION);
+
 				c->first_error =
 					xstrdup(pgconn_result_error(res));
 				snprintf(c->sqlstate, sizeof(c->sqlstate), "%s",
 					 code ? code : "");
+				snprintf(c->error_function,
+					 sizeof(c->error_function), "%s",
+					 fn ? fn : "");
 			}
 			PQclear(res);
 		} else if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT ||
