@@ -30,6 +30,22 @@ PGTENANTCTL=${PGTENANTCTL:-$top_builddir/src/pgtenantctl}
 export LC_ALL=C
 unset PGDATABASE PGOPTIONS PGAPPNAME
 
+# PostgreSQL's own programs first in PATH (for the tests and the daemons
+# they start), not Debian's Perl wrapper in front of them: the tests call
+# psql thousands of times, and the wrapper starts Perl each time (about
+# 50 ms of CPU a call on a loaded 2-core machine, half of psql's cost).
+for pg_bin in ${PG_BINDIR:-} /usr/lib/postgresql/15/bin; do
+	if [ -x "$pg_bin/psql" ]; then
+		case ":$PATH:" in
+		*":$pg_bin:"*) ;;
+		*) PATH=$pg_bin:$PATH ;;
+		esac
+		break
+	fi
+done
+unset pg_bin
+export PATH
+
 TAP_COUNT=0
 TAP_FAILED=0
 DAEMON_PIDS=()
