@@ -60,6 +60,9 @@ psql -X -q -d "$DB2" -v ON_ERROR_STOP=1 -c "CREATE SCHEMA pgtenantd;
 write_config "$T/b.yaml" "database: \"dbname=$DB2\"" "poll_interval: 60s" \
 	"state_dir: $T/state-b" "control_socket: $T/ctl-b.sock"
 start_daemon "$T/b.yaml" "$T/b.log" || bail_out "pgtenantd did not start on $DB2"
+# start_daemon waits for the kinds in $DB: wait for $DB2's schema and kinds
+wait_cmd 15 eval '[ "$(psql -X -qAt -d "$DB2" -c "SELECT count(*) > 0 FROM pgtenantd.job_kinds" 2>/dev/null)" = t ]' ||
+	bail_out "the daemon did not install its schema in $DB2"
 is "$(psql -X -qAt -d "$DB2" -c "SELECT count(*) FROM pg_extension WHERE extname = 'tcn'")" 0 \
 	"upgraded: tcn could not be installed"
 is "$(psql -X -qAt -d "$DB2" -c "$notify_when")" t "upgraded: the NOTIFY is sent by the trigger's WHEN"
