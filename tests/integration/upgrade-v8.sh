@@ -42,7 +42,11 @@ sql "INSERT INTO pgtenantd.jobs (kind, tenant_id) SELECT 'noop', 'up-' || g FROM
 
 write_config "$T/a.yaml" "poll_interval: 60s"
 start_daemon "$T/a.yaml" "$T/a.log" || bail_out "pgtenantd did not start"
-is "$(sql "SELECT max(version) FROM pgtenantd.schema_version")" 8 "the daemon upgraded it to version 8"
+# start_daemon returns once the socket answers and job_kinds has a row,
+# which it had at version 7 already: wait for the upgrade itself (one
+# transaction, so the rest of version 8 is there with its row)
+ok "the daemon upgraded it to version 8" \
+	wait_until "SELECT max(version) = 8 FROM pgtenantd.schema_version" 15
 is "$(sql "SELECT count(*) FROM pg_extension WHERE extname = 'tcn'")" 0 "tcn is gone"
 is "$(sql "SELECT t.tgfoid::regproc FROM pg_trigger t WHERE t.tgname = 'jobs_notify_queued'")" \
 	"pgtenantd.jobs_wake_unused" "the wake-up trigger is version 8's"
