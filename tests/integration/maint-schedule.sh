@@ -100,10 +100,22 @@ is "$(sql "SELECT count(*) FROM pgtenantd.schedule_slots WHERE catch_up")" 0 \
 
 # nightly at 02:30 Berlin: 01:30 UTC in winter; on 2024-03-31 02:30 does
 # not exist and the slot fires when the gap ends, 03:00 CEST (01:00 UTC).
+# The first slot, 03-25 01:30, comes 1.6 real seconds after the clock
+# starts: a daemon that needs longer to start (sanitizers on a busy
+# machine) begins with the next day's, so the days are counted from the
+# first slot fired, which must be one of the first two.
+first_night=$(sql "SELECT to_char(min(slot) AT TIME ZONE 'UTC', 'DD') FROM pgtenantd.schedule_slots
+		   WHERE schedule = 'nightly'")
+ok "nightly's first slot is 03-25 or, after a slow start, 03-26" \
+	test "$first_night" = 25 -o "$first_night" = 26
+nights=
+for ((day = 10#${first_night:-25}; day <= 30; day++)); do
+	nights+="03-$day 01:30=2 "
+done
 is "$(sql "SELECT string_agg(to_char(slot AT TIME ZONE 'UTC', 'MM-DD HH24:MI') || '=' || (jobs + skipped), ' ' ORDER BY slot)
 	     FROM pgtenantd.schedule_slots
 	    WHERE schedule = 'nightly' AND slot < '2024-04-01'")" \
-	"03-25 01:30=2 03-26 01:30=2 03-27 01:30=2 03-28 01:30=2 03-29 01:30=2 03-30 01:30=2 03-31 01:00=2" \
+	"${nights}03-31 01:00=2" \
 	"nightly fired once a day for both tenant schemas, at the gap's end on the DST day"
 is "$(sql "SELECT string_agg(DISTINCT tenant_id, ',') FROM pgtenantd.jobs WHERE dedupe_key LIKE 'nightly:%'")" \
 	"s1,s2" "tenants: separate is the schemas with graph_entities"
