@@ -433,35 +433,9 @@ static bool pgconn_lost_prepared(struct pgconn *c, struct pgquery *q)
 	return true;
 }
 
-/* The in-flight query has returned its last result: report it. */
-static void pgconn_complete(struct pgconn *c)
+/* Forget what was collected for the query just completed. */
+static void pgconn_clear_results(struct pgconn *c)
 {
-	struct pgquery *q = c->head;
-	struct pgconn_result r = { 0 };
-	bool again = false;
-
-	c->sent = false;
-	if (q->preparing != NULL)
-		q->preparing->ok = c->first_error == NULL;
-	else
-		again = pgconn_lost_prepared(c, q);
-	if (!again) {
-		c->head = q->next;
-		if (c->head == NULL)
-			c->tail = NULL;
-	}
-	r.elapsed_ms = (double)(mono_ms() - c->sent_at);
-	if (c->first_error != NULL) {
-		r.error = c->first_error;
-		r.sqlstate = c->sqlstate[0] ? c->sqlstate : NULL;
-	} else {
-		r.res = c->last_res;
-	}
-	if (!again) {
-		if (q->cb != NULL)
-			q->cb(&r, q->arg);
-		pgquery_free(q);
-	}
 	if (c->last_res != NULL) {
 		PQclear(c->last_res);
 		c->last_res = NULL;
@@ -470,6 +444,37 @@ static void pgconn_complete(struct pgconn *c)
 	c->first_error = NULL;
 	c->sqlstate[0] = '\0';
 	c->error_function[0] = '\0';
+}
+
+/* The head query's results are all in: hand them to its callback, or send
+ * it again when it failed only because its prepared statements were gone. */
+static void pgconn_complete(struct pgconn *c)
+{
+	struct pgquery *q = c->head;
+	struct pgconn_result r = { 0 };
+
+	c->sent = false;
+	if (q->preparing != NULL) {
+		q->preparing->ok = c->first_error == NULL;
+	} else if (pgconn_lost_prepared(c, q)) {
+		/* q stays at the head and goes out again, its result unseen */
+		pgconn_clear_results(c);
+		return;
+	}
+	c->head = q->next;
+	if (c->head == NULL)
+		c->tail = NULL;
+	r.elapsed_ms = (double)(mono_ms() - c->sent_at);
+	if (c->first_error != NULL) {
+		r.error = c->first_error;
+		r.sqlstate = c->sqlstate[0] ? c->sqlstate : NULL;
+	} else {
+		r.res = c->last_res;
+	}
+	if (q->cb != NULL)
+		q->cb(&r, q->arg);
+	pgquery_free(q);
+	pgconn_clear_results(c);
 }
 
 /* Collect results while libpq has them without blocking. */
