@@ -73,16 +73,6 @@ static void runner_sql_ran(struct runner *r)
 		}
 	}
 	runner_mark_passed(r);
-	if (!r->in_txn && r->step_index + 1 >= (int)r->job->def->step_count) {
-		/* the job's last step, outside a transaction: its progress
-		 * goes to the row with the job's end, which writes the row
-		 * anyway (one round trip less a job; the write it saves
-		 * would have been asynchronous too) */
-		runner_progress_settle(r, r->step_index + 1);
-		r->job->progress_at_end = true;
-		runner_step_complete(r);
-		return;
-	}
 	runner_mirror(r, r->step_index + 1, runner_step_complete);
 }
 
