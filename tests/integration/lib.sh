@@ -34,15 +34,13 @@ unset PGDATABASE PGOPTIONS PGAPPNAME
 # they start), not Debian's Perl wrapper in front of them: the tests call
 # psql thousands of times, and the wrapper starts Perl each time (about
 # 50 ms of CPU a call on a loaded 2-core machine, half of psql's cost).
-for pg_bin in ${PG_BINDIR:-} /usr/lib/postgresql/15/bin; do
-	if [ -x "$pg_bin/psql" ]; then
-		case ":$PATH:" in
-		*":$pg_bin:"*) ;;
-		*) PATH=$pg_bin:$PATH ;;
-		esac
-		break
-	fi
-done
+pg_bin=$("$top_srcdir/scripts/pg-tmp" bindir 2>/dev/null) || pg_bin=
+if [ -x "$pg_bin/psql" ]; then
+	case ":$PATH:" in
+	*":$pg_bin:"*) ;;
+	*) PATH=$pg_bin:$PATH ;;
+	esac
+fi
 unset pg_bin
 export PATH
 
