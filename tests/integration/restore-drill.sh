@@ -76,13 +76,20 @@ live()
 	      WHERE n.nspname = '$1' AND c.relkind = 'r' AND c.relname <> 'notes'"
 }
 # Hold the drill's gate (its shared advisory lock) in a session of its own.
+# Advisory locks in this test's database (tests run side by side on one
+# server, and other tests' gates are advisory locks too); a waiting drill's
+# is the one-key form (objsubid 1) its gate takes.
+LOCKS_HERE="FROM pg_locks WHERE locktype = 'advisory'
+	      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+DRILL_WAITING="$LOCKS_HERE AND NOT granted AND objsubid = 1"
 gate_hold()
 {
 	PGAPPNAME=pgt-drill-gate psql -X -q -d "$DB" \
 		-c "SELECT pg_advisory_lock(hashtext('$1/drill'))" -c "SELECT pg_sleep(600)" \
 		>/dev/null 2>&1 &
 	wait_until "SELECT count(*) = 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-		     WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'pgt-drill-gate'" 10
+		     WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'pgt-drill-gate'
+		       AND a.datname = current_database()" 10
 }
 gate_release()
 {
@@ -149,10 +156,10 @@ writer=$!
 gate_hold g1 || bail_out "could not take the drill's gate"
 id=$(insert_job restore_drill acme '{"test_gate": "g1"}')
 ok "the drill restored and waits at its gate inside its transaction" \
-	wait_until "SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted" 30 ||
+	wait_until "SELECT count(*) = 1 $DRILL_WAITING" 30 ||
 	diag_job "$id"
 is "$(scratch_count)" 0 "meanwhile no other session sees the live schema renamed"
-drill_pid=$(sql "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+drill_pid=$(sql "SELECT pid $DRILL_WAITING")
 is "$(sql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
 	    WHERE l.pid = $drill_pid AND c.relnamespace = 'tenant_acme'::regnamespace")" 0 \
 	"the drill holds no lock on any table of the live schema"
@@ -226,14 +233,14 @@ acme_before=$(live tenant_acme)
 gate_hold g2 || bail_out "could not take the drill's gate"
 id=$(insert_job restore_drill acme "{\"backup\": \"$good_id\", \"test_gate\": \"g2\"}")
 ok "a drill of backup $good_id waits at its gate" \
-	wait_until "SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted" 30 ||
+	wait_until "SELECT count(*) = 1 $DRILL_WAITING" 30 ||
 	diag_job "$id"
 kill_daemon "$DAEMON_PID"
 is "$(scratch_count)" 0 "with the daemon killed, no scratch schema shows"
 is "$(live tenant_acme)" "$acme_before" "and the live schema is as it was"
 gate_release
 ok "the orphaned drill ends" \
-	wait_until "SELECT count(*) = 0 FROM pg_locks WHERE locktype = 'advisory'" 30
+	wait_until "SELECT count(*) = 0 $LOCKS_HERE" 30
 is "$(scratch_count)" 0 "and leaves nothing named like the scratch schema"
 is "$(live tenant_acme)" "$acme_before" "nor any change to the live schema"
 PATH="$T/bin:$PATH" start_daemon "$T/a.yaml" "$T/a.log" || bail_out "pgtenantd did not restart"
@@ -247,12 +254,12 @@ is "$(json_eval "$(ctl --json backups acme)" \
 gate_hold g3 || bail_out "could not take the drill's gate"
 id=$(insert_job restore_drill acme "{\"backup\": \"$good_id\", \"test_gate\": \"g3\"}")
 ok "a drill waits at its gate" \
-	wait_until "SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted" 30 ||
+	wait_until "SELECT count(*) = 1 $DRILL_WAITING" 30 ||
 	diag_job "$id"
 sql "SELECT pgtenantd.cancel_job($id)" >/dev/null
 ok "it is cancelled" wait_state "$id" cancelled 30 || diag_job "$id"
 gate_release
-ok "its session ends" wait_until "SELECT count(*) = 0 FROM pg_locks WHERE locktype = 'advisory'" 30
+ok "its session ends" wait_until "SELECT count(*) = 0 $LOCKS_HERE" 30
 is "$(scratch_count)" 0 "and leaves nothing named like the scratch schema"
 is "$(live tenant_acme)" "$acme_before" "nor any change to the live schema"
 
