@@ -146,8 +146,11 @@ void runner_progress_params(struct runner *r, int step_index,
 
 void runner_progress_settle(struct runner *r, int step_index)
 {
+	/* the new progress is built from the old one */
+	json_t *progress = runner_progress(r, step_index);
+
 	json_decref(r->job->progress);
-	r->job->progress = runner_progress(r, step_index);
+	r->job->progress = progress;
 }
 
 void runner_progress_params_clear(struct runner_progress_params *pp)
