@@ -26,7 +26,7 @@ enum jobend_state {
 enum jobend_state jobend_state(enum job_outcome outcome, int attempts,
 			       int max_attempts);
 
-/* The jobs.state value the state is recorded as (finish_and_claim). */
+/* The jobs.state value the state is recorded as (end_and_claim). */
 const char *jobend_state_name(enum jobend_state state);
 
 /* error cut to at most max bytes (at a UTF-8 character boundary), saying

@@ -34,13 +34,14 @@ struct finishing {
 	bool refund;
 	bool unlock;
 	bool sent;
+	bool late; /* not recorded: this daemon no longer held the job */
 };
 
 struct queue {
 	struct engine *e;
 	bool connected;
 	bool released;		/* jobs of an earlier run handed back */
-	bool request_in_flight; /* a finish_and_claim call */
+	bool request_in_flight; /* an end_and_claim call */
 	bool dispatch_again;	/* something changed while it ran */
 	bool starting;		/* starting the rows of an answer */
 	int asked;		/* jobs it asked for */
@@ -336,6 +337,11 @@ static void queue_recorded(struct queue *q, const char *error)
 				job,
 				"recording the end of the job failed (its lease will expire and it runs again): %s",
 				error);
+		else if (f->late)
+			job_log_warning(
+				job,
+				"its end (%s) came too late to be recorded: its lease had expired and another daemon had taken the job over; no hook runs for it here",
+				f->state);
 		else if (strcmp(f->state, "queued") != 0 &&
 			 strcmp(f->state, "lost") != 0 &&
 			 !ckpt_forget(e->ckpt, job->id, &cause)) {
@@ -343,11 +349,41 @@ static void queue_recorded(struct queue *q, const char *error)
 			free(cause);
 			cause = NULL;
 		}
-		if (error == NULL)
+		if (error == NULL && !f->late)
 			hooks_job_ended(e, job, f->state, f->error);
 		queue_unlink_finishing(q, f);
 		finishing_free(f);
 	}
+}
+
+static bool queue_row_is_late(const PGresult *res, int row)
+{
+	return strcmp(PQgetvalue(res, row, PQfnumber(res, "state")),
+		      "ended_late") == 0;
+}
+
+/* end_and_claim's rows with state ended_late are not claims: each says
+ * that the end of a job this request sent was not recorded. Mark those
+ * ends; return how many rows there were. */
+static int queue_mark_late(struct queue *q, const PGresult *res)
+{
+	int id_col = PQfnumber(res, "id");
+	int late = 0;
+
+	for (int i = 0; i < PQntuples(res); i++) {
+		int64_t id;
+
+		if (!queue_row_is_late(res, i))
+			continue;
+		late++;
+		id = strtoll(PQgetvalue(res, i, id_col), NULL, 10);
+		for (struct finishing *f = q->finishing; f != NULL;
+		     f = f->next) {
+			if (f->sent && f->job->id == id)
+				f->late = true;
+		}
+	}
+	return late;
 }
 
 /* Job ends recorded and new jobs claimed: start them, then go on. */
@@ -355,7 +391,7 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 {
 	struct queue *q = arg;
 	struct engine *e = q->e;
-	int rows = 0;
+	int rows = 0, late = 0;
 
 	q->request_in_flight = false;
 	if (r->connection_lost) {
@@ -366,15 +402,19 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 	if (r->error != NULL)
 		log_error("recording job ends and claiming jobs failed: %s",
 			  r->error);
+	else
+		late = queue_mark_late(q, r->res);
 	queue_recorded(q, r->error);
 	if (r->error == NULL) {
-		rows = PQntuples(r->res);
 		/* a job handed back here asks for a dispatch: it comes after
 		 * the loop, not inside it */
 		q->starting = true;
-		for (int i = 0; i < rows; i++)
-			queue_start_row(q, r->res, i);
+		for (int i = 0; i < PQntuples(r->res); i++) {
+			if (!queue_row_is_late(r->res, i))
+				queue_start_row(q, r->res, i);
+		}
 		q->starting = false;
+		rows = PQntuples(r->res) - late;
 	}
 	e->hooks.idle(e);
 	if (q->dispatch_again || (q->asked > 0 && rows == q->asked) ||
@@ -387,7 +427,7 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 	}
 }
 
-/* The job ends not yet recorded, as finish_and_claim's JSON argument. */
+/* The job ends not yet recorded, as end_and_claim's JSON argument. */
 static json_t *queue_finish_batch(struct queue *q)
 {
 	struct engine *e = q->e;
@@ -474,7 +514,7 @@ static void queue_dispatch(struct queue *q)
 		e->metrics.claim_queries++;
 	pgconn_query_prepared(
 		e->dispatcher,
-		"SELECT * FROM pgtenantd.finish_and_claim($1, "
+		"SELECT * FROM pgtenantd.end_and_claim($1, "
 		"$2::jsonb, $3::integer, $4::interval, $5::text[])",
 		5, params, queue_dispatch_result, q);
 	free(ended);

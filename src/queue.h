@@ -30,7 +30,7 @@ bool queue_cancel(struct queue *q, int64_t job_id);
 
 /* Jobs being ended (finish not yet acknowledged). */
 unsigned queue_finishing(const struct queue *q);
-/* A finish_and_claim call is in flight: jobs it claims are this daemon's
+/* An end_and_claim call is in flight: jobs it claims are this daemon's
  * once it commits, so the daemon waits for it before it exits. */
 bool queue_claim_in_flight(const struct queue *q);
 /* Whether the schema is installed and the kinds published. */

@@ -24,6 +24,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 #include "sql/v7.inc"
 	,
 #include "sql/v8.inc"
+	,
+#include "sql/v9.inc"
 };
 
 struct schema_install {

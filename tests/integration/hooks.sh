@@ -3,8 +3,8 @@
 # good (not for an attempt that is retried), hook_on_success when one
 # succeeded; the program runs without a shell (its arguments reach it as
 # written), with PGTENANTD_JOB_* in its environment, after the end is in
-# the job's row; a hook that fails or hangs is logged and killed, and the
-# daemon goes on.
+# the job's row (and not for an end that came too late to be recorded); a
+# hook that fails or hangs is logged and killed, and the daemon goes on.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_pg
 make_env hooks
@@ -24,6 +24,13 @@ mv "$f.tmp" "$f"
 EOF
 chmod 755 "$T/hook"
 export HOOK_OUT=$out HOOK_DB=$DB
+cat >"$JOBS_DIR/nap.yaml" <<'EOF'
+description: Test kind - one statement of 2 s outside a transaction
+steps:
+  - name: nap
+    transaction: false
+    sql: SELECT pg_sleep(2)
+EOF
 
 write_config "$T/a.yaml" \
 	"hook_on_failure: [\"$T/hook\", \"failure\", \"\$(touch $T/pwned); \`touch $T/pwned\`\"]" \
@@ -54,6 +61,29 @@ ok "success: hook_on_success ran" wait_cmd 5 test -f "$out/$id.success"
 like "$(cat "$out/$id.success")" "PGTENANTD_JOB_ERROR=
 PGTENANTD_JOB_ID=$id" "success: an empty error, its id"
 like "$(cat "$out/$id.success")" "row=succeeded" "success: the row says succeeded when the hook runs"
+
+# ---- an end that comes too late: the daemon was paused while its job's
+# last statement ran, and meanwhile the job was taken over (as another
+# daemon does once the lease expired). Its end is not recorded, and no
+# hook runs for it: the row never says it succeeded.
+NAPPING="SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database()
+	 AND state = 'active' AND query = 'SELECT pg_sleep(2)')"
+id=$(insert_job nap hook-late)
+ok "late end: the job's statement runs" wait_until "$NAPPING" 10
+kill -STOP "$DAEMON_PID"
+sql "UPDATE pgtenantd.jobs SET owner = 'another-daemon', lease_until = now() + interval '1 hour'
+      WHERE id = $id" >/dev/null
+ok "late end: the statement ends while the daemon is paused" wait_until "SELECT NOT ($NAPPING)" 10
+kill -CONT "$DAEMON_PID"
+ok "late end: the daemon says its end came too late" \
+	wait_cmd 10 grep -q "job $id nap hook-late\\] its end (succeeded) came too late to be recorded" "$T/a.log"
+is "$(sql "SELECT state, owner FROM pgtenantd.jobs WHERE id = $id")" "running|another-daemon" \
+	"late end: the row is the other daemon's, still running"
+id2=$(insert_job noop hook-after-late)
+ok "late end: the next job's hook runs" wait_cmd 10 test -f "$out/$id2.success"
+ok "late end: no hook ran for the late end" not test -e "$out/$id.success"
+sql "UPDATE pgtenantd.jobs SET state = 'failed', owner = NULL, lease_until = NULL,
+	 finished_at = now(), last_error = 'test: taken over by hand' WHERE id = $id" >/dev/null
 
 # ---- a hook that fails, one that hangs
 id=$(insert_job noop hook-exit3)
