@@ -1,0 +1,290 @@
+/* test_queue.c - claiming and ending jobs, on a real PostgreSQL (the PG*
+ * environment scripts/check sets; skipped without) with the real runner
+ * and no daemon around it: the test drives the loop itself, so it can stop
+ * the world between two events. A NOTIFY wakes the queue long before its
+ * poll; every job ends recorded in its row, its checkpoints gone; one
+ * tenant runs one job at a time, even with workers free; a failure is
+ * retried until its attempts are used up; a cancel stops a running job;
+ * an end that comes after the job was taken over is not recorded and runs
+ * no hook. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "engine_fixture.h"
+#include "queue.h"
+#include "unit.h"
+#include "util.h"
+
+static struct queue *q;
+static char hook_file[512];
+
+static void on_notify(struct pgconn *c, const char *channel,
+		      const char *payload, void *arg)
+{
+	(void)c;
+	(void)arg;
+	queue_on_notify(q, channel, payload);
+}
+
+static void on_idle(struct engine *e)
+{
+	(void)e;
+}
+
+/* Enqueue one job; returns its id as text (static). */
+static const char *enqueue(const char *kind, const char *tenant,
+			   const char *args, int max_attempts)
+{
+	static char id[32];
+	char attempts[16];
+	const char *params[4] = { kind, tenant, args, attempts };
+	PGresult *res;
+
+	snprintf(attempts, sizeof(attempts), "%d", max_attempts);
+	res = PQexecParams(fx_admin,
+			   "INSERT INTO pgtenantd.jobs (kind, tenant_id, args, "
+			   "max_attempts) VALUES ($1, $2, $3::jsonb, "
+			   "$4::integer) RETURNING id",
+			   4, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+	else
+		snprintf(id, sizeof(id), "0");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		printf("# enqueue: %s", PQresultErrorMessage(res));
+	PQclear(res);
+	return id;
+}
+
+/* Run the loop until job id is in state (at most seconds). */
+static bool wait_state(const char *id, const char *state, int seconds)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT state = '%s' FROM pgtenantd.jobs WHERE id = %s", state,
+		 id);
+	return fx_wait_true(sql, seconds);
+}
+
+static const char *row(const char *id, const char *columns)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT %s FROM pgtenantd.jobs WHERE id = %s", columns, id);
+	return fx_value(sql);
+}
+
+static bool hook_ran_for(const char *id)
+{
+	char line[64];
+	bool found = false;
+	FILE *f = fopen(hook_file, "r");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		found = found || strcmp(line, id) == 0;
+	}
+	if (f != NULL)
+		fclose(f);
+	return found;
+}
+
+static void test_wake_and_end(void)
+{
+	char id[32];
+	int64_t *ids = NULL;
+	unsigned count = 99;
+	char *cause = NULL;
+
+	snprintf(id, sizeof(id), "%s", enqueue("q_noop", "t-wake", "{}", 3));
+	ok(wait_state(id, "succeeded", 5),
+	   "wake: a NOTIFY gets the job run long before the 60 s poll");
+	is_str(row(id,
+		   "attempts || ' ' || (owner IS NULL) || ' ' || "
+		   "(lease_until IS NULL) || ' ' || (finished_at IS NOT NULL)"),
+	       "1 true true true",
+	       "wake: its end is recorded: one attempt, no owner or lease, a finish time");
+	fx_run_ms(200);
+	ok(queue_finishing(q) == 0 && !queue_claim_in_flight(q),
+	   "wake: nothing is left being ended or claimed");
+	if (ckpt_jobs(fx.ckpt, &ids, &count, &cause))
+		is_int(count, 0, "wake: its checkpoints are gone from SQLite");
+	else
+		ok(false, cause ? cause : "ckpt_jobs failed");
+	free(ids);
+	free(cause);
+	for (int i = 0; i < 40 && !hook_ran_for(id); i++)
+		fx_run_ms(50);
+	ok(hook_ran_for(id), "wake: hook_on_success ran for it");
+}
+
+static void test_many(void)
+{
+	for (int i = 0; i < 8; i++) {
+		char tenant[16];
+
+		snprintf(tenant, sizeof(tenant), "t-many-%d", i);
+		enqueue("q_noop", tenant, "{}", 3);
+	}
+	ok(fx_wait_true(
+		   "SELECT count(*) = 8 FROM pgtenantd.jobs "
+		   "WHERE tenant_id LIKE 't-many-%' AND state = 'succeeded'",
+		   10),
+	   "many: 8 jobs on 2 workers all succeed");
+}
+
+static void test_one_per_tenant(void)
+{
+	char a[32], b[32];
+
+	snprintf(a, sizeof(a), "%s",
+		 enqueue("q_nap", "t-same", "{\"s\": \"0.5\"}", 3));
+	snprintf(b, sizeof(b), "%s",
+		 enqueue("q_nap", "t-same", "{\"s\": \"0.5\"}", 3));
+	ok(wait_state(a, "succeeded", 10) && wait_state(b, "succeeded", 10),
+	   "one per tenant: both jobs of one tenant succeed");
+	{
+		char sql[256];
+
+		snprintf(
+			sql, sizeof(sql),
+			"SELECT (SELECT started_at FROM pgtenantd.jobs WHERE id = %s) >= "
+			"(SELECT finished_at FROM pgtenantd.jobs WHERE id = %s)",
+			b, a);
+		is_str(fx_value(sql), "t",
+		       "one per tenant: the second started after the first ended, a worker free or not");
+	}
+}
+
+static void test_retry(void)
+{
+	char id[32];
+
+	snprintf(id, sizeof(id), "%s", enqueue("q_fail", "t-fail", "{}", 2));
+	ok(wait_state(id, "failed", 10),
+	   "retry: a failing job fails for good in the end");
+	is_str(row(id, "attempts"), "2", "retry: after its 2 attempts");
+	if (!ok(strstr(row(id, "last_error"), "division by zero") != NULL,
+		"retry: the row says why"))
+		printf("# last_error: %s\n", row(id, "last_error"));
+}
+
+static const char napping[] =
+	"SELECT EXISTS (SELECT FROM pg_stat_activity "
+	"WHERE datname = current_database() AND state = 'active' "
+	"AND query LIKE 'SELECT pg_sleep(%')";
+
+static void test_cancel(void)
+{
+	char id[32];
+
+	snprintf(id, sizeof(id), "%s",
+		 enqueue("q_nap", "t-cancel", "{\"s\": \"30\"}", 3));
+	ok(fx_wait_true(napping, 10), "cancel: the job's statement runs");
+	ok(queue_cancel(q, strtoll(id, NULL, 10)),
+	   "cancel: queue_cancel finds the running job");
+	ok(wait_state(id, "cancelled", 10),
+	   "cancel: the job is cancelled, its statement cut short");
+}
+
+/* The world stops between two events: the job is taken over while the
+ * loop does not run, and its last statement ends meanwhile. */
+static void test_late_end(void)
+{
+	char id[32], next[32], sql[256];
+
+	snprintf(id, sizeof(id), "%s",
+		 enqueue("q_nap_autocommit", "t-late", "{}", 3));
+	ok(fx_wait_true(napping, 10), "late end: the job's statement runs");
+	snprintf(sql, sizeof(sql),
+		 "UPDATE pgtenantd.jobs SET owner = 'another-daemon', "
+		 "lease_until = now() + interval '1 hour' WHERE id = %s",
+		 id);
+	fx_value(sql);
+	for (int i = 0; i < 100 && strcmp(fx_value(napping), "t") == 0; i++)
+		usleep(50000);
+	is_str(fx_value(napping), "f",
+	       "late end: its statement ended while the loop stood still");
+	fx_run_ms(500);
+	ok(queue_finishing(q) == 0, "late end: the end was sent and answered");
+	is_str(row(id, "state || ' ' || owner"), "running another-daemon",
+	       "late end: the row is the other daemon's, still running");
+	snprintf(next, sizeof(next), "%s",
+		 enqueue("q_noop", "t-after-late", "{}", 3));
+	ok(wait_state(next, "succeeded", 5), "late end: the next job runs");
+	for (int i = 0; i < 40 && !hook_ran_for(next); i++)
+		fx_run_ms(50);
+	ok(hook_ran_for(next), "late end: the next job's hook ran");
+	ok(!hook_ran_for(id),
+	   "late end: no hook ran for the end that came late");
+}
+
+static void write_kinds(void)
+{
+	fx_kind("q_noop", "description: unit test - nothing\n"
+			  "steps:\n"
+			  "  - name: one\n"
+			  "    sql: SELECT 1\n");
+	fx_kind("q_nap", "description: unit test - a nap\n"
+			 "args:\n"
+			 "  - name: s\n"
+			 "steps:\n"
+			 "  - name: nap\n"
+			 "    sql: SELECT pg_sleep(:'s'::float8)\n");
+	fx_kind("q_nap_autocommit",
+		"description: unit test - a nap outside a transaction\n"
+		"steps:\n"
+		"  - name: nap\n"
+		"    transaction: false\n"
+		"    sql: SELECT pg_sleep(1)\n");
+	fx_kind("q_fail", "description: unit test - fails\n"
+			  "steps:\n"
+			  "  - name: divide\n"
+			  "    sql: SELECT 1 / 0\n");
+}
+
+int main(void)
+{
+	if (getenv("PGHOST") == NULL) {
+		printf("1..0 # SKIP no PostgreSQL (PGHOST unset)\n");
+		return 0;
+	}
+	write_kinds();
+	/* no poll and no heartbeat during the test: a NOTIFY must wake the
+	 * queue, and nothing but the late end's own answer may tell the
+	 * queue that the job was taken over */
+	if (ok(fx_start("queue", 2,
+			"poll_interval: 60s\n"
+			"lease: 120s\n"
+			"heartbeat_interval: 60s\n"
+			"retry_base_delay: 100ms\n"
+			"retry_max_delay: 200ms\n"
+			"hook_on_success: [\"sh\", \"-c\", "
+			"\"echo $PGTENANTD_JOB_ID >> $UNIT_HOOK_FILE\"]\n",
+			on_notify, NULL),
+	       "a database of its own, the schema and the kinds are set up")) {
+		snprintf(hook_file, sizeof(hook_file), "%s/hooks", fx_dir());
+		setenv("UNIT_HOOK_FILE", hook_file, 1);
+		fx.hooks.idle = on_idle;
+		q = queue_new(&fx);
+		queue_on_connected(q, true);
+		queue_schema_ready(q);
+		/* its first claim finds nothing: from here on only a NOTIFY
+		 * (or the poll, a minute away) makes it look again */
+		fx_run_ms(500);
+		test_wake_and_end();
+		test_many();
+		test_one_per_tenant();
+		test_retry();
+		test_cancel();
+		test_late_end();
+		queue_free(q);
+	}
+	fx_stop();
+	return done_testing();
+}
