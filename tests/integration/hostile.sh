@@ -33,8 +33,9 @@ todo()
 	fi
 }
 
-# The daemon is healthy: alive, status answers within a second, and a
-# record_run job inserted now succeeds: healthy WHAT.
+# The daemon is healthy: alive, status answers (within 20 s: a stalled
+# daemon never answers; a busy machine under the sanitizers once took 8),
+# and a record_run job inserted now succeeds: healthy WHAT.
 healthy()
 {
 	local t0 ms id
@@ -42,7 +43,7 @@ healthy()
 	t0=$(now_ms)
 	ok "after $1: pgtenantctl status answers" ctl_answers
 	ms=$(($(now_ms) - t0))
-	ok "after $1: ... within 5 s (${ms} ms)" [ "$ms" -lt 5000 ]
+	ok "after $1: ... within 20 s (${ms} ms)" [ "$ms" -lt 20000 ]
 	id=$(insert_job record_run "t-health" '{"ms": "1"}')
 	ok "after $1: a job still runs" wait_state "$id" succeeded 10 ||
 		diag_job "$id"
@@ -354,7 +355,7 @@ sleep 2
 t0=$(now_ms)
 ok "while 4 clients send and never read, status answers" ctl_answers
 ms=$(($(now_ms) - t0))
-ok "... within 5 s (${ms} ms)" [ "$ms" -lt 5000 ]
+ok "... within 20 s (${ms} ms)" [ "$ms" -lt 20000 ]
 wait "$noread"
 diag "clients that never read: $(cat "$T/noread.out")"
 rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null)

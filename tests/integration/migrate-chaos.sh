@@ -83,11 +83,16 @@ lift=$(sql "SELECT array_position(steps, 'finish') - 1 FROM pgtenantd.job_kinds 
 # About how many times the job pauses at the gate: a copy and a delete
 # batch per page of the shared tables and one per step. Each round passes
 # 0 to twice its share of them, so the interrupts spread over the whole job.
-pauses=$(sql "SELECT 2 * ((pg_relation_size('public.graph_entities')
-			   + pg_relation_size('public.graph_relations')) / 8192) + 14")
+# The writer makes the tables grow while the chaos goes on, the more the
+# slower the machine, so the share is counted again each round from the
+# pauses left (else a slow run spends every round in the copy step).
+PAUSES_SQL="SELECT 2 * ((pg_relation_size('public.graph_entities')
+			   + pg_relation_size('public.graph_relations')) / 8192) + 14"
+pauses=$(sql "$PAUSES_SQL")
 rounds=23
 share=$((pauses / rounds))
-diag "about $pauses pauses, up to $((2 * share)) a round"
+diag "about $pauses pauses at the start, up to $((2 * share)) a round"
+passed=0
 
 job_pos()
 {
@@ -127,7 +132,10 @@ for round in $(seq 1 "$rounds"); do
 		break
 	fi
 	# Never through the pause in finish, the last step, which ends the job.
+	share=$((($(sql "$PAUSES_SQL") - passed) / (rounds - round + 1)))
+	[ "$share" -ge 1 ] || share=1
 	n=$((RANDOM % (2 * share + 1)))
+	passed=$((passed + n))
 	gate_pass_n "$n" "(SELECT step_index >= $lift FROM pgtenantd.jobs WHERE id = $id)" >/dev/null ||
 		{ diag "round $round: the gate did not let the job through: $MIG_GATE_LINE"; break; }
 	sleep "0.0$((RANDOM % 8))"
