@@ -33,7 +33,8 @@ void sched_reload(struct sched *s);
 /* Answer for `schedules`: an array of objects (name, cron, job, tenants,
  * catch_up, last_fire, last_jobs, next_fire, ...); the last fire is read
  * from the database so that other daemons' fires show too. cb gets the
- * array (a new reference) or an error message. */
+ * array (borrowed for the call: take a reference to keep it) or an error
+ * message. */
 typedef void (*sched_list_fn)(json_t *schedules, const char *error, void *arg);
 void sched_list(struct sched *s, sched_list_fn cb, void *arg);
 

@@ -23,7 +23,8 @@ static char dir[] = "/tmp/pgt-unit-engine.XXXXXX";
 static bool have_dir;
 static char dbname[64];
 static char value_text[2048];
-static unsigned connected;
+static unsigned connected, connections_wanted;
+static bool all_connected;
 static bool set_up, set_up_ok;
 
 /* Kinds written before the directory exists wait here. */
@@ -84,7 +85,7 @@ static void on_state(struct pgconn *c, bool up, void *arg)
 	(void)arg;
 	if (up)
 		connected++;
-	event_base_loopbreak(fx.base);
+	all_connected = connected >= connections_wanted;
 }
 
 static void on_setup(bool ok, const char *error, void *arg)
@@ -241,15 +242,11 @@ bool fx_start(const char *name, unsigned worker_count, const char *config_extra,
 			engine_connect(&fx, wname, on_state, NULL, NULL);
 		pgconn_start(workers[i].conn);
 	}
-	while (connected < worker_count + 1) {
-		unsigned before = connected;
-		bool never = false;
-
-		fx_loop_until(&never, 15);
-		if (connected == before) {
-			printf("# could not connect\n");
-			return false;
-		}
+	connections_wanted = worker_count + 1;
+	if (!fx_loop_until(&all_connected, 15)) {
+		printf("# could not connect (%u of %u connections)\n",
+		       connected, connections_wanted);
+		return false;
 	}
 	setup_start(&fx, on_setup, NULL);
 	if (!fx_loop_until(&set_up, 30) || !set_up_ok)
