@@ -17,7 +17,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
-#include "metrics.h"
+#include "prometheus.h"
 #include "pgconn.h"
 #include "queue.h"
 #include "runner.h"

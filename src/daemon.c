@@ -14,7 +14,6 @@
 #include "ckpt.h"
 #include "config.h"
 #include "ctl.h"
-#include "ctlcmd.h"
 #include "fleet.h"
 #include "jobdef.h"
 #include "log.h"
@@ -356,7 +355,7 @@ static void daemon_engine_idle(struct engine *e)
 
 /* Create everything and start connecting. False with cause on failure. */
 bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
-		 char **cause)
+		 ctl_handler_fn ctl_handler, char **cause)
 {
 	const struct ctl_options ctl_options = {
 		.path = config->control_socket,
@@ -391,7 +390,7 @@ bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 	if (d->engine.base == NULL)
 		return set_cause(cause, "cannot create the event loop");
 	child_init(d->engine.base);
-	d->ctl = ctl_listen_with(d->engine.base, &ctl_options, ctlcmd_handle, d,
+	d->ctl = ctl_listen_with(d->engine.base, &ctl_options, ctl_handler, d,
 				 cause);
 	if (d->ctl == NULL)
 		return false;

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "ctl.h"
 #include "engine.h"
 #include "util.h"
 
@@ -46,9 +47,11 @@ struct daemon {
 };
 
 /* Create everything (state_dir lock, control socket, connections) and
- * start connecting; takes ownership of config and defs. */
+ * start connecting; takes ownership of config and defs. The control
+ * socket's requests go to ctl_handler with d as its arg (ctlcmd_handle:
+ * the commands sit above the daemon, which only listens for them). */
 bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
-		 char **cause) MUST_CHECK;
+		 ctl_handler_fn ctl_handler, char **cause) MUST_CHECK;
 
 /* Run the event loop until the daemon stops; returns the exit code. */
 int daemon_run(struct daemon *d);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctlcmd.h"
 #include "daemon.h"
 #include "jobdef.h"
 #include "log.h"
@@ -181,7 +182,7 @@ int main(int argc, char **argv)
 		goto fail;
 	d.config_path = xstrdup(config_path);
 	d.foreground = foreground;
-	if (!daemon_init(&d, config, defs, &cause)) {
+	if (!daemon_init(&d, config, defs, ctlcmd_handle, &cause)) {
 		config = NULL;
 		goto fail;
 	}

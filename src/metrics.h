@@ -1,10 +1,10 @@
-/* metrics.h - counters of the daemon, rendered as Prometheus text. */
+/* metrics.h - the daemon's counters, kept in struct engine by the layers
+ * that count (prometheus.c renders them). Data only: it includes nothing
+ * of the daemon's, so that the engine at the bottom can hold it. */
 #ifndef PGT_METRICS_H
 #define PGT_METRICS_H
 
 #include <stdint.h>
-
-struct daemon;
 
 struct metrics {
 	uint64_t jobs_claimed;
@@ -28,9 +28,5 @@ struct metrics {
 	uint64_t restore_drills_passed; /* drills that found a backup and */
 	uint64_t restore_drills_failed; /* ended: passed or failed */
 };
-
-/* The Prometheus exposition text of the daemon's counters and gauges.
- * Returns a new string. */
-char *metrics_render(const struct daemon *d);
 
 #endif

@@ -1,5 +1,6 @@
-/* metrics.c - counters of the daemon, rendered as Prometheus text. */
-#include "metrics.h"
+/* prometheus.c - the daemon's counters (metrics.h) and gauges, rendered as
+ * Prometheus text for the control socket's `metrics`. */
+#include "prometheus.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "pgconn.h"
 #include "queue.h"
 #include "tenants.h"
