@@ -95,7 +95,9 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 done
 is "$(sql "SELECT state || '/' || step FROM pgtenantd.jobs WHERE id = $id")" running/backup \
 	"pg_dump was still running after the ten requests"
-ok "the control socket answered status while pg_dump ran (slowest ${worst} ms)" [ "$worst" -lt 1000 ]
+# (a loop blocked on pg_dump would not answer until the test lets pg_dump
+# go, up to 60 s; a loaded machine under the sanitizers took 2 s)
+ok "the control socket answered status while pg_dump ran (slowest ${worst} ms)" [ "$worst" -lt 10000 ]
 like "$(ctl --json status)" '"step": ?"backup"' "status shows the job in its backup step"
 rm -f "$T/slow"
 ok "the backup job succeeds" wait_state "$id" succeeded 30 || diag_job "$id"
