@@ -14,6 +14,7 @@ struct metrics {
 	uint64_t jobs_cancelled;
 	uint64_t jobs_handed_back; /* returned at shutdown */
 	uint64_t jobs_lost;	   /* lease taken over by another daemon */
+	uint64_t jobs_ended_late;  /* ended after a takeover: not recorded */
 	uint64_t steps_done;
 	uint64_t batches_done;
 	uint64_t batch_rows;

@@ -98,6 +98,9 @@ char *metrics_render(const struct daemon *d)
 	metric(out, "jobs_lost_total", "counter",
 	       "Jobs abandoned because another daemon took over the lease.",
 	       (double)m->jobs_lost);
+	metric(out, "jobs_ended_late_total", "counter",
+	       "Job ends not recorded because another daemon had taken the job over meanwhile (also counted by their outcome).",
+	       (double)m->jobs_ended_late);
 	metric(out, "job_duration_seconds_sum", "counter",
 	       "Run time of ended jobs.", m->job_seconds_sum);
 	metric(out, "job_duration_seconds_count", "counter",

@@ -379,8 +379,10 @@ static int queue_mark_late(struct queue *q, const PGresult *res)
 		id = strtoll(PQgetvalue(res, i, id_col), NULL, 10);
 		for (struct finishing *f = q->finishing; f != NULL;
 		     f = f->next) {
-			if (f->sent && f->job->id == id)
+			if (f->sent && f->job->id == id && !f->late) {
 				f->late = true;
+				q->e->metrics.jobs_ended_late++;
+			}
 		}
 	}
 	return late;

@@ -82,6 +82,7 @@ is "$(sql "SELECT state, owner FROM pgtenantd.jobs WHERE id = $id")" "running|an
 id2=$(insert_job noop hook-after-late)
 ok "late end: the next job's hook runs" wait_cmd 10 test -f "$out/$id2.success"
 ok "late end: no hook ran for the late end" not test -e "$out/$id.success"
+like "$(ctl metrics)" "pgtenantd_jobs_ended_late_total 1" "late end: counted in pgtenantctl metrics"
 sql "UPDATE pgtenantd.jobs SET state = 'failed', owner = NULL, lease_until = NULL,
 	 finished_at = now(), last_error = 'test: taken over by hand' WHERE id = $id" >/dev/null
 

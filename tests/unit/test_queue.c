@@ -214,6 +214,8 @@ static void test_late_end(void)
 	ok(queue_finishing(q) == 0, "late end: the end was sent and answered");
 	is_str(row(id, "state || ' ' || owner"), "running another-daemon",
 	       "late end: the row is the other daemon's, still running");
+	is_int(fx.metrics.jobs_ended_late, 1,
+	       "late end: counted (pgtenantd_jobs_ended_late_total)");
 	snprintf(next, sizeof(next), "%s",
 		 enqueue("q_noop", "t-after-late", "{}", 3));
 	ok(wait_state(next, "succeeded", 5), "late end: the next job runs");
