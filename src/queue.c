@@ -356,16 +356,15 @@ static void queue_recorded(struct queue *q, const char *error)
 	}
 }
 
-static bool queue_row_is_late(const PGresult *res, int row)
+/* end_and_claim's rows with state ended_late are not claims: each says
+ * that the end of a job this request sent was not recorded. */
+static bool queue_row_is_late(const PGresult *res, int row, int state_col)
 {
-	return strcmp(PQgetvalue(res, row, PQfnumber(res, "state")),
-		      "ended_late") == 0;
+	return strcmp(PQgetvalue(res, row, state_col), "ended_late") == 0;
 }
 
-/* end_and_claim's rows with state ended_late are not claims: each says
- * that the end of a job this request sent was not recorded. Mark those
- * ends; return how many rows there were. */
-static int queue_mark_late(struct queue *q, const PGresult *res)
+/* Mark the ends that came late; return how many rows say so. */
+static int queue_mark_late(struct queue *q, const PGresult *res, int state_col)
 {
 	int id_col = PQfnumber(res, "id");
 	int late = 0;
@@ -373,7 +372,7 @@ static int queue_mark_late(struct queue *q, const PGresult *res)
 	for (int i = 0; i < PQntuples(res); i++) {
 		int64_t id;
 
-		if (!queue_row_is_late(res, i))
+		if (!queue_row_is_late(res, i, state_col))
 			continue;
 		late++;
 		id = strtoll(PQgetvalue(res, i, id_col), NULL, 10);
@@ -393,7 +392,7 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 {
 	struct queue *q = arg;
 	struct engine *e = q->e;
-	int rows = 0, late = 0;
+	int rows = 0, late = 0, state_col = -1;
 
 	q->request_in_flight = false;
 	if (r->connection_lost) {
@@ -404,15 +403,17 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 	if (r->error != NULL)
 		log_error("recording job ends and claiming jobs failed: %s",
 			  r->error);
-	else
-		late = queue_mark_late(q, r->res);
+	else {
+		state_col = PQfnumber(r->res, "state");
+		late = queue_mark_late(q, r->res, state_col);
+	}
 	queue_recorded(q, r->error);
 	if (r->error == NULL) {
 		/* a job handed back here asks for a dispatch: it comes after
 		 * the loop, not inside it */
 		q->starting = true;
 		for (int i = 0; i < PQntuples(r->res); i++) {
-			if (!queue_row_is_late(r->res, i))
+			if (!queue_row_is_late(r->res, i, state_col))
 				queue_start_row(q, r->res, i);
 		}
 		q->starting = false;

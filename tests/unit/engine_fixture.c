@@ -113,27 +113,29 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(fx.base);
 }
 
-bool fx_loop_until(const bool *cond, int seconds)
+/* Run the loop until *cond is true or ms passed. */
+static bool loop_until_ms(const bool *cond, int64_t ms)
 {
 	bool timed_out = false;
 	struct event *timer = evtimer_new(fx.base, on_timeout, &timed_out);
 
-	timer_add_ms(timer, (int64_t)seconds * 1000);
+	timer_add_ms(timer, ms);
 	while (!*cond && !timed_out)
 		event_base_loop(fx.base, EVLOOP_ONCE);
 	event_free(timer);
 	return *cond;
 }
 
+bool fx_loop_until(const bool *cond, int seconds)
+{
+	return loop_until_ms(cond, (int64_t)seconds * 1000);
+}
+
 void fx_run_ms(int ms)
 {
-	bool never = false;
-	struct event *timer = evtimer_new(fx.base, on_timeout, &never);
+	static const bool never = false;
 
-	timer_add_ms(timer, ms);
-	while (!never)
-		event_base_loop(fx.base, EVLOOP_ONCE);
-	event_free(timer);
+	loop_until_ms(&never, ms);
 }
 
 bool fx_wait_true(const char *sql, int seconds)

@@ -110,6 +110,20 @@ static void finished(struct job *job)
 	fx.workers[0].job = NULL;
 }
 
+/* Start a job of kind (see start) and run the loop until it ends; what
+ * names the case. NULL if it could not be claimed (a failed check). */
+static struct job *run(const char *kind, const char *args, const char *what)
+{
+	struct job *job = start(kind, args);
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s: claimed and started", what);
+	if (!ok(job != NULL, name))
+		return NULL;
+	fx_loop_until(&end.done, 15);
+	return job;
+}
+
 static void test_steps_in_order(void)
 {
 	struct job *job = start("unit_steps", "{\"n\": \"7\"}");
@@ -149,11 +163,10 @@ static void test_steps_in_order(void)
  * inside runner_start; the end still comes from the loop. */
 static void test_end_at_start(void)
 {
-	struct job *job = start("unit_noprog", "{}");
+	struct job *job = run("unit_noprog", "{}", "no program");
 
-	if (!ok(job != NULL, "no program: claimed and started"))
+	if (job == NULL)
 		return;
-	fx_loop_until(&end.done, 15);
 	ok(end.done && !end.inside_start,
 	   "no program: the end is reported from the loop, not from runner_start");
 	ok(end.outcome == JOB_FAILED_RETRY || end.outcome == JOB_FAILED_FINAL,
@@ -165,11 +178,10 @@ static void test_end_at_start(void)
 
 static void test_failure(void)
 {
-	struct job *job = start("unit_fail", "{}");
+	struct job *job = run("unit_fail", "{}", "failure");
 
-	if (!ok(job != NULL, "failure: claimed and started"))
+	if (job == NULL)
 		return;
-	fx_loop_until(&end.done, 15);
 	is_int(end.outcome, JOB_FAILED_RETRY,
 	       "failure: a failing statement fails the attempt (retried)");
 	contains(end.error, "step \"divide\"",
@@ -183,12 +195,11 @@ static void test_failure(void)
 
 static void test_when_false(void)
 {
-	struct job *job = start("unit_when", "{\"go\": \"false\"}");
+	struct job *job = run("unit_when", "{\"go\": \"false\"}", "when");
 	char *passed;
 
-	if (!ok(job != NULL, "when: claimed and started"))
+	if (job == NULL)
 		return;
-	fx_loop_until(&end.done, 15);
 	is_int(end.outcome, JOB_SUCCEEDED, "when: succeeded");
 	is_str(fx_value("SELECT count(*) FROM public.unit_t WHERE n = 42"), "0",
 	       "when: the step whose when is false did not run");
@@ -202,11 +213,10 @@ static void test_when_false(void)
 
 static void test_exec(void)
 {
-	struct job *job = start("unit_exec", "{}");
+	struct job *job = run("unit_exec", "{}", "exec");
 
-	if (!ok(job != NULL, "exec: claimed and started"))
+	if (job == NULL)
 		return;
-	fx_loop_until(&end.done, 15);
 	is_int(end.outcome, JOB_SUCCEEDED, "exec: succeeded");
 	is_str(fx_value("SELECT count(*) FROM public.unit_t WHERE n = 5"), "1",
 	       "exec: the step before the program ran");
@@ -214,10 +224,9 @@ static void test_exec(void)
 	   "exec: the last step's progress is left to the job's end");
 	finished(job);
 
-	job = start("unit_exec_fail", "{}");
-	if (!ok(job != NULL, "exec failure: claimed and started"))
+	job = run("unit_exec_fail", "{}", "exec failure");
+	if (job == NULL)
 		return;
-	fx_loop_until(&end.done, 15);
 	is_int(end.outcome, JOB_FAILED_RETRY,
 	       "exec failure: a program's non-zero exit fails the attempt");
 	contains(end.error, "oops",
