@@ -40,11 +40,12 @@ struct finishing {
 struct queue {
 	struct engine *e;
 	bool connected;
-	bool released;		/* jobs of an earlier run handed back */
-	bool request_in_flight; /* an end_and_claim call */
-	bool dispatch_again;	/* something changed while it ran */
-	bool starting;		/* starting the rows of an answer */
-	int asked;		/* jobs it asked for */
+	bool released;		 /* jobs of an earlier run handed back */
+	bool request_in_flight;	 /* an end_and_claim call */
+	bool dispatch_again;	 /* something changed while it ran */
+	bool starting;		 /* starting the rows of an answer */
+	int asked;		 /* jobs it asked for */
+	unsigned due_now_streak; /* claims in a row that found none due now */
 	bool heartbeat_in_flight;
 	bool heartbeat_again; /* a cancel notification came meanwhile */
 	struct event *poll_timer;
@@ -138,21 +139,37 @@ static char *queue_kinds_array(const struct queue *q)
 	return out;
 }
 
-/* The next due job is this far away: wake up then (if before the poll). */
+/* How long to wait before claiming a job due now, the streak-th time in a
+ * row: 0, then 10 ms doubling up to 327 s (past any poll interval). */
+static double due_now_wait(unsigned streak)
+{
+	return streak == 0 ?
+		       0 :
+		       0.01 * (double)(1u << (streak < 16 ? streak - 1 : 15));
+}
+
+/* After a claim that found fewer jobs than it asked for: the next job a
+ * claim could take is due this far away (0 or less: now). Look again then,
+ * if before the poll. A job claimable now became due after the claim
+ * looked, so the next claim takes it; should it not (the job's tenant got
+ * busy, another daemon took it), each further "now" waits twice as long as
+ * the last, from 10 ms up to the poll interval, instead of spinning. */
 static void queue_due_result(const struct pgconn_result *r, void *arg)
 {
 	struct queue *q = arg;
-	double seconds;
+	double seconds, poll = (double)q->e->config->poll_interval_ms / 1000;
 	struct timeval tv;
 
 	if (r->error != NULL || PQgetisnull(r->res, 0, 0))
 		return;
 	seconds = atof(PQgetvalue(r->res, 0, 0));
-	if (seconds <= 0 ||
-	    seconds * 1000 >= (double)q->e->config->poll_interval_ms)
+	if (seconds <= 0)
+		seconds = due_now_wait(q->due_now_streak++);
+	if (seconds >= poll)
 		return;
 	tv.tv_sec = (time_t)seconds;
-	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6) + 1000;
+	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6) +
+		     (seconds > 0 ? 1000 : 0);
 	evtimer_add(q->due_timer, &tv);
 }
 
@@ -418,15 +435,22 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 		}
 		q->starting = false;
 		rows = PQntuples(r->res) - late;
+		if (rows > 0)
+			q->due_now_streak = 0;
 	}
 	e->hooks.idle(e);
 	if (q->dispatch_again || (q->asked > 0 && rows == q->asked) ||
 	    q->finishing_count > 0) {
 		queue_dispatch(q);
 	} else if (q->asked > 0 && queue_free_workers(q) > 0) {
-		pgconn_query_prepared(e->dispatcher,
-				      "SELECT pgtenantd.next_due_in()", 0, NULL,
-				      queue_due_result, q);
+		char *kinds = queue_kinds_array(q);
+		const char *params[1] = { kinds };
+
+		pgconn_query_prepared(
+			e->dispatcher,
+			"SELECT pgtenantd.next_claimable_in($1::text[])", 1,
+			params, queue_due_result, q);
+		free(kinds);
 	}
 }
 

@@ -26,6 +26,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 #include "sql/v8.inc"
 	,
 #include "sql/v9.inc"
+	,
+#include "sql/v10.inc"
 };
 
 struct schema_install {

@@ -4,9 +4,12 @@
  * the world between two events. A NOTIFY wakes the queue long before its
  * poll; every job ends recorded in its row, its checkpoints gone; one
  * tenant runs one job at a time, even with workers free; a failure is
- * retried until its attempts are used up; a cancel stops a running job;
- * an end that comes after the job was taken over is not recorded and runs
- * no hook. */
+ * retried until its attempts are used up; a job due later is claimed when
+ * it is due, also while a job of a busy tenant waits, and a job that cannot
+ * be claimed for a reason the database does not show does not make the
+ * queue spin; a cancel stops a running job; an end that comes after the job
+ * was taken over is not recorded and runs no hook. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +177,21 @@ static void test_retry(void)
 		printf("# last_error: %s\n", row(id, "last_error"));
 }
 
+/* Enqueue one no-op job due in 0.5 s; returns its id as text (static). */
+static const char *enqueue_later(const char *tenant)
+{
+	static char id[32];
+	char sql[256];
+
+	snprintf(
+		sql, sizeof(sql),
+		"INSERT INTO pgtenantd.jobs (kind, tenant_id, run_at) "
+		"VALUES ('q_noop', '%s', now() + interval '0.5 s') RETURNING id",
+		tenant);
+	snprintf(id, sizeof(id), "%s", fx_value(sql));
+	return id;
+}
+
 static const char napping[] =
 	"SELECT EXISTS (SELECT FROM pg_stat_activity "
 	"WHERE datname = current_database() AND state = 'active' "
@@ -190,6 +208,64 @@ static void test_cancel(void)
 	   "cancel: queue_cancel finds the running job");
 	ok(wait_state(id, "cancelled", 10),
 	   "cancel: the job is cancelled, its statement cut short");
+}
+
+/* A tenant running a job has another queued behind it, due but not
+ * claimable: the queue neither waits for that one nor spins on it. */
+static void test_due_behind_busy_tenant(void)
+{
+	char nap[32], blocked[32], later[32];
+	uint64_t claims;
+
+	snprintf(nap, sizeof(nap), "%s",
+		 enqueue("q_nap", "t-busy", "{\"s\": \"30\"}", 1));
+	ok(fx_wait_true(napping, 10), "due: the busy tenant's job runs");
+	snprintf(blocked, sizeof(blocked), "%s",
+		 enqueue("q_noop", "t-busy", "{}", 1));
+	snprintf(later, sizeof(later), "%s", enqueue_later("t-later"));
+	/* the poll is a minute away and the nap ends in 30 s: only the due
+	 * timer can start it within 5 s */
+	ok(wait_state(later, "succeeded", 5),
+	   "due: a job due in 0.5 s runs then, another tenant's due job waiting");
+	claims = fx.metrics.claim_queries;
+	fx_run_ms(1000);
+	if (!ok(fx.metrics.claim_queries <= claims + 1,
+		"due: the job behind the busy tenant does not make it spin"))
+		printf("# %llu claims in 1 s\n",
+		       (unsigned long long)(fx.metrics.claim_queries - claims));
+	is_str(row(blocked, "state"), "queued",
+	       "due: the busy tenant's second job waits its turn");
+	ok(queue_cancel(q, strtoll(nap, NULL, 10)),
+	   "due: the nap is cancelled");
+	ok(wait_state(blocked, "succeeded", 10),
+	   "due: the busy tenant's second job runs once the first ended");
+}
+
+/* A job held back by something claim_jobs sees and next_claimable_in does
+ * not (another session holds its tenant's advisory lock): the queue looks
+ * again ever later instead of spinning, and claims it once it can. */
+static void test_due_backoff(void)
+{
+	char id[32];
+	uint64_t claims;
+
+	fx_value(
+		"SELECT pg_advisory_lock(1886680148, hashtext('tenant_t_locked'))");
+	claims = fx.metrics.claim_queries;
+	snprintf(id, sizeof(id), "%s", enqueue("q_noop", "t-locked", "{}", 1));
+	fx_run_ms(1000);
+	is_str(row(id, "state"), "queued",
+	       "backoff: the locked tenant's job waits");
+	if (!ok(fx.metrics.claim_queries - claims <= 12,
+		"backoff: at most a dozen claims in its first second, not a spin"))
+		printf("# %llu claims in 1 s\n",
+		       (unsigned long long)(fx.metrics.claim_queries - claims));
+	ok(fx.metrics.claim_queries - claims >= 3,
+	   "backoff: it did look again");
+	fx_value(
+		"SELECT pg_advisory_unlock(1886680148, hashtext('tenant_t_locked'))");
+	ok(wait_state(id, "succeeded", 5),
+	   "backoff: the job runs once the lock is released, with no NOTIFY");
 }
 
 /* The world stops between two events: the job is taken over while the
@@ -264,12 +340,10 @@ int main(void)
 			"poll_interval: 60s\n"
 			"lease: 120s\n"
 			"heartbeat_interval: 60s\n"
-			/* a retry 2 s out: the queue's due timer is armed
-			 * only for a job not yet due when next_due_in runs
-			 * (see the note of 2026-12-02: a retry that is due
-			 * already waits for the poll or a NOTIFY) */
-			"retry_base_delay: 2s\n"
-			"retry_max_delay: 2s\n"
+			/* a retry is due 0.1 s after the failure: the due
+			 * timer, not the poll, must claim it */
+			"retry_base_delay: 100ms\n"
+			"retry_max_delay: 100ms\n"
 			"hook_on_success: [\"sh\", \"-c\", "
 			"\"echo $PGTENANTD_JOB_ID >> $UNIT_HOOK_FILE\"]\n",
 			on_notify, NULL),
@@ -287,6 +361,8 @@ int main(void)
 		test_many();
 		test_one_per_tenant();
 		test_retry();
+		test_due_behind_busy_tenant();
+		test_due_backoff();
 		test_cancel();
 		test_late_end();
 		queue_free(q);

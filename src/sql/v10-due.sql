@@ -1,0 +1,33 @@
+-- pgtenantd schema, version 10: when to look for a job again.
+--
+-- After a claim that found fewer jobs than it asked for, the daemon asked
+-- next_due_in() how long until the next queued job is due and set a timer
+-- for it. next_due_in answers 0 for a job that is due already, and the
+-- daemon could not tell the two kinds of such a job apart:
+--   - one that became due after the claim looked (a retry whose delay ran
+--     out meanwhile): it should be claimed now;
+--   - one the claim saw and could not take, because its tenant is running
+--     another job: claiming again at once would spin.
+-- It set no timer for either, so the first kind waited for a NOTIFY, a job
+-- end or the poll; and while any job of the second kind was queued, every
+-- job due later (a retry, an INSERT with a run_at ahead) waited too.
+--
+-- next_claimable_in(p_kinds) answers for the jobs a claim could take: of
+-- the daemon's kinds, of a tenant that runs no job. 0 or less: one is
+-- claimable now; NULL: none is queued.
+CREATE FUNCTION pgtenantd.next_claimable_in(p_kinds text[])
+RETURNS double precision
+LANGUAGE sql STABLE AS $$
+	-- 'tenant_' || ...: as in claim_jobs, to use jobs_running_schema_idx
+	SELECT extract(epoch FROM min(j.run_at) - clock_timestamp())::double precision
+	  FROM pgtenantd.jobs j
+	 WHERE j.state = 'queued' AND j.kind = ANY (p_kinds)
+	   AND NOT EXISTS (SELECT FROM pgtenantd.jobs o
+			    WHERE 'tenant_' || lower(replace(o.tenant_id, '-', '_'))
+				  = 'tenant_' || lower(replace(j.tenant_id, '-', '_'))
+			      AND o.state = 'running')
+$$;
+COMMENT ON FUNCTION pgtenantd.next_claimable_in(text[]) IS
+	'seconds until the next job of these kinds that a claim could take is due (0 or less: now), NULL if there is none';
+
+SELECT pgtenantd.pin_search_paths();
