@@ -15,18 +15,25 @@
 -- next_claimable_in(p_kinds) answers for the jobs a claim could take: of
 -- the daemon's kinds, of a tenant that runs no job. 0 or less: one is
 -- claimable now; NULL: none is queued.
+--
+-- It is plpgsql, as claim_jobs is, so that its plan is made once per
+-- session: a SQL function that is not inlined (a pinned search_path keeps
+-- every function of the schema from being inlined) plans its body on every
+-- call, 0.3 ms of the dispatcher's time here, twice per job when the queue
+-- is short.
 CREATE FUNCTION pgtenantd.next_claimable_in(p_kinds text[])
 RETURNS double precision
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
 	-- 'tenant_' || ...: as in claim_jobs, to use jobs_running_schema_idx
-	SELECT extract(epoch FROM min(j.run_at) - clock_timestamp())::double precision
-	  FROM pgtenantd.jobs j
-	 WHERE j.state = 'queued' AND j.kind = ANY (p_kinds)
-	   AND NOT EXISTS (SELECT FROM pgtenantd.jobs o
-			    WHERE 'tenant_' || lower(replace(o.tenant_id, '-', '_'))
-				  = 'tenant_' || lower(replace(j.tenant_id, '-', '_'))
-			      AND o.state = 'running')
-$$;
+	RETURN (SELECT extract(epoch FROM min(j.run_at) - clock_timestamp())::double precision
+		  FROM pgtenantd.jobs j
+		 WHERE j.state = 'queued' AND j.kind = ANY (p_kinds)
+		   AND NOT EXISTS (SELECT FROM pgtenantd.jobs o
+				    WHERE 'tenant_' || lower(replace(o.tenant_id, '-', '_'))
+					  = 'tenant_' || lower(replace(j.tenant_id, '-', '_'))
+				      AND o.state = 'running'));
+END $$;
 COMMENT ON FUNCTION pgtenantd.next_claimable_in(text[]) IS
 	'seconds until the next job of these kinds that a claim could take is due (0 or less: now), NULL if there is none';
 
