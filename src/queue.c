@@ -45,7 +45,7 @@ struct queue {
 	bool dispatch_again;	 /* something changed while it ran */
 	bool starting;		 /* starting the rows of an answer */
 	int asked;		 /* jobs it asked for */
-	unsigned due_now_streak; /* claims in a row that found none due now */
+	unsigned due_now_streak; /* "due now" answers in a row, none claimed */
 	bool heartbeat_in_flight;
 	bool heartbeat_again; /* a cancel notification came meanwhile */
 	struct event *poll_timer;
@@ -160,10 +160,16 @@ static void queue_due_result(const struct pgconn_result *r, void *arg)
 	double seconds, poll = (double)q->e->config->poll_interval_ms / 1000;
 	struct timeval tv;
 
-	if (r->error != NULL || PQgetisnull(r->res, 0, 0))
+	if (r->error != NULL)
 		return;
+	if (PQgetisnull(r->res, 0, 0)) {
+		q->due_now_streak = 0; /* nothing queued it could take */
+		return;
+	}
 	seconds = atof(PQgetvalue(r->res, 0, 0));
-	if (seconds <= 0)
+	if (seconds > 0)
+		q->due_now_streak = 0;
+	else
 		seconds = due_now_wait(q->due_now_streak++);
 	if (seconds >= poll)
 		return;
