@@ -140,7 +140,8 @@ static char *queue_kinds_array(const struct queue *q)
 }
 
 /* How long to wait before claiming a job due now, the streak-th time in a
- * row: 0, then 10 ms doubling up to 327 s (past any poll interval). */
+ * row: 0, then 10 ms, doubling each time, to at most 327 s (the poll comes
+ * first unless poll_interval is longer). */
 static double due_now_wait(unsigned streak)
 {
 	return streak == 0 ?
