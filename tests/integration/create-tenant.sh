@@ -359,14 +359,19 @@ sql "CREATE TABLE public.pgt_ct_users (id int PRIMARY KEY);
      SET ROLE $OWNER;
      CREATE TABLE tmpl_fk.notes (id int PRIMARY KEY, user_id int REFERENCES public.pgt_ct_users (id))" >/dev/null ||
 	bail_out "could not create tmpl_fk"
-sql "BEGIN; LOCK TABLE public.pgt_ct_users IN ROW EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT" >/dev/null &
-locker=$!
-wait_until "SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'public.pgt_ct_users'::regclass AND mode = 'RowExclusiveLock')" ||
+# The long transaction is the test's own session: it commits once the first
+# attempt has given up, however long the daemon took to get there.
+exec {locker}> >(PGAPPNAME=pgt-ct-locker psql -X -q -d "$DB" >"$T/locker.out" 2>&1)
+echo "BEGIN; LOCK TABLE public.pgt_ct_users IN ROW EXCLUSIVE MODE;" >&$locker
+wait_until "SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'public.pgt_ct_users'::regclass AND mode = 'RowExclusiveLock' AND granted)" ||
 	diag "the long transaction did not take its lock"
 id=$(enqueue fk-co '{"template": "tmpl_fk"}')
-ok "a clone that meets a long transaction on a table outside the template succeeds after it" \
+ok "a clone that meets a long transaction on a table outside the template gives up its lock wait" \
+	wait_cmd 60 grep -q "job $id create_tenant fk-co\] attempt 1 of .* failed, .*55P03" "$T/a.log" || diag_job "$id"
+echo "COMMIT;" >&$locker
+exec {locker}>&-
+ok "... and succeeds after the long transaction" \
 	wait_state "$id" succeeded 30 || diag_job "$id"
-wait "$locker"
 like "$(sql "SELECT attempts FROM pgtenantd.jobs WHERE id = $id") $(grep -c "job $id create_tenant fk-co\] attempt 1 of .* failed, .*55P03: canceling statement due to lock timeout" "$T/a.log")" \
 	"^[2-9] 1$" "... in a later attempt, the first having given up its lock wait after lock_timeout"
 is "$(sql "SET search_path = pg_catalog; SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'tenant_fk_co.notes'::regclass AND contype = 'f'")" \

@@ -126,10 +126,14 @@ is "$(sql "SELECT result->>'search_path' || ' / ' || (result->>'role') || ' / ' 
 	"finding 6: search_path pg_catalog, pg_temp, as the daemon's role, not a superuser"
 
 # After the daemon's connections are broken, the new sessions are pinned too.
+connects=$(grep -c "connected to the database (backend pid" "$T/lp.log")
 sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
       WHERE usename = '$DROLE' AND pid <> pg_backend_pid()" >/dev/null
-ok "finding 6: the daemon reconnects" \
-	wait_cmd 20 grep -q "connected to the database (backend pid" "$T/lp.log"
+reconnected()
+{
+	[ "$(grep -c "connected to the database (backend pid" "$T/lp.log")" -gt "$connects" ]
+}
+ok "finding 6: the daemon reconnects" wait_cmd 20 reconnected
 ok_job "finding 6: a job after the reconnect" session_settings umb
 is "$(sql "SELECT result->>'search_path' FROM pgtenantd.jobs WHERE id = $JOB_ID")" \
 	"pg_catalog, pg_temp" "finding 6: search_path still pinned after a reconnect"

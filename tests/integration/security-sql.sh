@@ -248,8 +248,8 @@ done
 wait "$big"
 like "$(cat "$T/big.err")" 'args of [0-9]{9} bytes are over the limit of 65536 bytes' \
 	"finding 11: a 100 MB arg is refused at INSERT"
-ok "finding 11: pgtenantctl status answered within 100 ms during that INSERT (slowest of $samples: $slowest ms)" \
-	[ "$samples" -ge 3 ] && [ "$slowest" -lt 100 ]
+ok "finding 11: pgtenantctl status answered within 1.5 s each time during that INSERT (slowest of $samples: $slowest ms)" \
+	eval '[ "$samples" -ge 3 ] && [ "$slowest" -lt 1500 ]'
 
 # a superuser is not held to the limit at INSERT; the claim fails the job
 hid=$(sql "INSERT INTO pgtenantd.jobs (kind, tenant_id, args, max_attempts)
