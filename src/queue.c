@@ -149,34 +149,38 @@ static double due_now_wait(unsigned streak)
 		       0.01 * (double)(1u << (streak < 16 ? streak - 1 : 15));
 }
 
-/* After a claim that found fewer jobs than it asked for: the next job a
- * claim could take is due this far away (0 or less: now). Look again then,
- * if before the poll. A job claimable now became due after the claim
- * looked, so the next claim takes it; should it not (the job's tenant got
- * busy, another daemon took it), each further "now" waits twice as long as
- * the last, from 10 ms up to the poll interval, instead of spinning. */
+/* After a claim that found fewer jobs than it asked for: of the jobs a
+ * claim could take, is one due now, and when is the next one due? Look
+ * again then, if before the poll. A job due now became due after the claim
+ * looked, so the next claim takes it; should it not (something holds it
+ * back that the database function cannot see: a row lock, its tenant's
+ * lock held by another session), each further "now" waits twice as long as
+ * the last, from 10 ms on, instead of spinning; a job due sooner than that
+ * still gets its time. */
 static void queue_due_result(const struct pgconn_result *r, void *arg)
 {
 	struct queue *q = arg;
-	double seconds, poll = (double)q->e->config->poll_interval_ms / 1000;
+	double seconds = -1,
+	       poll = (double)q->e->config->poll_interval_ms / 1000;
 	struct timeval tv;
 
 	if (r->error != NULL)
 		return;
-	if (PQgetisnull(r->res, 0, 0)) {
-		q->due_now_streak = 0; /* nothing queued it could take */
-		return;
-	}
-	seconds = atof(PQgetvalue(r->res, 0, 0));
-	if (seconds > 0)
-		q->due_now_streak = 0;
-	else
+	if (PQgetvalue(r->res, 0, 0)[0] == 't')
 		seconds = due_now_wait(q->due_now_streak++);
-	if (seconds >= poll)
+	else
+		q->due_now_streak = 0;
+	if (!PQgetisnull(r->res, 0, 1)) {
+		/* 1 ms late rather than early: due by the server's clock */
+		double next = atof(PQgetvalue(r->res, 0, 1)) + 0.001;
+
+		if (seconds < 0 || next < seconds)
+			seconds = next;
+	}
+	if (seconds < 0 || seconds >= poll)
 		return;
 	tv.tv_sec = (time_t)seconds;
-	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6) +
-		     (seconds > 0 ? 1000 : 0);
+	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
 	evtimer_add(q->due_timer, &tv);
 }
 
@@ -455,8 +459,8 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 
 		pgconn_query_prepared(
 			e->dispatcher,
-			"SELECT pgtenantd.next_claimable_in($1::text[])", 1,
-			params, queue_due_result, q);
+			"SELECT due_now, next_in FROM pgtenantd.next_claimable_in($1::text[])",
+			1, params, queue_due_result, q);
 		free(kinds);
 	}
 }

@@ -13,28 +13,36 @@
 -- job due later (a retry, an INSERT with a run_at ahead) waited too.
 --
 -- next_claimable_in(p_kinds) answers for the jobs a claim could take: of
--- the daemon's kinds, of a tenant that runs no job. 0 or less: one is
--- claimable now; NULL: none is queued.
+-- the daemon's kinds, of a tenant that runs no job. due_now: one is due
+-- already (a claim that just missed it takes it; or something this
+-- function cannot see holds it back: a row lock, its tenant's lock held by
+-- another session); next_in: seconds until the next one falls due, NULL if
+-- none is waiting. Both, so that a job held back does not hide one due
+-- later.
 --
 -- It is plpgsql, as claim_jobs is, so that its plan is made once per
 -- session: a SQL function that is not inlined (a pinned search_path keeps
 -- every function of the schema from being inlined) plans its body on every
 -- call, 0.3 ms of the dispatcher's time here, twice per job when the queue
 -- is short.
-CREATE FUNCTION pgtenantd.next_claimable_in(p_kinds text[])
-RETURNS double precision
+CREATE FUNCTION pgtenantd.next_claimable_in(p_kinds text[],
+	OUT due_now boolean, OUT next_in double precision)
 LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	checked_at timestamptz := clock_timestamp();
 BEGIN
 	-- 'tenant_' || ...: as in claim_jobs, to use jobs_running_schema_idx
-	RETURN (SELECT extract(epoch FROM min(j.run_at) - clock_timestamp())::double precision
-		  FROM pgtenantd.jobs j
-		 WHERE j.state = 'queued' AND j.kind = ANY (p_kinds)
-		   AND NOT EXISTS (SELECT FROM pgtenantd.jobs o
-				    WHERE 'tenant_' || lower(replace(o.tenant_id, '-', '_'))
-					  = 'tenant_' || lower(replace(j.tenant_id, '-', '_'))
-				      AND o.state = 'running'));
+	SELECT coalesce(bool_or(j.run_at <= checked_at), false),
+	       extract(epoch FROM min(j.run_at) FILTER (WHERE j.run_at > checked_at) - checked_at)::double precision
+	  INTO due_now, next_in
+	  FROM pgtenantd.jobs j
+	 WHERE j.state = 'queued' AND j.kind = ANY (p_kinds)
+	   AND NOT EXISTS (SELECT FROM pgtenantd.jobs o
+			    WHERE 'tenant_' || lower(replace(o.tenant_id, '-', '_'))
+				  = 'tenant_' || lower(replace(j.tenant_id, '-', '_'))
+			      AND o.state = 'running');
 END $$;
 COMMENT ON FUNCTION pgtenantd.next_claimable_in(text[]) IS
-	'seconds until the next job of these kinds that a claim could take is due (0 or less: now), NULL if there is none';
+	'of the queued jobs of these kinds that a claim could take: whether one is due now, and the seconds until the next one falls due (NULL: none)';
 
 SELECT pgtenantd.pin_search_paths();

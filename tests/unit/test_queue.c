@@ -246,7 +246,7 @@ static void test_due_behind_busy_tenant(void)
  * again ever later instead of spinning, and claims it once it can. */
 static void test_due_backoff(void)
 {
-	char id[32];
+	char id[32], later[32];
 	uint64_t claims;
 
 	fx_value(
@@ -262,6 +262,12 @@ static void test_due_backoff(void)
 		       (unsigned long long)(fx.metrics.claim_queries - claims));
 	ok(fx.metrics.claim_queries - claims >= 3,
 	   "backoff: it did look again");
+	/* 5 s on, the next look is 5 s away: a job due in 0.5 s must not
+	 * wait for it */
+	fx_run_ms(4000);
+	snprintf(later, sizeof(later), "%s", enqueue_later("t-later-2"));
+	ok(wait_state(later, "succeeded", 3),
+	   "backoff: a job due in 0.5 s still runs then, not at the next look");
 	fx_value(
 		"SELECT pg_advisory_unlock(1886680148, hashtext('tenant_t_locked'))");
 	ok(wait_state(id, "succeeded", 5),
