@@ -353,6 +353,14 @@ static void daemon_engine_idle(struct engine *e)
 	daemon_maybe_exit(d);
 }
 
+/* The engine's hook: a worker whose cancels were answered may take a job. */
+static void daemon_worker_free(struct engine *e)
+{
+	struct daemon *d = e->hooks.arg;
+
+	queue_kick(d->queue);
+}
+
 /* Create everything and start connecting. False with cause on failure. */
 bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 		 ctl_handler_fn ctl_handler, char **cause)
@@ -371,6 +379,7 @@ bool daemon_init(struct daemon *d, struct config *config, struct jobdefs *defs,
 	d->engine.config = config;
 	d->engine.jobdefs = defs;
 	d->engine.hooks.idle = daemon_engine_idle;
+	d->engine.hooks.worker_free = daemon_worker_free;
 	d->engine.hooks.arg = d;
 	d->pid = getpid();
 	d->started_at = wall_seconds();
@@ -458,6 +467,9 @@ void daemon_cleanup(struct daemon *d)
 		pgconn_free(d->engine.workers[i].conn);
 	}
 	free(d->engine.workers);
+	/* the dispatcher's cancels, failed when it is freed, find no worker */
+	d->engine.workers = NULL;
+	d->engine.worker_count = 0;
 	if (d->engine.dispatcher != NULL)
 		pgconn_free(d->engine.dispatcher);
 	/* after the dispatcher, which may still answer its query */

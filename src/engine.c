@@ -2,11 +2,13 @@
 #include "engine.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <event2/event.h>
 
 #include "config.h"
 #include "log.h"
+#include "util.h"
 
 /* Statement settings of every connection: orphaned backends notice a dead
  * daemon within a second, and notices stay quiet. */
@@ -41,26 +43,55 @@ unsigned engine_busy_workers(const struct engine *e)
 	return n;
 }
 
-static void engine_backend_cancelled(const struct pgconn_result *r, void *arg)
+bool worker_is_free(const struct worker *w)
 {
-	(void)arg;
+	return w->job == NULL && w->cancels_pending == 0 &&
+	       pgconn_is_ready(w->conn);
+}
+
+/* Which worker a cancel was for: by index, since the workers may be gone
+ * when the dispatcher fails its queries at exit. */
+struct cancel_ctx {
+	struct engine *e;
+	unsigned worker;
+};
+
+static void engine_statement_cancelled(const struct pgconn_result *r, void *arg)
+{
+	struct cancel_ctx *ctx = arg;
+	struct engine *e = ctx->e;
+
 	if (r->error != NULL && !r->connection_lost)
 		log_warning("cancelling a worker's statement failed: %s",
 			    r->error);
+	if (ctx->worker < e->worker_count && e->workers != NULL) {
+		struct worker *w = &e->workers[ctx->worker];
+
+		if (--w->cancels_pending == 0 && e->hooks.worker_free != NULL)
+			e->hooks.worker_free(e);
+	}
+	free(ctx);
 }
 
-void engine_cancel_backend(struct engine *e, int backend_pid)
+void engine_cancel_statement(struct worker *w)
 {
+	struct engine *e = w->engine;
+	struct cancel_ctx *ctx;
 	char pid[16];
 	const char *params[1] = { pid };
+	int backend_pid = pgconn_backend_pid(w->conn);
 
 	if (backend_pid <= 0 || !pgconn_is_ready(e->dispatcher))
 		return;
 	snprintf(pid, sizeof(pid), "%d", backend_pid);
+	ctx = xmalloc(sizeof(*ctx));
+	ctx->e = e;
+	ctx->worker = (unsigned)(w - e->workers);
+	w->cancels_pending++;
 	pgconn_query(e->dispatcher,
 		     "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
 		     " WHERE pid = $1::integer AND state = 'active'",
-		     1, params, engine_backend_cancelled, NULL);
+		     1, params, engine_statement_cancelled, ctx);
 }
 
 void timer_add_ms(struct event *timer, int64_t ms)

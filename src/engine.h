@@ -25,12 +25,19 @@ struct worker {
 	unsigned index; /* 1-based, for names and logs */
 	struct pgconn *conn;
 	struct job *job; /* NULL when idle */
+	/* cancels of its backend's statement sent and not answered yet: no
+	 * job starts on it meanwhile, or a cancel meant for the job before
+	 * would stop it */
+	unsigned cancels_pending;
 };
 
 /* What the daemon does for the layers below it. */
 struct engine_hooks {
 	/* a job ended or its end was recorded: a stopping daemon may exit */
 	void (*idle)(struct engine *e);
+	/* a worker that waited for its cancels to be answered may take a job
+	 * again (optional) */
+	void (*worker_free)(struct engine *e);
 	void *arg;
 };
 
@@ -62,10 +69,14 @@ struct pgconn *engine_connect(struct engine *e, const char *name,
 /* Number of workers running a job. */
 unsigned engine_busy_workers(const struct engine *e);
 
-/* Cancel the statement running on a worker's backend, from the dispatcher
+/* True if w may start a job: no job, no cancel of its backend in flight,
+ * its connection up. */
+bool worker_is_free(const struct worker *w);
+
+/* Cancel the statement running on w's backend, from the dispatcher
  * connection, if it is still running (a cancel or a stop while a job's
- * statement runs). */
-void engine_cancel_backend(struct engine *e, int backend_pid);
+ * statement runs). w takes no new job until the cancel is answered. */
+void engine_cancel_statement(struct worker *w);
 
 /* (Re)arm timer, an event of the engine's loop, to fire ms milliseconds
  * from now. */

@@ -84,9 +84,7 @@ static unsigned queue_free_workers(const struct queue *q)
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < q->e->worker_count; i++) {
-		const struct worker *w = &q->e->workers[i];
-
-		if (w->job == NULL && pgconn_is_ready(w->conn))
+		if (worker_is_free(&q->e->workers[i]))
 			n++;
 	}
 	return n;
@@ -98,7 +96,7 @@ static struct worker *queue_idle_worker(struct queue *q)
 	for (unsigned i = 0; i < q->e->worker_count; i++) {
 		struct worker *w = &q->e->workers[i];
 
-		if (w->job == NULL && pgconn_is_ready(w->conn))
+		if (worker_is_free(w))
 			return w;
 	}
 	return NULL;

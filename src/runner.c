@@ -660,6 +660,8 @@ void runner_interrupt(struct job *job, enum job_interrupt why)
 		backup_cancel(r->backup);
 		return;
 	}
-	if (r->busy && !job->lost)
-		engine_cancel_backend(job->engine, pgconn_backend_pid(r->conn));
+	/* a lost job's statement too: the job is not this daemon's any more,
+	 * and its tenant's next job may be claimed here again */
+	if (r->busy)
+		engine_cancel_statement(r->worker);
 }

@@ -17,6 +17,7 @@
 
 #include "ckpt.h"
 #include "engine_fixture.h"
+#include "pgconn.h"
 #include "queue.h"
 #include "unit.h"
 #include "util.h"
@@ -35,6 +36,18 @@ static void on_notify(struct pgconn *c, const char *channel,
 static void on_idle(struct engine *e)
 {
 	(void)e;
+}
+
+static void on_worker_free(struct engine *e)
+{
+	(void)e;
+	queue_kick(q);
+}
+
+static void ignore_result(const struct pgconn_result *r, void *arg)
+{
+	(void)r;
+	(void)arg;
 }
 
 /* Enqueue one job; returns its id as text (static). */
@@ -274,6 +287,36 @@ static void test_due_backoff(void)
 	   "backoff: the job runs once the lock is released, with no NOTIFY");
 }
 
+/* A cancel that reaches the server after its job's statement ended must not
+ * stop the next job's statement on the same worker: the dispatcher is busy
+ * when the cancel is sent, the job ends meanwhile, and a job claimed ahead
+ * is there to take its worker. */
+static void test_cancel_after_end(void)
+{
+	char a[32], b[32], c[32];
+
+	snprintf(c, sizeof(c), "%s",
+		 enqueue("q_nap", "t-ce-other", "{\"s\": \"30\"}", 1));
+	snprintf(a, sizeof(a), "%s",
+		 enqueue("q_nap", "t-ce-a", "{\"s\": \"0.3\"}", 1));
+	ok(wait_state(a, "running", 10) && wait_state(c, "running", 10),
+	   "cancel after end: both workers run a job");
+	snprintf(b, sizeof(b), "%s",
+		 enqueue("q_nap", "t-ce-b", "{\"s\": \"1\"}", 1));
+	ok(wait_state(b, "running", 5),
+	   "cancel after end: a third job is claimed ahead");
+	pgconn_query(fx.dispatcher, "SELECT pg_sleep(0.8)", 0, NULL,
+		     ignore_result, NULL);
+	ok(queue_cancel(q, strtoll(a, NULL, 10)),
+	   "cancel after end: the first job's cancel is sent behind a busy dispatcher");
+	ok(wait_state(b, "succeeded", 10),
+	   "cancel after end: the job that took its worker is not cancelled by it");
+	is_str(row(b, "attempts"), "1", "cancel after end: ... in one attempt");
+	ok(queue_cancel(q, strtoll(c, NULL, 10)) &&
+		   wait_state(c, "cancelled", 10),
+	   "cancel after end: the other job is cancelled");
+}
+
 /* The world stops between two events: the job is taken over while the
  * loop does not run, and its last statement ends meanwhile. */
 static void test_late_end(void)
@@ -357,6 +400,7 @@ int main(void)
 		snprintf(hook_file, sizeof(hook_file), "%s/hooks", fx_dir());
 		setenv("UNIT_HOOK_FILE", hook_file, 1);
 		fx.hooks.idle = on_idle;
+		fx.hooks.worker_free = on_worker_free;
 		q = queue_new(&fx);
 		queue_on_connected(q, true);
 		queue_schema_ready(q);
@@ -370,6 +414,7 @@ int main(void)
 		test_due_behind_busy_tenant();
 		test_due_backoff();
 		test_cancel();
+		test_cancel_after_end();
 		test_late_end();
 		queue_free(q);
 	}
