@@ -47,7 +47,9 @@ struct queue {
 	int asked;		 /* jobs it asked for */
 	unsigned due_now_streak; /* "due now" answers in a row, none claimed */
 	bool heartbeat_in_flight;
-	bool heartbeat_again; /* a cancel notification came meanwhile */
+	bool heartbeat_again;	/* a cancel notification came meanwhile */
+	int64_t *heartbeat_ids; /* the jobs the heartbeat in flight renews */
+	unsigned heartbeat_id_count;
 	struct event *poll_timer;
 	struct event *due_timer;
 	struct event *heartbeat_timer;
@@ -162,8 +164,13 @@ static void queue_due_result(const struct pgconn_result *r, void *arg)
 	       poll = (double)q->e->config->poll_interval_ms / 1000;
 	struct timeval tv;
 
-	if (r->error != NULL)
+	if (r->error != NULL) {
+		if (!r->connection_lost)
+			log_warning(
+				"asking when the next job is due failed (the poll looks for it): %s",
+				r->error);
 		return;
+	}
 	if (PQgetvalue(r->res, 0, 0)[0] == 't')
 		seconds = due_now_wait(q->due_now_streak++);
 	else
@@ -271,7 +278,25 @@ static struct job *queue_unwait(struct queue *q, unsigned i)
 	return job;
 }
 
-/* Start claimed-ahead jobs on idle workers, in claim order; while paused
+/* A job of this tenant (schema name) is still on a worker. Only a run the
+ * heartbeat called lost can be (the database let no other job of the
+ * tenant be claimed while one was running): its statement or program has
+ * not stopped yet, and the job, handed back to the queue meanwhile, may
+ * have been claimed again here, where the tenant's lock is this session's
+ * already. The new run waits for the old one to stop. */
+static bool queue_tenant_on_worker(const struct queue *q, const char *schema)
+{
+	for (unsigned i = 0; i < q->e->worker_count; i++) {
+		const struct job *job = q->e->workers[i].job;
+
+		if (job != NULL && strcmp(job->schema, schema) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Start claimed-ahead jobs on idle workers, in claim order (a job whose
+ * tenant is still on a worker waits); while paused
  * or stopping, hand them back instead (they have not begun). */
 static void queue_start_waiting(struct queue *q)
 {
@@ -289,9 +314,17 @@ static void queue_start_waiting(struct queue *q)
 		}
 		return;
 	}
-	while (q->waiting_count > 0 && (w = queue_idle_worker(q)) != NULL) {
-		struct job *job = queue_unwait(q, 0);
+	for (unsigned i = 0; i < q->waiting_count;) {
+		struct job *job = q->waiting[i];
 
+		if (queue_tenant_on_worker(q, job->schema)) {
+			i++;
+			continue;
+		}
+		w = queue_idle_worker(q);
+		if (w == NULL)
+			break;
+		queue_unwait(q, i);
 		job->started_at = wall_seconds();
 		runner_start(w, job, queue_runner_done, q);
 	}
@@ -656,6 +689,16 @@ static int queue_heartbeat_row(const PGresult *res, int64_t id)
 	return -1;
 }
 
+/* Was job id in the heartbeat that was answered? A job claimed while it
+ * was in flight was not, and is not missing from its answer. */
+static bool queue_heartbeat_sent(const struct queue *q, int64_t id)
+{
+	for (unsigned i = 0; i < q->heartbeat_id_count; i++)
+		if (q->heartbeat_ids[i] == id)
+			return true;
+	return false;
+}
+
 /* The heartbeat's answer for the claimed-ahead jobs: one that is no longer
  * ours, or asked to cancel, ends without having begun. */
 static void queue_heartbeat_waiting(struct queue *q, const PGresult *res)
@@ -664,7 +707,7 @@ static void queue_heartbeat_waiting(struct queue *q, const PGresult *res)
 		struct job *job = q->waiting[i];
 		int row = queue_heartbeat_row(res, job->id);
 
-		if (row < 0 && job->started_at < wall_seconds() - 1.0 &&
+		if (row < 0 && queue_heartbeat_sent(q, job->id) &&
 		    pgconn_is_ready(q->e->dispatcher)) {
 			queue_unwait(q, i);
 			job->lost = true;
@@ -680,7 +723,7 @@ static void queue_heartbeat_waiting(struct queue *q, const PGresult *res)
 	}
 }
 
-/* Leases renewed: jobs missing from the answer are no longer ours. */
+/* Leases renewed: jobs sent but missing from the answer are no longer ours. */
 static void queue_heartbeat_result(const struct pgconn_result *r, void *arg)
 {
 	struct queue *q = arg;
@@ -708,8 +751,7 @@ static void queue_heartbeat_result(const struct pgconn_result *r, void *arg)
 		row = queue_heartbeat_row(r->res, job->id);
 		found = row >= 0;
 		cancel = found && PQgetvalue(r->res, row, 1)[0] == 't';
-		/* a job claimed after the heartbeat was sent is not in it */
-		if (!found && job->started_at < wall_seconds() - 1.0 &&
+		if (!found && queue_heartbeat_sent(q, job->id) &&
 		    pgconn_is_ready(e->dispatcher)) {
 			runner_interrupt(job, JOB_INTERRUPT_LOST);
 		} else if (cancel && !job->cancel_requested) {
@@ -760,7 +802,9 @@ static void queue_heartbeat(struct queue *q)
 			      "heartbeat($1, $2::bigint[], $3::interval)",
 			      3, params, queue_heartbeat_result, q);
 	free(list);
-	free(ids);
+	free(q->heartbeat_ids);
+	q->heartbeat_ids = ids;
+	q->heartbeat_id_count = n;
 }
 
 static void queue_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
@@ -1100,6 +1144,7 @@ void queue_free(struct queue *q)
 	for (unsigned i = 0; i < q->waiting_count; i++)
 		job_free(q->waiting[i]);
 	free(q->waiting);
+	free(q->heartbeat_ids);
 	event_free(q->poll_timer);
 	event_free(q->heartbeat_timer);
 	event_free(q->rescue_timer);

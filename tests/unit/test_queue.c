@@ -17,6 +17,7 @@
 
 #include "ckpt.h"
 #include "engine_fixture.h"
+#include "job.h"
 #include "pgconn.h"
 #include "queue.h"
 #include "unit.h"
@@ -317,6 +318,51 @@ static void test_cancel_after_end(void)
 	   "cancel after end: the other job is cancelled");
 }
 
+/* Workers holding job id. */
+static int workers_with(const char *id)
+{
+	int n = 0;
+
+	for (unsigned i = 0; i < fx.worker_count; i++)
+		if (fx.workers[i].job != NULL &&
+		    fx.workers[i].job->id == strtoll(id, NULL, 10))
+			n++;
+	return n;
+}
+
+/* The job's lease is lost (here: handed back by hand, as rescue_expired
+ * does) while its program, which ignores SIGTERM, goes on. This daemon
+ * claims it again (its session holds the tenant's lock already): the new
+ * run must wait for the old one to stop, not run beside it. */
+static void test_lost_reclaimed(void)
+{
+	char id[32], sql[256];
+
+	snprintf(id, sizeof(id), "%s",
+		 enqueue("q_stubborn", "t-lost", "{}", 3));
+	ok(wait_state(id, "running", 10), "lost: the job runs");
+	fx_run_ms(300);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE pgtenantd.jobs SET state = 'queued', owner = NULL, "
+		 "lease_until = NULL, run_at = now() WHERE id = %s",
+		 id);
+	fx_value(sql);
+	/* the heartbeat finds it gone; the next claim takes it again */
+	snprintf(sql, sizeof(sql), "NOTIFY pgtenantd, 'cancel:%s'", id);
+	fx_value(sql);
+	fx_run_ms(300);
+	fx_value("NOTIFY pgtenantd, 'wake'");
+	for (int i = 0; i < 20 && strcmp(row(id, "state"), "running") != 0; i++)
+		fx_run_ms(50);
+	is_str(row(id, "state || ' ' || attempts"), "running 2",
+	       "lost: claimed again while its first run's program goes on");
+	fx_run_ms(500);
+	ok(workers_with(id) <= 1,
+	   "lost: the second run does not start beside the first");
+	ok(wait_state(id, "succeeded", 10),
+	   "lost: it succeeds once the first run has stopped");
+}
+
 /* The world stops between two events: the job is taken over while the
  * loop does not run, and its last statement ends meanwhile. */
 static void test_late_end(void)
@@ -369,6 +415,11 @@ static void write_kinds(void)
 		"  - name: nap\n"
 		"    transaction: false\n"
 		"    sql: SELECT pg_sleep(1)\n");
+	fx_kind("q_stubborn",
+		"description: unit test - a program that outlives a SIGTERM\n"
+		"steps:\n"
+		"  - name: stubborn\n"
+		"    exec: [\"sh\", \"-c\", \"trap '' TERM; sleep 2\"]\n");
 	fx_kind("q_fail", "description: unit test - fails\n"
 			  "steps:\n"
 			  "  - name: divide\n"
@@ -415,6 +466,7 @@ int main(void)
 		test_due_backoff();
 		test_cancel();
 		test_cancel_after_end();
+		test_lost_reclaimed();
 		test_late_end();
 		queue_free(q);
 	}
