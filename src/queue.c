@@ -660,7 +660,7 @@ static void queue_job_done(struct queue *q, struct job *job,
 		e->metrics.jobs_lost++;
 		job_log_warning(
 			job,
-			"lease lost: another daemon owns the job now; abandoned here");
+			"lease lost: the job was handed back to the queue without this run (its row may be another daemon's or a new run's now); abandoned here, its end not recorded");
 		break;
 	}
 	if (outcome != JOB_HANDED_BACK && outcome != JOB_LOST) {
@@ -677,6 +677,11 @@ static void queue_job_done(struct queue *q, struct job *job,
 static void queue_runner_done(struct job *job, enum job_outcome outcome,
 			      const char *error, void *arg)
 {
+	/* a lost job's end is not this daemon's to record, whatever its run
+	 * came to (a last step that ended after the job was called lost):
+	 * its row may be another run's by now, even one of this daemon */
+	if (job->lost)
+		outcome = JOB_LOST;
 	queue_job_done(arg, job, outcome, error);
 }
 

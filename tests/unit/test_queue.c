@@ -361,6 +361,8 @@ static void test_lost_reclaimed(void)
 	   "lost: the second run does not start beside the first");
 	ok(wait_state(id, "succeeded", 10),
 	   "lost: it succeeds once the first run has stopped");
+	is_int(fx.metrics.jobs_lost, 1,
+	       "lost: the first run's end was abandoned, not recorded over the second's");
 }
 
 /* The world stops between two events: the job is taken over while the
