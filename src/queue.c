@@ -46,10 +46,13 @@ struct queue {
 	bool starting;		 /* starting the rows of an answer */
 	int asked;		 /* jobs it asked for */
 	unsigned due_now_streak; /* "due now" answers in a row, none claimed */
+	unsigned request_failures; /* end_and_claim errors in a row */
 	bool heartbeat_in_flight;
 	bool heartbeat_again;	/* a cancel notification came meanwhile */
 	int64_t *heartbeat_ids; /* the jobs the heartbeat in flight renews */
 	unsigned heartbeat_id_count;
+	int64_t *relock_ids; /* the jobs whose tenant locks are being retaken */
+	unsigned relock_id_count;
 	struct event *poll_timer;
 	struct event *due_timer;
 	struct event *heartbeat_timer;
@@ -66,6 +69,8 @@ struct queue {
 };
 
 static void queue_dispatch(struct queue *q);
+/* Tries of a batch of job ends before they are given up. */
+#define QUEUE_END_TRIES 5
 static void queue_heartbeat(struct queue *q);
 
 /* ids as a PostgreSQL bigint[] literal ("{1,2,3}"), a new string. */
@@ -447,6 +452,32 @@ static int queue_mark_late(struct queue *q, const PGresult *res, int state_col)
 }
 
 /* Job ends recorded and new jobs claimed: start them, then go on. */
+/* end_and_claim failed (a deadlock with a user's UPDATE, a statement
+ * timeout, a cancel): the job ends it carried are sent again later, 1, 2,
+ * 4 and 8 s on (the heartbeat keeps their leases meanwhile), rather than
+ * left to their leases, which would run a job that succeeded again. True
+ * if they will be; after the fifth failure in a row they are given up. */
+static bool queue_retry_ends(struct queue *q, const char *error)
+{
+	unsigned sent = 0;
+
+	for (struct finishing *f = q->finishing; f != NULL; f = f->next)
+		if (f->sent)
+			sent++;
+	if (sent == 0 || ++q->request_failures >= QUEUE_END_TRIES) {
+		q->request_failures = 0;
+		return false;
+	}
+	log_error(
+		"recording %u job end%s failed (try %u of %d; again in %d s): %s",
+		sent, sent == 1 ? "" : "s", q->request_failures,
+		QUEUE_END_TRIES, 1 << (q->request_failures - 1), error);
+	for (struct finishing *f = q->finishing; f != NULL; f = f->next)
+		f->sent = false;
+	timer_add_ms(q->due_timer, 1000LL << (q->request_failures - 1));
+	return true;
+}
+
 static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 {
 	struct queue *q = arg;
@@ -459,10 +490,15 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 			f->sent = false;
 		return;
 	}
-	if (r->error != NULL)
+	if (r->error != NULL && queue_retry_ends(q, r->error)) {
+		e->hooks.idle(e);
+		return;
+	}
+	if (r->error != NULL) {
 		log_error("recording job ends and claiming jobs failed: %s",
 			  r->error);
-	else {
+	} else {
+		q->request_failures = 0;
 		state_col = PQfnumber(r->res, "state");
 		late = queue_mark_late(q, r->res, state_col);
 	}
@@ -941,9 +977,15 @@ static void queue_relocked(const struct pgconn_result *r, void *arg)
 			log_error("retaking tenant locks failed: %s", r->error);
 		return;
 	}
-	for (unsigned i = 0; i < q->e->worker_count; i++) {
-		struct job *job = q->e->workers[i].job;
+	/* a job that ended while the locks were retaken is among the ends
+	 * not sent yet: its end must release its lock too */
+	for (unsigned i = 0; i < q->relock_id_count; i++) {
+		struct job *job = queue_find_job(q, q->relock_ids[i]);
 
+		for (struct finishing *f = q->finishing;
+		     job == NULL && f != NULL; f = f->next)
+			if (f->job->id == q->relock_ids[i])
+				job = f->job;
 		if (job != NULL)
 			job->lock_generation = gen;
 	}
@@ -958,11 +1000,17 @@ static void queue_relock(struct queue *q)
 	char *text;
 	const char *params[1];
 
+	q->relock_id_count = 0;
+	q->relock_ids = xrealloc(q->relock_ids, (e->worker_count + 1) *
+							sizeof(*q->relock_ids));
 	for (unsigned i = 0; i < e->worker_count; i++)
-		if (e->workers[i].job != NULL)
+		if (e->workers[i].job != NULL) {
 			json_array_append_new(
 				tenants,
 				json_string(e->workers[i].job->tenant_id));
+			q->relock_ids[q->relock_id_count++] =
+				e->workers[i].job->id;
+		}
 	if (json_array_size(tenants) == 0) {
 		json_decref(tenants);
 		queue_set_ready(q);
@@ -1150,6 +1198,7 @@ void queue_free(struct queue *q)
 		job_free(q->waiting[i]);
 	free(q->waiting);
 	free(q->heartbeat_ids);
+	free(q->relock_ids);
 	event_free(q->poll_timer);
 	event_free(q->heartbeat_timer);
 	event_free(q->rescue_timer);

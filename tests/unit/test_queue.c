@@ -365,6 +365,32 @@ static void test_lost_reclaimed(void)
 	       "lost: the first run's end was abandoned, not recorded over the second's");
 }
 
+/* Recording a job's end fails once (a trigger raises, as a deadlock or a
+ * statement timeout would): the end is sent again, not left to the lease,
+ * after which the job would run again. */
+static void test_end_retried(void)
+{
+	char id[32];
+
+	fx_value("CREATE SEQUENCE public.end_fail_seq;"
+		 "CREATE FUNCTION public.end_fail_once() RETURNS trigger "
+		 "LANGUAGE plpgsql AS $$ BEGIN "
+		 "IF nextval('public.end_fail_seq') = 1 THEN "
+		 "RAISE EXCEPTION 'injected: recording this end fails once'; "
+		 "END IF; RETURN NEW; END $$;"
+		 "CREATE TRIGGER end_fail_once BEFORE UPDATE ON pgtenantd.jobs "
+		 "FOR EACH ROW WHEN (NEW.state = 'succeeded' "
+		 "AND NEW.tenant_id = 't-endfail') "
+		 "EXECUTE FUNCTION public.end_fail_once()");
+	snprintf(id, sizeof(id), "%s", enqueue("q_noop", "t-endfail", "{}", 1));
+	ok(wait_state(id, "succeeded", 5),
+	   "end retried: a job end whose recording failed is recorded when sent again");
+	is_str(row(id,
+		   "attempts || ' ' || (SELECT last_value FROM public.end_fail_seq)"),
+	       "1 2", "end retried: in one attempt, on the second try");
+	fx_value("DROP TRIGGER end_fail_once ON pgtenantd.jobs");
+}
+
 /* The world stops between two events: the job is taken over while the
  * loop does not run, and its last statement ends meanwhile. */
 static void test_late_end(void)
@@ -469,6 +495,7 @@ int main(void)
 		test_cancel();
 		test_cancel_after_end();
 		test_lost_reclaimed();
+		test_end_retried();
 		test_late_end();
 		queue_free(q);
 	}
