@@ -96,7 +96,7 @@ char *metrics_render(const struct daemon *d)
 	       "Jobs returned to the queue at shutdown.",
 	       (double)m->jobs_handed_back);
 	metric(out, "jobs_lost_total", "counter",
-	       "Jobs abandoned because another daemon took over the lease.",
+	       "Job runs abandoned because their job was handed back to the queue without them (a lease lost), their ends not recorded.",
 	       (double)m->jobs_lost);
 	metric(out, "jobs_ended_late_total", "counter",
 	       "Job ends not recorded because another daemon had taken the job over meanwhile (also counted by their outcome).",
