@@ -54,7 +54,7 @@ is "$(sql "SELECT t.tgfoid::regproc FROM pg_trigger t WHERE t.tgname = 'jobs_not
 ok "the jobs queued at version 7 all run" \
 	wait_until "SELECT count(*) = 5 FROM pgtenantd.jobs WHERE tenant_id LIKE 'up-%' AND state = 'succeeded'" 10
 id=$(insert_job noop up-new)
-ok "a job inserted after the upgrade runs within 3 s (poll: 60 s)" wait_state "$id" succeeded 3
+ok "a job inserted after the upgrade runs within 15 s (poll: 60 s)" wait_state "$id" succeeded 15
 ok "every function of the schema has its search_path pinned" \
 	sql_true "SELECT count(*) = 0 FROM pg_proc p WHERE p.pronamespace = 'pgtenantd'::regnamespace
 		    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)"
