@@ -120,12 +120,13 @@ want_r=$(mig_md5 "SELECT $MIG_R_COLS, extra2 FROM public.graph_relations WHERE t
 gate_hold
 id=$(mig_insert delta "{\"test_gate\": \"$MIG_GATE\", \"lock_budget\": \"200ms\"}")
 ok "delta's migration comes to its verify" gate_to "$id" verify
-sql "BEGIN; UPDATE public.graph_entities SET updated_at = updated_at WHERE tenant_id = 'delta' AND id = 'e000020';
-     SELECT pg_sleep(4); COMMIT" >/dev/null &
-long=$!
+# the long transaction is the test's own session's, open until the checks
+# below have seen the cut-over give up
+exec {long}> >(PGAPPNAME=pgt-long psql -X -q -d "$DB" >/dev/null 2>&1)
+echo "BEGIN; UPDATE public.graph_entities SET updated_at = updated_at WHERE tenant_id = 'delta' AND id = 'e000020';" >&$long
 ok "a long transaction of the tenant holds the lock its writers share" \
 	wait_until "SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-				  WHERE a.datname = current_database() AND a.application_name = 'pgt-test' AND l.locktype = 'advisory'
+				  WHERE a.datname = current_database() AND a.application_name = 'pgt-long' AND l.locktype = 'advisory'
 				    AND l.mode = 'ShareLock' AND l.granted)"
 gate_release
 ok "the cut-over gives up and tries again while the transaction is open" \
@@ -134,7 +135,8 @@ like "$(sql "SELECT last_cutover_error FROM pgtenantd.migrations WHERE job_id = 
 	"the attempt's error says why"
 ok "meanwhile the tenant's other writes go through" \
 	sql "UPDATE public.graph_entities SET updated_at = updated_at WHERE tenant_id = 'delta' AND id = 'e000030'"
-wait "$long"
+echo "COMMIT;" >&$long
+exec {long}>&-
 if ! ok "once the transaction ends, the cut-over succeeds" wait_state "$id" succeeded 60; then
 	diag_job "$id"
 fi

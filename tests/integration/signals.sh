@@ -142,16 +142,17 @@ write_config "$T/inflight.yaml" "lease: 5m"
 start_daemon "$T/inflight.yaml" "$T/inflight.log" || bail_out "the daemon did not start"
 ok "paused" eval "ctl pause >/dev/null"
 id=$(insert_job noop inflight)
-psql -X -q -d "$DB" -c "BEGIN; LOCK TABLE pgtenantd.jobs IN EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT" \
-	>/dev/null 2>&1 &
-locker=$!
+# the lock is the test's own session's, released once SIGTERM is sent
+exec {locker}> >(PGAPPNAME=pgt-locker psql -X -q -d "$DB" >/dev/null 2>&1)
+echo "BEGIN; LOCK TABLE pgtenantd.jobs IN EXCLUSIVE MODE;" >&$locker
 ok "the test holds the jobs table" wait_until "SELECT count(*) > 0 FROM pg_locks
 	WHERE relation = 'pgtenantd.jobs'::regclass AND mode = 'ExclusiveLock' AND granted" 10
 ctl resume >/dev/null
 ok "the daemon's claim waits for the lock" wait_until "SELECT count(*) > 0 FROM pg_locks
 	WHERE relation = 'pgtenantd.jobs'::regclass AND NOT granted" 10
 term_daemon "$DAEMON_PID"
-wait "$locker"
+echo "COMMIT;" >&$locker
+exec {locker}>&-
 wait_exit "$DAEMON_PID" 20
 is "$?" 0 "SIGTERM with a claim in flight: the daemon exits with status 0"
 is "$(sql "SELECT state || ' ' || attempts || ' ' || (owner IS NULL) FROM pgtenantd.jobs WHERE id = $id")" \
