@@ -46,6 +46,7 @@ struct queue {
 	bool starting;		 /* starting the rows of an answer */
 	int asked;		 /* jobs it asked for */
 	unsigned due_now_streak; /* "due now" answers in a row, none claimed */
+	double newest_due_seen;	 /* newest_due of the last such answer */
 	unsigned request_failures; /* end_and_claim errors in a row */
 	bool heartbeat_in_flight;
 	bool heartbeat_again;	/* a cancel notification came meanwhile */
@@ -156,12 +157,12 @@ static double due_now_wait(unsigned streak)
 
 /* After a claim that found fewer jobs than it asked for: of the jobs a
  * claim could take, is one due now, and when is the next one due? Look
- * again then, if before the poll. A job due now became due after the claim
- * looked, so the next claim takes it; should it not (something holds it
- * back that the database function cannot see: a row lock, its tenant's
- * lock held by another session), each further "now" waits twice as long as
- * the last, from 10 ms on, instead of spinning; a job due sooner than that
- * still gets its time. */
+ * again then, if before the poll. A job that fell due since the last
+ * answer is one the claim just missed: claim again at once. One seen due
+ * before is held back by something the database function cannot see (a
+ * row lock, its tenant's lock held by another session): each further look
+ * waits twice as long as the last, from 10 ms on, instead of spinning, and
+ * a job due sooner than that still gets its time. */
 static void queue_due_result(const struct pgconn_result *r, void *arg)
 {
 	struct queue *q = arg;
@@ -176,13 +177,19 @@ static void queue_due_result(const struct pgconn_result *r, void *arg)
 				r->error);
 		return;
 	}
-	if (PQgetvalue(r->res, 0, 0)[0] == 't')
-		seconds = due_now_wait(q->due_now_streak++);
-	else
+	if (PQgetvalue(r->res, 0, 0)[0] != 't') {
 		q->due_now_streak = 0;
-	if (!PQgetisnull(r->res, 0, 1)) {
-		/* 1 ms late rather than early: due by the server's clock */
-		double next = atof(PQgetvalue(r->res, 0, 1)) + 0.001;
+	} else if (atof(PQgetvalue(r->res, 0, 1)) > q->newest_due_seen) {
+		/* fell due since the last look: the claim just missed it */
+		q->newest_due_seen = atof(PQgetvalue(r->res, 0, 1));
+		seconds = 0;
+	} else {
+		seconds = due_now_wait(q->due_now_streak++);
+	}
+	if (!PQgetisnull(r->res, 0, 2)) {
+		/* 5 ms late rather than early: due by the server's clock, and
+		 * libevent may count from a time read a little before */
+		double next = atof(PQgetvalue(r->res, 0, 2)) + 0.005;
 
 		if (seconds < 0 || next < seconds)
 			seconds = next;
@@ -526,7 +533,7 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 
 		pgconn_query_prepared(
 			e->dispatcher,
-			"SELECT due_now, next_in FROM pgtenantd.next_claimable_in($1::text[])",
+			"SELECT due_now, newest_due, next_in FROM pgtenantd.next_claimable_in($1::text[])",
 			1, params, queue_due_result, q);
 		free(kinds);
 	}

@@ -13,12 +13,17 @@
 -- job due later (a retry, an INSERT with a run_at ahead) waited too.
 --
 -- next_claimable_in(p_kinds) answers for the jobs a claim could take: of
--- the daemon's kinds, of a tenant that runs no job. due_now: one is due
--- already (a claim that just missed it takes it; or something this
--- function cannot see holds it back: a row lock, its tenant's lock held by
--- another session); next_in: seconds until the next one falls due, NULL if
--- none is waiting. Both, so that a job held back does not hide one due
--- later.
+-- the daemon's kinds, of a tenant that runs no job:
+--   due_now:    one is due already;
+--   newest_due: the latest run_at among those due (epoch seconds): the
+--               daemon claims again at once only for a job that fell due
+--               since it last asked (one the claim just missed); one it
+--               has seen due before is held back by something this
+--               function cannot see (a row lock, its tenant's lock held by
+--               another session), and the daemon looks again ever later;
+--   next_in:    seconds until the next one falls due, NULL if none is
+--               waiting, so that a job held back does not hide one due
+--               later.
 --
 -- It is plpgsql, as claim_jobs is, so that its plan is made once per
 -- session: a SQL function that is not inlined (a pinned search_path keeps
@@ -26,15 +31,17 @@
 -- call, 0.3 ms of the dispatcher's time here, twice per job when the queue
 -- is short.
 CREATE FUNCTION pgtenantd.next_claimable_in(p_kinds text[],
-	OUT due_now boolean, OUT next_in double precision)
+	OUT due_now boolean, OUT newest_due double precision,
+	OUT next_in double precision)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
 	checked_at timestamptz := clock_timestamp();
 BEGIN
 	-- 'tenant_' || ...: as in claim_jobs, to use jobs_running_schema_idx
 	SELECT coalesce(bool_or(j.run_at <= checked_at), false),
+	       extract(epoch FROM max(j.run_at) FILTER (WHERE j.run_at <= checked_at))::double precision,
 	       extract(epoch FROM min(j.run_at) FILTER (WHERE j.run_at > checked_at) - checked_at)::double precision
-	  INTO due_now, next_in
+	  INTO due_now, newest_due, next_in
 	  FROM pgtenantd.jobs j
 	 WHERE j.state = 'queued' AND j.kind = ANY (p_kinds)
 	   AND NOT EXISTS (SELECT FROM pgtenantd.jobs o
@@ -43,6 +50,6 @@ BEGIN
 			      AND o.state = 'running');
 END $$;
 COMMENT ON FUNCTION pgtenantd.next_claimable_in(text[]) IS
-	'of the queued jobs of these kinds that a claim could take: whether one is due now, and the seconds until the next one falls due (NULL: none)';
+	'of the queued jobs of these kinds that a claim could take: whether one is due now, the latest run_at of those due, and the seconds until the next one falls due (NULL: none)';
 
 SELECT pgtenantd.pin_search_paths();
