@@ -1034,9 +1034,60 @@ static void queue_relock(struct queue *q)
 	json_decref(tenants);
 }
 
+static void queue_unknown_released(const struct pgconn_result *r, void *arg)
+{
+	struct queue *q = arg;
+
+	if (r->error != NULL) {
+		if (r->connection_lost)
+			return;
+		/* they wait out their lease, as before version 11 */
+		log_error(
+			"handing back jobs claimed by a lost answer failed: %s",
+			r->error);
+	} else if (atoi(PQgetvalue(r->res, 0, 0)) > 0) {
+		log_warning(
+			"requeued %s job(s) claimed by an answer lost with the connection (never started here; attempt given back)",
+			PQgetvalue(r->res, 0, 0));
+	}
+	queue_relock(q);
+}
+
+/* After a reconnect, before any claim on the new connection: the rows
+ * this daemon owns but does not know were claimed by an end_and_claim
+ * whose answer the old connection lost; hand them back. Known: the jobs on
+ * a worker or claimed ahead, and those whose end is not recorded yet. */
+static void queue_release_unknown(struct queue *q)
+{
+	struct engine *e = q->e;
+	int64_t *ids = xcalloc(e->worker_count + q->waiting_count +
+				       q->finishing_count + 1,
+			       sizeof(*ids));
+	unsigned n = 0;
+	const char *params[2];
+	char *known;
+
+	for (unsigned i = 0; i < e->worker_count; i++)
+		if (e->workers[i].job != NULL)
+			ids[n++] = e->workers[i].job->id;
+	for (unsigned i = 0; i < q->waiting_count; i++)
+		ids[n++] = q->waiting[i]->id;
+	for (struct finishing *f = q->finishing; f != NULL; f = f->next)
+		ids[n++] = f->job->id;
+	known = bigint_array(ids, n);
+	params[0] = e->owner;
+	params[1] = known;
+	pgconn_query(
+		e->dispatcher,
+		"SELECT pgtenantd.release_unknown_claims($1, $2::bigint[])", 2,
+		params, queue_unknown_released, q);
+	free(known);
+	free(ids);
+}
+
 /* The schema is in place and the kinds are published (setup.c): hand back
- * what an earlier run left, or take the running jobs' locks again, then
- * start claiming. */
+ * what an earlier run left; after a reconnect, hand back what a lost answer
+ * claimed and take the running jobs' locks again; then start claiming. */
 void queue_schema_ready(struct queue *q)
 {
 	const char *params[1];
@@ -1049,7 +1100,7 @@ void queue_schema_ready(struct queue *q)
 			     "SELECT pgtenantd.release_owner($1)", 1, params,
 			     queue_released, q);
 	} else {
-		queue_relock(q);
+		queue_release_unknown(q);
 	}
 }
 

@@ -28,6 +28,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 #include "sql/v9.inc"
 	,
 #include "sql/v10.inc"
+	,
+#include "sql/v11.inc"
 };
 
 struct schema_install {

@@ -7,7 +7,7 @@
 struct pgconn;
 
 /* The schema version this build installs. */
-#define SCHEMA_VERSION 10
+#define SCHEMA_VERSION 11
 
 typedef void (*schema_done_fn)(bool ok, const char *error, void *arg);
 

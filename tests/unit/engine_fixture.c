@@ -17,6 +17,7 @@
 
 struct engine fx;
 PGconn *fx_admin;
+void (*fx_on_dispatcher)(bool up);
 
 static struct worker workers[FX_MAX_WORKERS];
 static char dir[] = "/tmp/pgt-unit-engine.XXXXXX";
@@ -86,6 +87,8 @@ static void on_state(struct pgconn *c, bool up, void *arg)
 	if (up)
 		connected++;
 	all_connected = connected >= connections_wanted;
+	if (c == fx.dispatcher && fx_on_dispatcher != NULL)
+		fx_on_dispatcher(up);
 }
 
 static void on_setup(bool ok, const char *error, void *arg)

@@ -16,6 +16,9 @@
 
 extern struct engine fx; /* the engine; fx.workers has fx.worker_count */
 extern PGconn *fx_admin; /* the test's own synchronous session there */
+/* If set: told when the dispatcher connection goes down or comes up
+ * again (as the daemon tells its queue). */
+extern void (*fx_on_dispatcher)(bool up);
 
 /* Add job kind name (its YAML text) before fx_start. */
 void fx_kind(const char *name, const char *yaml);

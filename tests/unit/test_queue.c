@@ -431,6 +431,64 @@ static void test_late_end(void)
 	   "late end: no hook ran for the end that came late");
 }
 
+/* As the daemon does: the queue learns of the dispatcher's reconnects. */
+static void on_dispatcher(bool up)
+{
+	queue_on_connected(q, up);
+	if (up)
+		queue_schema_ready(q); /* the schema is in place already */
+}
+
+/* An end_and_claim committed, and its answer was lost with the connection:
+ * the row is running and this daemon's, which never started it. After the
+ * reconnect it is handed back, its attempt given back, and runs (on its
+ * one and only attempt, where the lease's rescue would have failed it),
+ * while a job that was running on a worker through the reconnect goes on
+ * undisturbed. */
+static void test_lost_answer(void)
+{
+	char orphan[32], running[32], sql[512];
+	uint64_t late = fx.metrics.jobs_ended_late, lost = fx.metrics.jobs_lost;
+
+	snprintf(running, sizeof(running), "%s",
+		 enqueue("q_nap", "t-through", "{\"s\": \"2\"}", 1));
+	ok(fx_wait_true(napping, 10), "lost answer: a job is running");
+	/* the loop stands still from here to the terminate: the queue sees
+	 * the row only as the lost answer left it */
+	snprintf(orphan, sizeof(orphan), "%s",
+		 enqueue("q_noop", "t-orphan", "{}", 1));
+	snprintf(sql, sizeof(sql),
+		 "UPDATE pgtenantd.jobs SET state = 'running', owner = '%s', "
+		 "attempts = 1, lease_until = now() + interval '1 hour' "
+		 "WHERE id = %s",
+		 fx.owner, orphan);
+	fx_value(sql);
+	fx_on_dispatcher = on_dispatcher;
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)",
+		 pgconn_backend_pid(fx.dispatcher));
+	is_str(fx_value(sql), "t",
+	       "lost answer: the dispatcher's session ends");
+	ok(wait_state(orphan, "succeeded", 10),
+	   "lost answer: the job claimed by the lost answer runs after the reconnect, not after its lease");
+	is_str(row(orphan, "attempts"), "1",
+	       "lost answer: in one attempt, the lost claim's given back");
+	ok(wait_state(running, "succeeded", 10),
+	   "lost answer: the job running through the reconnect succeeds");
+	is_str(row(running, "attempts"), "1",
+	       "lost answer: ... in its first attempt");
+	/* handed back by mistake, it would have been claimed again, its
+	 * first run abandoned as lost and a second run started after it */
+	fx_run_ms(500);
+	for (int i = 0;
+	     i < 100 && (workers_with(running) > 0 || queue_finishing(q) > 0);
+	     i++)
+		fx_run_ms(50);
+	is_int((int)(fx.metrics.jobs_lost - lost) +
+		       (int)(fx.metrics.jobs_ended_late - late),
+	       0, "lost answer: ... never handed back and run a second time");
+	fx_on_dispatcher = NULL;
+}
+
 static void write_kinds(void)
 {
 	fx_kind("q_noop", "description: unit test - nothing\n"
@@ -503,6 +561,7 @@ int main(void)
 		test_lost_reclaimed();
 		test_end_retried();
 		test_late_end();
+		test_lost_answer();
 		queue_free(q);
 	}
 	fx_stop();
