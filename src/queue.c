@@ -34,6 +34,9 @@ struct finishing {
 	bool refund;
 	bool unlock;
 	bool sent;
+	/* sent in a request whose answer the connection lost: the server
+	 * may have recorded it (end_and_claim commits before it answers) */
+	bool maybe_recorded;
 	bool late; /* not recorded: this daemon no longer held the job */
 };
 
@@ -458,7 +461,16 @@ static int queue_mark_late(struct queue *q, const PGresult *res, int state_col)
 	return late;
 }
 
-/* Job ends recorded and new jobs claimed: start them, then go on. */
+/* The connection went with the request in flight: its job ends are sent
+ * again, saying they may be recorded already. */
+static void queue_ends_unanswered(struct queue *q)
+{
+	for (struct finishing *f = q->finishing; f != NULL; f = f->next) {
+		f->maybe_recorded = f->maybe_recorded || f->sent;
+		f->sent = false;
+	}
+}
+
 /* end_and_claim failed (a deadlock with a user's UPDATE, a statement
  * timeout, a cancel): the job ends it carried are sent again later, 1, 2,
  * 4 and 8 s on (the heartbeat keeps their leases meanwhile), rather than
@@ -485,6 +497,7 @@ static bool queue_retry_ends(struct queue *q, const char *error)
 	return true;
 }
 
+/* Job ends recorded and new jobs claimed: start them, then go on. */
 static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 {
 	struct queue *q = arg;
@@ -493,8 +506,7 @@ static void queue_dispatch_result(const struct pgconn_result *r, void *arg)
 
 	q->request_in_flight = false;
 	if (r->connection_lost) {
-		for (struct finishing *f = q->finishing; f != NULL; f = f->next)
-			f->sent = false;
+		queue_ends_unanswered(q);
 		return;
 	}
 	if (r->error != NULL && queue_retry_ends(q, r->error)) {
@@ -558,6 +570,14 @@ static json_t *queue_finish_batch(struct queue *q)
 				"unlock", f->unlock, "refund", f->refund);
 		if (strcmp(f->state, "lost") == 0)
 			json_object_set_new(end, "lost", json_true());
+		if (f->maybe_recorded) {
+			/* not late if the row says so already, at this
+			 * attempt */
+			json_object_set_new(end, "resent", json_true());
+			json_object_set_new(
+				end, "attempt",
+				json_integer((json_int_t)f->job->attempts));
+		}
 		if (f->result != NULL)
 			json_object_set(end, "result", f->result);
 		if (f->job->progress_at_end &&
@@ -1126,8 +1146,7 @@ void queue_on_connected(struct queue *q, bool connected)
 		while (q->waiting_count > 0)
 			queue_job_done(q, queue_unwait(q, 0), JOB_HANDED_BACK,
 				       NULL);
-		for (struct finishing *f = q->finishing; f != NULL; f = f->next)
-			f->sent = false;
+		queue_ends_unanswered(q);
 		return;
 	}
 	if (e->config->listen)

@@ -1,4 +1,5 @@
--- pgtenantd schema, version 11: claims whose answer never came back.
+-- pgtenantd schema, version 11: a dispatcher's request whose answer never
+-- came back.
 --
 -- The dispatcher claims jobs with end_and_claim, which commits before its
 -- answer is sent. When the connection drops in between (a network fault, a
@@ -35,5 +36,49 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION pgtenantd.release_unknown_claims(text, bigint[]) IS
 	'after a reconnect: hands back, attempt refunded, the running jobs of this owner other than p_known (claimed by an answer that was lost); returns how many';
+
+
+-- The same lost answer leaves the daemon unsure whether the job ends it
+-- carried were recorded: it sends them again, marked resent, with the
+-- attempt each was for. Version 9's end_and_claim called such an end late
+-- (the row is no longer running in this daemon's name), so the daemon
+-- logged a takeover that never happened, counted it, and ran no hook for
+-- an end the row does record. An end sent again is not late when the row
+-- already says it: nobody owns it, it is at the same attempt (one less for
+-- a hand-back, which gives the attempt back), and in the end's state (or
+-- cancelled, for a retry or hand-back of a job whose cancel was asked).
+CREATE OR REPLACE FUNCTION pgtenantd.end_and_claim(p_owner text, p_ended jsonb,
+	p_limit integer, p_lease interval, p_kinds text[])
+RETURNS SETOF pgtenantd.jobs
+LANGUAGE plpgsql AS $$
+DECLARE
+	late pgtenantd.jobs;
+BEGIN
+	IF jsonb_array_length(p_ended) > 0 THEN
+		-- an end the daemon itself called lost is not reported back
+		FOR late.id IN SELECT f.id
+				 FROM pgtenantd.finish_jobs(p_owner, p_ended) f
+				 JOIN jsonb_array_elements(p_ended) e
+				   ON (e->>'id')::bigint = f.id
+				WHERE NOT f.mine
+				  AND NOT coalesce((e->>'lost')::boolean, false)
+				  AND NOT (coalesce((e->>'resent')::boolean, false)
+					   AND EXISTS (
+						SELECT FROM pgtenantd.jobs j
+						 WHERE j.id = f.id AND j.owner IS NULL
+						   AND j.attempts = (e->>'attempt')::integer
+							- CASE WHEN coalesce((e->>'refund')::boolean, false)
+							       THEN 1 ELSE 0 END
+						   AND (j.state = e->>'state'
+							OR (e->>'state' = 'queued'
+							    AND j.state = 'cancelled')))) LOOP
+			late.state := 'ended_late';
+			RETURN NEXT late;
+		END LOOP;
+	END IF;
+	IF p_limit > 0 THEN
+		RETURN QUERY SELECT * FROM pgtenantd.claim_jobs(p_owner, p_limit, p_lease, p_kinds);
+	END IF;
+END $$;
 
 SELECT pgtenantd.pin_search_paths();

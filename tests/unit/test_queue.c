@@ -489,6 +489,49 @@ static void test_lost_answer(void)
 	fx_on_dispatcher = NULL;
 }
 
+/* The answer to a request that recorded a job's end is lost with the
+ * connection: sent again after the reconnect, the end finds its row saying
+ * so already and counts as recorded (its hook runs), not as late. */
+static void test_lost_end_answer(void)
+{
+	char id[32], sql[256];
+	uint64_t late = fx.metrics.jobs_ended_late;
+
+	snprintf(id, sizeof(id), "%s",
+		 enqueue("q_nap_autocommit", "t-end-answer", "{}", 3));
+	ok(fx_wait_true(napping, 10), "lost end answer: the job runs");
+	/* the request with its end waits behind this row lock */
+	snprintf(sql, sizeof(sql),
+		 "BEGIN; SELECT FROM pgtenantd.jobs WHERE id = %s FOR UPDATE",
+		 id);
+	fx_value(sql);
+	for (int i = 0;
+	     i < 200 && !(queue_finishing(q) > 0 && queue_claim_in_flight(q));
+	     i++)
+		fx_run_ms(20);
+	ok(queue_finishing(q) > 0 && queue_claim_in_flight(q),
+	   "lost end answer: its end is sent, held by a row lock");
+	/* the loop stands still: the answer stays unread */
+	fx_value("COMMIT");
+	for (int i = 0; i < 100 && strcmp(row(id, "state"), "succeeded") != 0;
+	     i++)
+		usleep(50000);
+	is_str(row(id, "state || ' ' || attempts"), "succeeded 1",
+	       "lost end answer: the server recorded the end");
+	fx_on_dispatcher = on_dispatcher;
+	pgconn_reset(fx.dispatcher, "unit test: the answer is lost");
+	for (int i = 0; i < 200 && queue_finishing(q) > 0; i++)
+		fx_run_ms(50);
+	ok(queue_finishing(q) == 0,
+	   "lost end answer: the end, sent again, is answered");
+	is_int((int)(fx.metrics.jobs_ended_late - late), 0,
+	       "lost end answer: ... not called late");
+	for (int i = 0; i < 40 && !hook_ran_for(id); i++)
+		fx_run_ms(50);
+	ok(hook_ran_for(id), "lost end answer: ... and its hook ran");
+	fx_on_dispatcher = NULL;
+}
+
 static void write_kinds(void)
 {
 	fx_kind("q_noop", "description: unit test - nothing\n"
@@ -562,6 +605,7 @@ int main(void)
 		test_end_retried();
 		test_late_end();
 		test_lost_answer();
+		test_lost_end_answer();
 		queue_free(q);
 	}
 	fx_stop();
