@@ -16,13 +16,15 @@ sql "SELECT setval(pg_get_serial_sequence('pgtenantd.jobs', 'id'), 1000)" >/dev/
 is "$(stat -c %a "$CTL_SOCK")" 600 "the control socket has mode 0600"
 is "$(stat -c %F "$CTL_SOCK")" socket "and is a socket"
 
-# Milliseconds the fastest of three runs of pgtenantctl ARGS... took.
+# Milliseconds the fastest of three runs of pgtenantctl ARGS... took;
+# only runs that succeed count (999999 if none did). ctl gives up after
+# 10 s.
 fastest_ms()
 {
 	local best=999999 i t0 t1
 	for i in 1 2 3; do
 		t0=$(date +%s%N)
-		ctl "$@" >/dev/null 2>&1
+		ctl "$@" >/dev/null 2>&1 || continue
 		t1=$(date +%s%N)
 		[ $(((t1 - t0) / 1000000)) -lt "$best" ] && best=$(((t1 - t0) / 1000000))
 	done
@@ -42,14 +44,16 @@ json_field()
 }
 
 # The job is held at the test gate (engine test hooks) until the test lets
-# it go: a status that waited for the job would not come back at all.
+# it go: a status that waited for the job would not come back at all
+# (pgtenantctl is killed after 10 s), so 5 s tells the two apart with room
+# to spare for a loaded machine.
 gate_hold || bail_out "could not take the test gate"
 sid=$(insert_job sleep t-sleep "{\"seconds\": \"0\", \"test_gate\": \"$MIG_GATE\"}")
 ok "a sleep job is running (held at the test gate)" wait_state "$sid" running 10
 ms=$(fastest_ms status)
-ok "pgtenantctl status answers while it runs (fastest of a few: ${ms} ms)" [ "$ms" -lt 2000 ]
+ok "pgtenantctl status answers while it runs (fastest of a few: ${ms} ms)" [ "$ms" -lt 5000 ]
 ms=$(fastest_ms --json status)
-ok "pgtenantctl --json status answers while it runs (${ms} ms)" [ "$ms" -lt 2000 ]
+ok "pgtenantctl --json status answers while it runs (${ms} ms)" [ "$ms" -lt 5000 ]
 is "$(job_state "$sid")" running "(the job was running throughout)"
 
 out=$(ctl --json status)

@@ -269,9 +269,11 @@ is "$out" "500 answers, 500 JSON" "500 pipelined requests get 500 answers"
 
 # 1,000 clients at once: the daemon serves CTL_MAX_CLIENTS (64) of them
 # and turns the rest away with an error line; nobody hangs. The served
-# connections are held open a moment to see the cap from pgtenantctl.
+# connections are then held open (until the test creates flood-release,
+# at most 40 s) to see the cap from pgtenantctl.
 ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
-sock_perl 60 '
+sock_perl 100 '
+	$| = 1;
 	my (@socks, $failed);
 	for (1..1000) {
 		my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $ARGV[0]);
@@ -298,15 +300,19 @@ sock_perl 60 '
 	printf "connected=%d failed=%d served=%d away=%d closed=%d other=%d hung=%d\n",
 		scalar(@socks), $failed // 0, $served, $away, $closed, $other, $sel->count;
 	open(my $f, ">", $ARGV[1]) and close $f;
-	sleep 3;' "$CTL_SOCK" "$T/flood-holding" >"$T/flood.out" 2>&1 &
+	my $until = time + 40;
+	select(undef, undef, undef, 0.05) until -e $ARGV[2] || time > $until;' \
+	"$CTL_SOCK" "$T/flood-holding" "$T/flood-release" >"$T/flood.out" 2>&1 &
 flood=$!
 if wait_cmd 60 test -e "$T/flood-holding"; then
+	# A daemon that did not make room would answer only once the flood
+	# lets go of its slots (40 s; pgtenantctl is killed after 30 s).
 	t0=$(now_ms)
-	capped=$(ctl --json status 2>&1)
+	capped=$(timeout 30 "$PGTENANTCTL" -s "$CTL_SOCK" --json status 2>&1)
 	rc=$?
 	ms=$(($(now_ms) - t0))
 	ok "while 64 clients are connected, pgtenantctl status returns at once (${ms} ms)" \
-		[ "$ms" -lt 2000 ]
+		[ "$ms" -lt 10000 ]
 	# root is an admin: when every slot is taken, the daemon closes the
 	# idlest client to serve it (finding 12 of the trust issue).
 	ok "... and is still served, as root (exit $rc)" [ "$rc" -eq 0 ]
@@ -315,6 +321,7 @@ if wait_cmd 60 test -e "$T/flood-holding"; then
 else
 	tap_result 1 "the 1,000 clients finished"
 fi
+: >"$T/flood-release"
 wait "$flood"
 out=$(cat "$T/flood.out")
 diag "1,000 clients: $out"

@@ -17,17 +17,51 @@ sql "CREATE SCHEMA tenant_s1; CREATE TABLE tenant_s1.graph_entities (id text PRI
 
 speed=30240	# one simulated week in 20 real seconds
 fake0=$(date -u -d 2024-03-24T12:00:00Z +%s)
-real0=$(date +%s)
-export PGTENANTD_FAKE_CLOCK="$fake0 $speed $real0"
+# The real start in milliseconds (the daemon reads a fraction), so that
+# the fake clock's time at any real moment is known to the millisecond.
+real0_ms=$(now_ms)
+PGTENANTD_FAKE_CLOCK="$fake0 $speed $((real0_ms / 1000)).$(printf %03d $((real0_ms % 1000)))"
+export PGTENANTD_FAKE_CLOCK
 
 # Sleep until the fake clock shows the UTC time given.
 sleep_until_fake()
 {
 	local target ms
 	target=$(date -u -d "$1" +%s)
-	ms=$(((target - fake0) * 1000 / speed - ($(now_ms) - real0 * 1000)))
+	ms=$(((target - fake0) * 1000 / speed - ($(now_ms) - real0_ms)))
 	[ "$ms" -gt 0 ] && sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
 	return 0
+}
+
+# The fake clock's second at real millisecond MS, rounded down (or up:
+# fake_s_at MS up).
+fake_s_at()
+{
+	local round=0
+	[ "${2:-}" = up ] && round=999
+	echo $((fake0 + ((($1 - real0_ms) * speed + round) / 1000)))
+}
+
+# The day of March 2024 of nightly's first slot (02:30 Berlin, 01:30 UTC
+# before the DST change) after fake second S: first_night_after S.
+first_night_after()
+{
+	local day
+	for ((day = 24; day < 31; day++)); do
+		[ "$(date -u -d "2024-03-${day}T01:30:00Z" +%s)" -gt "$1" ] && break
+	done
+	echo "$day"
+}
+
+# True if the daemon on SOCKET has planned nightly's next slot: its
+# scheduler has read its clock and set out from there.
+nightly_planned()
+{
+	local out
+	out=$(ctl_at "$1" --json schedules 2>/dev/null) || return 1
+	[ "$(json_eval "$out" "(SELECT s->>'next_fire' IS NOT NULL
+				 FROM jsonb_array_elements((:'j')::jsonb->'schedules') s
+				WHERE s->>'name' = 'nightly')" 2>/dev/null)" = t ]
 }
 
 schedules="schedules:
@@ -49,8 +83,14 @@ write_config "$T/a.yaml" "state_dir: $T/state-a" "control_socket: $T/a.sock" \
 	"log_level: info" "$schedules"
 write_config "$T/b.yaml" "state_dir: $T/state-b" "control_socket: $T/b.sock" \
 	"log_level: info" "$schedules"
+# Nothing was fired yet: nightly's first slot is the first after the fake
+# time at which daemon A's scheduler starts (B's starts later), which
+# lies between the two real moments taken around it.
+before_a_ms=$(now_ms)
 start_daemon "$T/a.yaml" "$T/a.log" || bail_out "daemon A did not start"
 pid_a=$DAEMON_PID
+ok "daemon A's scheduler plans nightly's first slot" wait_cmd 20 nightly_planned "$T/a.sock"
+planned_ms=$(now_ms)
 start_daemon "$T/b.yaml" "$T/b.log" || bail_out "daemon B did not start"
 pid_b=$DAEMON_PID
 
@@ -102,12 +142,15 @@ is "$(sql "SELECT count(*) FROM pgtenantd.schedule_slots WHERE catch_up")" 0 \
 # not exist and the slot fires when the gap ends, 03:00 CEST (01:00 UTC).
 # The first slot, 03-25 01:30, comes 1.6 real seconds after the clock
 # starts: a daemon that needs longer to start (sanitizers on a busy
-# machine) begins with the next day's, so the days are counted from the
-# first slot fired, which must be one of the first two.
+# machine) begins with a later day's. Which one follows from the fake
+# times before daemon A started and once it had planned (usually both
+# give 03-25), and the days are counted from there.
+first_lo=$(first_night_after "$(fake_s_at "$before_a_ms")")
+first_hi=$(first_night_after "$(fake_s_at "$((planned_ms + 1))" up)")
 first_night=$(sql "SELECT to_char(min(slot) AT TIME ZONE 'UTC', 'DD') FROM pgtenantd.schedule_slots
 		   WHERE schedule = 'nightly'")
-ok "nightly's first slot is 03-25 or, after a slow start, 03-26" \
-	test "$first_night" = 25 -o "$first_night" = 26
+ok "nightly's first slot ($first_night) is the first after its scheduler started (03-$first_lo to 03-$first_hi)" \
+	between "${first_night:-0}" "$first_lo" "$first_hi"
 nights=
 for ((day = 10#${first_night:-25}; day <= 30; day++)); do
 	nights+="03-$day 01:30=2 "
