@@ -57,6 +57,13 @@ struct queue {
 	unsigned heartbeat_id_count;
 	int64_t *relock_ids; /* the jobs whose tenant locks are being retaken */
 	unsigned relock_id_count;
+	/* the dispatcher's session as pg_stat_activity shows it (pid 0: not
+	 * known), and the one before a reconnect, ended if the server still
+	 * runs it */
+	struct session {
+		int pid;
+		char backend_start[64];
+	} session, old_session;
 	struct event *poll_timer;
 	struct event *due_timer;
 	struct event *heartbeat_timer;
@@ -1076,7 +1083,9 @@ static void queue_unknown_released(const struct pgconn_result *r, void *arg)
 /* After a reconnect, before any claim on the new connection: the rows
  * this daemon owns but does not know were claimed by an end_and_claim
  * whose answer the old connection lost; hand them back. Known: the jobs on
- * a worker or claimed ahead, and those whose end is not recorded yet. */
+ * a worker or claimed ahead, and those whose end is not recorded yet; not
+ * a run called lost, whose row is not this run's any more (the lost answer
+ * may have claimed it again). */
 static void queue_release_unknown(struct queue *q)
 {
 	struct engine *e = q->e;
@@ -1088,12 +1097,13 @@ static void queue_release_unknown(struct queue *q)
 	char *known;
 
 	for (unsigned i = 0; i < e->worker_count; i++)
-		if (e->workers[i].job != NULL)
+		if (e->workers[i].job != NULL && !e->workers[i].job->lost)
 			ids[n++] = e->workers[i].job->id;
 	for (unsigned i = 0; i < q->waiting_count; i++)
 		ids[n++] = q->waiting[i]->id;
 	for (struct finishing *f = q->finishing; f != NULL; f = f->next)
-		ids[n++] = f->job->id;
+		if (!f->job->lost)
+			ids[n++] = f->job->id;
 	known = bigint_array(ids, n);
 	params[0] = e->owner;
 	params[1] = known;
@@ -1105,9 +1115,73 @@ static void queue_release_unknown(struct queue *q)
 	free(ids);
 }
 
+static void queue_old_session_ended(const struct pgconn_result *r, void *arg)
+{
+	struct queue *q = arg;
+
+	if (r->connection_lost)
+		return;
+	if (r->error != NULL)
+		log_warning(
+			"ending the dispatcher's session from before the reconnect failed (a request it still runs may claim jobs that wait out their lease): %s",
+			r->error);
+	else if (PQntuples(r->res) > 0 && PQgetvalue(r->res, 0, 0)[0] != 't')
+		log_warning(
+			"the dispatcher's session from before the reconnect (backend pid %d) did not end within 5 s (a request it still runs may claim jobs that wait out their lease)",
+			q->old_session.pid);
+	else if (PQntuples(r->res) > 0)
+		log_info(
+			"ended the dispatcher's session from before the reconnect (backend pid %d), which the server still ran",
+			q->old_session.pid);
+	q->old_session.pid = 0;
+	queue_release_unknown(q);
+}
+
+/* After a reconnect, before the hand-back: the server may still run the
+ * old session (a connection it has not seen drop), whose request could
+ * claim jobs after the hand-back looked. End it, waiting up to 5 s, so
+ * that its transaction has committed or rolled back. pid and start time
+ * together: a pid alone may be another backend's by now. */
+static void queue_end_old_session(struct queue *q)
+{
+	char pid[16];
+	const char *params[2] = { pid, q->old_session.backend_start };
+
+	if (q->old_session.pid == 0) {
+		queue_release_unknown(q);
+		return;
+	}
+	snprintf(pid, sizeof(pid), "%d", q->old_session.pid);
+	pgconn_query(q->e->dispatcher,
+		     "SELECT pg_terminate_backend(a.pid, 5000)"
+		     " FROM pg_stat_activity a WHERE a.pid = $1::integer"
+		     " AND a.backend_start = $2::timestamptz",
+		     2, params, queue_old_session_ended, q);
+}
+
+static void queue_session_known(const struct pgconn_result *r, void *arg)
+{
+	struct queue *q = arg;
+
+	if (r->error != NULL) {
+		if (!r->connection_lost)
+			log_warning(
+				"reading the dispatcher's session start failed: %s",
+				r->error);
+		return;
+	}
+	if (PQntuples(r->res) == 1 && !PQgetisnull(r->res, 0, 1)) {
+		q->session.pid = atoi(PQgetvalue(r->res, 0, 0));
+		snprintf(q->session.backend_start,
+			 sizeof(q->session.backend_start), "%s",
+			 PQgetvalue(r->res, 0, 1));
+	}
+}
+
 /* The schema is in place and the kinds are published (setup.c): hand back
- * what an earlier run left; after a reconnect, hand back what a lost answer
- * claimed and take the running jobs' locks again; then start claiming. */
+ * what an earlier run left; after a reconnect, end the old session if the
+ * server still runs it, hand back what a lost answer claimed and take the
+ * running jobs' locks again; then start claiming. */
 void queue_schema_ready(struct queue *q)
 {
 	const char *params[1];
@@ -1120,7 +1194,7 @@ void queue_schema_ready(struct queue *q)
 			     "SELECT pgtenantd.release_owner($1)", 1, params,
 			     queue_released, q);
 	} else {
-		queue_release_unknown(q);
+		queue_end_old_session(q);
 	}
 }
 
@@ -1152,6 +1226,14 @@ void queue_on_connected(struct queue *q, bool connected)
 	if (e->config->listen)
 		pgconn_exec(e->dispatcher, "LISTEN pgtenantd", queue_listened,
 			    q);
+	/* a session never identified keeps the one before as the old one */
+	if (q->session.pid != 0)
+		q->old_session = q->session;
+	q->session.pid = 0;
+	pgconn_exec(e->dispatcher,
+		    "SELECT pid, backend_start FROM pg_stat_activity"
+		    " WHERE pid = pg_backend_pid()",
+		    queue_session_known, q);
 }
 
 /* A notification on the dispatcher connection. */

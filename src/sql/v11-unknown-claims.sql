@@ -53,24 +53,34 @@ RETURNS SETOF pgtenantd.jobs
 LANGUAGE plpgsql AS $$
 DECLARE
 	late pgtenantd.jobs;
+	not_mine bigint[];
 BEGIN
 	IF jsonb_array_length(p_ended) > 0 THEN
-		-- an end the daemon itself called lost is not reported back
-		FOR late.id IN SELECT f.id
-				 FROM pgtenantd.finish_jobs(p_owner, p_ended) f
-				 JOIN jsonb_array_elements(p_ended) e
-				   ON (e->>'id')::bigint = f.id
-				WHERE NOT f.mine
-				  AND NOT coalesce((e->>'lost')::boolean, false)
-				  AND NOT (coalesce((e->>'resent')::boolean, false)
+		SELECT array_agg(f.id) INTO not_mine
+		  FROM pgtenantd.finish_jobs(p_owner, p_ended) f
+		 WHERE NOT f.mine;
+		-- a statement of its own, with a snapshot of its own: the row
+		-- of an end sent again may have been written by the earlier
+		-- request's transaction while finish_jobs waited for its lock
+		-- (finish_jobs saw that write; a snapshot taken before the wait
+		-- would not)
+		FOR late.id IN SELECT e.id
+				 FROM jsonb_to_recordset(p_ended) AS e(id bigint,
+					state text, attempt integer, refund boolean,
+					lost boolean, resent boolean)
+				WHERE e.id = ANY (not_mine)
+				  -- an end the daemon itself called lost is not
+				  -- reported back
+				  AND NOT coalesce(e.lost, false)
+				  AND NOT (coalesce(e.resent, false)
 					   AND EXISTS (
 						SELECT FROM pgtenantd.jobs j
-						 WHERE j.id = f.id AND j.owner IS NULL
-						   AND j.attempts = (e->>'attempt')::integer
-							- CASE WHEN coalesce((e->>'refund')::boolean, false)
+						 WHERE j.id = e.id AND j.owner IS NULL
+						   AND j.attempts = e.attempt
+							- CASE WHEN coalesce(e.refund, false)
 							       THEN 1 ELSE 0 END
-						   AND (j.state = e->>'state'
-							OR (e->>'state' = 'queued'
+						   AND (j.state = e.state
+							OR (e.state = 'queued'
 							    AND j.state = 'cancelled')))) LOOP
 			late.state := 'ended_late';
 			RETURN NEXT late;

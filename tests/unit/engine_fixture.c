@@ -263,14 +263,22 @@ bool fx_start(const char *name, unsigned worker_count, const char *config_extra,
 	return fx_loop_until(&set_up, 15);
 }
 
+void fx_disconnect(void)
+{
+	for (unsigned i = 0; i < fx.worker_count; i++) {
+		pgconn_free(workers[i].conn);
+		workers[i].conn = NULL;
+	}
+	if (fx.dispatcher != NULL)
+		pgconn_free(fx.dispatcher);
+	fx.dispatcher = NULL;
+}
+
 void fx_stop(void)
 {
 	char cmd[600];
 
-	for (unsigned i = 0; i < fx.worker_count; i++)
-		pgconn_free(workers[i].conn);
-	if (fx.dispatcher != NULL)
-		pgconn_free(fx.dispatcher);
+	fx_disconnect();
 	if (fx.ckpt != NULL)
 		ckpt_close(fx.ckpt);
 	if (fx.jobdefs != NULL)

@@ -30,6 +30,11 @@ void fx_kind(const char *name, const char *yaml);
 bool fx_start(const char *name, unsigned workers, const char *config_extra,
 	      pgconn_notify_fn on_notify, void *arg);
 
+/* Close the connections: their pending queries fail, calling back now.
+ * Call it before freeing a layer whose queries may still be pending (as
+ * the daemon frees its connections before its queue). */
+void fx_disconnect(void);
+
 /* Tear it all down: connections, engine, database and directory. */
 void fx_stop(void);
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ckpt.h"
@@ -532,6 +533,83 @@ static void test_lost_end_answer(void)
 	fx_on_dispatcher = NULL;
 }
 
+/* Sockets of this process kept open (by a second descriptor) past their
+ * close: to the server, a connection the client dropped stays as silent
+ * as one cut by the network (client_connection_check_interval sees a
+ * closed socket at once). */
+static int held_fds[64];
+static unsigned held_count;
+
+static void hold_sockets(void)
+{
+	int fds[64];
+	unsigned n = 0;
+	struct stat st;
+
+	for (int fd = 3; fd < 1024 && n < 64; fd++)
+		if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+			fds[n++] = fd;
+	for (unsigned i = 0; i < n; i++)
+		held_fds[held_count++] = dup(fds[i]);
+}
+
+static void release_sockets(void)
+{
+	for (unsigned i = 0; i < held_count; i++)
+		close(held_fds[i]);
+	held_count = 0;
+}
+
+/* The same, with the request still waiting for the row lock when the
+ * connection goes, and the server not told (a network cut): it still runs
+ * the old session, which could record the end (or claim jobs) after the
+ * reconnect looked. The queue ends that session first; the end, sent
+ * again, is then recorded as this daemon's. */
+static void test_lost_answer_old_session(void)
+{
+	char id[32], sql[256];
+	int old_pid;
+	uint64_t late = fx.metrics.jobs_ended_late;
+
+	snprintf(id, sizeof(id), "%s",
+		 enqueue("q_nap_autocommit", "t-old-session", "{}", 3));
+	ok(fx_wait_true(napping, 10), "old session: the job runs");
+	snprintf(sql, sizeof(sql),
+		 "BEGIN; SELECT FROM pgtenantd.jobs WHERE id = %s FOR UPDATE",
+		 id);
+	fx_value(sql);
+	for (int i = 0;
+	     i < 200 && !(queue_finishing(q) > 0 && queue_claim_in_flight(q));
+	     i++)
+		fx_run_ms(20);
+	ok(queue_finishing(q) > 0 && queue_claim_in_flight(q),
+	   "old session: its end is sent, held by a row lock");
+	old_pid = pgconn_backend_pid(fx.dispatcher);
+	fx_on_dispatcher = on_dispatcher;
+	hold_sockets();
+	pgconn_reset(fx.dispatcher, "unit test: the connection is lost");
+	snprintf(sql, sizeof(sql),
+		 /* this session is in a transaction: read the activity
+		  * anew each time */
+		 "SELECT NOT EXISTS (SELECT FROM pg_stat_activity "
+		 "WHERE pid = %d) FROM pg_stat_clear_snapshot()",
+		 old_pid);
+	ok(fx_wait_true(sql, 10),
+	   "old session: ended at the reconnect while it waits for the lock");
+	release_sockets();
+	fx_value("COMMIT");
+	for (int i = 0; i < 200 && queue_finishing(q) > 0; i++)
+		fx_run_ms(50);
+	is_str(row(id, "state || ' ' || attempts"), "succeeded 1",
+	       "old session: the end, sent again, is recorded");
+	is_int((int)(fx.metrics.jobs_ended_late - late), 0,
+	       "old session: ... not called late");
+	for (int i = 0; i < 40 && !hook_ran_for(id); i++)
+		fx_run_ms(50);
+	ok(hook_ran_for(id), "old session: ... and its hook ran");
+	fx_on_dispatcher = NULL;
+}
+
 static void write_kinds(void)
 {
 	fx_kind("q_noop", "description: unit test - nothing\n"
@@ -606,6 +684,8 @@ int main(void)
 		test_late_end();
 		test_lost_answer();
 		test_lost_end_answer();
+		test_lost_answer_old_session();
+		fx_disconnect(); /* its pending queries call back into q */
 		queue_free(q);
 	}
 	fx_stop();

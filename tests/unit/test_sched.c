@@ -135,6 +135,7 @@ int main(void)
 	}
 	json_decref(listed.list);
 
+	fx_disconnect(); /* their pending queries call back into them */
 	sched_free(s1);
 	sched_free(s2);
 	fx_stop();
