@@ -16,7 +16,8 @@
 -- the queue with its attempt given back, or is cancelled if a cancel was
 -- asked for meanwhile. Its tenant's advisory lock went with the old
 -- session. The daemon asks before it claims anything on the new
--- connection, so no claim of its own can be among the rows.
+-- connection, and after it has ended the old session if the server still
+-- ran it, so no claim of its own can be among the rows, nor come after.
 CREATE FUNCTION pgtenantd.release_unknown_claims(p_owner text,
 	p_known bigint[])
 RETURNS integer
@@ -59,6 +60,8 @@ BEGIN
 		SELECT array_agg(f.id) INTO not_mine
 		  FROM pgtenantd.finish_jobs(p_owner, p_ended) f
 		 WHERE NOT f.mine;
+	END IF;
+	IF not_mine IS NOT NULL THEN
 		-- a statement of its own, with a snapshot of its own: the row
 		-- of an end sent again may have been written by the earlier
 		-- request's transaction while finish_jobs waited for its lock
