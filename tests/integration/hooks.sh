@@ -32,7 +32,12 @@ steps:
     sql: SELECT pg_sleep(2)
 EOF
 
-write_config "$T/a.yaml" \
+# No heartbeat while the daemon runs (its jobs take 2 s at most): after the
+# pause below, the late end must reach the database before a heartbeat
+# could call the run lost, the other way a taken-over run ends (tested in
+# test_queue); with a heartbeat every 500 ms the two raced.
+quiet=("lease: 120s" "heartbeat_interval: 60s")
+write_config "$T/a.yaml" "${quiet[@]}" \
 	"hook_on_failure: [\"$T/hook\", \"failure\", \"\$(touch $T/pwned); \`touch $T/pwned\`\"]" \
 	"hook_on_success: [\"$T/hook\", \"success\"]" \
 	"hook_timeout: 2s"
@@ -91,7 +96,7 @@ id=$(insert_job noop hook-exit3)
 ok "a failing hook: the job still succeeds" wait_state "$id" succeeded 10
 ok "a failing hook: the log says so, with its exit status" \
 	wait_cmd 5 grep -q "hook $T/hook for job $id failed (exit status 3)" "$T/a.log"
-write_config "$T/a.yaml" "hook_on_success: [\"sleep\", \"30\"]" "hook_timeout: 500ms"
+write_config "$T/a.yaml" "${quiet[@]}" "hook_on_success: [\"sleep\", \"30\"]" "hook_timeout: 500ms"
 ctl reload >/dev/null
 id=$(insert_job noop hook-hang)
 ok "a hanging hook: the job succeeds" wait_state "$id" succeeded 10
