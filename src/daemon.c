@@ -108,8 +108,11 @@ static void daemon_maybe_exit(struct daemon *d)
 		return;
 	if (engine_busy_workers(&d->engine) > 0)
 		return;
-	if (queue_finishing(d->queue) > 0 &&
-	    pgconn_is_ready(d->engine.dispatcher))
+	/* job ends not recorded yet wait for the database, through a
+	 * reconnect too (shutdown_timeout bounds it): left to the next start,
+	 * a hand-back would spend its attempt, and a job that succeeded on its
+	 * last attempt would be failed */
+	if (queue_finishing(d->queue) > 0)
 		return;
 	/* exiting now would leave what that call claims running, without a
 	 * daemon, until its lease expired */
@@ -124,8 +127,8 @@ static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	struct daemon *d = arg;
 
 	log_warning(
-		"shutdown timeout: exiting with %u job(s) still running; their leases will expire and another daemon takes them",
-		engine_busy_workers(&d->engine));
+		"shutdown timeout: exiting with %u job(s) still running and %u job end(s) not recorded; their leases will expire and another daemon takes them",
+		engine_busy_workers(&d->engine), queue_finishing(d->queue));
 	event_base_loopexit(d->engine.base, NULL);
 }
 

@@ -31,7 +31,8 @@ make_batch_tables 200
 
 # A long poll interval, so that a job that runs at once after the outage
 # shows that the daemon LISTENs again; a lease that outlasts the restart.
-write_config "$T/a.yaml" "poll_interval: 20s" "lease: 10s" "heartbeat_interval: 1s"
+write_config "$T/a.yaml" "poll_interval: 20s" "lease: 10s" "heartbeat_interval: 1s" \
+	"shutdown_timeout: 30s"
 start_daemon "$T/a.yaml" "$T/a.log" || bail_out "pgtenantd did not start"
 
 id=$(insert_job batch_slow t1 '{"ms": "150"}')
@@ -75,6 +76,28 @@ id=$(insert_job noop t4)
 ok "after that outage too a new job runs well before the poll (LISTEN again)" \
 	wait_state "$id" succeeded 10
 
-ok "SIGTERM: the daemon exits with status 0" stop_daemon "$DAEMON_PID"
+# SIGTERM while the server is down: the running job's connection went, so
+# it is handed back, and that end cannot be recorded yet. The daemon waits
+# for the database (shutdown_timeout, 30 s here) rather than leave the row
+# running in its name, which its next start would requeue with the attempt
+# spent (or fail, on the last attempt).
+id=$(insert_job batch_slow t5 '{"ms": "500"}')
+ok "outage: a slow batch job runs" \
+	wait_until "SELECT count(*) >= 1 FROM public.batch_log WHERE job_id = $id" 15
+out=$(pg_tmp pause "$T/pg" 2>&1)
+ok "outage: PostgreSQL stops (scripts/pg-tmp pause)" [ $? -eq 0 ] || diag "$out"
+ok "outage: the daemon hands the job back" \
+	wait_cmd 10 grep -q "job $id batch_slow t5\] handed back to the queue" "$T/a.log"
+pid=$DAEMON_PID
+term_daemon "$pid"
+sleep 1
+ok "outage: on SIGTERM the daemon waits for the database to record that" kill -0 "$pid"
+out=$(pg_tmp resume "$T/pg" 2>&1)
+ok "outage: PostgreSQL is back (scripts/pg-tmp resume)" [ $? -eq 0 ] || diag "$out"
+wait_exit "$pid" 40
+rc=$?
+ok "outage: then the daemon exits with status 0 (exit $rc)" [ "$rc" -eq 0 ]
+is "$(sql "SELECT state || ' ' || attempts || ' ' || (owner IS NULL) FROM pgtenantd.jobs WHERE id = $id")" \
+	"queued 0 true" "outage: the job is queued again, its attempt given back"
 
 done_testing
