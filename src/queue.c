@@ -1,6 +1,9 @@
 /* queue.c - claiming jobs from pgtenantd.jobs and ending them, on the
- * dispatcher connection: LISTEN plus a poll fallback, leases renewed by
- * heartbeat, expired leases rescued, backoff on failure, cancel, pause. */
+ * dispatcher connection: LISTEN plus a poll fallback, one request that
+ * records the jobs that ended and claims the next ones, jobs claimed ahead
+ * for busy workers, backoff when a due job cannot be claimed, cancel,
+ * pause. Leases are kept in queue_lease.c; what follows a connect of the
+ * dispatcher, in queue_session.c. */
 #include "queue.h"
 
 #include <inttypes.h>
@@ -16,76 +19,16 @@
 #include "jobdef.h"
 #include "jobend.h"
 #include "log.h"
-#include "notify.h"
 #include "pgconn.h"
+#include "queue-int.h"
 #include "runner.h"
 #include "util.h"
 
-#define TENANT_LOCK_CLASS "1886680148"
-
-/* A job whose end is being written to its row. */
-struct finishing {
-	struct finishing *next;
-	struct job *job;
-	char state[16];
-	json_t *result; /* NULL: keep the row's */
-	char *error;
-	int64_t retry_ms;
-	bool refund;
-	bool unlock;
-	bool sent;
-	/* sent in a request whose answer the connection lost: the server
-	 * may have recorded it (end_and_claim commits before it answers) */
-	bool maybe_recorded;
-	bool late; /* not recorded: this daemon no longer held the job */
-};
-
-struct queue {
-	struct engine *e;
-	bool connected;
-	bool released;		 /* jobs of an earlier run handed back */
-	bool request_in_flight;	 /* an end_and_claim call */
-	bool dispatch_again;	 /* something changed while it ran */
-	bool starting;		 /* starting the rows of an answer */
-	int asked;		 /* jobs it asked for */
-	unsigned due_now_streak; /* "due now" answers in a row, none claimed */
-	double newest_due_seen;	 /* newest_due of the last such answer */
-	unsigned request_failures; /* end_and_claim errors in a row */
-	bool heartbeat_in_flight;
-	bool heartbeat_again;	/* a cancel notification came meanwhile */
-	int64_t *heartbeat_ids; /* the jobs the heartbeat in flight renews */
-	unsigned heartbeat_id_count;
-	int64_t *relock_ids; /* the jobs whose tenant locks are being retaken */
-	unsigned relock_id_count;
-	/* the dispatcher's session as pg_stat_activity shows it (pid 0: not
-	 * known), and the one before a reconnect, ended if the server still
-	 * runs it */
-	struct session {
-		int pid;
-		char backend_start[64];
-	} session, old_session;
-	struct event *poll_timer;
-	struct event *due_timer;
-	struct event *heartbeat_timer;
-	struct event *rescue_timer;
-	struct finishing *finishing;
-	unsigned finishing_count;
-	/* Claimed ahead: jobs claimed for workers that are still busy, each
-	 * started as soon as one is free, in claim order. A worker then goes
-	 * from one job to the next without waiting for a claim, and a claim
-	 * brings several jobs at once. At most waiting_cap (the workers). */
-	struct job **waiting;
-	unsigned waiting_count;
-	unsigned waiting_cap;
-};
-
-static void queue_dispatch(struct queue *q);
 /* Tries of a batch of job ends before they are given up. */
 #define QUEUE_END_TRIES 5
-static void queue_heartbeat(struct queue *q);
 
 /* ids as a PostgreSQL bigint[] literal ("{1,2,3}"), a new string. */
-static char *bigint_array(const int64_t *ids, unsigned n)
+char *queue_bigint_array(const int64_t *ids, unsigned n)
 {
 	char *out = xmalloc((size_t)n * 22 + 3), *p = out;
 
@@ -121,7 +64,7 @@ static struct worker *queue_idle_worker(struct queue *q)
 }
 
 /* The running or claimed-ahead job with this id, or NULL. */
-static struct job *queue_find_job(struct queue *q, int64_t id)
+struct job *queue_find_job(struct queue *q, int64_t id)
 {
 	for (unsigned i = 0; i < q->e->worker_count; i++) {
 		struct job *job = q->e->workers[i].job;
@@ -284,13 +227,11 @@ static void queue_unlink_finishing(struct queue *q, struct finishing *f)
 	}
 }
 
-static void queue_job_done(struct queue *q, struct job *job,
-			   enum job_outcome outcome, const char *error);
 static void queue_runner_done(struct job *job, enum job_outcome outcome,
 			      const char *error, void *arg);
 
 /* Take the job at index i out of the claimed-ahead list. */
-static struct job *queue_unwait(struct queue *q, unsigned i)
+struct job *queue_unwait(struct queue *q, unsigned i)
 {
 	struct job *job = q->waiting[i];
 
@@ -470,7 +411,7 @@ static int queue_mark_late(struct queue *q, const PGresult *res, int state_col)
 
 /* The connection went with the request in flight: its job ends are sent
  * again, saying they may be recorded already. */
-static void queue_ends_unanswered(struct queue *q)
+void queue_ends_unanswered(struct queue *q)
 {
 	for (struct finishing *f = q->finishing; f != NULL; f = f->next) {
 		f->maybe_recorded = f->maybe_recorded || f->sent;
@@ -609,7 +550,7 @@ static json_t *queue_finish_batch(struct queue *q)
 /* One request on the dispatcher connection: record the jobs that ended
  * since the last one and claim as many due jobs as workers are idle. One
  * is in flight at a time; what happens meanwhile goes into the next. */
-static void queue_dispatch(struct queue *q)
+void queue_dispatch(struct queue *q)
 {
 	struct engine *e = q->e;
 	json_t *batch;
@@ -676,8 +617,8 @@ static json_t *queue_cut_result(struct job *job, int64_t max)
 
 /* The job is done (runner or claim): record the outcome, free the
  * worker. error may be NULL. */
-static void queue_job_done(struct queue *q, struct job *job,
-			   enum job_outcome outcome, const char *error)
+void queue_job_done(struct queue *q, struct job *job, enum job_outcome outcome,
+		    const char *error)
 {
 	struct engine *e = q->e;
 	struct finishing *f = xcalloc(1, sizeof(*f));
@@ -753,487 +694,6 @@ static void queue_runner_done(struct job *job, enum job_outcome outcome,
 	if (job->lost)
 		outcome = JOB_LOST;
 	queue_job_done(arg, job, outcome, error);
-}
-
-/* Row of the heartbeat answer for job id: -1 if absent. */
-static int queue_heartbeat_row(const PGresult *res, int64_t id)
-{
-	for (int row = 0; row < PQntuples(res); row++)
-		if (strtoll(PQgetvalue(res, row, 0), NULL, 10) == id)
-			return row;
-	return -1;
-}
-
-/* Was job id in the heartbeat that was answered? A job claimed while it
- * was in flight was not, and is not missing from its answer. */
-static bool queue_heartbeat_sent(const struct queue *q, int64_t id)
-{
-	for (unsigned i = 0; i < q->heartbeat_id_count; i++)
-		if (q->heartbeat_ids[i] == id)
-			return true;
-	return false;
-}
-
-/* The heartbeat's answer for the claimed-ahead jobs: one that is no longer
- * ours, or asked to cancel, ends without having begun. */
-static void queue_heartbeat_waiting(struct queue *q, const PGresult *res)
-{
-	for (unsigned i = 0; i < q->waiting_count;) {
-		struct job *job = q->waiting[i];
-		int row = queue_heartbeat_row(res, job->id);
-
-		if (row < 0 && queue_heartbeat_sent(q, job->id) &&
-		    pgconn_is_ready(q->e->dispatcher)) {
-			queue_unwait(q, i);
-			job->lost = true;
-			queue_job_done(q, job, JOB_LOST, NULL);
-		} else if (row >= 0 && PQgetvalue(res, row, 1)[0] == 't') {
-			queue_unwait(q, i);
-			job->cancel_requested = true;
-			job_log_info(job, "cancel requested before it began");
-			queue_job_done(q, job, JOB_CANCELLED, NULL);
-		} else {
-			i++;
-		}
-	}
-}
-
-/* Leases renewed: jobs sent but missing from the answer are no longer ours. */
-static void queue_heartbeat_result(const struct pgconn_result *r, void *arg)
-{
-	struct queue *q = arg;
-	struct engine *e = q->e;
-
-	q->heartbeat_in_flight = false;
-	if (r->error != NULL) {
-		if (!r->connection_lost)
-			log_error("renewing leases failed: %s", r->error);
-		return;
-	}
-	if (q->heartbeat_again) {
-		/* the row may have changed after this one was sent */
-		q->heartbeat_again = false;
-		queue_heartbeat(q);
-	}
-	queue_heartbeat_waiting(q, r->res);
-	for (unsigned i = 0; i < e->worker_count; i++) {
-		struct job *job = e->workers[i].job;
-		int row;
-		bool found, cancel;
-
-		if (job == NULL || job->lost)
-			continue;
-		row = queue_heartbeat_row(r->res, job->id);
-		found = row >= 0;
-		cancel = found && PQgetvalue(r->res, row, 1)[0] == 't';
-		if (!found && queue_heartbeat_sent(q, job->id) &&
-		    pgconn_is_ready(e->dispatcher)) {
-			runner_interrupt(job, JOB_INTERRUPT_LOST);
-		} else if (cancel && !job->cancel_requested) {
-			job_log_info(job, "cancel requested");
-			runner_interrupt(job, JOB_INTERRUPT_CANCEL);
-		}
-	}
-}
-
-/* Renew the leases of every job this daemon runs or is ending. */
-static void queue_heartbeat(struct queue *q)
-{
-	struct engine *e = q->e;
-	int64_t *ids;
-	unsigned n = 0;
-	char lease[48];
-	char *list;
-	const char *params[3];
-
-	if (!q->connected)
-		return;
-	if (q->heartbeat_in_flight) {
-		q->heartbeat_again = true;
-		return;
-	}
-	ids = xcalloc(e->worker_count + q->waiting_count + q->finishing_count +
-			      1,
-		      sizeof(*ids));
-	for (unsigned i = 0; i < e->worker_count; i++)
-		if (e->workers[i].job != NULL)
-			ids[n++] = e->workers[i].job->id;
-	for (unsigned i = 0; i < q->waiting_count; i++)
-		ids[n++] = q->waiting[i]->id;
-	for (const struct finishing *f = q->finishing; f != NULL; f = f->next)
-		ids[n++] = f->job->id;
-	if (n == 0) {
-		free(ids);
-		return;
-	}
-	list = bigint_array(ids, n);
-	interval_ms_text(lease, sizeof(lease), e->config->lease_ms);
-	params[0] = e->owner;
-	params[1] = list;
-	params[2] = lease;
-	q->heartbeat_in_flight = true;
-	pgconn_query_prepared(e->dispatcher,
-			      "SELECT id, cancel_requested FROM pgtenantd."
-			      "heartbeat($1, $2::bigint[], $3::interval)",
-			      3, params, queue_heartbeat_result, q);
-	free(list);
-	free(q->heartbeat_ids);
-	q->heartbeat_ids = ids;
-	q->heartbeat_id_count = n;
-}
-
-static void queue_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
-{
-	queue_heartbeat(arg);
-}
-
-/* Expired leases were taken back: maybe there is work now. */
-static void queue_rescue_result(const struct pgconn_result *r, void *arg)
-{
-	struct queue *q = arg;
-	long n;
-
-	if (r->error != NULL) {
-		if (!r->connection_lost)
-			log_error("rescuing expired leases failed: %s",
-				  r->error);
-		return;
-	}
-	n = strtol(PQgetvalue(r->res, 0, 0), NULL, 10);
-	if (n > 0) {
-		log_info("took back %ld job%s whose lease expired", n,
-			 n == 1 ? "" : "s");
-		q->e->metrics.leases_rescued += (uint64_t)n;
-		queue_dispatch(q);
-	}
-}
-
-static void queue_rescue_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct queue *q = arg;
-
-	if (q->e->ready)
-		pgconn_query(q->e->dispatcher,
-			     "SELECT pgtenantd.rescue_expired()", 0, NULL,
-			     queue_rescue_result, q);
-}
-
-/* Checkpoints of jobs that are over (elsewhere too) are forgotten. */
-static void queue_prune_result(const struct pgconn_result *r, void *arg)
-{
-	struct queue *q = arg;
-	char *cause = NULL;
-
-	if (r->error != NULL)
-		return;
-	for (int i = 0; i < PQntuples(r->res); i++) {
-		int64_t id = strtoll(PQgetvalue(r->res, i, 0), NULL, 10);
-
-		if (!ckpt_forget(q->e->ckpt, id, &cause)) {
-			log_warning("%s", cause);
-			free(cause);
-			cause = NULL;
-		}
-	}
-}
-
-/* Ask which of the jobs with local checkpoints are over. */
-static void queue_prune_checkpoints(struct queue *q)
-{
-	int64_t *ids = NULL;
-	unsigned count = 0;
-	char *cause = NULL, *list;
-	const char *params[1];
-
-	if (!ckpt_jobs(q->e->ckpt, &ids, &count, &cause)) {
-		log_warning("%s", cause);
-		free(cause);
-		return;
-	}
-	if (count == 0) {
-		free(ids);
-		return;
-	}
-	list = bigint_array(ids, count);
-	params[0] = list;
-	pgconn_query(q->e->dispatcher,
-		     "SELECT x FROM unnest($1::bigint[]) AS x WHERE NOT EXISTS"
-		     " (SELECT 1 FROM pgtenantd.jobs j WHERE j.id = x"
-		     " AND j.state IN ('queued', 'running'))",
-		     1, params, queue_prune_result, q);
-	free(list);
-	free(ids);
-}
-
-/* Setup on this connection is complete: start claiming. */
-static void queue_set_ready(struct queue *q)
-{
-	q->e->ready = true;
-	if (!q->e->stopping) {
-		/* the schema is in place and claiming starts: ready for
-		 * systemd (again after a reconnect, which is harmless) */
-		notify_ready();
-		notify_status("claiming jobs; %u worker(s)",
-			      q->e->worker_count);
-	}
-	queue_heartbeat(q);
-	queue_rescue_cb(-1, 0, q);
-	queue_dispatch(q);
-}
-
-static void queue_released(const struct pgconn_result *r, void *arg)
-{
-	struct queue *q = arg;
-
-	if (r->error != NULL) {
-		if (!r->connection_lost)
-			log_error(
-				"handing back jobs of an earlier run failed: %s",
-				r->error);
-		return;
-	}
-	q->released = true;
-	if (atoi(PQgetvalue(r->res, 0, 0)) > 0)
-		log_info(
-			"requeued %s job(s) an earlier run of this daemon left running",
-			PQgetvalue(r->res, 0, 0));
-	queue_prune_checkpoints(q);
-	queue_set_ready(q);
-}
-
-static void queue_relocked(const struct pgconn_result *r, void *arg)
-{
-	struct queue *q = arg;
-	unsigned gen = pgconn_generation(q->e->dispatcher);
-
-	if (r->error != NULL) {
-		if (!r->connection_lost)
-			log_error("retaking tenant locks failed: %s", r->error);
-		return;
-	}
-	/* a job that ended while the locks were retaken is among the ends
-	 * not sent yet: its end must release its lock too */
-	for (unsigned i = 0; i < q->relock_id_count; i++) {
-		struct job *job = queue_find_job(q, q->relock_ids[i]);
-
-		for (struct finishing *f = q->finishing;
-		     job == NULL && f != NULL; f = f->next)
-			if (f->job->id == q->relock_ids[i])
-				job = f->job;
-		if (job != NULL)
-			job->lock_generation = gen;
-	}
-	queue_set_ready(q);
-}
-
-/* After a reconnect, take the tenant locks of running jobs again. */
-static void queue_relock(struct queue *q)
-{
-	struct engine *e = q->e;
-	json_t *tenants = json_array();
-	char *text;
-	const char *params[1];
-
-	q->relock_id_count = 0;
-	q->relock_ids = xrealloc(q->relock_ids, (e->worker_count + 1) *
-							sizeof(*q->relock_ids));
-	for (unsigned i = 0; i < e->worker_count; i++)
-		if (e->workers[i].job != NULL) {
-			json_array_append_new(
-				tenants,
-				json_string(e->workers[i].job->tenant_id));
-			q->relock_ids[q->relock_id_count++] =
-				e->workers[i].job->id;
-		}
-	if (json_array_size(tenants) == 0) {
-		json_decref(tenants);
-		queue_set_ready(q);
-		return;
-	}
-	text = json_dumps(tenants, JSON_COMPACT);
-	params[0] = text;
-	pgconn_query(e->dispatcher,
-		     "SELECT pg_try_advisory_lock(" TENANT_LOCK_CLASS
-		     ", hashtext(pgtenantd.tenant_schema(t)))"
-		     " FROM jsonb_array_elements_text($1::jsonb) AS t",
-		     1, params, queue_relocked, q);
-	free(text);
-	json_decref(tenants);
-}
-
-static void queue_unknown_released(const struct pgconn_result *r, void *arg)
-{
-	struct queue *q = arg;
-
-	if (r->error != NULL) {
-		if (r->connection_lost)
-			return;
-		/* they wait out their lease, as before version 11 */
-		log_error(
-			"handing back jobs claimed by a lost answer failed: %s",
-			r->error);
-	} else if (atoi(PQgetvalue(r->res, 0, 0)) > 0) {
-		log_warning(
-			"requeued %s job(s) claimed by an answer lost with the connection (never started here; attempt given back)",
-			PQgetvalue(r->res, 0, 0));
-	}
-	queue_relock(q);
-}
-
-/* After a reconnect, before any claim on the new connection: the rows
- * this daemon owns but does not know were claimed by an end_and_claim
- * whose answer the old connection lost; hand them back. Known: the jobs on
- * a worker or claimed ahead, and those whose end is not recorded yet; not
- * a run called lost, whose row is not this run's any more (the lost answer
- * may have claimed it again). */
-static void queue_release_unknown(struct queue *q)
-{
-	struct engine *e = q->e;
-	int64_t *ids = xcalloc(e->worker_count + q->waiting_count +
-				       q->finishing_count + 1,
-			       sizeof(*ids));
-	unsigned n = 0;
-	const char *params[2];
-	char *known;
-
-	for (unsigned i = 0; i < e->worker_count; i++)
-		if (e->workers[i].job != NULL && !e->workers[i].job->lost)
-			ids[n++] = e->workers[i].job->id;
-	for (unsigned i = 0; i < q->waiting_count; i++)
-		ids[n++] = q->waiting[i]->id;
-	for (struct finishing *f = q->finishing; f != NULL; f = f->next)
-		if (!f->job->lost)
-			ids[n++] = f->job->id;
-	known = bigint_array(ids, n);
-	params[0] = e->owner;
-	params[1] = known;
-	pgconn_query(
-		e->dispatcher,
-		"SELECT pgtenantd.release_unknown_claims($1, $2::bigint[])", 2,
-		params, queue_unknown_released, q);
-	free(known);
-	free(ids);
-}
-
-static void queue_old_session_ended(const struct pgconn_result *r, void *arg)
-{
-	struct queue *q = arg;
-
-	if (r->connection_lost)
-		return;
-	if (r->error != NULL)
-		log_warning(
-			"ending the dispatcher's session from before the reconnect failed (a request it still runs may claim jobs that wait out their lease): %s",
-			r->error);
-	else if (PQntuples(r->res) > 0 && PQgetvalue(r->res, 0, 0)[0] != 't')
-		log_warning(
-			"the dispatcher's session from before the reconnect (backend pid %d) did not end within 5 s (a request it still runs may claim jobs that wait out their lease)",
-			q->old_session.pid);
-	else if (PQntuples(r->res) > 0)
-		log_info(
-			"ended the dispatcher's session from before the reconnect (backend pid %d), which the server still ran",
-			q->old_session.pid);
-	q->old_session.pid = 0;
-	queue_release_unknown(q);
-}
-
-/* After a reconnect, before the hand-back: the server may still run the
- * old session (a connection it has not seen drop), whose request could
- * claim jobs after the hand-back looked. End it, waiting up to 5 s, so
- * that its transaction has committed or rolled back. pid and start time
- * together: a pid alone may be another backend's by now. */
-static void queue_end_old_session(struct queue *q)
-{
-	char pid[16];
-	const char *params[2] = { pid, q->old_session.backend_start };
-
-	if (q->old_session.pid == 0) {
-		queue_release_unknown(q);
-		return;
-	}
-	snprintf(pid, sizeof(pid), "%d", q->old_session.pid);
-	pgconn_query(q->e->dispatcher,
-		     "SELECT pg_terminate_backend(a.pid, 5000)"
-		     " FROM pg_stat_activity a WHERE a.pid = $1::integer"
-		     " AND a.backend_start = $2::timestamptz",
-		     2, params, queue_old_session_ended, q);
-}
-
-static void queue_session_known(const struct pgconn_result *r, void *arg)
-{
-	struct queue *q = arg;
-
-	if (r->error != NULL) {
-		if (!r->connection_lost)
-			log_warning(
-				"reading the dispatcher's session start failed: %s",
-				r->error);
-		return;
-	}
-	if (PQntuples(r->res) == 1 && !PQgetisnull(r->res, 0, 1)) {
-		q->session.pid = atoi(PQgetvalue(r->res, 0, 0));
-		snprintf(q->session.backend_start,
-			 sizeof(q->session.backend_start), "%s",
-			 PQgetvalue(r->res, 0, 1));
-	}
-}
-
-/* The schema is in place and the kinds are published (setup.c): hand back
- * what an earlier run left; after a reconnect, end the old session if the
- * server still runs it, hand back what a lost answer claimed and take the
- * running jobs' locks again; then start claiming. */
-void queue_schema_ready(struct queue *q)
-{
-	const char *params[1];
-
-	if (!q->connected)
-		return;
-	if (!q->released) {
-		params[0] = q->e->owner;
-		pgconn_query(q->e->dispatcher,
-			     "SELECT pgtenantd.release_owner($1)", 1, params,
-			     queue_released, q);
-	} else {
-		queue_end_old_session(q);
-	}
-}
-
-static void queue_listened(const struct pgconn_result *r, void *arg)
-{
-	if (r->error != NULL && !r->connection_lost)
-		log_error("LISTEN failed: %s", r->error);
-}
-
-/* The dispatcher connection came up or went down. */
-void queue_on_connected(struct queue *q, bool connected)
-{
-	struct engine *e = q->e;
-
-	q->connected = connected;
-	q->e->ready = false;
-	q->request_in_flight = false;
-	q->heartbeat_in_flight = false;
-	q->heartbeat_again = false;
-	if (!connected) {
-		/* their tenant locks went with the session: back to the
-		 * queue (recorded once connected again) */
-		while (q->waiting_count > 0)
-			queue_job_done(q, queue_unwait(q, 0), JOB_HANDED_BACK,
-				       NULL);
-		queue_ends_unanswered(q);
-		return;
-	}
-	if (e->config->listen)
-		pgconn_exec(e->dispatcher, "LISTEN pgtenantd", queue_listened,
-			    q);
-	/* a session never identified keeps the one before as the old one */
-	if (q->session.pid != 0)
-		q->old_session = q->session;
-	q->session.pid = 0;
-	pgconn_exec(e->dispatcher,
-		    "SELECT pid, backend_start FROM pg_stat_activity"
-		    " WHERE pid = pg_backend_pid()",
-		    queue_session_known, q);
 }
 
 /* A notification on the dispatcher connection. */
