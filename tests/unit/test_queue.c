@@ -490,18 +490,17 @@ static void test_lost_answer(void)
 	fx_on_dispatcher = NULL;
 }
 
-/* The answer to a request that recorded a job's end is lost with the
- * connection: sent again after the reconnect, the end finds its row saying
- * so already and counts as recorded (its hook runs), not as late. */
-static void test_lost_end_answer(void)
+/* A job of tenant runs, and the test's session (fx_admin) takes its row's
+ * lock in a transaction it leaves open: the request with the job's end
+ * waits for it, its answer due once the test commits. id gets the job's
+ * id (32 bytes); what names the test in the checks. */
+static void end_held_by_row_lock(const char *tenant, char *id, const char *what)
 {
-	char id[32], sql[256];
-	uint64_t late = fx.metrics.jobs_ended_late;
+	char sql[256], name[128];
 
-	snprintf(id, sizeof(id), "%s",
-		 enqueue("q_nap_autocommit", "t-end-answer", "{}", 3));
-	ok(fx_wait_true(napping, 10), "lost end answer: the job runs");
-	/* the request with its end waits behind this row lock */
+	snprintf(id, 32, "%s", enqueue("q_nap_autocommit", tenant, "{}", 3));
+	snprintf(name, sizeof(name), "%s: the job runs", what);
+	ok(fx_wait_true(napping, 10), name);
 	snprintf(sql, sizeof(sql),
 		 "BEGIN; SELECT FROM pgtenantd.jobs WHERE id = %s FOR UPDATE",
 		 id);
@@ -510,8 +509,20 @@ static void test_lost_end_answer(void)
 	     i < 200 && !(queue_finishing(q) > 0 && queue_claim_in_flight(q));
 	     i++)
 		fx_run_ms(20);
-	ok(queue_finishing(q) > 0 && queue_claim_in_flight(q),
-	   "lost end answer: its end is sent, held by a row lock");
+	snprintf(name, sizeof(name), "%s: its end is sent, held by a row lock",
+		 what);
+	ok(queue_finishing(q) > 0 && queue_claim_in_flight(q), name);
+}
+
+/* The answer to a request that recorded a job's end is lost with the
+ * connection: sent again after the reconnect, the end finds its row saying
+ * so already and counts as recorded (its hook runs), not as late. */
+static void test_lost_end_answer(void)
+{
+	char id[32];
+	uint64_t late = fx.metrics.jobs_ended_late;
+
+	end_held_by_row_lock("t-end-answer", id, "lost end answer");
 	/* the loop stands still: the answer stays unread */
 	fx_value("COMMIT");
 	for (int i = 0; i < 100 && strcmp(row(id, "state"), "succeeded") != 0;
@@ -571,19 +582,7 @@ static void test_lost_answer_old_session(void)
 	int old_pid;
 	uint64_t late = fx.metrics.jobs_ended_late;
 
-	snprintf(id, sizeof(id), "%s",
-		 enqueue("q_nap_autocommit", "t-old-session", "{}", 3));
-	ok(fx_wait_true(napping, 10), "old session: the job runs");
-	snprintf(sql, sizeof(sql),
-		 "BEGIN; SELECT FROM pgtenantd.jobs WHERE id = %s FOR UPDATE",
-		 id);
-	fx_value(sql);
-	for (int i = 0;
-	     i < 200 && !(queue_finishing(q) > 0 && queue_claim_in_flight(q));
-	     i++)
-		fx_run_ms(20);
-	ok(queue_finishing(q) > 0 && queue_claim_in_flight(q),
-	   "old session: its end is sent, held by a row lock");
+	end_held_by_row_lock("t-old-session", id, "old session");
 	old_pid = pgconn_backend_pid(fx.dispatcher);
 	fx_on_dispatcher = on_dispatcher;
 	hold_sockets();
