@@ -1,7 +1,9 @@
-/* queue-int.h - the queue's insides, shared by its three files: queue.c
- * (claims and job ends), queue_lease.c (the heartbeat that renews leases,
- * and the rescue of expired ones) and queue_session.c (what follows a
- * connect or reconnect of the dispatcher). Other modules use queue.h. */
+/* queue-int.h - the queue's insides, shared by its three files, each
+ * calling only the ones below it: queue_session.c (the queue's life, what
+ * follows a connect or reconnect of the dispatcher, notifications) on top,
+ * queue_lease.c (the heartbeat that renews leases, and the rescue of
+ * expired ones), queue.c (claims and job ends) at the bottom. Other
+ * modules use queue.h. */
 #ifndef PGT_QUEUE_INT_H
 #define PGT_QUEUE_INT_H
 
@@ -75,6 +77,15 @@ struct queue {
 
 /* queue.c */
 
+void queue_claims_init(struct queue *q);
+void queue_claims_free(struct queue *q);
+/* A persistent timer of ms, calling fn with q, added. */
+struct event *queue_timer(struct queue *q, int64_t ms, event_callback_fn fn);
+/* The ids of the jobs this daemon holds (on a worker, claimed ahead, or
+ * with an end not recorded yet), a new array of *n. Not a run called lost:
+ * its row is not this run's any more (if this daemon claimed it again, the
+ * new run is claimed ahead or on a worker, and listed). */
+int64_t *queue_job_ids(const struct queue *q, unsigned *n);
 /* ids as a PostgreSQL bigint[] literal ("{1,2,3}"), a new string. */
 char *queue_bigint_array(const int64_t *ids, unsigned n);
 /* The running or claimed-ahead job with this id, or NULL. */
@@ -93,9 +104,10 @@ void queue_ends_unanswered(struct queue *q);
 
 /* queue_lease.c */
 
+void queue_lease_init(struct queue *q);
+void queue_lease_free(struct queue *q);
 /* Renew the leases of every job this daemon runs or is ending. */
 void queue_heartbeat(struct queue *q);
-void queue_heartbeat_cb(evutil_socket_t fd, short what, void *arg);
 /* Take back expired leases (any daemon's), then dispatch. */
 void queue_rescue_cb(evutil_socket_t fd, short what, void *arg);
 

@@ -2,8 +2,9 @@
  * dispatcher connection: LISTEN plus a poll fallback, one request that
  * records the jobs that ended and claims the next ones, jobs claimed ahead
  * for busy workers, backoff when a due job cannot be claimed, cancel,
- * pause. Leases are kept in queue_lease.c; what follows a connect of the
- * dispatcher, in queue_session.c. */
+ * pause. The bottom of the queue's three files: queue_lease.c (leases) and
+ * queue_session.c (the queue's life, connects, notifications) call it,
+ * never the other way. */
 #include "queue.h"
 
 #include <inttypes.h>
@@ -37,6 +38,32 @@ char *queue_bigint_array(const int64_t *ids, unsigned n)
 		p += sprintf(p, "%s%" PRId64, i ? "," : "", ids[i]);
 	strcpy(p, "}");
 	return out;
+}
+
+/* The ids of the jobs this daemon holds (on a worker, claimed ahead, or
+ * with an end not recorded yet), a new array of *n. Not a run called lost:
+ * its row is not this run's any more (if this daemon claimed it again, the
+ * new run is claimed ahead or on a worker, and listed). */
+int64_t *queue_job_ids(const struct queue *q, unsigned *n)
+{
+	const struct engine *e = q->e;
+	int64_t *ids = xcalloc(e->worker_count + q->waiting_count +
+				       q->finishing_count + 1,
+			       sizeof(*ids));
+
+	*n = 0;
+	for (unsigned i = 0; i < e->worker_count; i++) {
+		const struct job *job = e->workers[i].job;
+
+		if (job != NULL && !job->lost)
+			ids[(*n)++] = job->id;
+	}
+	for (unsigned i = 0; i < q->waiting_count; i++)
+		ids[(*n)++] = q->waiting[i]->id;
+	for (const struct finishing *f = q->finishing; f != NULL; f = f->next)
+		if (!f->job->lost)
+			ids[(*n)++] = f->job->id;
+	return ids;
 }
 
 /* Idle workers whose connection is up. */
@@ -696,20 +723,6 @@ static void queue_runner_done(struct job *job, enum job_outcome outcome,
 	queue_job_done(arg, job, outcome, error);
 }
 
-/* A notification on the dispatcher connection. */
-void queue_on_notify(struct queue *q, const char *channel, const char *payload)
-{
-	q->e->metrics.notifications++;
-	if (strncmp(payload, "cancel:", 7) == 0) {
-		/* anyone may send this: it only makes the heartbeat read the
-		 * rows' cancel_requested now, which decides */
-		if (queue_find_job(q, strtoll(payload + 7, NULL, 10)) != NULL)
-			queue_heartbeat(q);
-		return;
-	}
-	queue_dispatch(q);
-}
-
 /* Ask a running job of this daemon to stop because it was cancelled. */
 bool queue_cancel(struct queue *q, int64_t job_id)
 {
@@ -773,9 +786,8 @@ bool queue_ready(const struct queue *q)
 	return q->e->ready;
 }
 
-/* Add a persistent timer of ms. */
-static struct event *queue_timer(struct queue *q, int64_t ms,
-				 event_callback_fn fn)
+/* A persistent timer of ms, calling fn with q, added. */
+struct event *queue_timer(struct queue *q, int64_t ms, event_callback_fn fn)
 {
 	struct event *ev = event_new(q->e->base, -1, EV_PERSIST, fn, q);
 	struct timeval tv = { .tv_sec = ms / 1000,
@@ -785,30 +797,25 @@ static struct event *queue_timer(struct queue *q, int64_t ms,
 	return ev;
 }
 
-struct queue *queue_new(struct engine *e)
+/* The claims' part of queue_new: the claimed-ahead list, the poll and due
+ * timers. */
+void queue_claims_init(struct queue *q)
 {
-	struct queue *q = xcalloc(1, sizeof(*q));
-	int64_t rescue_ms = e->config->lease_ms / 2;
+	struct engine *e = q->e;
 
-	q->e = e;
 	q->waiting_cap = (unsigned)e->config->workers;
 	q->waiting = xcalloc(q->waiting_cap + 1, sizeof(*q->waiting));
 	q->poll_timer =
 		queue_timer(q, e->config->poll_interval_ms, queue_poll_cb);
-	q->heartbeat_timer =
-		queue_timer(q, e->config->heartbeat_ms, queue_heartbeat_cb);
-	q->rescue_timer = queue_timer(q, rescue_ms < 500 ? 500 : rescue_ms,
-				      queue_rescue_cb);
 	q->due_timer = evtimer_new(e->base, queue_due_cb, q);
-	return q;
 }
 
-void queue_free(struct queue *q)
+/* The claims' part of queue_free: ends not recorded, jobs claimed ahead,
+ * the timers. */
+void queue_claims_free(struct queue *q)
 {
 	struct finishing *f;
 
-	if (q == NULL)
-		return;
 	while ((f = q->finishing) != NULL) {
 		q->finishing = f->next;
 		finishing_free(f);
@@ -816,11 +823,6 @@ void queue_free(struct queue *q)
 	for (unsigned i = 0; i < q->waiting_count; i++)
 		job_free(q->waiting[i]);
 	free(q->waiting);
-	free(q->heartbeat_ids);
-	free(q->relock_ids);
 	event_free(q->poll_timer);
-	event_free(q->heartbeat_timer);
-	event_free(q->rescue_timer);
 	event_free(q->due_timer);
-	free(q);
 }

@@ -103,7 +103,7 @@ void queue_heartbeat(struct queue *q)
 {
 	struct engine *e = q->e;
 	int64_t *ids;
-	unsigned n = 0;
+	unsigned n;
 	char lease[48];
 	char *list;
 	const char *params[3];
@@ -114,16 +114,7 @@ void queue_heartbeat(struct queue *q)
 		q->heartbeat_again = true;
 		return;
 	}
-	ids = xcalloc(e->worker_count + q->waiting_count + q->finishing_count +
-			      1,
-		      sizeof(*ids));
-	for (unsigned i = 0; i < e->worker_count; i++)
-		if (e->workers[i].job != NULL)
-			ids[n++] = e->workers[i].job->id;
-	for (unsigned i = 0; i < q->waiting_count; i++)
-		ids[n++] = q->waiting[i]->id;
-	for (const struct finishing *f = q->finishing; f != NULL; f = f->next)
-		ids[n++] = f->job->id;
+	ids = queue_job_ids(q, &n);
 	if (n == 0) {
 		free(ids);
 		return;
@@ -144,7 +135,7 @@ void queue_heartbeat(struct queue *q)
 	q->heartbeat_id_count = n;
 }
 
-void queue_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+static void queue_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
 	queue_heartbeat(arg);
 }
@@ -178,4 +169,24 @@ void queue_rescue_cb(evutil_socket_t fd, short what, void *arg)
 		pgconn_query(q->e->dispatcher,
 			     "SELECT pgtenantd.rescue_expired()", 0, NULL,
 			     queue_rescue_result, q);
+}
+
+/* The leases' part of queue_new: the heartbeat and rescue timers. */
+void queue_lease_init(struct queue *q)
+{
+	const struct config *c = q->e->config;
+	int64_t rescue_ms = c->lease_ms / 2;
+
+	q->heartbeat_timer =
+		queue_timer(q, c->heartbeat_ms, queue_heartbeat_cb);
+	q->rescue_timer = queue_timer(q, rescue_ms < 500 ? 500 : rescue_ms,
+				      queue_rescue_cb);
+}
+
+/* The leases' part of queue_free. */
+void queue_lease_free(struct queue *q)
+{
+	free(q->heartbeat_ids);
+	event_free(q->heartbeat_timer);
+	event_free(q->rescue_timer);
 }

@@ -1,12 +1,15 @@
-/* queue_session.c - what follows a connect of the dispatcher, before the
- * queue claims: hand back what an earlier run of this daemon left; after
- * a reconnect, end the old session if the server still runs it, hand back
- * the jobs a lost answer claimed, take the running jobs' tenant locks
- * again; forget the checkpoints of jobs that are over; LISTEN. */
+/* queue_session.c - the queue's life and its dispatcher session, on top of
+ * queue.c (claims and job ends) and queue_lease.c (leases): queue_new and
+ * queue_free; what follows a connect, before the queue claims (hand back
+ * what an earlier run of this daemon left; after a reconnect, end the old
+ * session if the server still runs it, hand back the jobs a lost answer
+ * claimed, take the running jobs' tenant locks again; forget the
+ * checkpoints of jobs that are over; LISTEN); the notifications. */
 #include "queue-int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <libpq-fe.h>
 
@@ -182,30 +185,16 @@ static void queue_unknown_released(const struct pgconn_result *r, void *arg)
 }
 
 /* After a reconnect, before any claim on the new connection: the rows
- * this daemon owns but does not know were claimed by an end_and_claim
- * whose answer the old connection lost; hand them back. Known: the jobs on
- * a worker or claimed ahead, and those whose end is not recorded yet; not
- * a run called lost, whose row is not this run's any more (the lost answer
- * may have claimed it again). */
+ * this daemon owns but does not hold (queue_job_ids) were claimed by an
+ * end_and_claim whose answer the old connection lost; hand them back. */
 static void queue_release_unknown(struct queue *q)
 {
 	struct engine *e = q->e;
-	int64_t *ids = xcalloc(e->worker_count + q->waiting_count +
-				       q->finishing_count + 1,
-			       sizeof(*ids));
-	unsigned n = 0;
+	unsigned n;
+	int64_t *ids = queue_job_ids(q, &n);
 	const char *params[2];
-	char *known;
+	char *known = queue_bigint_array(ids, n);
 
-	for (unsigned i = 0; i < e->worker_count; i++)
-		if (e->workers[i].job != NULL && !e->workers[i].job->lost)
-			ids[n++] = e->workers[i].job->id;
-	for (unsigned i = 0; i < q->waiting_count; i++)
-		ids[n++] = q->waiting[i]->id;
-	for (struct finishing *f = q->finishing; f != NULL; f = f->next)
-		if (!f->job->lost)
-			ids[n++] = f->job->id;
-	known = queue_bigint_array(ids, n);
 	params[0] = e->owner;
 	params[1] = known;
 	pgconn_query(
@@ -271,11 +260,12 @@ static void queue_session_known(const struct pgconn_result *r, void *arg)
 				r->error);
 		return;
 	}
-	if (PQntuples(r->res) == 1 && !PQgetisnull(r->res, 0, 1)) {
-		q->session.pid = atoi(PQgetvalue(r->res, 0, 0));
+	if (PQntuples(r->res) == 1 && !PQgetisnull(r->res, 0, 0)) {
+		/* the answer came on the connection it was asked on */
+		q->session.pid = pgconn_backend_pid(q->e->dispatcher);
 		snprintf(q->session.backend_start,
 			 sizeof(q->session.backend_start), "%s",
-			 PQgetvalue(r->res, 0, 1));
+			 PQgetvalue(r->res, 0, 0));
 	}
 }
 
@@ -332,7 +322,41 @@ void queue_on_connected(struct queue *q, bool connected)
 		q->old_session = q->session;
 	q->session.pid = 0;
 	pgconn_exec(e->dispatcher,
-		    "SELECT pid, backend_start FROM pg_stat_activity"
+		    "SELECT backend_start FROM pg_stat_activity"
 		    " WHERE pid = pg_backend_pid()",
 		    queue_session_known, q);
+}
+
+/* A notification on the dispatcher connection. */
+void queue_on_notify(struct queue *q, const char *channel, const char *payload)
+{
+	q->e->metrics.notifications++;
+	if (strncmp(payload, "cancel:", 7) == 0) {
+		/* anyone may send this: it only makes the heartbeat read the
+		 * rows' cancel_requested now, which decides */
+		if (queue_find_job(q, strtoll(payload + 7, NULL, 10)) != NULL)
+			queue_heartbeat(q);
+		return;
+	}
+	queue_dispatch(q);
+}
+
+struct queue *queue_new(struct engine *e)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+
+	q->e = e;
+	queue_claims_init(q);
+	queue_lease_init(q);
+	return q;
+}
+
+void queue_free(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	queue_claims_free(q);
+	queue_lease_free(q);
+	free(q->relock_ids);
+	free(q);
 }
